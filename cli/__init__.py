@@ -1,0 +1,1 @@
+"""The ``dftpost`` command line (installed as :mod:`dftpost.cli`)."""

@@ -1,0 +1,85 @@
+"""Volumetric data on a periodic grid (potentials, densities), as read from cube files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+#: Quantities dftpost knows, with the units their values are converted to.
+QUANTITY_UNITS = {
+    "electrostatic_potential": "V",  # physical potential φ: positive near nuclei
+    "electron_density": "e/Å^3",  # electrons counted as a positive number density
+    "spin_density": "e/Å^3",
+    "wavefunction": "Å^-3/2",
+    "unknown": "as in file",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class CubeHeader:
+    """What a cube file holds, read from its header only (cheap for large files).
+
+    ``shape`` is the number of grid points along each voxel vector; ``origin_A`` the position of
+    the first grid point (Å); ``voxel_A`` the three voxel vectors as rows (Å). ``quantity`` and
+    ``units`` are what :func:`dftpost.io.cube.read_cube` converts the values to.
+    ``program`` is ``"cp2k"``, ``"fhi-aims"`` or ``None`` when the header does not say.
+    """
+
+    path: Path
+    title: str
+    shape: tuple[int, int, int]
+    origin_A: np.ndarray
+    voxel_A: np.ndarray
+    quantity: str
+    units: str
+    program: str | None
+    n_atoms: int
+
+    def summary(self) -> dict:
+        """JSON-ready: path, quantity, units, shape."""
+        return {
+            "path": str(self.path),
+            "quantity": self.quantity,
+            "units": self.units,
+            "shape": list(self.shape),
+            "program": self.program,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """Values on a grid of points ``origin_A + i·voxel_A[0] + j·voxel_A[1] + k·voxel_A[2]``.
+
+    ``values`` has shape (n1, n2, n3) in ``units``; ``quantity`` names what they are (see
+    :data:`QUANTITY_UNITS`). ``atoms`` carries the structure (Å) with the cell spanned by the
+    grid. ``conversion`` says in words what was done to the numbers in the file.
+    """
+
+    values: np.ndarray
+    origin_A: np.ndarray
+    voxel_A: np.ndarray
+    atoms: Atoms
+    quantity: str
+    units: str
+    source: Path | None = None
+    conversion: str = ""
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.values.shape)
+
+    @property
+    def cell_A(self) -> np.ndarray:
+        """The periodic cell spanned by the grid, rows in Å."""
+        return self.voxel_A * np.array(self.values.shape)[:, None]
+
+    @property
+    def voxel_volume_A3(self) -> float:
+        return float(abs(np.linalg.det(self.voxel_A)))
+
+    def integral(self) -> float:
+        """∫ values dV over the cell (e.g. the number of electrons of a density), in units·Å³."""
+        return float(self.values.sum(dtype=np.float64) * self.voxel_volume_A3)

@@ -1,0 +1,641 @@
+"""CP2K: ``.pdos`` files, the output log, and the few input facts dftpost needs.
+
+Units on the way in: CP2K writes Hartree and Bohr; everything here is converted to eV, Å,
+V/Å and e·Å. The slab dipole CP2K prints (``Total dipole moment perpendicular to the slab``)
+counts electrons as positive charge; :class:`Cp2kLog` stores it with the physical sign.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_numbers
+
+from ..dos import L_LABELS, ProjectedDos, Projection
+from ..errors import MissingInputError, ParseError
+from ..units import FIELD_AU_V_PER_A, HARTREE_EV
+
+# ----------------------------------------------------------------------------- PDOS files
+#: ``<project>-[ALPHA_|BETA_]k<K>-<iter>.pdos`` or ``...list<L>-<iter>.pdos``; the project may
+#: contain ``-``, so the name is matched from the right.
+PDOS_NAME = re.compile(
+    r"^(?P<project>.+?)-(?:(?P<spin>ALPHA|BETA)_)?(?P<what>k|list)(?P<index>\d+)-(?P<iter>\d+(?:_\d+)?)\.pdos$"
+)
+_HEADER_KIND = re.compile(r"atomic kind\s+(?P<name>\S+)", re.I)
+_HEADER_LIST = re.compile(r"list\s+(?P<index>\d+)\s+of\s+(?P<n>\d+)\s+atoms", re.I)
+_HEADER_FERMI = re.compile(r"E\(Fermi\)\s*=\s*(?P<value>[-+0-9.EeDd]+)\s*(?P<unit>a\.u\.|eV|\[a\.u\.\]|\[eV\])?", re.I)
+_HEADER_STEP = re.compile(r"iteration step i\s*=\s*(?P<step>\d+)", re.I)
+
+
+@dataclass(frozen=True)
+class PdosName:
+    """What a CP2K ``.pdos`` file name says: project, spin (``ALPHA``/``BETA``/``None``),
+    ``"kind"`` or ``"list"`` with its 1-based index, and the print-key counter."""
+
+    project: str
+    spin: str | None
+    what: str
+    index: int
+    iteration: tuple[int, ...]
+
+
+def parse_pdos_name(path: str | Path) -> PdosName | None:
+    m = PDOS_NAME.match(Path(path).name)
+    if m is None:
+        return None
+    return PdosName(
+        project=m["project"],
+        spin=m["spin"],
+        what="kind" if m["what"] == "k" else "list",
+        index=int(m["index"]),
+        iteration=tuple(int(x) for x in m["iter"].split("_")),
+    )
+
+
+def _orbital_to_l(label: str) -> str | None:
+    """``s``, ``p``, ``py``, ``d-2``, ``f+3`` ... → the l channel ``s``/``p``/``d``/``f``/``g``."""
+    head = label[:1].lower()
+    return head if head in L_LABELS else None
+
+
+def read_pdos(path: str | Path) -> ProjectedDos:
+    """One CP2K ``.pdos`` file as a discrete :class:`~dftpost.dos.ProjectedDos`.
+
+    Eigenvalues are converted to eV relative to the Fermi level of the header; orbital columns
+    (l-resolved ``s p d f`` or m-resolved ``s py pz px d-2 ...``) are summed per l channel, and
+    their sum (or the ``total`` column of newer CP2K versions) is the weight of the projection.
+    A file holding several snapshots (``APPEND``) is read at its last one.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ParseError(path, "not a text file (is this a CP2K .pdos file?)") from None
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("#") and "Projected DOS" in line]
+    if not starts:
+        raise ParseError(path, "no '# Projected DOS for ...' header: not a CP2K .pdos file")
+    first = starts[-1]
+    header, columns_line = lines[first], lines[first + 1] if first + 1 < len(lines) else ""
+    if not columns_line.startswith("#"):
+        raise ParseError(path, f"line {first + 2}: expected the column header after the title")
+    fermi_match = _HEADER_FERMI.search(header)
+    if fermi_match is None:
+        raise ParseError(path, f"line {first + 1}: no E(Fermi) in the header")
+    energy_in_ev = "[ev]" in columns_line.lower() or "ev" in (fermi_match["unit"] or "").lower()
+    scale = 1.0 if energy_in_ev else HARTREE_EV
+    fermi_eV = float(fermi_match["value"].replace("D", "E").replace("d", "e")) * scale
+
+    columns = _column_names(columns_line)
+    body = [line for line in lines[first + 2 :] if line.strip() and not line.startswith("#")]
+    if not body:
+        raise ParseError(path, "no data lines after the header")
+    try:
+        data = np.array([[float(x) for x in line.split()] for line in body])
+    except ValueError:
+        bad = next(i for i, line in enumerate(body) if not _is_numeric(line))
+        raise ParseError(path, f"data line {bad + 1} is not numeric: {body[bad].strip()[:60]!r}") from None
+    if data.ndim != 2 or data.shape[1] != len(columns):
+        widths = sorted({len(line.split()) for line in body})
+        raise ParseError(
+            path, f"data lines have {widths} columns, the header names {len(columns)}: {' '.join(columns)}"
+        )
+    if not np.isfinite(data).all():
+        raise ParseError(path, "data contain NaN or Inf")
+    eigen = data[:, 1] * scale
+    occupation = data[:, 2]
+    orbital_names = columns[3:]
+    total_col = [i for i, name in enumerate(orbital_names) if name.lower() == "total"]
+    weights_all = data[:, 3:]
+    channel_l = [_orbital_to_l(name) for name in orbital_names]
+    orbitals = [l for l in L_LABELS if l in channel_l]
+    orbital_weights = np.stack(
+        [weights_all[:, [j for j, c in enumerate(channel_l) if c == l]].sum(axis=1) for l in orbitals]
+    ) if orbitals else np.zeros((0, eigen.size))
+    weight = weights_all[:, total_col[0]] if total_col else orbital_weights.sum(axis=0)
+
+    name = parse_pdos_name(path)
+    projection = _projection_from_header(header, name, path)
+    # a closed-shell state holds two electrons; ALPHA/BETA files (or, for a renamed file,
+    # occupations that never exceed one) hold one spin channel
+    if name is not None:
+        spin_degeneracy = 1 if name.spin else 2
+    else:
+        spin_degeneracy = 2 if occupation.max(initial=0.0) > 1.0 + 1e-6 else 1
+    return ProjectedDos(
+        fermi_level_eV=fermi_eV,
+        projections=(projection,),
+        values=weight[None, None, :],
+        eigenvalues_eV=(eigen - fermi_eV)[None, :],
+        occupations=occupation[None, :],
+        spin_degeneracy=spin_degeneracy,
+        orbitals=tuple(orbitals),
+        orbital_values=orbital_weights[None, None, :, :],
+        sources=(path,),
+    )
+
+
+def _is_numeric(line: str) -> bool:
+    try:
+        [float(x) for x in line.split()]
+    except ValueError:
+        return False
+    return True
+
+
+def _column_names(line: str) -> list[str]:
+    """Column names of a .pdos header: ``MO``, ``Eigenvalue``, ``Occupation``, orbitals..."""
+    text = line.lstrip("#")
+    text = re.sub(r"MO\s+Eigenvalue\s*\[[^\]]*\]", "MO Eigenvalue", text)
+    return text.split()
+
+
+def _projection_from_header(header: str, name: PdosName | None, path: Path) -> Projection:
+    kind = _HEADER_KIND.search(header)
+    if kind:
+        symbol = kind["name"]
+        element = re.match(r"[A-Z][a-z]?", symbol)
+        return Projection(
+            label=symbol,
+            kind="species",
+            species=element.group(0) if element and element.group(0) in atomic_numbers else None,
+        )
+    lst = _HEADER_LIST.search(header)
+    if lst:
+        return Projection(label=f"list{lst['index']}", kind="list", n_atoms=int(lst["n"]))
+    raise ParseError(path, "the header names neither an atomic kind nor an LDOS list")
+
+
+def read_pdos_files(paths: list[Path]) -> ProjectedDos:
+    """Several ``.pdos`` files of one run (kinds and lists, ALPHA/BETA) as one DoS.
+
+    Projections keep the order kinds-then-lists by index; spin channels are stacked
+    (ALPHA first). Only the latest print-key counter of each projection is used.
+    """
+    latest: dict[tuple, tuple[tuple[int, ...], Path]] = {}
+    for p in paths:
+        name = parse_pdos_name(p)
+        if name is None:
+            raise ParseError(p, "file name is not <project>-[ALPHA_|BETA_](k|list)<N>-<step>.pdos")
+        key = (name.spin, name.what, name.index)
+        if key not in latest or name.iteration > latest[key][0]:
+            latest[key] = (name.iteration, p)
+    spins = sorted({k[0] for k in latest}, key=lambda s: {None: 0, "ALPHA": 1, "BETA": 2}[s])
+    if None in spins and len(spins) > 1:
+        raise ParseError(paths[0].parent, "mixes spin-polarised (ALPHA/BETA) and closed-shell .pdos files")
+    order = sorted({(k[1] != "kind", k[2]) for k in latest})
+    per_spin = []
+    for spin in spins:
+        parts = []
+        for is_list, index in order:
+            key = (spin, "list" if is_list else "kind", index)
+            if key not in latest:
+                raise MissingInputError(paths[0].parent, f"no .pdos file for {key[1]} {index} of spin {spin}")
+            parts.append(read_pdos(latest[key][1]))
+        per_spin.append(ProjectedDos.concatenate(parts))
+    if len(per_spin) == 1:
+        return per_spin[0]
+    a, b = per_spin
+    if a.eigenvalues_eV.shape != b.eigenvalues_eV.shape:
+        # ALPHA and BETA may hold different numbers of states: pad with zero weight far away
+        n = max(a.values.shape[-1], b.values.shape[-1])
+        a, b = (_pad_states(x, n) for x in (a, b))
+    return replace(
+        a,
+        values=np.concatenate([a.values, b.values]),
+        eigenvalues_eV=np.concatenate([a.eigenvalues_eV, b.eigenvalues_eV]),
+        occupations=np.concatenate([a.occupations, b.occupations]),
+        orbital_values=None
+        if a.orbital_values is None or b.orbital_values is None or a.orbitals != b.orbitals
+        else np.concatenate([a.orbital_values, b.orbital_values]),
+        orbitals=a.orbitals if a.orbitals == b.orbitals else (),
+        sources=a.sources + b.sources,
+    )
+
+
+def _pad_states(dos: ProjectedDos, n: int) -> ProjectedDos:
+    extra = n - dos.values.shape[-1]
+    if extra == 0:
+        return dos
+    pad = lambda a, v: np.concatenate([a, np.full(a.shape[:-1] + (extra,), v)], axis=-1)  # noqa: E731
+    top = float(dos.eigenvalues_eV.max())
+    return replace(
+        dos,
+        values=pad(dos.values, 0.0),
+        eigenvalues_eV=pad(dos.eigenvalues_eV, top),
+        occupations=pad(dos.occupations, 0.0),
+        orbital_values=None if dos.orbital_values is None else pad(dos.orbital_values, 0.0),
+    )
+
+
+# ----------------------------------------------------------------------------- output log
+@dataclass(frozen=True, eq=False)
+class Cp2kLog:
+    """Facts from a CP2K output log. Energies in eV, dipole in e·Å (physical sign), field V/Å.
+
+    ``fermi_level_eV`` is the last ``MO| E(Fermi)`` / ``Fermi energy`` / ``Fermi Energy [eV]``
+    value; under OT (``uses_ot``) CP2K 2023.1 prints a wrong ``MO| E(Fermi)``, so prefer the
+    .pdos header there. ``slab_dipole_e_A`` is minus the printed ``Total dipole moment
+    perpendicular to the slab`` (CP2K counts electrons as positive).
+    """
+
+    path: Path
+    program_version: str | None
+    project: str | None
+    input_file: str | None
+    finished: bool
+    uses_ot: bool
+    fermi_level_eV: float | None
+    homo_lumo_gap_eV: float | None
+    n_electrons: int | None
+    electronic_density_integral: float | None
+    slab_dipole_e_A: float | None
+    surface_dipole_correction: bool
+    periodic_efield_V_per_A: np.ndarray | None
+    n_atoms: int | None
+    cell_A: np.ndarray | None
+    atoms: Atoms | None = None
+    atom_kinds: tuple[int, ...] = ()
+    kind_names: dict[int, str] = field(default_factory=dict)
+    core_charges_e: np.ndarray | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+
+_LOG_VERSION = re.compile(r"CP2K\|\s+version string:\s+(?:CP2K version\s+)?(.+?)\s*$", re.M)
+_LOG_PROJECT = re.compile(r"GLOBAL\|\s+Project name\s+(\S+)", re.M)
+_LOG_INPUT = re.compile(r"CP2K\|\s+Input file name\s+(\S+)", re.M)
+_LOG_FERMI = (
+    re.compile(r"MO\|\s*E\(Fermi\):\s+(?P<au>\S+)\s+a\.u\.", re.M),
+    re.compile(r"^\s*Fermi energy:\s+(?P<au>\S+)\s*$", re.M),
+    re.compile(r"Fermi Energy \[eV\]\s*:\s*(?P<ev>\S+)", re.M),
+)
+_LOG_GAP = re.compile(r"(?:MO\|\s*Band gap:|HOMO - LUMO gap \[eV\]\s*:)\s+(?P<value>\S+)(?P<au>\s+a\.u\.)?", re.M)
+_LOG_DIPOLE = re.compile(r"Total dipole moment perpendicular to\s*\n\s*the slab \[electrons-Angstroem\]:\s+(\S+)")
+_LOG_ELECTRONS = re.compile(r"Number of electrons:\s+(\d+)")
+_LOG_DENSITY = re.compile(r"Electronic density on regular grids:\s+(\S+)")
+_LOG_ATOMS = re.compile(r"- Atoms:\s+(\d+)")
+_LOG_CELL = re.compile(r"CELL\|\s+Vector ([abc]) \[angstrom\]:?\s+(\S+)\s+(\S+)\s+(\S+)")
+_LOG_EFIELD_POL = re.compile(r"PERIODIC_EFIELD\|\s+(?:Polarisation vector:)?\s+([xyz])\s+(\S+)")
+_LOG_EFIELD_INT = re.compile(r"PERIODIC_EFIELD\|\s+Intensity \[a\.u\.\]:\s+(\S+)")
+
+
+def read_log(path: str | Path) -> Cp2kLog:
+    """Parse a CP2K output log (any version seen: 6.1 to 2023.1)."""
+    path = Path(path)
+    try:
+        text = path.read_text(errors="strict")
+    except UnicodeDecodeError:
+        raise ParseError(path, "not a text file (is this a CP2K output?)") from None
+    version = _LOG_VERSION.search(text)
+    if version is None and "CP2K|" not in text:
+        raise ParseError(path, "not a CP2K output (no 'CP2K|' header lines)")
+    warnings: list[str] = []
+    fermi = None
+    for pattern in _LOG_FERMI:
+        hits = list(pattern.finditer(text))
+        if hits:
+            last = hits[-1]
+            value = _float(last.groupdict().get("au") or last.groupdict().get("ev"), path, "Fermi level")
+            fermi = value * HARTREE_EV if last.groupdict().get("au") else value
+            break
+    uses_ot = bool(re.search(r"^\s*-+ OT -+\s*$", text, re.M))  # the OT settings banner of the SCF
+    gap = None
+    gaps = list(_LOG_GAP.finditer(text))
+    if gaps:
+        g = _float(gaps[-1]["value"], path, "band gap")
+        gap = g * HARTREE_EV if gaps[-1]["au"] else g
+    dipoles = _LOG_DIPOLE.findall(text)
+    electrons = _LOG_ELECTRONS.findall(text)
+    density = _LOG_DENSITY.findall(text)
+    atom_counts = _LOG_ATOMS.findall(text)
+    cell = {}
+    for m in _LOG_CELL.finditer(text):
+        cell[m.group(1)] = [float(m.group(i)) for i in (2, 3, 4)]
+    atoms, kinds, core = _log_coordinates(text, cell)
+    kind_names = {int(i): name for i, name in _LOG_KIND.findall(text)}
+    efield = None
+    intensities = _LOG_EFIELD_INT.findall(text)
+    if intensities:
+        pol = {axis: float(v) for axis, v in _LOG_EFIELD_POL.findall(text)}
+        vector = np.array([pol.get(a, 0.0) for a in "xyz"])
+        norm = np.linalg.norm(vector)
+        if norm == 0:
+            warnings.append("PERIODIC_EFIELD with a zero polarisation vector")
+        else:
+            efield = float(intensities[-1]) * FIELD_AU_V_PER_A * vector / norm
+    if uses_ot and fermi is not None and _LOG_FERMI[0].search(text):
+        warnings.append("run uses OT: CP2K's MO| E(Fermi) line is unreliable; prefer the .pdos header")
+    return Cp2kLog(
+        path=path,
+        program_version=version.group(1) if version else None,
+        project=_first(_LOG_PROJECT, text),
+        input_file=_first(_LOG_INPUT, text),
+        finished="PROGRAM ENDED AT" in text,
+        uses_ot=uses_ot,
+        fermi_level_eV=fermi,
+        homo_lumo_gap_eV=gap,
+        n_electrons=int(electrons[-1]) if electrons else None,
+        electronic_density_integral=float(density[-1]) if density else None,
+        slab_dipole_e_A=-float(dipoles[-1]) if dipoles else None,
+        surface_dipole_correction=bool(dipoles) or "SURFACE_DIPOLE_CORRECTION" in text,
+        periodic_efield_V_per_A=efield,
+        n_atoms=int(atom_counts[0]) if atom_counts else None,
+        cell_A=np.array([cell[k] for k in "abc"]) if len(cell) == 3 else None,
+        atoms=atoms,
+        atom_kinds=kinds,
+        kind_names=kind_names,
+        core_charges_e=core,
+        warnings=tuple(warnings),
+    )
+
+
+_LOG_COORD_TABLE = re.compile(r"ATOMIC COORDINATES IN ANGSTROM\s*\n\s*\n\s*Atom\s+Kind\s+Element[^\n]*\n", re.I)
+_LOG_COORD_ROW = re.compile(
+    r"^\s*(\d+)\s+(\d+)\s+([A-Z][a-z]?)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+\S+\s*$"
+)
+_LOG_KIND = re.compile(r"^\s*(\d+)\. Atomic kind:\s+(\S+)", re.M)
+
+
+def _log_coordinates(text: str, cell: dict) -> tuple[Atoms | None, tuple[int, ...], np.ndarray | None]:
+    """The last ``ATOMIC COORDINATES IN ANGSTROM`` table: structure, kind of each atom, Z(eff)."""
+    tables = list(_LOG_COORD_TABLE.finditer(text))
+    if not tables:
+        return None, (), None
+    rows = []
+    for line in text[tables[-1].end() :].splitlines():
+        m = _LOG_COORD_ROW.match(line)
+        if m is None:
+            if rows:
+                break
+            continue
+        rows.append(m.groups())
+    if not rows:
+        return None, (), None
+    atoms = Atoms(
+        symbols=[r[2] for r in rows],
+        positions=[[float(r[4]), float(r[5]), float(r[6])] for r in rows],
+        cell=[cell[k] for k in "abc"] if len(cell) == 3 else None,
+        pbc=len(cell) == 3,
+    )
+    return atoms, tuple(int(r[1]) for r in rows), np.array([float(r[7]) for r in rows])
+
+
+def _first(pattern: re.Pattern, text: str) -> str | None:
+    m = pattern.search(text)
+    return m.group(1) if m else None
+
+
+def _float(value: str | None, path: Path, what: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ParseError(path, f"{what} {value!r} is not a number") from None
+
+
+# ----------------------------------------------------------------------------- input file
+@dataclass
+class Cp2kSection:
+    """A section of a CP2K input: its name, parameter text, keywords (in order) and subsections."""
+
+    name: str
+    parameter: str = ""
+    keywords: list[tuple[str, str]] = field(default_factory=list)
+    sections: list["Cp2kSection"] = field(default_factory=list)
+
+    def get(self, keyword: str) -> str | None:
+        """The last value of a keyword (case-insensitive), or None."""
+        values = [v for k, v in self.keywords if k.upper() == keyword.upper()]
+        return values[-1] if values else None
+
+    def find(self, *names: str) -> list["Cp2kSection"]:
+        """All sections at the path ``names`` below this one (case-insensitive)."""
+        found = [self]
+        for name in names:
+            found = [s for parent in found for s in parent.sections if s.name.upper() == name.upper()]
+        return found
+
+
+def read_input_sections(path: str | Path) -> Cp2kSection:
+    """Parse a CP2K input file into nested :class:`Cp2kSection` (``@SET`` variables expanded)."""
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except UnicodeDecodeError:
+        raise ParseError(path, "not a text file (is this a CP2K input?)") from None
+    variables: dict[str, str] = {}
+    root = Cp2kSection("ROOT")
+    stack = [root]
+    for number, raw in enumerate(lines, 1):
+        line = re.split(r"[!#]", raw, maxsplit=1)[0].strip()
+        if not line:
+            continue
+        if line.upper().startswith("@SET"):
+            parts = line.split(None, 2)
+            if len(parts) == 3:
+                variables[parts[1].upper()] = parts[2]
+            continue
+        if line.startswith("@"):
+            continue  # @INCLUDE, @IF: not needed for the facts read here
+        line = re.sub(
+            r"\$\{?(\w+)\}?", lambda m: variables.get(m.group(1).upper(), m.group(0)), line
+        )
+        if line.upper().startswith("&END"):
+            if len(stack) == 1:
+                raise ParseError(path, f"line {number}: &END without an open section")
+            stack.pop()
+            continue
+        if line.startswith("&"):
+            name, _, parameter = line[1:].partition(" ")
+            section = Cp2kSection(name.upper(), parameter.strip())
+            stack[-1].sections.append(section)
+            stack.append(section)
+            continue
+        key, _, value = line.partition(" ")
+        stack[-1].keywords.append((key.upper(), value.strip()))
+    if len(stack) != 1:
+        raise ParseError(path, f"section &{stack[-1].name} is never closed (truncated input?)")
+    return root
+
+
+@dataclass(frozen=True, eq=False)
+class Cp2kInput:
+    """Facts from a CP2K input: project, structure (Å), LDOS lists (0-based atom indices),
+    dipole correction and applied field settings (V/Å)."""
+
+    path: Path
+    project: str | None
+    atoms: Atoms | None
+    ldos_lists: tuple[tuple[int, ...], ...]
+    surface_dipole_correction: bool
+    surface_dipole_axis: int | None
+    surface_dipole_position_A: float | None
+    applied_field_V_per_A: np.ndarray | None
+    applied_field_source: str | None
+    warnings: tuple[str, ...] = ()
+
+
+def read_input(path: str | Path) -> Cp2kInput:
+    """Read a CP2K input file: the structure from ``&CELL`` (ABC or A/B/C) and ``&COORD`` or
+    ``&TOPOLOGY COORD_FILE_NAME``; ``&LDOS`` lists; dipole correction; ``&PERIODIC_EFIELD``,
+    ``&EFIELD`` and a linear ``&EXTERNAL_POTENTIAL`` (``FUNCTION -A*Z``) as an applied field."""
+    path = Path(path)
+    root = read_input_sections(path)
+    warnings: list[str] = []
+    glob_ = root.find("GLOBAL")
+    project = (glob_[0].get("PROJECT") or glob_[0].get("PROJECT_NAME")) if glob_ else None
+    force_eval = root.find("FORCE_EVAL")
+    if not force_eval:
+        raise ParseError(path, "no &FORCE_EVAL section: not a CP2K energy/MD input")
+    fe = force_eval[0]
+    atoms = _input_structure(fe, path, warnings)
+    lists = []
+    for ldos in fe.find("DFT", "PRINT", "PDOS", "LDOS"):
+        indices: list[int] = []
+        for key, value in ldos.keywords:
+            if key == "LIST":
+                indices.extend(_parse_index_list(value, path))
+        lists.append(tuple(i - 1 for i in indices))
+    dft = fe.find("DFT")
+    dft = dft[0] if dft else Cp2kSection("DFT")
+    dipcor = _bool(dft.get("SURFACE_DIPOLE_CORRECTION") or dft.get("SURF_DIP"))
+    axis = "XYZ".index((dft.get("SURF_DIP_DIR") or "Z").upper()[0]) if dipcor else None
+    position = dft.get("SURF_DIP_POS")
+    field_vec, field_source = _input_field(dft, path)
+    return Cp2kInput(
+        path=path,
+        project=project,
+        atoms=atoms,
+        ldos_lists=tuple(lists),
+        surface_dipole_correction=dipcor,
+        surface_dipole_axis=axis,
+        surface_dipole_position_A=float(position) if position and float(position) >= 0 else None,
+        applied_field_V_per_A=field_vec,
+        applied_field_source=field_source,
+        warnings=tuple(warnings),
+    )
+
+
+def _bool(value: str | None) -> bool:
+    if value is None:
+        return False
+    v = value.strip().upper()
+    return v in ("", ".TRUE.", "TRUE", "T", "YES", "ON", "1")
+
+
+def _parse_index_list(value: str, path: Path) -> list[int]:
+    out: list[int] = []
+    for token in value.split():
+        try:
+            if ".." in token:
+                a, b = token.split("..")
+                out.extend(range(int(a), int(b) + 1))
+            else:
+                out.append(int(token))
+        except ValueError:
+            raise ParseError(path, f"LDOS LIST entry {token!r} is not an atom index or range a..b") from None
+    return out
+
+
+def _input_structure(fe: Cp2kSection, path: Path, warnings: list[str]) -> Atoms | None:
+    subsys = fe.find("SUBSYS")
+    if not subsys:
+        return None
+    subsys = subsys[0]
+    cell_sec = subsys.find("CELL")
+    cell = None
+    if cell_sec:
+        c = cell_sec[0]
+        if c.get("ABC"):
+            abc = _numbers(c.get("ABC"), path, "&CELL ABC")
+            angles = _numbers(c.get("ALPHA_BETA_GAMMA"), path, "ALPHA_BETA_GAMMA") if c.get("ALPHA_BETA_GAMMA") else [90.0] * 3
+            cell = list(abc[:3]) + list(angles[:3])
+        elif all(c.get(k) for k in "ABC"):
+            cell = [_numbers(c.get(k), path, f"&CELL {k}")[:3] for k in "ABC"]
+        unit = (c.parameter or "").upper()
+        if "BOHR" in unit:
+            warnings.append("&CELL given in bohr")
+    symbols: list[str] = []
+    positions: list[list[float]] = []
+    coord = subsys.find("COORD")
+    if coord:
+        scaled = _bool(coord[0].get("SCALED")) if coord[0].get("SCALED") is not None else False
+        for key, value in coord[0].keywords:
+            if key in ("SCALED", "UNIT"):
+                continue
+            parts = value.split()
+            symbols.append(re.match(r"[A-Za-z]+", key).group(0).capitalize() if re.match(r"[A-Za-z]+", key) else key)
+            positions.append(_numbers(" ".join(parts[:3]), path, f"&COORD line for {key}"))
+        if scaled and cell is not None:
+            atoms = Atoms(symbols=_elements(symbols, path), cell=cell, pbc=True)
+            atoms.set_scaled_positions(positions)
+            return atoms
+    else:
+        topo = subsys.find("TOPOLOGY")
+        name = topo[0].get("COORD_FILE_NAME") if topo else None
+        if name:
+            coord_path = (path.parent / name.strip("'\"")).resolve()
+            if not coord_path.exists():
+                warnings.append(f"&TOPOLOGY COORD_FILE_NAME {name} does not exist: no structure from the input")
+                return None
+            from ase.io import read as ase_read
+
+            try:
+                loaded = ase_read(coord_path)
+            except Exception as exc:  # ase raises many kinds for bad files
+                raise ParseError(coord_path, f"cannot read the coordinates: {exc}") from None
+            if cell is not None:
+                loaded.set_cell(cell)
+                loaded.pbc = True
+            return loaded
+    if not symbols:
+        return None
+    return Atoms(symbols=_elements(symbols, path), positions=positions, cell=cell, pbc=cell is not None)
+
+
+def _elements(symbols: list[str], path: Path) -> list[str]:
+    out = []
+    for s in symbols:
+        element = s if s in atomic_numbers else re.match(r"[A-Z][a-z]?", s.capitalize())
+        element = element if isinstance(element, str) else (element.group(0) if element else None)
+        if element not in atomic_numbers:
+            raise ParseError(path, f"&COORD kind {s!r} is not an element symbol")
+        out.append(element)
+    return out
+
+
+def _numbers(text: str, path: Path, what: str) -> list[float]:
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    try:
+        return [float(x) for x in text.split()]
+    except ValueError:
+        raise ParseError(path, f"{what}: {text!r} are not numbers") from None
+
+
+def _input_field(dft: Cp2kSection, path: Path) -> tuple[np.ndarray | None, str | None]:
+    for name in ("PERIODIC_EFIELD", "EFIELD"):
+        sections = dft.find(name)
+        if sections:
+            s = sections[0]
+            intensity = float(s.get("INTENSITY") or 0.0)
+            pol = np.array(_numbers(s.get("POLARISATION") or s.get("POLARIZATION") or "0 0 1", path, "POLARISATION"))
+            norm = np.linalg.norm(pol)
+            if norm == 0:
+                return None, None
+            return intensity * FIELD_AU_V_PER_A * pol / norm, f"&{name}"
+    ext = dft.find("EXTERNAL_POTENTIAL")
+    if ext:
+        s = ext[0]
+        function = (s.get("FUNCTION") or "").replace(" ", "").upper()
+        m = re.fullmatch(r"([-+]?)([A-Z]\w*)\*([XYZ])", function)
+        params = (s.get("PARAMETERS") or "").upper().split()
+        values = (s.get("VALUES") or "").split()
+        if m and m.group(2) in params and len(values) == len(params):
+            slope = float(values[params.index(m.group(2))]) * (-1 if m.group(1) == "-" else 1)
+            vec = np.zeros(3)
+            vec["XYZ".index(m.group(3))] = -slope * FIELD_AU_V_PER_A  # E = -dφ/dx
+            return vec, "&EXTERNAL_POTENTIAL (linear)"
+    return None, None

@@ -1,0 +1,476 @@
+"""Gaussian cube files as written by CP2K and FHI-aims: fast, streaming, unit-converting.
+
+Geometry is converted from Bohr to Å; values are converted to the units of the quantity the
+file holds (see :data:`dftpost.grid.QUANTITY_UNITS`): densities e/Bohr³ → e/Å³, CP2K's
+``V_HARTREE`` (the electron's potential energy in Hartree) → the physical electrostatic potential
+in V (sign flipped: φ = −V_H·27.211 V), wavefunctions Bohr^-3/2 → Å^-3/2.
+
+The data block is read in chunks into one preallocated array, so the peak memory is the array
+plus a few MB. Files written with a fixed-width ``E`` format (CP2K, FHI-aims and Gaussian write
+``E13.5``) are decoded without Python-level float parsing: the bytes of each field are gathered
+with strided views and the digits combined eight at a time (see ``benchmarks/`` for the figures
+against ASE and pymatgen); any other layout is read with :func:`numpy.fromstring`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from ..errors import ParseError
+from ..grid import QUANTITY_UNITS, CubeHeader, Grid
+from ..units import BOHR_A, HARTREE_EV
+
+_CHUNK_BYTES = 1 << 21  # text read per chunk; bounds the memory above the output array
+
+# (pattern searched in the title lines and file name, quantity); first match wins
+_QUANTITY_PATTERNS = (
+    (re.compile(r"hartree[ _]?potential|v_hartree|electrostatic", re.I), "electrostatic_potential"),
+    (re.compile(r"spin[ _]?density", re.I), "spin_density"),
+    (re.compile(r"electron[ _]?density|total[ _]?density|(?<![a-z])density", re.I), "electron_density"),
+    (re.compile(r"wave ?function|wfn|eigenstate|orbital", re.I), "wavefunction"),
+)
+
+
+@dataclass
+class _RawHeader:
+    title: tuple[str, str]
+    n_atoms: int
+    origin_bohr: np.ndarray
+    shape: tuple[int, int, int]
+    voxel_bohr: np.ndarray
+    numbers: np.ndarray
+    positions_bohr: np.ndarray
+    values_per_point: int
+    data_offset: int
+
+
+def detect_program(title: tuple[str, str]) -> str | None:
+    """``"cp2k"`` for Quickstep titles, ``"fhi-aims"`` for FHI-aims ones, else ``None``."""
+    text = " ".join(title).lower()
+    if "quickstep" in text or "cp2k" in text:
+        return "cp2k"
+    if "aims" in text:
+        return "fhi-aims"
+    return None
+
+
+def detect_quantity(title: tuple[str, str], path: str | Path) -> str:
+    """The quantity a cube holds, from its title lines and then its file name."""
+    for text in (" ".join(title), Path(path).name):
+        for pattern, quantity in _QUANTITY_PATTERNS:
+            if pattern.search(text):
+                return quantity
+    return "unknown"
+
+
+def _conversion(quantity: str, program: str | None) -> tuple[float, str]:
+    """Factor from file values to dftpost units, and what it means in words."""
+    if quantity in ("electron_density", "spin_density"):
+        return 1.0 / BOHR_A**3, "e/Bohr^3 -> e/Å^3"
+    if quantity == "wavefunction":
+        return BOHR_A**-1.5, "Bohr^-3/2 -> Å^-3/2"
+    if quantity == "electrostatic_potential":
+        if program == "cp2k":
+            return -HARTREE_EV, "CP2K V_HARTREE (electron potential energy, Hartree) -> physical potential φ = -27.211·V_H, V"
+        # FHI-aims and other writers: the file holds the electrostatic potential in Hartree
+        # atomic units of the electron's potential energy as well (see the documentation).
+        return -HARTREE_EV, "Hartree potential (electron potential energy, Hartree) -> physical potential φ = -27.211·V_H, V"
+    return 1.0, "values as in the file"
+
+
+def _floats(path: Path, line_no: int, line: str, n: int, what: str) -> list[float]:
+    parts = line.split()
+    try:
+        values = [float(p) for p in parts[:n]]
+    except ValueError:
+        values = []
+    if len(values) < n or not all(math.isfinite(v) for v in values):
+        raise ParseError(path, f"line {line_no}: expected {what}, found {line.strip()[:60]!r}")
+    return values
+
+
+def _read_raw_header(f, path: Path) -> _RawHeader:
+    lines: list[str] = []
+
+    def next_line() -> str:
+        raw = f.readline()
+        if not raw:
+            raise ParseError(path, f"ends after {len(lines)} lines, inside the cube header")
+        try:
+            line = raw.decode("ascii")
+        except UnicodeDecodeError:
+            raise ParseError(path, f"line {len(lines) + 1}: not text (is this a cube file?)") from None
+        lines.append(line)
+        return line
+
+    title = (next_line().strip(), next_line().strip())
+    head = _floats(path, 3, next_line(), 4, "natoms and the origin")
+    if head[0] != int(head[0]):
+        raise ParseError(path, f"line 3: the number of atoms {head[0]} is not an integer")
+    n_atoms_signed = int(head[0])
+    extra = lines[-1].split()
+    values_per_point = int(float(extra[4])) if len(extra) >= 5 else 1
+    origin = np.array(head[1:4])
+    shape = []
+    voxel = np.empty((3, 3))
+    angstrom = False
+    for i in range(3):
+        n, *vec = _floats(path, 4 + i, next_line(), 4, "a voxel count and vector")
+        if n == 0 or n != int(n):
+            raise ParseError(path, f"line {4 + i}: voxel count {n} is not a non-zero integer")
+        angstrom |= n < 0
+        shape.append(abs(int(n)))
+        voxel[i] = vec
+    n_atoms = abs(n_atoms_signed)
+    numbers = np.empty(n_atoms, dtype=int)
+    positions = np.empty((n_atoms, 3))
+    for i in range(n_atoms):
+        z, _charge, *xyz = _floats(path, 7 + i, next_line(), 5, "an atom line: Z, charge, x, y, z")
+        numbers[i] = int(z)
+        positions[i] = xyz
+    if n_atoms_signed < 0:  # a line of dataset ids follows the atoms
+        ids = next_line().split()
+        try:
+            values_per_point = int(ids[0])
+        except (IndexError, ValueError):
+            raise ParseError(path, f"line {len(lines)}: expected the number of datasets") from None
+    if angstrom:  # negative voxel counts: lengths are in Å (Gaussian convention)
+        origin, voxel, positions = origin / BOHR_A, voxel / BOHR_A, positions / BOHR_A
+    if values_per_point != 1:
+        raise ParseError(path, f"holds {values_per_point} values per grid point; dftpost reads cubes with one")
+    return _RawHeader(
+        title=title,
+        n_atoms=n_atoms,
+        origin_bohr=origin,
+        shape=tuple(shape),
+        voxel_bohr=voxel,
+        numbers=numbers,
+        positions_bohr=positions,
+        values_per_point=values_per_point,
+        data_offset=f.tell(),
+    )
+
+
+def read_cube_header(path: str | Path) -> CubeHeader:
+    """The header of a cube file (shape, origin, voxel vectors, quantity), without its data."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        raw = _read_raw_header(f, path)
+    return _header(raw, path)
+
+
+def _header(raw: _RawHeader, path: Path) -> CubeHeader:
+    program = detect_program(raw.title)
+    quantity = detect_quantity(raw.title, path)
+    return CubeHeader(
+        path=path,
+        title=" / ".join(raw.title),
+        shape=raw.shape,
+        origin_A=raw.origin_bohr * BOHR_A,
+        voxel_A=raw.voxel_bohr * BOHR_A,
+        quantity=quantity,
+        units=QUANTITY_UNITS[quantity],
+        program=program,
+        n_atoms=raw.n_atoms,
+    )
+
+
+def read_cube(path: str | Path, quantity: str | None = None, program: str | None = None) -> Grid:
+    """Read a cube file into a :class:`~dftpost.grid.Grid` in dftpost units.
+
+    ``quantity`` (a key of :data:`~dftpost.grid.QUANTITY_UNITS`) and ``program`` (``"cp2k"`` or
+    ``"fhi-aims"``) override what is detected from the title lines and the file name.
+    Raises :class:`~dftpost.errors.ParseError` naming the file for a malformed header, a
+    truncated data block, extra values or values that are not finite numbers.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        raw = _read_raw_header(f, path)
+        header = _header(raw, path)
+        quantity = quantity or header.quantity
+        if quantity not in QUANTITY_UNITS:
+            raise ValueError(f"unknown quantity {quantity!r}; known: {', '.join(QUANTITY_UNITS)}")
+        program = program or header.program
+        n1, n2, n3 = raw.shape
+        values = _read_values(f, path, n1 * n2 * n3, n3, os.fstat(f.fileno()).st_size - raw.data_offset)
+    factor, conversion = _conversion(quantity, program)
+    if factor != 1.0:
+        values *= factor
+    atoms = Atoms(
+        numbers=raw.numbers,
+        positions=raw.positions_bohr * BOHR_A,
+        cell=header.voxel_A * np.array(raw.shape)[:, None],
+        pbc=True,
+    )
+    return Grid(
+        values=values.reshape(raw.shape),
+        origin_A=header.origin_A,
+        voxel_A=header.voxel_A,
+        atoms=atoms,
+        quantity=quantity,
+        units=QUANTITY_UNITS[quantity],
+        source=path,
+        conversion=conversion,
+    )
+
+
+# ----------------------------------------------------------------------------- data block
+_FIELD = re.compile(rb" *[-+]?\d\.(\d{1,5})[Ee][-+]\d\d")
+
+
+@dataclass
+class _FixedLayout:
+    """A data block of fixed-width ``E`` fields: lines of ``per_line`` fields of ``width`` bytes,
+    grouped into blocks of ``n_full`` full lines and one line of ``rest`` fields."""
+
+    width: int
+    decimals: int
+    per_line: int
+    eol: int
+    n_full: int
+    rest: int
+
+    @property
+    def per_block(self) -> int:
+        return self.n_full * self.per_line + self.rest
+
+    @property
+    def line_bytes(self) -> int:
+        return self.per_line * self.width + self.eol
+
+    @property
+    def block_bytes(self) -> int:
+        return self.n_full * self.line_bytes + (self.rest * self.width + self.eol if self.rest else 0)
+
+
+def _detect_layout(sample: bytes, n_inner: int) -> _FixedLayout | None:
+    """The fixed-width layout of the data block, from its first bytes; None if it has none."""
+    end = sample.find(b"\n")
+    if end <= 0:
+        return None
+    eol = 2 if sample[end - 1 : end] == b"\r" else 1
+    first = sample[: end + 1 - eol]
+    fields = list(_FIELD.finditer(first))
+    if not fields:
+        return None
+    width, decimals = fields[0].end(), len(fields[0].group(1))
+    per_line = len(fields)
+    if per_line * width != len(first) or any(
+        m.start() != i * width or m.end() != (i + 1) * width or len(m.group(1)) != decimals
+        for i, m in enumerate(fields)
+    ):
+        return None
+    n_full, rest = divmod(n_inner, per_line)
+    column = _FixedLayout(width, decimals, per_line, eol, n_full, rest)
+    if rest:
+        # Does every z-column start on a new line (CP2K, Gaussian), or do the values run on?
+        short_end = n_full * column.line_bytes + rest * width
+        if sample[short_end : short_end + eol] != b"\r\n"[2 - eol :]:
+            return _FixedLayout(width, decimals, per_line, eol, 1, 0)
+    return column
+
+
+def _read_values(f, path: Path, n_total: int, n_inner: int, data_bytes: int) -> np.ndarray:
+    out = np.empty(n_total)
+    start = f.tell()
+    sample = f.read(max(1 << 16, 40 * n_inner))
+    f.seek(start)
+    layout = _detect_layout(sample, n_inner)
+    done = 0
+    if layout is not None and layout.block_bytes * (n_total // layout.per_block) <= data_bytes:
+        n_blocks = n_total // layout.per_block
+        blocks_per_chunk = max(1, _CHUNK_BYTES // layout.block_bytes)
+        buffer = bytearray(blocks_per_chunk * layout.block_bytes)
+        for first_block in range(0, n_blocks, blocks_per_chunk):
+            nb = min(blocks_per_chunk, n_blocks - first_block)
+            view = memoryview(buffer)[: nb * layout.block_bytes]
+            f.readinto(view)
+            chunk = out[done : done + nb * layout.per_block]
+            if not _decode_fixed(view, nb, layout, chunk):
+                _decode_text(bytes(view), path, chunk, done)
+            done += chunk.size
+    _read_rest(f, path, out, done)
+    if not np.isfinite(out).all():
+        bad = int(np.flatnonzero(~np.isfinite(out))[0])
+        raise ParseError(path, f"value {bad + 1} of the data block is not a finite number")
+    return out
+
+
+def _u64(value: int) -> np.uint64:
+    return np.uint64(value)
+
+
+# Masks over the eight bytes "d.dddddE" of a field, read as a little-endian integer
+_FRACTION = _u64(0x00FFFFFFFFFF0000)  # the five decimals (bytes 2-6)
+_LEAD = _u64(0xFF)  # the digit before the point (byte 0)
+_DIGITS_ASCII = _u64(0x0030303030303000)  # "0" in bytes 1-6, once the lead digit moved to byte 1
+_CHECK_MASK = _u64(0xDFF0F0F0F0F0FFF0)  # high nibbles of the digits, the point, the letter E/e
+_CHECK_VALUE = _u64(0x4530303030302E30)  # "0.00000E" under that mask
+_SIX = _u64(0x0006060606060006)  # +6 keeps a digit's high nibble at 3, pushes ":"-"?" to 4
+_HIGH = _u64(0x00F0F0F0F0F000F0)
+_HIGH_ASCII = _u64(0x0030303030300030)
+# Masks over the four bytes "E±dd" (read as little-endian uint32) and the two bytes "pad, sign"
+_EXP_MASK, _EXP_VALUE = np.uint32(0xF0F0F9DF), np.uint32(0x30302945)
+_EXP_SIX, _EXP_HIGH, _EXP_ASCII = np.uint32(0x06060000), np.uint32(0xF0F00000), np.uint32(0x30300000)
+# 10**(±e - 6) for |e| <= 99: index 2·(e + 100·[exponent negative]) + [value negative]
+_SCALE = np.empty(400)
+_SCALE[0:200:2] = 10.0 ** (np.arange(100) - 6.0)
+_SCALE[200:400:2] = 10.0 ** (-np.arange(100) - 6.0)
+_SCALE[1::2] = -_SCALE[0::2]
+
+
+def _decode_fixed(buf, n_blocks: int, layout: _FixedLayout, out: np.ndarray) -> bool:
+    """Decode ``n_blocks`` blocks of fixed-width ``E`` fields into ``out``.
+
+    A field is ``[blanks] [sign] d.ddddd E ±dd`` (five decimals, as Fortran's ``E13.5``). The
+    eight bytes ``d.dddddE`` are gathered with a strided view as one little-endian integer; the
+    six digits are validated and combined with three multiply-shift steps (SWAR), the exponent
+    and signs come from two more small gathers. No Python-level float parsing happens. Returns
+    False when the format differs or any byte is out of place; the caller then parses the text.
+    """
+    w = layout.width
+    if layout.decimals != 5 or w < 13:
+        return False
+    raw = np.frombuffer(buf, dtype=np.uint8)
+    groups = []  # (view shape, strides, byte offset in a block, first value in a block)
+    if layout.n_full:
+        groups.append(
+            ((n_blocks, layout.n_full, layout.per_line), (layout.block_bytes, layout.line_bytes, w), 0, 0)
+        )
+    if layout.rest:
+        groups.append(
+            (
+                (n_blocks, layout.rest),
+                (layout.block_bytes, w),
+                layout.n_full * layout.line_bytes,
+                layout.n_full * layout.per_line,
+            )
+        )
+    out_blocks = out.reshape(n_blocks, layout.per_block)
+    for shape, strides, offset, first in groups:
+
+        def field(at: int, dtype) -> np.ndarray:
+            view = np.ndarray(shape, dtype=dtype, buffer=raw, offset=offset + at, strides=strides)
+            return view.ravel()
+
+        u = field(w - 11, "<u8")  # d.dddddE
+        x = field(w - 4, "<u4")  # E±dd
+        y = field(w - 13, "<u2")  # blank, sign
+        bad = (u & _CHECK_MASK) ^ _CHECK_VALUE
+        t = u + _SIX
+        t &= _HIGH
+        t ^= _HIGH_ASCII
+        bad |= t
+        if bad.any():
+            return False
+        ex = x & _EXP_MASK
+        ex ^= _EXP_VALUE
+        t32 = x + _EXP_SIX
+        t32 &= _EXP_HIGH
+        t32 ^= _EXP_ASCII
+        ex |= t32
+        if ex.any() or np.any((y & np.uint16(0xF0FF)) != np.uint16(0x2020)):
+            return False
+        # digits: move the lead digit over the point, drop the letter, subtract "0"
+        v = u & _FRACTION
+        t = u & _LEAD
+        t <<= _u64(8)
+        v |= t
+        v -= _DIGITS_ASCII
+        t = v * _u64(10)
+        v >>= _u64(8)
+        v += t
+        v &= _u64(0x00FF00FF00FF00FF)
+        t = v * _u64(100)
+        v >>= _u64(16)
+        v += t
+        v &= _u64(0x0000FFFF0000FFFF)
+        t = v * _u64(10000)
+        v >>= _u64(32)
+        v += t
+        v &= _u64(0x00000000FFFFFFFF)  # ten times the six-digit mantissa
+        # exponent and signs -> one index into the scale table
+        e = (x >> np.uint32(16)) & np.uint32(0xF)
+        e *= np.uint32(10)
+        e += x >> np.uint32(24)
+        e -= np.uint32(48)  # the last digit still had its "0"
+        e += ((x >> np.uint32(10)) & np.uint32(1)) * np.uint32(100)
+        e <<= np.uint32(1)
+        e += (y >> np.uint16(10)) & np.uint16(1)
+        values = v.astype(np.float64)
+        values *= _SCALE[e]
+        out_blocks[:, first : first + values.size // n_blocks] = values.reshape(n_blocks, -1)
+    return True
+
+
+def _decode_text(text: bytes, path: Path, out: np.ndarray, offset: int) -> None:
+    """Parse free-format numbers of ``text`` into ``out`` (exactly ``out.size`` of them)."""
+    values = _parse_numbers(text, path, offset)
+    if values.size != out.size:
+        raise ParseError(
+            path, f"data block: expected {out.size} values at value {offset + 1}, found {values.size}"
+        )
+    out[:] = values
+
+
+def _parse_numbers(text: bytes, path: Path, offset: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            return np.fromstring(text, sep=" ")
+        except (ValueError, DeprecationWarning):
+            pass
+    # Fortran drops the exponent letter for three-digit exponents (0.12345-100); put it back.
+    fixed = re.sub(rb"(\d)([-+]\d{3})(?=\s|$)", rb"\1E\2", text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            return np.fromstring(fixed, sep=" ")
+        except (ValueError, DeprecationWarning):
+            pass
+    for i, token in enumerate(fixed.split()):
+        try:
+            float(token)
+        except ValueError:
+            raise ParseError(
+                path, f"data block: value {offset + i + 1} is not a number: {token[:30].decode(errors='replace')!r}"
+            ) from None
+    raise ParseError(path, f"data block near value {offset + 1} cannot be read")
+
+
+def _read_rest(f, path: Path, out: np.ndarray, done: int) -> None:
+    """Read the values after ``done`` as free text, in chunks cut at white space."""
+    carry = b""
+    while True:
+        chunk = f.read(_CHUNK_BYTES)
+        text = carry + chunk
+        if not chunk:
+            carry = b""
+        else:
+            cut = max(text.rfind(b" "), text.rfind(b"\n"))
+            if cut < 0:
+                carry = text
+                continue
+            text, carry = text[:cut], text[cut:]
+        if text.strip():
+            values = _parse_numbers(text, path, done)
+            if done + values.size > out.size:
+                raise ParseError(
+                    path, f"data block holds more than the {out.size} values the header announces"
+                )
+            out[done : done + values.size] = values
+            done += values.size
+        if not chunk:
+            break
+    if done < out.size:
+        raise ParseError(
+            path, f"truncated: the header announces {out.size} values, the file holds {done}"
+        )

@@ -1,0 +1,403 @@
+"""A DFT run directory → which program, which files → one :class:`~dftpost.run.Run`."""
+
+from __future__ import annotations
+
+import warnings as warnings_module
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ..dos import ProjectedDos
+from ..errors import DftpostError, MissingInputError, ParseError
+from ..run import DipoleCorrection, Run
+from . import aims, cp2k
+from .cube import read_cube_header
+
+_LOG_SUFFIXES = {".out", ".log", ".stdout", ".txt"}
+_SNIFF_BYTES = 20_000
+
+
+def sniff_log(path: Path) -> str | None:
+    """``"fhi-aims"`` or ``"cp2k"`` if the file's first kilobytes are that program's log."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF_BYTES)
+    except OSError:
+        return None
+    if b"Invoking FHI-aims" in head or b"FHI-aims version" in head:
+        return "fhi-aims"
+    if b"CP2K|" in head or b"PROGRAM STARTED AT" in head:
+        return "cp2k"
+    return None
+
+
+def _logs(directory: Path) -> dict[str, list[Path]]:
+    found: dict[str, list[Path]] = {"fhi-aims": [], "cp2k": []}
+    for p in sorted(directory.iterdir()):
+        if p.is_file() and (p.suffix in _LOG_SUFFIXES or p.name == "aims.out"):
+            code = sniff_log(p)
+            if code:
+                found[code].append(p)
+    return found
+
+
+def detect_code(directory: Path) -> str:
+    """The program that wrote a run directory, from its logs or, lacking one, its file names."""
+    logs = _logs(directory)
+    if logs["fhi-aims"] and logs["cp2k"]:
+        raise ParseError(directory, "holds both an FHI-aims and a CP2K log: one run per directory")
+    for code, paths in logs.items():
+        if paths:
+            return code
+    names = [p.name for p in directory.iterdir()]
+    if any(cp2k.parse_pdos_name(n) for n in names) or any(n.endswith(".inp") for n in names):
+        return "cp2k"
+    if any(aims.parse_dos_name(n) for n in names) or "control.in" in names:
+        return "fhi-aims"
+    raise MissingInputError(
+        directory,
+        "nothing recognisable: no FHI-aims or CP2K log (*.out), no .pdos, no *_proj_dos*.dat, no control.in or .inp",
+    )
+
+
+def read_run(path: str | Path) -> Run:
+    """Read a run directory (or the directory of a given log file) into a :class:`Run`.
+
+    Raises :class:`~dftpost.errors.DftpostError` naming the file when something present is
+    malformed; what is merely absent is listed in ``Run.missing``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise MissingInputError(path, "no such file or directory")
+    directory = path if path.is_dir() else path.parent
+    code = detect_code(directory)
+    return _read_cp2k(directory) if code == "cp2k" else _read_aims(directory)
+
+
+def _pick(paths: list[Path], what: str, directory: Path, warnings: list[str]) -> Path | None:
+    if not paths:
+        return None
+    if len(paths) > 1:
+        newest = max(paths, key=lambda p: p.stat().st_mtime)
+        warnings.append(f"{len(paths)} {what} files; used the newest, {newest.name}")
+        return newest
+    return paths[0]
+
+
+def _cube_headers(directory: Path, warnings: list[str]) -> tuple:
+    headers = []
+    for p in sorted(directory.glob("*.cube")):
+        try:
+            headers.append(read_cube_header(p))
+        except DftpostError as exc:
+            warnings.append(str(exc))
+    return tuple(headers)
+
+
+def _cp2k_dipole(log, axis: int = 2) -> DipoleCorrection | None:
+    if log is None or log.slab_dipole_e_A is None:
+        return None
+    return DipoleCorrection(
+        axis=axis,
+        dipole_e_A=log.slab_dipole_e_A,
+        source="CP2K 'Total dipole moment perpendicular to the slab' with the sign flipped "
+        "(CP2K counts electrons as positive)",
+    )
+
+
+def _aims_dipole(out) -> DipoleCorrection | None:
+    if out is None or (out.dipole_correction_gradient_eV_per_A is None and not out.dipole_correction):
+        return None
+    return DipoleCorrection(
+        axis=2,
+        gradient_eV_per_A=out.dipole_correction_gradient_eV_per_A,
+        potential_jump_eV=out.dipole_correction_jump_eV,
+        vacuum_levels_eV=out.vacuum_levels_eV,
+        work_functions_eV=out.work_functions_eV,
+        source="aims.out 'Dipole correction gradient / potential jump' (FHI-aims applies it along z)",
+    )
+
+
+def _vector(v: np.ndarray | None) -> list[float] | None:
+    return None if v is None else [float(x) for x in v]
+
+
+# ----------------------------------------------------------------------------- CP2K
+def _read_cp2k(directory: Path) -> Run:
+    warnings: list[str] = []
+    missing: list[str] = []
+    files: dict[str, tuple[Path, ...]] = {}
+    log_path = _pick(_logs(directory)["cp2k"], "CP2K log", directory, warnings)
+    log = cp2k.read_log(log_path) if log_path else None
+    if log is None:
+        missing.append("log (CP2K output)")
+    else:
+        files["log"] = (log_path,)
+        warnings.extend(log.warnings)
+    input_path = None
+    if log is not None and log.input_file and (directory / Path(log.input_file).name).exists():
+        input_path = directory / Path(log.input_file).name
+    else:
+        input_path = _pick(sorted(directory.glob("*.inp")), "CP2K input", directory, warnings)
+    inp = cp2k.read_input(input_path) if input_path else None
+    if inp is None:
+        missing.append("input (.inp)")
+    else:
+        files["input"] = (input_path,)
+        warnings.extend(inp.warnings)
+    project = (log.project if log else None) or (inp.project if inp else None)
+    pdos_paths = [
+        p for p in sorted(directory.glob("*.pdos"))
+        if (n := cp2k.parse_pdos_name(p)) is not None and (project is None or n.project == project)
+    ]
+    pdos = None
+    if pdos_paths:
+        pdos = cp2k.read_pdos_files(pdos_paths)
+        pdos = _cp2k_atom_indices(pdos, log, inp, warnings)
+        files["pdos"] = pdos.sources
+    else:
+        missing.append("pdos (.pdos files)")
+    cubes = _cube_headers(directory, warnings)
+    if cubes:
+        files["cube"] = tuple(c.path for c in cubes)
+
+    atoms = inp.atoms if inp and inp.atoms is not None else (log.atoms if log else None)
+    if atoms is None and cubes:
+        from .cube import read_cube  # the atoms of a cube need its header only, but read_cube is simplest
+
+        atoms = read_cube(cubes[0].path).atoms
+        warnings.append(f"structure taken from {cubes[0].path.name}")
+    if atoms is None:
+        missing.append("structure")
+
+    fermi, source = None, None
+    if pdos is not None:
+        fermi, source = pdos.fermi_level_eV, "E(Fermi) of the .pdos header"
+        if log and log.fermi_level_eV is not None and not log.uses_ot:
+            if abs(log.fermi_level_eV - fermi) > 1e-3:
+                warnings.append(
+                    f"log E(Fermi) {log.fermi_level_eV:.4f} eV differs from the .pdos header {fermi:.4f} eV"
+                )
+    elif log and log.fermi_level_eV is not None:
+        fermi, source = log.fermi_level_eV, "log"
+
+    axis = inp.surface_dipole_axis if inp and inp.surface_dipole_axis is not None else 2
+    dipole = _cp2k_dipole(log, axis)
+    if dipole is None and inp and inp.surface_dipole_correction:
+        warnings.append("SURFACE_DIPOLE_CORRECTION is on but the log prints no slab dipole")
+    field = None
+    if log and log.periodic_efield_V_per_A is not None:
+        field = log.periodic_efield_V_per_A
+    elif inp and inp.applied_field_V_per_A is not None:
+        field = inp.applied_field_V_per_A
+    return Run(
+        path=directory,
+        code="cp2k",
+        program_version=log.program_version if log else None,
+        atoms=atoms,
+        fermi_level_eV=fermi,
+        fermi_level_source=source,
+        pdos=pdos,
+        cubes=cubes,
+        dipole_correction=dipole,
+        applied_field_V_per_A=field,
+        finished=bool(log and log.finished),
+        files=files,
+        missing=tuple(missing),
+        warnings=tuple(warnings),
+    )
+
+
+def _cp2k_atom_indices(pdos: ProjectedDos, log, inp, warnings: list[str]) -> ProjectedDos:
+    """Fill in which atoms each kind and LDOS list covers, from the log and the input."""
+    projections = []
+    for p in pdos.projections:
+        indices = None
+        if p.kind == "species" and log is not None and log.atom_kinds:
+            kind_index = next((k for k, name in log.kind_names.items() if name == p.label), None)
+            if kind_index is not None:
+                indices = tuple(i for i, k in enumerate(log.atom_kinds) if k == kind_index)
+        elif p.kind == "list" and inp is not None:
+            number = int(p.label[len("list") :])
+            if number <= len(inp.ldos_lists):
+                indices = inp.ldos_lists[number - 1]
+                if p.n_atoms is not None and len(indices) != p.n_atoms:
+                    warnings.append(
+                        f"{p.label}: the input lists {len(indices)} atoms, the .pdos header {p.n_atoms}"
+                    )
+                    indices = None
+        projections.append(replace(p, atom_indices=indices, n_atoms=len(indices) if indices else p.n_atoms))
+    return replace(pdos, projections=tuple(projections))
+
+
+# ----------------------------------------------------------------------------- FHI-aims
+def _aims_dos_paths(directory: Path) -> list[Path]:
+    """The DoS files dftpost uses: per atom if written, else per species, else the total.
+
+    Shifted (not ``_raw``) files are preferred, Gaussian-broadened over tetrahedron, and the
+    spin–orbit set over ``.no_soc``; both spin channels are kept.
+    """
+    named = [(aims.parse_dos_name(p), p) for p in sorted(directory.iterdir()) if p.is_file()]
+    named = [(n, p) for n, p in named if n is not None]
+    for what in ("atom", "species", "total"):
+        for raw in (False, True):
+            for tetrahedron in (False, True):
+                for no_soc in (False, True):
+                    chosen = [
+                        p
+                        for n, p in named
+                        if n.what == what and n.raw == raw and n.tetrahedron == tetrahedron and n.no_soc == no_soc
+                    ]
+                    if chosen:
+                        return chosen
+    return []
+
+
+def _ase_read(path: Path, format: str):
+    """ase.io.read without the FutureWarning ASE ≥ 3.24 prints for its built-in FHI-aims IO."""
+    from ase.io import read
+
+    with warnings_module.catch_warnings():
+        warnings_module.simplefilter("ignore", FutureWarning)
+        return read(path, format=format)
+
+
+def _read_aims(directory: Path) -> Run:
+    warnings: list[str] = []
+    missing: list[str] = []
+    files: dict[str, tuple[Path, ...]] = {}
+    logs = _logs(directory)["fhi-aims"]
+    preferred = [p for p in logs if p.name == "aims.out"] or logs
+    log_path = _pick(preferred, "FHI-aims log", directory, warnings)
+    out = aims.read_output(log_path) if log_path else None
+    if out is None:
+        missing.append("log (aims.out)")
+    else:
+        files["log"] = (log_path,)
+        warnings.extend(out.warnings)
+    atoms = None
+    geometry = directory / "geometry.in"
+    if geometry.exists():
+        try:
+            atoms = _ase_read(geometry, format="aims")
+            files["geometry"] = (geometry,)
+        except Exception as exc:  # ase raises many kinds for bad files
+            raise ParseError(geometry, f"cannot read the structure: {exc}") from None
+    elif log_path is not None:
+        try:
+            atoms = _ase_read(log_path, format="aims-output")
+        except Exception:  # an unfinished or unusual log: the structure is then missing
+            warnings.append(f"no geometry.in and ASE could not read the structure from {log_path.name}")
+    if atoms is None:
+        missing.append("structure (geometry.in)")
+
+    dos_paths = _aims_dos_paths(directory)
+    pdos = None
+    if dos_paths:
+        mu = None
+        if out is not None:
+            mu = out.dos_fermi_levels_eV.get(dos_paths[0].name, out.fermi_level_eV)
+        pdos = aims.read_dos_files(dos_paths, fermi_level_eV=mu)
+        files["pdos"] = pdos.sources
+    else:
+        missing.append("pdos (atom_proj_dos*.dat)")
+    cubes = _cube_headers(directory, warnings)
+    if cubes:
+        files["cube"] = tuple(c.path for c in cubes)
+
+    fermi, source = None, None
+    if pdos is not None:
+        fermi, source = pdos.fermi_level_eV, "mu of the DoS file header"
+    elif out is not None and out.fermi_level_eV is not None:
+        fermi, source = out.fermi_level_eV, "aims.out chemical potential"
+    dipole = _aims_dipole(out)
+    field = out.homogeneous_field_V_per_A if out is not None else None
+    return Run(
+        path=directory,
+        code="fhi-aims",
+        program_version=out.program_version if out else None,
+        atoms=atoms,
+        fermi_level_eV=fermi,
+        fermi_level_source=source,
+        pdos=pdos,
+        cubes=cubes,
+        dipole_correction=dipole,
+        applied_field_V_per_A=field,
+        finished=bool(out and out.finished),
+        files=files,
+        missing=tuple(missing),
+        warnings=tuple(warnings),
+    )
+
+
+def describe_file(path: str | Path) -> dict:
+    """What one file is and holds, as a JSON-ready dict with the keys of :meth:`Run.summary`
+    (null where the file cannot say)."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(path, "no such file")
+    out = {
+        "path": str(path),
+        "code": None,
+        "program_version": None,
+        "finished": None,
+        "fermi_level_eV": None,
+        "n_atoms": None,
+        "pdos": None,
+        "dipole_correction": None,
+        "applied_field_V_per_A": None,
+        "cubes": [],
+        "format": None,
+    }
+    if path.name.endswith(".cube"):
+        header = read_cube_header(path)
+        out.update(format="cube", code=header.program, n_atoms=header.n_atoms, cubes=[header.summary()])
+        return out
+    if cp2k.parse_pdos_name(path) or path.suffix == ".pdos":
+        dos = cp2k.read_pdos(path)
+        out.update(format="cp2k-pdos", code="cp2k", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
+        return out
+    if aims.parse_dos_name(path):
+        dos = aims.read_dos(path)
+        out.update(format="fhi-aims-dos", code="fhi-aims", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
+        return out
+    code = sniff_log(path)
+    if code == "cp2k":
+        log = cp2k.read_log(path)
+        out.update(
+            format="cp2k-log",
+            code="cp2k",
+            program_version=log.program_version,
+            finished=log.finished,
+            fermi_level_eV=log.fermi_level_eV,
+            n_atoms=log.n_atoms,
+            dipole_correction=None if (d := _cp2k_dipole(log)) is None else d.summary(),
+            applied_field_V_per_A=_vector(log.periodic_efield_V_per_A),
+            warnings=list(log.warnings),
+        )
+        return out
+    if code == "fhi-aims":
+        o = aims.read_output(path)
+        out.update(
+            format="fhi-aims-log",
+            code="fhi-aims",
+            program_version=o.program_version,
+            finished=o.finished,
+            fermi_level_eV=o.fermi_level_eV,
+            n_atoms=o.n_atoms,
+            applied_field_V_per_A=_vector(o.homogeneous_field_V_per_A),
+            dipole_correction=None if (d := _aims_dipole(o)) is None else d.summary(),
+        )
+        return out
+    if path.suffix == ".inp":
+        inp = cp2k.read_input(path)
+        out.update(
+            format="cp2k-input",
+            code="cp2k",
+            n_atoms=None if inp.atoms is None else len(inp.atoms),
+            applied_field_V_per_A=_vector(inp.applied_field_V_per_A),
+        )
+        return out
+    raise ParseError(path, "not a file dftpost knows (cube, .pdos, FHI-aims DoS .dat, CP2K or FHI-aims log, .inp)")
+
