@@ -10,7 +10,6 @@ potential (``mu = ... eV``) and the column names. Energies are eV; the DoS is st
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 
 from ..dos import L_LABELS, ProjectedDos, Projection
 from ..errors import MissingInputError, ParseError
+from .text import numeric_table
 
 _SPIN = re.compile(r"spin[_-]?(up|dn|down)", re.I)
 
@@ -97,11 +97,11 @@ def read_dos(path: str | Path, fermi_level_eV: float | None = None) -> Projected
     if not header:
         raise ParseError(path, "no '#' header lines: not an FHI-aims DoS file")
     mu_match = next((m for m in map(_MU.search, header) if m), None)
-    columns_line = next((line for line in reversed(header) if "energy" in line.lower()), None)
+    columns_line = next((line for line in reversed(header) if re.search(r"Energy\s*\(eV\)", line, re.I)), None)
     if columns_line is None:
         raise ParseError(path, "no column header ('# Energy (eV) ...') in the file")
     columns = _dos_columns(columns_line)
-    data = _numeric_table(blob, path)
+    data = numeric_table(blob, path)
     if data.shape[1] != len(columns):
         raise ParseError(
             path, f"data lines have {data.shape[1]} columns, the header names {len(columns)}: {columns_line.strip()}"
@@ -171,34 +171,6 @@ def _dos_columns(line: str) -> list[str]:
     text = re.sub(r"l=\s*(\d+)", r"l=\1", text)
     text = re.sub(r"DOS\s*\(spin\s*(up|down|dn)\)", r"DOS_\1", text, flags=re.I)
     return text.split()
-
-
-def _numeric_table(blob: bytes, path: Path) -> np.ndarray:
-    """The non-comment lines of a text file as a 2-D float array (fast: one numpy parse)."""
-    lines = [line for line in blob.splitlines() if line.strip() and not line.lstrip().startswith(b"#")]
-    if not lines:
-        raise ParseError(path, "no data lines")
-    n_columns = len(lines[0].split())
-    body = b"\n".join(lines)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DeprecationWarning)
-        try:
-            flat = np.fromstring(body, sep=" ")
-        except (ValueError, DeprecationWarning):
-            flat = None
-    if flat is None or flat.size != n_columns * len(lines):
-        for i, line in enumerate(lines):
-            parts = line.split()
-            try:
-                [float(p) for p in parts]
-            except ValueError:
-                raise ParseError(path, f"data line {i + 1} is not numeric: {line[:60].decode(errors='replace')!r}") from None
-            if len(parts) != n_columns:
-                raise ParseError(path, f"data line {i + 1} has {len(parts)} columns, the first has {n_columns}")
-    data = flat.reshape(len(lines), n_columns)
-    if not np.isfinite(data).all():
-        raise ParseError(path, "data contain NaN or Inf")
-    return data
 
 
 def read_dos_files(paths: list[Path], fermi_level_eV: float | None = None) -> ProjectedDos:

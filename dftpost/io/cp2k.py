@@ -18,6 +18,7 @@ from ase.data import atomic_numbers
 from ..dos import L_LABELS, ProjectedDos, Projection
 from ..errors import MissingInputError, ParseError
 from ..units import FIELD_AU_V_PER_A, HARTREE_EV
+from .text import numeric_table
 
 # ----------------------------------------------------------------------------- PDOS files
 #: ``<project>-[ALPHA_|BETA_]k<K>-<iter>.pdos`` or ``...list<L>-<iter>.pdos``; the project may
@@ -91,21 +92,11 @@ def read_pdos(path: str | Path) -> ProjectedDos:
     fermi_eV = float(fermi_match["value"].replace("D", "E").replace("d", "e")) * scale
 
     columns = _column_names(columns_line)
-    body = [line for line in lines[first + 2 :] if line.strip() and not line.startswith("#")]
-    if not body:
-        raise ParseError(path, "no data lines after the header")
-    try:
-        data = np.array([[float(x) for x in line.split()] for line in body])
-    except ValueError:
-        bad = next(i for i, line in enumerate(body) if not _is_numeric(line))
-        raise ParseError(path, f"data line {bad + 1} is not numeric: {body[bad].strip()[:60]!r}") from None
-    if data.ndim != 2 or data.shape[1] != len(columns):
-        widths = sorted({len(line.split()) for line in body})
+    data = numeric_table("\n".join(lines[first + 2 :]).encode(), path)
+    if data.shape[1] != len(columns):
         raise ParseError(
-            path, f"data lines have {widths} columns, the header names {len(columns)}: {' '.join(columns)}"
+            path, f"data lines have {data.shape[1]} columns, the header names {len(columns)}: {' '.join(columns)}"
         )
-    if not np.isfinite(data).all():
-        raise ParseError(path, "data contain NaN or Inf")
     eigen = data[:, 1] * scale
     occupation = data[:, 2]
     orbital_names = columns[3:]
@@ -137,14 +128,6 @@ def read_pdos(path: str | Path) -> ProjectedDos:
         orbital_values=orbital_weights[None, None, :, :],
         sources=(path,),
     )
-
-
-def _is_numeric(line: str) -> bool:
-    try:
-        [float(x) for x in line.split()]
-    except ValueError:
-        return False
-    return True
 
 
 def _column_names(line: str) -> list[str]:

@@ -71,18 +71,27 @@ def detect_quantity(title: tuple[str, str], path: str | Path) -> str:
     return "unknown"
 
 
-def _conversion(quantity: str, program: str | None) -> tuple[float, str]:
-    """Factor from file values to dftpost units, and what it means in words."""
+def _conversion(quantity: str, program: str | None, content_unit: str | None = None) -> tuple[float, str]:
+    """Factor from file values to dftpost units, and what it means in words.
+
+    Densities and wavefunctions: CP2K and the Gaussian standard write per Bohr³; FHI-aims
+    writes per Å³ unless ``cube_content_unit bohr`` was set in control.in (its default
+    ``legacy``, stated in aims.out's warning block) — pass ``content_unit="bohr"`` then.
+    Potentials: CP2K's ``V_HARTREE`` is the electron's potential energy in Hartree (its manual:
+    "opposite sign than the expected physical one"); FHI-aims' ``hartree_potential`` is, from
+    its source, the same quantity in Hartree (no real FHI-aims cube was available to confirm).
+    """
+    per_angstrom = program == "fhi-aims" and (content_unit or "legacy") == "legacy"
     if quantity in ("electron_density", "spin_density"):
+        if per_angstrom:
+            return 1.0, "FHI-aims legacy cube content: already e/Å^3"
         return 1.0 / BOHR_A**3, "e/Bohr^3 -> e/Å^3"
     if quantity == "wavefunction":
+        if per_angstrom:
+            return 1.0, "FHI-aims legacy cube content: already Å^-3/2"
         return BOHR_A**-1.5, "Bohr^-3/2 -> Å^-3/2"
     if quantity == "electrostatic_potential":
-        if program == "cp2k":
-            return -HARTREE_EV, "CP2K V_HARTREE (electron potential energy, Hartree) -> physical potential φ = -27.211·V_H, V"
-        # FHI-aims and other writers: the file holds the electrostatic potential in Hartree
-        # atomic units of the electron's potential energy as well (see the documentation).
-        return -HARTREE_EV, "Hartree potential (electron potential energy, Hartree) -> physical potential φ = -27.211·V_H, V"
+        return -HARTREE_EV, "electron potential energy (Hartree) -> physical potential φ = -27.211·V_H, V"
     return 1.0, "values as in the file"
 
 
@@ -183,11 +192,14 @@ def _header(raw: _RawHeader, path: Path) -> CubeHeader:
     )
 
 
-def read_cube(path: str | Path, quantity: str | None = None, program: str | None = None) -> Grid:
+def read_cube(
+    path: str | Path, quantity: str | None = None, program: str | None = None, content_unit: str | None = None
+) -> Grid:
     """Read a cube file into a :class:`~dftpost.grid.Grid` in dftpost units.
 
     ``quantity`` (a key of :data:`~dftpost.grid.QUANTITY_UNITS`) and ``program`` (``"cp2k"`` or
-    ``"fhi-aims"``) override what is detected from the title lines and the file name.
+    ``"fhi-aims"``) override what is detected from the title lines and the file name;
+    ``content_unit`` is FHI-aims' ``cube_content_unit`` (``"legacy"``, its default, or ``"bohr"``).
     Raises :class:`~dftpost.errors.ParseError` naming the file for a malformed header, a
     truncated data block, extra values or values that are not finite numbers.
     """
@@ -201,7 +213,7 @@ def read_cube(path: str | Path, quantity: str | None = None, program: str | None
         program = program or header.program
         n1, n2, n3 = raw.shape
         values = _read_values(f, path, n1 * n2 * n3, n3, os.fstat(f.fileno()).st_size - raw.data_offset)
-    factor, conversion = _conversion(quantity, program)
+    factor, conversion = _conversion(quantity, program, content_unit)
     if factor != 1.0:
         values *= factor
     atoms = Atoms(
@@ -220,6 +232,63 @@ def read_cube(path: str | Path, quantity: str | None = None, program: str | None
         source=path,
         conversion=conversion,
     )
+
+
+_TITLES = {
+    "electrostatic_potential": "HARTREE POTENTIAL",
+    "electron_density": "ELECTRON DENSITY",
+    "spin_density": "SPIN DENSITY",
+    "wavefunction": "WAVEFUNCTION",
+    "unknown": "VALUES",
+}
+
+
+def write_cube(path: str | Path, grid: Grid, program: str = "cp2k") -> None:
+    """Write a :class:`~dftpost.grid.Grid` as a Gaussian cube in the layout CP2K writes.
+
+    Values are converted back to the file's atomic units (the inverse of :func:`read_cube`, with
+    ``program``'s sign convention for potentials) and written ``E13.5``, six to a line, every
+    z-column starting a new line; lengths in Bohr. Reading the file back gives ``grid`` to the
+    five decimals of the format.
+    """
+    path = Path(path)
+    factor, _ = _conversion(grid.quantity, program)
+    first_line = {"cp2k": "-Quickstep-", "fhi-aims": " CUBE FILE written by FHI-AIMS"}.get(program, "dftpost")
+    n1, n2, n3 = grid.values.shape
+    origin = np.asarray(grid.origin_A) / BOHR_A
+    voxel = np.asarray(grid.voxel_A) / BOHR_A
+    n_full, rest = divmod(n3, 6)
+    block = ("%13.5E" * 6 + "\n") * n_full + ("%13.5E" * rest + "\n" if rest else "")
+    columns = (grid.values / factor).reshape(n1 * n2, n3)
+    per_chunk = max(1, 200_000 // n3)
+    with open(path, "w") as f:
+        f.write(f"{first_line}\n {_TITLES[grid.quantity]}\n")
+        f.write(f"{len(grid.atoms):5d}{origin[0]:12.6f}{origin[1]:12.6f}{origin[2]:12.6f}\n")
+        for n, v in zip((n1, n2, n3), voxel):
+            f.write(f"{n:5d}{v[0]:12.6f}{v[1]:12.6f}{v[2]:12.6f}\n")
+        for z, pos in zip(grid.atoms.numbers, grid.atoms.positions / BOHR_A):
+            f.write(f"{z:5d}{0.0:12.6f}{pos[0]:12.6f}{pos[1]:12.6f}{pos[2]:12.6f}\n")
+        for start in range(0, n1 * n2, per_chunk):
+            chunk = columns[start : start + per_chunk]
+            magnitude = np.abs(chunk)
+            if np.any((magnitude >= 1e100) | ((magnitude < 1e-99) & (magnitude > 0))):
+                f.write((block.replace("%13.5E", "%13s") * len(chunk)) % tuple(map(_fortran_e13_5, chunk.ravel())))
+            else:
+                f.write((block * len(chunk)) % tuple(chunk.ravel().tolist()))
+
+
+def _fortran_e13_5(x: float) -> str:
+    """``x`` as Fortran's ``E13.5`` writes it: ``-0.12346E-01``, or ``0.12346-100`` (no letter)
+    when the exponent needs three digits."""
+    if x == 0:
+        return "  0.00000E+00"
+    exponent = int(math.floor(math.log10(abs(x)))) + 1
+    mantissa = abs(x) / 10.0**exponent
+    if round(mantissa, 5) >= 1.0:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    sign = "-" if x < 0 else " "
+    tail = f"E{exponent:+03d}" if abs(exponent) < 100 else f"{exponent:+04d}"
+    return f"{sign}{mantissa:.5f}{tail}".rjust(13)
 
 
 # ----------------------------------------------------------------------------- data block

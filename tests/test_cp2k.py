@@ -1,0 +1,246 @@
+"""CP2K .pdos, log and input readers, checked against numbers CP2K printed in the same run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dftpost.errors import DftpostError, ParseError
+from dftpost.io import cp2k
+from dftpost.units import FIELD_AU_V_PER_A, HARTREE_EV
+
+from conftest import CP2K_FIXTURE, REALDATA, ids, realdata_files
+
+REAL_PDOS = realdata_files("cp2k/**/*.pdos") + sorted(CP2K_FIXTURE.glob("*/*.pdos"))
+
+
+@pytest.mark.parametrize("path", REAL_PDOS, ids=ids(REAL_PDOS))
+def test_every_real_pdos_file_parses(path):
+    dos = cp2k.read_pdos(path)
+    header = path.read_text().splitlines()[0]
+    fermi_au = float(header.split("E(Fermi) =")[1].split()[0])
+    assert dos.fermi_level_eV == pytest.approx(fermi_au * HARTREE_EV, abs=1e-9)
+    first_state = [float(x) for x in path.read_text().splitlines()[2].split()]
+    assert dos.eigenvalues_eV[0, 0] + dos.fermi_level_eV == pytest.approx(first_state[1] * HARTREE_EV)
+    # weight of a state on the projection = sum of its orbital columns
+    assert dos.values[0, 0, 0] == pytest.approx(sum(first_state[3:]), abs=1e-7)
+    np.testing.assert_allclose(dos.orbital_values[0, 0].sum(axis=0), dos.values[0, 0], atol=1e-12)
+    assert dos.is_discrete and np.isfinite(dos.values).all()
+
+
+# (run folder, the value CP2K prints in its log for the Fermi level, in eV)
+FERMI_RUNS = [
+    ("cp2k/water8_slab_field/run_a_nofield", -6.153192),  # MO| E(Fermi) ... eV column
+    ("cp2k/water8_slab_field/run_c_extpot_field", -5.253054),
+    ("cp2k/nomad_electronic_parsers/graphene_15x15_pdos", -0.14608634979029 * HARTREE_EV),
+]
+
+
+@pytest.mark.parametrize("run, printed_eV", FERMI_RUNS, ids=[r for r, _ in FERMI_RUNS])
+def test_pdos_fermi_level_equals_the_log(realdata, run, printed_eV):
+    folder = realdata / run
+    (log_path,) = folder.glob("*.out")
+    log = cp2k.read_log(log_path)
+    assert log.fermi_level_eV == pytest.approx(printed_eV, abs=2e-5)
+    for path in folder.glob("*.pdos"):
+        assert cp2k.read_pdos(path).fermi_level_eV == pytest.approx(log.fermi_level_eV, abs=3e-5)
+
+
+@pytest.mark.parametrize("folder", [CP2K_FIXTURE / "nofield", CP2K_FIXTURE / "field"], ids=["nofield", "field"])
+def test_fixture_fermi_and_gap_equal_the_log(folder):
+    log = cp2k.read_log(folder / "water4.out")
+    dos = cp2k.read_pdos_files(sorted(folder.glob("*.pdos")))
+    assert dos.fermi_level_eV == pytest.approx(log.fermi_level_eV, abs=3e-5)
+    summary = dos.summary()
+    assert summary["lumo_eV"] - summary["homo_eV"] == pytest.approx(log.homo_lumo_gap_eV, abs=3e-5)
+
+
+def test_homo_lumo_gap_from_occupations_equals_the_printed_band_gap(realdata):
+    folder = realdata / "cp2k/water8_slab_field/run_a_nofield"
+    dos = cp2k.read_pdos_files(sorted(folder.glob("*.pdos")))
+    summary = dos.summary()
+    assert summary["lumo_eV"] - summary["homo_eV"] == pytest.approx(6.397376, abs=3e-5)
+    assert summary["homo_eV"] == pytest.approx(0.0, abs=1e-9)  # E(Fermi) is the HOMO here
+
+
+def test_kind_weights_sum_to_one_and_lists_partition_the_atoms(realdata):
+    """Per state, the kind projections add up to 1, and two LDOS lists that split the atoms in
+    two add up to the same as the kinds (CP2K's own Mulliken-type decomposition)."""
+    folder = realdata / "cp2k/water8_slab_field/run_a_nofield"
+    dos = cp2k.read_pdos_files(sorted(folder.glob("*.pdos")))
+    assert dos.labels == ("O", "H", "list1", "list2")
+    weights = dos.values[0]
+    np.testing.assert_allclose(weights[0] + weights[1], 1.0, atol=1e-6)
+    np.testing.assert_allclose(weights[2] + weights[3], weights[0] + weights[1], atol=1e-6)
+
+
+def test_alpha_beta_files_become_two_spin_channels(realdata):
+    folder = realdata / "cp2k/nomad_electronic_parsers/graphene_15x15_pdos"
+    dos = cp2k.read_pdos_files(sorted(folder.glob("*.pdos")))
+    assert dos.n_spin == 2 and dos.spin_degeneracy == 1
+    assert dos.occupations.max() <= 1.0 + 1e-9
+    # the broadened DoS integrates to the number of states of each channel
+    grid = dos.on_grid(sigma_eV=0.1)
+    integral = np.trapezoid(grid.values[:, 0], grid.energies_eV, axis=-1)
+    np.testing.assert_allclose(integral, dos.values[:, 0].sum(axis=-1), rtol=1e-6)
+
+
+def test_peer_pymatgen_reads_the_same_levels(realdata):
+    """pymatgen's parse_pdos on the same file: same Fermi level, same eigenvalues (eV)."""
+    pymatgen_outputs = pytest.importorskip("pymatgen.io.cp2k.outputs")
+    path = realdata / "cp2k/water8_slab_field/run_a_nofield/water_slab-k1-1.pdos"
+    ours = cp2k.read_pdos(path)
+    theirs = next(iter(next(iter(pymatgen_outputs.parse_pdos(path).values())).values()))
+    assert theirs.efermi == pytest.approx(ours.fermi_level_eV, abs=1e-4)  # older Hartree value
+    absolute = ours.eigenvalues_eV[0] + ours.fermi_level_eV
+    nearest = np.abs(np.asarray(theirs.energies)[None, :] - absolute[:, None]).min(axis=1)
+    assert nearest.max() < 1e-4
+
+
+def test_multiple_snapshots_read_the_last(tmp_path, realdata):
+    src = realdata / "cp2k/water8_slab_field/run_a_nofield/water_slab-k1-1.pdos"
+    text = src.read_text()
+    second = text.replace("iteration step i = 0", "iteration step i = 5").replace("-0.226126 a.u.", "-0.300000 a.u.")
+    path = tmp_path / "water_slab-k1-1.pdos"
+    path.write_text(text + second)
+    dos = cp2k.read_pdos(path)
+    assert dos.fermi_level_eV == pytest.approx(-0.3 * HARTREE_EV)
+
+
+def test_newer_format_with_total_column_and_ev_units(tmp_path, realdata):
+    """CP2K ≥ 2025 can write energies in eV and a 'total' column (ENERGY_UNIT eV)."""
+    src = realdata / "cp2k/water8_slab_field/run_a_nofield/water_slab-k1-1.pdos"
+    old = cp2k.read_pdos(src)
+    lines = src.read_text().splitlines()
+    header = lines[0].replace("-0.226126 a.u.", f"{-0.226126 * HARTREE_EV:.6f} eV")
+    columns = lines[1].replace("[a.u.]", "[eV]  ") + "             total"
+    body = []
+    for line in lines[2:]:
+        parts = line.split()
+        values = [float(x) for x in parts[3:]]
+        body.append(
+            f"{parts[0]:>8} {float(parts[1]) * HARTREE_EV:17.6f} {parts[2]:>15} "
+            + " ".join(f"{v:17.8f}" for v in values)
+            + f" {sum(values):17.8f}"
+        )
+    path = tmp_path / "water_slab-k1-1.pdos"
+    path.write_text("\n".join([header, columns, *body]) + "\n")
+    new = cp2k.read_pdos(path)
+    assert new.fermi_level_eV == pytest.approx(old.fermi_level_eV, abs=1e-5)
+    np.testing.assert_allclose(new.eigenvalues_eV, old.eigenvalues_eV, atol=2e-5)
+    np.testing.assert_allclose(new.values, old.values, atol=1e-7)
+    assert new.orbitals == old.orbitals
+
+
+# ---------------------------------------------------------------------------- log and input
+def test_slab_dipole_sign_is_physical(realdata):
+    """CP2K prints the slab dipole counting electrons positive; the density cube with the core
+    charges (Z(eff) of the log) gives the physical dipole. Both must agree, sign included."""
+    from dftpost.io.cube import read_cube
+
+    folder = CP2K_FIXTURE / "nofield"
+    log = cp2k.read_log(folder / "water4.out")
+    grid = read_cube(folder / "water4-ELECTRON_DENSITY-1_0.cube")
+    z = grid.origin_A[2] + np.arange(grid.shape[2]) * grid.voxel_A[2, 2]
+    electrons = grid.values.sum(axis=(0, 1)) * grid.voxel_volume_A3
+    cores = (log.core_charges_e * log.atoms.positions[:, 2]).sum()
+    from_cube = cores - (electrons * z).sum()
+    printed = float(
+        (folder / "water4.out").read_text().split("the slab [electrons-Angstroem]:")[-1].split()[0]
+    )
+    assert log.slab_dipole_e_A == pytest.approx(-printed)
+    assert log.slab_dipole_e_A == pytest.approx(from_cube, rel=0.02)
+
+
+def test_periodic_efield_from_log_and_input_agree(realdata):
+    folder = realdata / "cp2k/water8_slab_field/run_b_periodic_efield"
+    log = cp2k.read_log(folder / "water_slab.out")
+    inp = cp2k.read_input(folder / "water_slab.inp")
+    np.testing.assert_allclose(log.periodic_efield_V_per_A, [0, 0, 1.944690e-3 * FIELD_AU_V_PER_A], atol=1e-9)
+    np.testing.assert_allclose(inp.applied_field_V_per_A, log.periodic_efield_V_per_A, atol=1e-7)
+    assert log.uses_ot and any("OT" in w for w in log.warnings)
+
+
+def test_external_potential_linear_field(realdata):
+    inp = cp2k.read_input(realdata / "cp2k/water8_slab_field/run_c_extpot_field/water_slab.inp")
+    np.testing.assert_allclose(inp.applied_field_V_per_A, [0, 0, 0.1], atol=1e-6)
+    assert "EXTERNAL_POTENTIAL" in inp.applied_field_source
+
+
+INPUTS = [p for p in realdata_files("cp2k/**/*.inp")] + sorted(CP2K_FIXTURE.glob("*/*.inp"))
+
+
+@pytest.mark.parametrize("path", INPUTS, ids=ids(INPUTS))
+def test_input_structure_equals_the_coordinates_cp2k_printed(path):
+    inp = cp2k.read_input(path)
+    logs = list(path.parent.glob("*.out"))
+    log = cp2k.read_log(logs[0])
+    if inp.atoms is None:
+        assert inp.warnings  # a missing coordinate file is reported, not an error
+        return
+    if log.atoms is None:
+        pytest.skip("this log (PRINT_LEVEL LOW) prints no coordinates")
+    assert inp.atoms.get_chemical_symbols() == log.atoms.get_chemical_symbols()
+    np.testing.assert_allclose(inp.atoms.positions, log.atoms.positions, atol=2e-6)
+    np.testing.assert_allclose(inp.atoms.cell[:], log.cell_A, atol=2e-6)
+
+
+def test_ldos_lists_and_dipole_settings_from_input():
+    inp = cp2k.read_input(CP2K_FIXTURE / "nofield" / "water4.inp")
+    assert [len(lst) for lst in inp.ldos_lists] == [12, 6, 6]
+    assert inp.ldos_lists[0] == tuple(range(12))
+    assert inp.surface_dipole_correction and inp.surface_dipole_axis == 2
+    assert inp.surface_dipole_position_A == 0.0
+
+
+LOGS = realdata_files("cp2k/**/*.out") + sorted(CP2K_FIXTURE.glob("*/*.out"))
+
+
+@pytest.mark.parametrize("path", LOGS, ids=ids(LOGS))
+def test_every_real_log_parses(path):
+    log = cp2k.read_log(path)
+    assert log.finished
+    assert log.program_version and log.program_version[0].isdigit()
+
+
+# ---------------------------------------------------------------------------- damaged files
+@pytest.fixture
+def pdos_text() -> str:
+    return (CP2K_FIXTURE / "nofield" / "water4-k1-1.pdos").read_text()
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda t: "\n".join(t.splitlines()[:2]) + "\n", "no data lines"),
+        (lambda t: t[: t.index("\n", len(t) // 2) + 40], "columns"),
+        (lambda t: t.replace("2.000000", "nan", 1), "NaN"),
+        (lambda t: t.replace("2.000000", "two", 1), "not numeric"),
+        (lambda t: "\n".join(t.splitlines()[2:]), "header"),
+        (lambda t: t.replace("E(Fermi)", "E(F)"), "E\\(Fermi\\)"),
+    ],
+    ids=["no-data", "truncated", "nan", "word", "no-header", "no-fermi"],
+)
+def test_damaged_pdos_is_a_clear_error(tmp_path, pdos_text, damage, message):
+    path = tmp_path / "water4-k1-1.pdos"
+    path.write_text(damage(pdos_text))
+    with pytest.raises(ParseError, match=message) as info:
+        cp2k.read_pdos(path)
+    assert str(path) in str(info.value)
+
+
+def test_other_files_given_to_the_cp2k_readers(tmp_path):
+    aims_dos = REALDATA / "fhiaims/aimstools/Si_closed_shell_soc/atom_proj_dos_Si0001.dat"
+    if aims_dos.exists():
+        with pytest.raises(ParseError, match="not a CP2K .pdos"):
+            cp2k.read_pdos(aims_dos)
+        with pytest.raises(ParseError, match="not a CP2K output"):
+            cp2k.read_log(aims_dos.parent / "aims.out")
+    binary = tmp_path / "x-k1-1.pdos"
+    binary.write_bytes(bytes(range(256)))
+    with pytest.raises(DftpostError, match="x-k1-1.pdos"):
+        cp2k.read_pdos(binary)
+    truncated = tmp_path / "cut.inp"
+    truncated.write_text((CP2K_FIXTURE / "nofield" / "water4.inp").read_text()[:600])
+    with pytest.raises(ParseError, match="never closed"):
+        cp2k.read_input(truncated)
