@@ -63,6 +63,8 @@ def inspect(
         _fail(exc)
     except OSError as exc:
         _fail(DftpostError(path, exc.strerror or str(exc)))
+    for warning in summary.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     if as_json:
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -114,8 +116,6 @@ def _print_summary(s: dict) -> None:
         row("cube", f"{Path(cube['path']).name}: {cube['quantity']} [{cube['units']}] {'×'.join(map(str, cube['shape']))}")
     for item in s.get("missing", []):
         row("missing", item)
-    for item in s.get("warnings", []):
-        row("warning", item)
     console.print(table)
 
 

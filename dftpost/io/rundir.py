@@ -135,6 +135,8 @@ def _read_cp2k(directory: Path) -> Run:
     else:
         files["log"] = (log_path,)
         warnings.extend(log.warnings)
+        if not log.finished:
+            warnings.append(f"{log_path}: CP2K did not end normally (no 'PROGRAM ENDED AT'): truncated or still running")
     input_path = None
     if log is not None and log.input_file and (directory / Path(log.input_file).name).exists():
         input_path = directory / Path(log.input_file).name
@@ -276,6 +278,8 @@ def _read_aims(directory: Path) -> Run:
     else:
         files["log"] = (log_path,)
         warnings.extend(out.warnings)
+        if not out.finished:
+            warnings.append(f"{log_path}: FHI-aims did not end normally (no 'Have a nice day.'): truncated or still running")
     atoms = None
     geometry = directory / "geometry.in"
     if geometry.exists():

@@ -1,0 +1,93 @@
+"""Shared helpers of the benchmark scripts: paths, timing, peak memory, machine description."""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import os
+import platform
+import time
+import tracemalloc
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"  # generated inputs, git-ignored
+RESULTS = HERE / "results"
+
+
+def best_time(fn, repeats: int, give_up_after_s: float | None = None) -> tuple[float, list[float]]:
+    """Best wall time of ``repeats`` calls of ``fn`` (and all the times).
+
+    With ``give_up_after_s``, stop repeating once one call took longer than that.
+    """
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+        del result
+        if give_up_after_s is not None and times[-1] > give_up_after_s:
+            break
+    gc.collect()
+    return min(times), times
+
+
+def peak_memory(fn) -> int:
+    """Peak bytes traced by :mod:`tracemalloc` during one call of ``fn``, above what was
+    traced before the call (numpy's buffers are traced). Run apart from the timing: tracing
+    slows down code that allocates many Python objects."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        result = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del result
+    gc.collect()
+    return peak - before
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine(libraries: list[str]) -> dict:
+    versions = {}
+    for name in libraries:
+        try:
+            module = importlib.import_module(name)
+            versions[name] = getattr(module, "__version__", "unknown")
+        except ImportError:
+            versions[name] = None
+    if versions.get("pymatgen") in ("unknown", None):
+        try:
+            from importlib.metadata import version
+
+            versions["pymatgen"] = version("pymatgen")
+        except Exception:
+            pass
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+def write_json(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path

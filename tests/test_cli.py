@@ -1,0 +1,119 @@
+"""The command line as a user calls it, and the package as a user installs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from conftest import CP2K_FIXTURE, REPO
+
+INSPECT_KEYS = {
+    "code",
+    "program_version",
+    "fermi_level_eV",
+    "n_atoms",
+    "pdos",
+    "dipole_correction",
+    "applied_field_V_per_A",
+    "cubes",
+    "finished",
+}
+
+
+def dftpost(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the installed ``dftpost`` console script's code in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-c", "from dftpost.cli.main import app; app()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def test_inspect_json_on_the_cp2k_fixture(tmp_path):
+    result = dftpost("inspect", str(CP2K_FIXTURE / "field"), "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert INSPECT_KEYS <= set(data)
+    assert data["code"] == "cp2k" and data["finished"] is True and data["n_atoms"] == 12
+    assert data["applied_field_V_per_A"] == pytest.approx([0, 0, 0.1])
+    assert data["pdos"]["form"] == "eigenvalues" and data["pdos"]["n_projections"] == 5
+    assert data["dipole_correction"]["dipole_e_A"] == pytest.approx(0.7072544529)
+    assert {c["quantity"]: c["units"] for c in data["cubes"]} == {
+        "electron_density": "e/Å^3",
+        "electrostatic_potential": "V",
+    }
+    assert all(c["shape"] == [32, 32, 96] for c in data["cubes"])
+
+
+def test_inspect_json_on_fhi_aims_and_single_files(realdata, tmp_path):
+    data = json.loads(dftpost("inspect", str(realdata / "fhiaims/aimstools/Fe_open_shell_no_soc"), "--json").stdout)
+    assert data["code"] == "fhi-aims" and data["pdos"]["n_spin"] == 2 and data["dipole_correction"] is None
+    one = json.loads(dftpost("inspect", str(CP2K_FIXTURE / "nofield/water4-list2-1.pdos"), "--json").stdout)
+    assert INSPECT_KEYS <= set(one) and one["pdos"]["projections"] == ["list2"]
+
+
+def test_inspect_table(tmp_path):
+    result = dftpost("inspect", str(CP2K_FIXTURE / "nofield"), cwd=tmp_path)
+    assert result.returncode == 0
+    assert "cp2k 2023.1" in result.stdout and "e/Å^3" in result.stdout
+
+
+def _write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: d, "nothing recognisable"),
+        (lambda d: d / "missing", "no such file"),
+        (lambda d: _write(d / "water4-k1-1.pdos", b"# Projected DOS for atomic kind O\n"), "column header"),
+        (lambda d: _write(d / "x.cube", b"\x00\xff" * 100), "x.cube"),
+    ],
+    ids=["empty-dir", "missing", "bad-pdos", "binary-cube"],
+)
+def test_bad_input_is_one_line_on_stderr(tmp_path, make, message):
+    target = make(tmp_path)
+    result = dftpost("inspect", str(target), "--json")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and str(tmp_path) in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_unfinished_run_warns_on_stderr(copy_dir):
+    run_dir = copy_dir(CP2K_FIXTURE / "nofield")
+    log = run_dir / "water4.out"
+    log.write_text(log.read_text()[:30000])
+    result = dftpost("inspect", str(run_dir), "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["finished"] is False
+    assert "did not end normally" in result.stderr and str(log) in result.stderr
+
+
+@pytest.mark.parametrize("editable", [False, True], ids=["regular", "editable"])
+def test_install_gives_the_console_script_and_no_top_level_cli(tmp_path, editable):
+    """Both install kinds provide ``dftpost`` and ``dftpost.cli``, never a module named ``cli``."""
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    python = env_dir / "bin" / "python"
+    install = [str(python), "-m", "pip", "install", "-q", "--no-deps"] + (["-e"] if editable else []) + [str(REPO)]
+    done = subprocess.run(install, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    version = subprocess.run([str(env_dir / "bin" / "dftpost"), "--version"], capture_output=True, text=True, cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("dftpost ")
+    probe = subprocess.run(
+        [str(python), "-c", "import importlib.util as u, dftpost.cli.main; print(u.find_spec('cli'))"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "None"
