@@ -1,0 +1,47 @@
+"""Runs the real CP2K program: the fixture generator reproduces the committed fixtures, and
+dftpost reads the fresh output to the same numbers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dftpost.io.cube import read_cube
+from dftpost.io.rundir import read_run
+
+from conftest import CP2K_FIXTURE, FIXTURES
+
+pytestmark = [
+    pytest.mark.cp2k,
+    pytest.mark.skipif(shutil.which("cp2k.psmp") is None, reason="CP2K (cp2k.psmp) is not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def fresh_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cp2k")
+    done = subprocess.run(
+        [sys.executable, str(FIXTURES / "cp2k" / "make_fixtures.py"), "--only", "nofield", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out / "water4_slab" / "nofield"
+
+
+def test_fresh_cp2k_run_reads_like_the_committed_fixture(fresh_run):
+    fresh, committed = read_run(fresh_run), read_run(CP2K_FIXTURE / "nofield")
+    assert fresh.finished and fresh.program_version == committed.program_version
+    assert fresh.fermi_level_eV == pytest.approx(committed.fermi_level_eV, abs=1e-4)
+    np.testing.assert_allclose(fresh.pdos.eigenvalues_eV, committed.pdos.eigenvalues_eV, atol=1e-4)
+    np.testing.assert_allclose(fresh.pdos.values, committed.pdos.values, atol=1e-5)
+    assert fresh.dipole_correction.dipole_e_A == pytest.approx(committed.dipole_correction.dipole_e_A, abs=1e-5)
+    np.testing.assert_allclose(fresh.atoms.positions, committed.atoms.positions, atol=1e-6)
+    for name in ("water4-v_hartree-1_0.cube", "water4-ELECTRON_DENSITY-1_0.cube"):
+        a, b = read_cube(fresh_run / name), read_cube(CP2K_FIXTURE / "nofield" / name)
+        np.testing.assert_allclose(a.values, b.values, atol=1e-6 * np.abs(b.values).max())
