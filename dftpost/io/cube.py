@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from ase import Atoms
 from ..errors import ParseError
 from ..grid import QUANTITY_UNITS, CubeHeader, Grid
 from ..units import BOHR_A, HARTREE_EV
+from .text import parse_floats
 
 _CHUNK_BYTES = 1 << 21  # text read per chunk; bounds the memory above the output array
 
@@ -491,20 +491,14 @@ def _decode_text(text: bytes, path: Path, out: np.ndarray, offset: int) -> None:
 
 
 def _parse_numbers(text: bytes, path: Path, offset: int) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DeprecationWarning)
-        try:
-            return np.fromstring(text, sep=" ")
-        except (ValueError, DeprecationWarning):
-            pass
+    values = parse_floats(text)
+    if values is not None:
+        return values
     # Fortran drops the exponent letter for three-digit exponents (0.12345-100); put it back.
     fixed = re.sub(rb"(\d)([-+]\d{3})(?=\s|$)", rb"\1E\2", text)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", DeprecationWarning)
-        try:
-            return np.fromstring(fixed, sep=" ")
-        except (ValueError, DeprecationWarning):
-            pass
+    values = parse_floats(fixed)
+    if values is not None:
+        return values
     for i, token in enumerate(fixed.split()):
         try:
             float(token)
