@@ -244,3 +244,52 @@ def test_other_files_given_to_the_cp2k_readers(tmp_path):
     truncated.write_text((CP2K_FIXTURE / "nofield" / "water4.inp").read_text()[:600])
     with pytest.raises(ParseError, match="never closed"):
         cp2k.read_input(truncated)
+
+
+def test_input_cell_vectors_scaled_coordinates_and_variables(tmp_path):
+    """&CELL as A/B/C vectors, &COORD SCALED, @SET variables: the structure ASE builds from the
+    same numbers."""
+    from ase import Atoms
+
+    path = tmp_path / "slab.inp"
+    path.write_text(
+        """@SET LZ 20.0
+&GLOBAL
+  PROJECT slab   ! comment
+&END GLOBAL
+&FORCE_EVAL
+  &DFT
+    &PRINT
+      &PDOS
+        &LDOS
+          LIST 1 3..4
+        &END LDOS
+      &END PDOS
+    &END PRINT
+  &END DFT
+  &SUBSYS
+    &CELL
+      A 6.0 0.0 0.0
+      B 3.0 5.196152 0.0
+      C 0.0 0.0 ${LZ}
+    &END CELL
+    &COORD
+      SCALED .TRUE.
+      O   0.10 0.20 0.50
+      H1  0.15 0.20 0.55
+      H2  0.05 0.25 0.55
+      Pt  0.50 0.50 0.10
+    &END COORD
+  &END SUBSYS
+&END FORCE_EVAL
+"""
+    )
+    inp = cp2k.read_input(path)
+    cell = [[6.0, 0.0, 0.0], [3.0, 5.196152, 0.0], [0.0, 0.0, 20.0]]
+    reference = Atoms("OHHPt", cell=cell, pbc=True)
+    reference.set_scaled_positions([[0.1, 0.2, 0.5], [0.15, 0.2, 0.55], [0.05, 0.25, 0.55], [0.5, 0.5, 0.1]])
+    assert inp.project == "slab"
+    assert inp.atoms.get_chemical_symbols() == ["O", "H", "H", "Pt"]
+    np.testing.assert_allclose(inp.atoms.cell[:], cell)
+    np.testing.assert_allclose(inp.atoms.positions, reference.positions, atol=1e-12)
+    assert inp.ldos_lists == ((0, 2, 3),)
