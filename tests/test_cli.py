@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -26,13 +27,11 @@ INSPECT_KEYS = {
 
 
 def dftpost(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the installed ``dftpost`` console script's code in a fresh interpreter."""
-    return subprocess.run(
-        [sys.executable, "-c", "from dftpost.cli.main import app; app()", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-    )
+    """Run the installed ``dftpost`` console script, from a folder outside the source tree."""
+    script = Path(sys.executable).parent / "dftpost"
+    command = [str(script)] if script.exists() else [sys.executable, "-c", "from dftpost.cli.main import app; app()"]
+    with tempfile.TemporaryDirectory() as elsewhere:
+        return subprocess.run([*command, *args], capture_output=True, text=True, cwd=cwd or elsewhere)
 
 
 def test_inspect_json_on_the_cp2k_fixture(tmp_path):
