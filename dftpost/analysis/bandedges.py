@@ -1,0 +1,426 @@
+"""Water band edges and false metallization from a projected DoS (paper SM S1.0.5, METHODS §4).
+
+1. The water PDoS sums the projections of the H and O atoms farther than ``d_cut`` above the
+   highest metal atom (all water when there is no metal).
+2. μ_z < 0 (bands tilt up): scan down from E_F + s for the first energy whose water PDoS exceeds
+   T: the VBM; then up from VBM + δ for the first energy above T: the CBM.
+3. μ_z ≥ 0 (bands tilt down): scan up from E_F − s: the CBM; then down from CBM − δ: the VBM.
+4. Gap = CBM − VBM; the water is metallized when VBM ≥ E_F or CBM ≤ E_F.
+
+Energies are eV relative to E_F as the program printed it. The scans start from a reference
+level: E_F when a metal pins it; for water alone with eigenvalues (CP2K, which puts E_F at the
+HOMO, on the valence-band top) the middle of the HOMO–LUMO gap, recorded with the result. A scan
+that still starts inside a band first leaves that band in the direction of the scan and records
+it (``started_in_band``), so that band is not mistaken for the other edge.
+
+Defaults are choices of dftpost (the paper's values were lost from its text): ``d_cut`` 3.5 Å,
+T = 0.01 states/eV per water atom, s = 1.0 eV, δ = 0.5 eV, Gaussian broadening σ = 0.1 eV on a
+0.02 eV grid for programs that print eigenvalues (CP2K).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..dos import DEFAULT_SIGMA_EV, DEFAULT_SPACING_EV, ProjectedDos
+from ..errors import DftpostError
+from ..run import Run
+from .dipole import DEFAULT_Q_O, fixed_charge_dipole
+from .molecules import DEFAULT_R_OH
+
+
+@dataclass(frozen=True)
+class BandEdgeParameters:
+    """Parameters of the band-edge search, recorded with every result.
+
+    ``threshold_mode``: ``"per_atom"`` (T = threshold × number of water atoms, states/eV),
+    ``"absolute"`` (T = threshold, states/eV) or ``"relative"`` (T = threshold × the maximum
+    of the water PDoS). ``start_offset_eV`` is s, ``separation_eV`` is δ; ``sigma_eV`` and
+    ``spacing_eV`` apply to eigenvalue DoS (CP2K); ``q_o_e`` and ``r_oh_A`` to the fixed-charge
+    dipole; ``axis`` is the surface normal (0, 1, 2); ``z_bin_A`` the width of the z bins of the
+    z-resolved PDoS.
+    """
+
+    d_cut_A: float = 3.5
+    threshold: float = 0.01
+    threshold_mode: str = "per_atom"
+    start_offset_eV: float = 1.0
+    separation_eV: float = 0.5
+    sigma_eV: float = DEFAULT_SIGMA_EV
+    spacing_eV: float = DEFAULT_SPACING_EV
+    q_o_e: float = DEFAULT_Q_O
+    r_oh_A: float = DEFAULT_R_OH
+    axis: int = 2
+    z_bin_A: float = 3.0
+
+    def __post_init__(self):
+        if self.threshold_mode not in ("per_atom", "absolute", "relative"):
+            raise DftpostError(None, f"threshold mode must be per_atom, absolute or relative, not {self.threshold_mode!r}")
+        for name in ("threshold", "sigma_eV", "spacing_eV", "z_bin_A"):
+            if not getattr(self, name) > 0:
+                raise DftpostError(None, f"{name} must be positive, got {getattr(self, name)}")
+        if self.start_offset_eV < 0 or self.separation_eV <= 0 or self.d_cut_A < 0:
+            raise DftpostError(None, "start offset and d_cut must be >= 0 and the separation > 0")
+
+
+@dataclass(frozen=True)
+class BandEdges:
+    """Result of the search on one DoS. Energies in eV relative to E_F; ``threshold_states_per_eV``
+    is the T actually used; ``branch`` says which edge was searched first."""
+
+    vbm_eV: float
+    cbm_eV: float
+    threshold_states_per_eV: float
+    branch: str
+    started_in_band: bool
+    reference_eV: float = 0.0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def gap_eV(self) -> float:
+        return self.cbm_eV - self.vbm_eV
+
+    @property
+    def metallized(self) -> bool:
+        """VBM at or above the reference level, or CBM at or below it."""
+        return self.vbm_eV >= self.reference_eV or self.cbm_eV <= self.reference_eV
+
+
+def _scan(above: np.ndarray, start: int, step: int) -> tuple[int | None, bool, int | None]:
+    """First index at or beyond ``start`` (moving by ``step``) where ``above`` is True, after
+    leaving the band ``start`` may be inside. Returns (index, started in a band, last index of
+    that band)."""
+    n = above.size
+    i = start
+    in_band = bool(above[i]) if 0 <= i < n else False
+    band_edge = None
+    if in_band:
+        while 0 <= i < n and above[i]:
+            i += step
+        band_edge = i - step
+    while 0 <= i < n and not above[i]:
+        i += step
+    return (i if 0 <= i < n else None), in_band, band_edge
+
+
+def find_band_edges(
+    energies_eV: np.ndarray,
+    dos: np.ndarray,
+    dipole_e_per_A: float,
+    threshold_states_per_eV: float,
+    start_offset_eV: float = 1.0,
+    separation_eV: float = 0.5,
+    reference_eV: float = 0.0,
+) -> BandEdges:
+    """VBM and CBM of a DoS on an increasing grid (eV vs E_F), by the paper's thresholded scan.
+
+    The scans start at ``reference_eV ± s`` (the reference is E_F, 0, unless the caller knows
+    better) and the water is metallized when an edge reaches the reference.
+
+    Raises :class:`~dftpost.errors.DftpostError` when the DoS never exceeds the threshold on the
+    side searched (no band found within the grid).
+    """
+    energies_eV = np.asarray(energies_eV, dtype=float)
+    above = np.asarray(dos, dtype=float) > threshold_states_per_eV
+    if not above.any():
+        raise DftpostError(
+            None, f"the water PDoS never exceeds the threshold {threshold_states_per_eV:.4g} states/eV"
+        )
+    notes: list[str] = []
+
+    def index_at(energy: float, side: str) -> int:
+        i = int(np.searchsorted(energies_eV, energy, side="right")) - 1 if side == "below" else int(
+            np.searchsorted(energies_eV, energy, side="left")
+        )
+        return min(max(i, 0), energies_eV.size - 1)
+
+    def search(start_energy: float, step: int, what: str) -> tuple[int, bool]:
+        start = index_at(start_energy, "below" if step < 0 else "above")
+        found, in_band, band_edge = _scan(above, start, step)
+        if in_band:
+            notes.append(
+                f"the {what} scan started at {start_energy:+.3f} eV inside a band; left it at "
+                f"{energies_eV[band_edge]:+.3f} eV before searching"
+            )
+        if found is None:
+            raise DftpostError(
+                None,
+                f"no {what}: the water PDoS stays below {threshold_states_per_eV:.4g} states/eV "
+                f"{'below' if step < 0 else 'above'} {start_energy:+.3f} eV",
+            )
+        return found, in_band
+
+    if dipole_e_per_A < 0:
+        vbm, in_band = search(reference_eV + start_offset_eV, -1, "VBM")
+        cbm, _ = search(energies_eV[vbm] + separation_eV, +1, "CBM")
+        branch = "dipole<0: VBM searched down from reference+s, then CBM up from VBM+δ"
+    else:
+        cbm, in_band = search(reference_eV - start_offset_eV, +1, "CBM")
+        vbm, _ = search(energies_eV[cbm] - separation_eV, -1, "VBM")
+        branch = "dipole>=0: CBM searched up from reference-s, then VBM down from CBM-δ"
+    return BandEdges(
+        vbm_eV=float(energies_eV[vbm]),
+        cbm_eV=float(energies_eV[cbm]),
+        threshold_states_per_eV=float(threshold_states_per_eV),
+        branch=branch,
+        started_in_band=in_band,
+        reference_eV=float(reference_eV),
+        notes=tuple(notes),
+    )
+
+
+# ----------------------------------------------------------------------------- water selection
+def water_atoms(numbers: np.ndarray, positions_A: np.ndarray, cell_A: np.ndarray, d_cut_A: float, axis: int = 2):
+    """Indices of the O and H atoms farther than ``d_cut_A`` above the highest metal atom
+    (every atom that is not H or O counts as metal), measured upward along ``axis`` through the
+    periodic boundary; all O and H when there is no metal. Returns (indices, top metal height or
+    None)."""
+    numbers = np.asarray(numbers)
+    water = np.flatnonzero((numbers == 1) | (numbers == 8))
+    metal = np.flatnonzero((numbers != 1) & (numbers != 8))
+    if water.size == 0:
+        raise DftpostError(None, "the structure holds no H or O atoms")
+    if metal.size == 0:
+        return water, None
+    height = np.asarray(positions_A)[:, axis]
+    top = float(height[metal].max())
+    length = float(np.linalg.norm(np.asarray(cell_A)[axis]))
+    above = height[water] - top
+    if length > 0:
+        above = np.mod(above, length)
+    chosen = water[above > d_cut_A]
+    if chosen.size == 0:
+        raise DftpostError(None, f"no water atom is more than d_cut = {d_cut_A} Å above the top metal atom")
+    return chosen, top
+
+
+def water_pdos(pdos: ProjectedDos, atom_indices: np.ndarray, water_only_structure: bool) -> ProjectedDos:
+    """One projection holding the DoS of exactly the atoms ``atom_indices``.
+
+    Per-atom projections (FHI-aims) are summed over those atoms. Otherwise (CP2K) a list holding
+    exactly those atoms is used, or lists that together hold exactly them (layer lists), or — for
+    a structure of water alone — the O and H kinds. Anything else is an error that says which
+    lists exist.
+    """
+    wanted = set(int(i) for i in atom_indices)
+    by_atom = {p.atom_indices[0]: k for k, p in enumerate(pdos.projections) if p.kind == "atom" and p.atom_indices}
+    if by_atom:
+        missing = wanted - set(by_atom)
+        if missing:
+            raise DftpostError(
+                None, f"no per-atom DoS for {len(missing)} of the {len(wanted)} water atoms (e.g. atom {min(missing) + 1})"
+            )
+        return pdos.summed([by_atom[i] for i in sorted(wanted)], label="water")
+    lists = [(k, p) for k, p in enumerate(pdos.projections) if p.kind == "list" and p.atom_indices is not None]
+    exact = [k for k, p in lists if set(p.atom_indices) == wanted]
+    if exact:
+        return pdos.summed([exact[0]], label="water")
+    inside = [(k, p) for k, p in lists if p.atom_indices and set(p.atom_indices) <= wanted]
+    union: set[int] = set()
+    chosen = []
+    for k, p in inside:
+        if not union & set(p.atom_indices):
+            union |= set(p.atom_indices)
+            chosen.append(k)
+    if union == wanted and chosen:
+        return pdos.summed(chosen, label="water")
+    kinds = [k for k, p in enumerate(pdos.projections) if p.kind == "species" and p.species in ("H", "O")]
+    if water_only_structure and len(kinds) == 2:
+        return pdos.summed(kinds, label="water")
+    available = ", ".join(f"{p.label} ({len(p.atom_indices) if p.atom_indices else '?'} atoms)" for p in pdos.projections)
+    raise DftpostError(
+        None,
+        f"no projection (or set of LDOS lists) covers exactly the {len(wanted)} water atoms beyond d_cut; "
+        f"available: {available}",
+    )
+
+
+def _threshold(params: BandEdgeParameters, dos: np.ndarray, n_atoms: int) -> float:
+    if params.threshold_mode == "per_atom":
+        return params.threshold * n_atoms
+    if params.threshold_mode == "relative":
+        return params.threshold * float(np.max(dos))
+    return params.threshold
+
+
+def _energy_grid(pdos: ProjectedDos, params: BandEdgeParameters) -> np.ndarray | None:
+    if not pdos.is_discrete:
+        return None
+    lo = max(float(pdos.eigenvalues_eV.min()) - 5 * params.sigma_eV, -40.0)
+    hi = min(float(pdos.eigenvalues_eV.max()) + 5 * params.sigma_eV, 30.0)
+    n = int(math.floor((hi - lo) / params.spacing_eV)) + 1
+    return lo + params.spacing_eV * np.arange(n)
+
+
+@dataclass(frozen=True)
+class WaterGap:
+    """The band-edge analysis of one run. Energies eV vs E_F (``fermi_level_eV`` as printed by
+    the program); dipole in e/Å with its source; z-resolved PDoS on ``energies_eV`` with bin edges
+    in Å and local edges per bin (NaN where the search failed in a bin)."""
+
+    edges: BandEdges
+    fermi_level_eV: float
+    reference: str
+    dipole_e_per_A: float
+    dipole_source: str
+    n_water_atoms: int
+    top_metal_A: float | None
+    parameters: BandEdgeParameters
+    census: dict[str, int] | None
+    energies_eV: np.ndarray = field(repr=False)
+    water_dos: np.ndarray = field(repr=False)
+    z_bin_edges_A: np.ndarray = field(repr=False)
+    z_resolved_dos: np.ndarray = field(repr=False)
+    local_vbm_eV: np.ndarray = field(repr=False)
+    local_cbm_eV: np.ndarray = field(repr=False)
+
+    def row(self) -> dict:
+        """The scalar results as a flat dict (the keys of the ``gap`` table and ``--json``)."""
+        e = self.edges
+        return {
+            "vbm_eV": e.vbm_eV,
+            "cbm_eV": e.cbm_eV,
+            "gap_eV": e.gap_eV,
+            "metallized": e.metallized,
+            "dipole_e_per_A": self.dipole_e_per_A,
+            "dipole_source": self.dipole_source,
+            "fermi_level_eV": self.fermi_level_eV,
+            "reference_eV": e.reference_eV,
+            "reference": self.reference,
+            "n_water_atoms": self.n_water_atoms,
+            "threshold_states_per_eV": e.threshold_states_per_eV,
+            "started_in_band": e.started_in_band,
+            "branch": e.branch,
+            "notes": list(e.notes),
+            "parameters": asdict(self.parameters),
+        }
+
+
+def water_gap(run: Run, params: BandEdgeParameters = BandEdgeParameters(), dipole_e_per_A: float | None = None) -> WaterGap:
+    """Band edges of the water of one run: selection, PDoS, dipole, search, z-resolved edges.
+
+    ``dipole_e_per_A`` overrides the fixed-charge dipole computed from the run's structure.
+    Raises :class:`~dftpost.errors.DftpostError` (naming the run) for anything missing.
+    """
+    try:
+        return _water_gap(run, params, dipole_e_per_A)
+    except DftpostError as exc:
+        if exc.path is None:
+            raise DftpostError(run.path, exc.problem) from None
+        raise
+
+
+def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | None) -> WaterGap:
+    if run.pdos is None:
+        raise DftpostError(None, "no projected DoS in the run (" + ", ".join(run.missing) + ")")
+    if run.atoms is None:
+        raise DftpostError(None, "no structure in the run: cannot select the water atoms")
+    atoms = run.atoms
+    numbers, positions, cell = atoms.numbers, atoms.positions, atoms.cell[:]
+    indices, top = water_atoms(numbers, positions, cell, params.d_cut_A, params.axis)
+    water_only = bool(np.all((numbers == 1) | (numbers == 8)))
+    census = None
+    if dipole_e_per_A is None:
+        dipole = fixed_charge_dipole(numbers, positions, cell, atoms.pbc, params.q_o_e, params.r_oh_A, params.axis)
+        dipole_e_per_A, census = dipole.total_e_per_A, dipole.census
+        source = f"fixed-charge model, q_O = {params.q_o_e} e, r_OH = {params.r_oh_A} Å"
+    else:
+        source = "given by the user"
+    selected = water_pdos(run.pdos, indices, water_only)
+    grid = selected.on_grid(params.sigma_eV, _energy_grid(selected, params))
+    energies, dos = grid.energies_eV, grid.values.sum(axis=0)[0]  # spins summed
+    threshold = _threshold(params, dos, indices.size)
+    reference_eV, reference = _reference(run.pdos, top)
+    edges = find_band_edges(
+        energies, dos, dipole_e_per_A, threshold, params.start_offset_eV, params.separation_eV, reference_eV
+    )
+    bins, z_dos, local_vbm, local_cbm = _z_resolved(
+        run.pdos, positions, indices, params, energies, dipole_e_per_A, water_only, reference_eV
+    )
+    return WaterGap(
+        edges=edges,
+        fermi_level_eV=run.fermi_level_eV,
+        reference=reference,
+        dipole_e_per_A=float(dipole_e_per_A),
+        dipole_source=source,
+        n_water_atoms=int(indices.size),
+        top_metal_A=top,
+        parameters=params,
+        census=census,
+        energies_eV=energies,
+        water_dos=dos,
+        z_bin_edges_A=bins,
+        z_resolved_dos=z_dos,
+        local_vbm_eV=local_vbm,
+        local_cbm_eV=local_cbm,
+    )
+
+
+def _reference(pdos: ProjectedDos, top_metal_A: float | None) -> tuple[float, str]:
+    """The level (eV vs the printed E_F) the scans start from and metallization is judged by.
+
+    With a metal, E_F is pinned by the metal: the printed E_F. Without one, a program that
+    prints occupied eigenvalues (CP2K) puts E_F at the HOMO, on the valence-band top itself; the
+    reference is then the middle of the HOMO–LUMO gap. An FHI-aims DoS (no occupations, E_F from
+    Gaussian smearing inside the gap) keeps the printed E_F.
+    """
+    if top_metal_A is not None or not pdos.is_discrete:
+        return 0.0, "Fermi level as printed"
+    summary = pdos.summary()
+    if summary["homo_eV"] is None or summary["lumo_eV"] is None:
+        return 0.0, "Fermi level as printed (no unoccupied states to place a mid-gap reference)"
+    middle = 0.5 * (summary["homo_eV"] + summary["lumo_eV"])
+    return middle, f"middle of the HOMO-LUMO gap (no metal; the printed E_F is the HOMO), {middle:+.3f} eV"
+
+
+def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, reference_eV):
+    """Water PDoS in z bins and the local band edges of each bin.
+
+    Per-atom DoS (FHI-aims) is binned by atom height in bins of ``z_bin_A``; CP2K lists that lie
+    inside the water selection serve as the bins (their mean height orders them). Bins without a
+    DoS or without a band above the threshold give NaN edges.
+    """
+    height = positions[:, params.axis]
+    groups: list[np.ndarray] = []
+    if any(p.kind == "atom" for p in pdos.projections):
+        lo = height[indices].min()
+        edges = lo + params.z_bin_A * np.arange(int(np.ceil((height[indices].max() - lo) / params.z_bin_A + 1e-9)) + 1)
+        edges[-1] = max(edges[-1], height[indices].max() + 1e-6)
+        which = np.digitize(height[indices], edges) - 1
+        groups = [indices[which == b] for b in range(edges.size - 1)]
+    else:
+        wanted = set(indices.tolist())
+        layer_lists = [
+            np.array(p.atom_indices)
+            for p in pdos.projections
+            if p.kind == "list" and p.atom_indices and set(p.atom_indices) < wanted
+        ]
+        layer_lists.sort(key=lambda a: height[a].mean())
+        groups = layer_lists
+        edges = np.array([height[g].min() for g in groups] + [height[groups[-1]].max()]) if groups else np.zeros(1)
+    n_bins = len(groups)
+    z_dos = np.zeros((n_bins, energies.size))
+    local_vbm = np.full(n_bins, np.nan)
+    local_cbm = np.full(n_bins, np.nan)
+    for b, group in enumerate(groups):
+        if group.size == 0:
+            continue
+        part = water_pdos(pdos, group, water_only).on_grid(params.sigma_eV, energies)
+        z_dos[b] = part.values.sum(axis=0)[0]
+        try:
+            local = find_band_edges(
+                energies,
+                z_dos[b],
+                dipole,
+                _threshold(params, z_dos[b], group.size),
+                params.start_offset_eV,
+                params.separation_eV,
+                reference_eV,
+            )
+        except DftpostError:
+            continue
+        local_vbm[b], local_cbm[b] = local.vbm_eV, local.cbm_eV
+    return edges, z_dos, local_vbm, local_cbm
