@@ -8,8 +8,8 @@
 4. Gap = CBM − VBM; the water is metallized when VBM ≥ E_F or CBM ≤ E_F.
 
 Energies are eV relative to E_F as the program printed it. The scans start from a reference
-level: E_F when a metal pins it; for water alone with eigenvalues (CP2K, which puts E_F at the
-HOMO, on the valence-band top) the middle of the HOMO–LUMO gap, recorded with the result. A scan
+level: E_F when a metal pins it; for water alone (CP2K puts E_F at the HOMO, FHI-aims' smeared
+μ may sit at a band edge) the middle of the water's gap around E_F, recorded with the result. A scan
 that still starts inside a band first leaves that band in the direction of the scan and records
 it (``started_in_band``), so that band is not mistaken for the other edge.
 
@@ -333,7 +333,7 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
     grid = selected.on_grid(params.sigma_eV, _energy_grid(selected, params))
     energies, dos = grid.energies_eV, grid.values.sum(axis=0)[0]  # spins summed
     threshold = _threshold(params, dos, indices.size)
-    reference_eV, reference = _reference(run.pdos, top)
+    reference_eV, reference = _reference(energies, dos, threshold, params.separation_eV, top is not None)
     edges = find_band_edges(
         energies, dos, dipole_e_per_A, threshold, params.start_offset_eV, params.separation_eV, reference_eV
     )
@@ -359,21 +359,37 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
     )
 
 
-def _reference(pdos: ProjectedDos, top_metal_A: float | None) -> tuple[float, str]:
+def _reference(energies: np.ndarray, dos: np.ndarray, threshold: float, separation_eV: float, metal: bool) -> tuple[float, str]:
     """The level (eV vs the printed E_F) the scans start from and metallization is judged by.
 
-    With a metal, E_F is pinned by the metal: the printed E_F. Without one, a program that
-    prints occupied eigenvalues (CP2K) puts E_F at the HOMO, on the valence-band top itself; the
-    reference is then the middle of the HOMO–LUMO gap. An FHI-aims DoS (no occupations, E_F from
-    Gaussian smearing inside the gap) keeps the printed E_F.
+    With a metal, E_F is pinned by the metal: the printed E_F. Water alone has no such pin: CP2K
+    puts E_F at the HOMO (the valence-band top) and FHI-aims' smeared μ may sit at either band
+    edge. The reference is then the middle of the interval around E_F where the water PDoS
+    stays below T (the water's gap); when that interval is narrower than δ (no gap near E_F)
+    the printed E_F is kept, and the search will report metallized water.
     """
-    if top_metal_A is not None or not pdos.is_discrete:
-        return 0.0, "Fermi level as printed"
-    summary = pdos.summary()
-    if summary["homo_eV"] is None or summary["lumo_eV"] is None:
-        return 0.0, "Fermi level as printed (no unoccupied states to place a mid-gap reference)"
-    middle = 0.5 * (summary["homo_eV"] + summary["lumo_eV"])
-    return middle, f"middle of the HOMO-LUMO gap (no metal; the printed E_F is the HOMO), {middle:+.3f} eV"
+    if metal:
+        return 0.0, "Fermi level as printed (pinned by the metal)"
+    below = dos <= threshold
+    k = int(np.clip(np.searchsorted(energies, 0.0), 0, energies.size - 1))
+    if not below[k]:  # E_F on a band: take the gap just above or below, whichever is nearer
+        up = np.flatnonzero(below[k:])
+        down = np.flatnonzero(below[: k + 1][::-1])
+        steps = [(up[0], +1)] if up.size else []
+        steps += [(down[0], -1)] if down.size else []
+        if not steps:
+            return 0.0, "Fermi level as printed (no gap in the water PDoS)"
+        distance, direction = min(steps)
+        k += direction * int(distance)
+    lo = hi = k
+    while lo > 0 and below[lo - 1]:
+        lo -= 1
+    while hi < below.size - 1 and below[hi + 1]:
+        hi += 1
+    if energies[hi] - energies[lo] < separation_eV:
+        return 0.0, "Fermi level as printed (no gap wider than δ near it)"
+    middle = 0.5 * (energies[lo] + energies[hi])
+    return float(middle), f"middle of the water gap around E_F ({middle:+.3f} eV; no metal pins E_F)"
 
 
 def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, reference_eV):

@@ -1,0 +1,202 @@
+"""The band-edge search: constructed DoS with known answers, real CP2K water, a peer (pymatgen),
+real FHI-aims per-atom DoS through the same code path, and what is missing."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from dftpost.analysis.bandedges import BandEdgeParameters, find_band_edges, water_atoms, water_gap, water_pdos
+from dftpost.dos import ProjectedDos, Projection
+from dftpost.errors import DftpostError
+from dftpost.io import aims
+from dftpost.io.rundir import read_run
+
+from conftest import CP2K_FIXTURE
+
+E = np.round(np.arange(-10.0, 10.0 + 1e-9, 0.01), 2)
+
+
+def boxes(*bands: tuple[float, float]) -> np.ndarray:
+    """A DoS of 1 state/eV inside each closed interval, 0 elsewhere."""
+    dos = np.zeros_like(E)
+    for lo, hi in bands:
+        dos[(E >= lo - 1e-9) & (E <= hi + 1e-9)] = 1.0
+    return dos
+
+
+@pytest.mark.parametrize("dipole", [-0.02, +0.02])
+def test_insulating_water_either_tilt(dipole):
+    edges = find_band_edges(E, boxes((-6, -1.5), (2, 8)), dipole, 0.5)
+    assert (edges.vbm_eV, edges.cbm_eV, edges.gap_eV) == (-1.5, 2.0, 3.5)
+    assert not edges.metallized and not edges.started_in_band
+
+
+def test_negative_dipole_valence_band_crossing_fermi_level():
+    edges = find_band_edges(E, boxes((-6, 0.5), (2, 8)), -0.03, 0.5, start_offset_eV=1.0, separation_eV=0.5)
+    assert edges.vbm_eV == 0.5 and edges.cbm_eV == 2.0 and edges.metallized
+    assert edges.branch.startswith("dipole<0")
+
+
+def test_positive_dipole_conduction_band_crossing_fermi_level():
+    edges = find_band_edges(E, boxes((-8, -3), (-0.5, 6)), +0.03, 0.5, start_offset_eV=1.0, separation_eV=0.5)
+    assert edges.cbm_eV == -0.5 and edges.vbm_eV == -3.0 and edges.metallized
+    assert edges.branch.startswith("dipole>=0")
+
+
+def test_scan_starting_inside_a_band_does_not_take_it_for_the_other_edge():
+    """μ > 0 and the valence band reaches above E_F − s: the CBM scan starts inside it."""
+    edges = find_band_edges(E, boxes((-6, -0.5), (2, 8)), +0.01, 0.5, start_offset_eV=1.0)
+    assert edges.started_in_band and edges.cbm_eV == 2.0 and edges.vbm_eV == -0.5
+    assert "inside a band" in edges.notes[0]
+
+
+def test_separation_keeps_the_second_scan_off_the_first_band():
+    # with a tiny δ the VBM scan would restart at the CBM's own tail; δ = 0.5 skips it
+    dos = boxes((-6, -1), (2, 8))
+    dos[(E > 1.9) & (E < 2.0)] = 0.6  # smeared foot of the conduction band
+    edges = find_band_edges(E, dos, +0.01, 0.5, separation_eV=0.5)
+    assert edges.cbm_eV == pytest.approx(1.91) and edges.vbm_eV == -1.0
+
+
+def test_dos_that_never_exceeds_the_threshold():
+    with pytest.raises(DftpostError, match="never exceeds the threshold"):
+        find_band_edges(E, boxes((-6, -1)) * 0.1, 0.01, 0.5)
+    with pytest.raises(DftpostError, match="no CBM"):
+        find_band_edges(E, boxes((-6, -1)), -0.01, 0.5)
+
+
+# --------------------------------------------------------------------------- real CP2K water
+@pytest.mark.parametrize("folder", ["nofield", "field"])
+def test_cp2k_water_gap_lies_below_the_eigenvalue_gap(folder):
+    run = read_run(CP2K_FIXTURE / folder)
+    result = water_gap(run)
+    summary = run.pdos.summary()
+    homo_lumo = summary["lumo_eV"] - summary["homo_eV"]
+    row = result.row()
+    assert np.isfinite(row["gap_eV"]) and not row["metallized"]
+    assert homo_lumo - 1.0 <= row["gap_eV"] <= homo_lumo
+    assert row["dipole_e_per_A"] > 0 and row["n_water_atoms"] == 12
+    # no metal and E_F at the HOMO: the reference is the middle of the water's gap
+    assert row["reference_eV"] == pytest.approx(0.5 * (row["vbm_eV"] + row["cbm_eV"]), abs=0.05)
+    # the fixed-charge dipole has the sign and size of the DFT dipole (0.68 e·Å / 36 Å²)
+    dft = run.dipole_correction.dipole_e_A / 36.0
+    assert row["dipole_e_per_A"] == pytest.approx(dft, rel=0.2)
+    # band tilting: the upper layer's bands lie lower for a dipole pointing up
+    assert result.local_vbm_eV[1] < result.local_vbm_eV[0]
+    assert result.local_cbm_eV[1] < result.local_cbm_eV[0]
+
+
+def test_edges_agree_with_pymatgen_get_cbm_vbm():
+    """On the same water DoS with no tilt, pymatgen finds the same edges within one grid step."""
+    dos_module = pytest.importorskip("pymatgen.electronic_structure.dos")
+    core = pytest.importorskip("pymatgen.electronic_structure.core")
+    run = read_run(CP2K_FIXTURE / "nofield")
+    result = water_gap(run, dipole_e_per_A=0.0)
+    reference = result.edges.reference_eV
+    dos = dos_module.Dos(reference, result.energies_eV, {core.Spin.up: result.water_dos})
+    cbm, vbm = dos.get_cbm_vbm(tol=result.edges.threshold_states_per_eV, abs_tol=True)
+    step = result.parameters.spacing_eV
+    assert result.edges.vbm_eV == pytest.approx(vbm, abs=step)
+    assert result.edges.cbm_eV == pytest.approx(cbm, abs=step)
+
+
+def test_threshold_modes_and_parameters_are_recorded():
+    run = read_run(CP2K_FIXTURE / "nofield")
+    per_atom = water_gap(run).row()
+    assert per_atom["threshold_states_per_eV"] == pytest.approx(0.01 * 12)
+    relative = water_gap(run, BandEdgeParameters(threshold=0.05, threshold_mode="relative")).row()
+    assert relative["parameters"]["threshold_mode"] == "relative"
+    assert relative["threshold_states_per_eV"] > per_atom["threshold_states_per_eV"]
+    assert relative["gap_eV"] > per_atom["gap_eV"]  # a higher threshold cuts deeper into the tails
+    with pytest.raises(DftpostError, match="threshold mode"):
+        BandEdgeParameters(threshold_mode="percent")
+
+
+# --------------------------------------------------------------------------- FHI-aims, real files
+@pytest.mark.parametrize(
+    "folder, files, slack",
+    [
+        ("Si_closed_shell_soc", ["atom_proj_dos_Si0001.dat.no_soc"], 0.2),  # Gaussian 0.05 eV
+        ("hBN_mlk_no_soc", ["atom_proj_dos_tetrahedron_N0001.dat", "atom_proj_dos_tetrahedron_B0002.dat"], 0.1),
+    ],
+)
+def test_fhi_aims_per_atom_dos_through_the_same_code_path(realdata, folder, files, slack):
+    """Real FHI-aims per-atom DoS, selected by atom index as water atoms are and searched from
+    the reference a structure without metal gets: the gap lies within the broadening of the
+    HOMO–LUMO gap aims.out estimates, whichever band edge FHI-aims put μ on."""
+    from dftpost.analysis.bandedges import _reference
+
+    path = realdata / "fhiaims/aimstools" / folder
+    pdos = aims.read_dos_files([path / f for f in files])
+    scf = (path / "aims.out").read_text().split("Self-consistency cycle converged")[0]
+    homo_lumo = float(re.findall(r"ESTIMATED overall HOMO-LUMO gap:\s+(\S+)", scf)[-1])
+    summed = water_pdos(pdos, np.arange(len(files)), water_only_structure=False)
+    energies, dos = summed.energies_eV, summed.values[0, 0]
+    threshold = 0.01 * len(files)
+    reference, _ = _reference(energies, dos, threshold, 0.2, metal=False)
+    for dipole in (-0.01, +0.01):
+        edges = find_band_edges(energies, dos, dipole, threshold, 0.3, 0.2, reference)
+        assert homo_lumo - 2 * slack - 0.05 <= edges.gap_eV <= homo_lumo + 0.1
+        assert not edges.metallized and edges.vbm_eV < reference < edges.cbm_eV
+
+
+# --------------------------------------------------------------------------- water selection
+def test_water_beyond_d_cut_of_the_top_metal_layer_through_the_boundary():
+    cell = np.diag([5.0, 5.0, 20.0])
+    atoms = Atoms(
+        "Pt2OH2OH2",
+        positions=[[0, 0, 1.0], [2.5, 2.5, 3.0], [0, 0, 4.5], [0.8, 0, 5.0], [-0.8, 0, 5.0], [1, 1, 19.5], [1.8, 1, 0.1], [0.2, 1, 0.1]],
+        cell=cell,
+        pbc=True,
+    )
+    chosen, top = water_atoms(atoms.numbers, atoms.positions, cell, d_cut_A=3.5)
+    assert top == 3.0
+    assert chosen.tolist() == [5, 6, 7]  # the molecule across the boundary is far above the metal
+    with pytest.raises(DftpostError, match="d_cut"):
+        water_atoms(atoms.numbers, atoms.positions, cell, d_cut_A=30)
+
+
+def _discrete(projections, n_states=4):
+    values = np.ones((1, len(projections), n_states))
+    return ProjectedDos(
+        fermi_level_eV=0.0,
+        projections=tuple(projections),
+        values=values,
+        eigenvalues_eV=np.linspace(-1, 1, n_states)[None, :],
+        occupations=np.array([[2, 2, 0, 0]]),
+        spin_degeneracy=2,
+    )
+
+
+def test_cp2k_selection_by_lists():
+    lists = [
+        Projection("list1", "list", (0, 1, 2, 3, 4, 5)),
+        Projection("list2", "list", (0, 1, 2)),
+        Projection("list3", "list", (3, 4, 5)),
+        Projection("O", "species", (0, 3), species="O"),
+        Projection("H", "species", (1, 2, 4, 5), species="H"),
+    ]
+    pdos = _discrete(lists)
+    assert water_pdos(pdos, np.arange(6), True).values[0, 0, 0] == 1.0  # the exact list
+    layers = pdos.select(["list2", "list3", "O", "H"])
+    assert water_pdos(layers, np.arange(6), False).values[0, 0, 0] == 2.0  # two layer lists summed
+    kinds = pdos.select(["O", "H"])
+    assert water_pdos(kinds, np.arange(6), True).values[0, 0, 0] == 2.0  # water alone: the kinds
+    with pytest.raises(DftpostError, match="covers exactly the 3 water atoms"):
+        water_pdos(kinds, np.array([3, 4, 5]), False)
+
+
+def test_missing_inputs_are_errors_naming_the_run(copy_dir):
+    run = read_run(CP2K_FIXTURE / "nofield")
+    with pytest.raises(DftpostError, match="no projected DoS") as info:
+        water_gap(replace(run, pdos=None))
+    assert str(run.path) in str(info.value)
+    with pytest.raises(DftpostError, match="no structure"):
+        water_gap(replace(run, atoms=None))
+    with pytest.raises(DftpostError, match="never exceeds"):
+        water_gap(run, BandEdgeParameters(threshold=1e6, threshold_mode="absolute"))
