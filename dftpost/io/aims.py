@@ -92,8 +92,8 @@ def read_dos(path: str | Path, fermi_level_eV: float | None = None) -> Projected
         raise MissingInputError(path, f"cannot read: {exc.strerror}") from None
     if b"\0" in blob[:4096]:
         raise ParseError(path, "binary data, not an FHI-aims DoS text file")
-    text = blob.decode("ascii", errors="replace")
-    header = [line for line in text.splitlines()[:20] if line.lstrip().startswith("#")]
+    head = blob[:4096].decode("ascii", errors="replace")
+    header = [line for line in head.splitlines()[:20] if line.lstrip().startswith("#")]
     if not header:
         raise ParseError(path, "no '#' header lines: not an FHI-aims DoS file")
     mu_match = next((m for m in map(_MU.search, header) if m), None)

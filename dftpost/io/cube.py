@@ -247,9 +247,10 @@ def write_cube(path: str | Path, grid: Grid, program: str = "cp2k") -> None:
     """Write a :class:`~dftpost.grid.Grid` as a Gaussian cube in the layout CP2K writes.
 
     Values are converted back to the file's atomic units (the inverse of :func:`read_cube`, with
-    ``program``'s sign convention for potentials) and written ``E13.5``, six to a line, every
-    z-column starting a new line; lengths in Bohr. Reading the file back gives ``grid`` to the
-    five decimals of the format.
+    ``program``'s sign convention for potentials) and written as Fortran's ``E13.5`` does
+    (``  0.12346E-01``, three-digit exponents without the letter), six to a line, every z-column
+    starting a new line; lengths in Bohr. Reading the file back gives ``grid`` to the five
+    significant digits of the format.
     """
     path = Path(path)
     factor, _ = _conversion(grid.quantity, program)
@@ -258,7 +259,7 @@ def write_cube(path: str | Path, grid: Grid, program: str = "cp2k") -> None:
     origin = np.asarray(grid.origin_A) / BOHR_A
     voxel = np.asarray(grid.voxel_A) / BOHR_A
     n_full, rest = divmod(n3, 6)
-    block = ("%13.5E" * 6 + "\n") * n_full + ("%13.5E" * rest + "\n" if rest else "")
+    block = ("%9.5fE%+03d" * 6 + "\n") * n_full + ("%9.5fE%+03d" * rest + "\n" if rest else "")
     columns = (grid.values / factor).reshape(n1 * n2, n3)
     per_chunk = max(1, 200_000 // n3)
     with open(path, "w") as f:
@@ -269,26 +270,33 @@ def write_cube(path: str | Path, grid: Grid, program: str = "cp2k") -> None:
         for z, pos in zip(grid.atoms.numbers, grid.atoms.positions / BOHR_A):
             f.write(f"{z:5d}{0.0:12.6f}{pos[0]:12.6f}{pos[1]:12.6f}{pos[2]:12.6f}\n")
         for start in range(0, n1 * n2, per_chunk):
-            chunk = columns[start : start + per_chunk]
-            magnitude = np.abs(chunk)
-            if np.any((magnitude >= 1e100) | ((magnitude < 1e-99) & (magnitude > 0))):
-                f.write((block.replace("%13.5E", "%13s") * len(chunk)) % tuple(map(_fortran_e13_5, chunk.ravel())))
+            chunk = columns[start : start + per_chunk].ravel()
+            mantissa, exponent = _fortran_mantissa(chunk)
+            if np.any(np.abs(exponent) > 99):
+                f.write((block.replace("%9.5fE%+03d", "%13s") * (chunk.size // n3)) % tuple(map(_fortran_e13_5, chunk)))
             else:
-                f.write((block * len(chunk)) % tuple(chunk.ravel().tolist()))
+                pairs = np.empty(2 * chunk.size, dtype=object)
+                pairs[0::2], pairs[1::2] = mantissa.tolist(), exponent.tolist()
+                f.write((block * (chunk.size // n3)) % tuple(pairs))
+
+
+def _fortran_mantissa(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mantissas in [0.1, 1) rounded to five decimals and exponents, as Fortran's ``E13.5``."""
+    magnitude = np.abs(x)
+    exponent = np.where(magnitude > 0, np.floor(np.log10(np.where(magnitude > 0, magnitude, 1.0))) + 1, 0).astype(int)
+    mantissa = np.round(x / 10.0**exponent, 5)
+    carry = np.abs(mantissa) >= 1.0
+    exponent = exponent + carry
+    mantissa = np.where(carry, np.round(x / 10.0**exponent, 5), mantissa)
+    return mantissa, exponent
 
 
 def _fortran_e13_5(x: float) -> str:
     """``x`` as Fortran's ``E13.5`` writes it: ``-0.12346E-01``, or ``0.12346-100`` (no letter)
     when the exponent needs three digits."""
-    if x == 0:
-        return "  0.00000E+00"
-    exponent = int(math.floor(math.log10(abs(x)))) + 1
-    mantissa = abs(x) / 10.0**exponent
-    if round(mantissa, 5) >= 1.0:
-        mantissa, exponent = mantissa / 10, exponent + 1
-    sign = "-" if x < 0 else " "
+    (mantissa,), (exponent,) = _fortran_mantissa(np.array([x]))
     tail = f"E{exponent:+03d}" if abs(exponent) < 100 else f"{exponent:+04d}"
-    return f"{sign}{mantissa:.5f}{tail}".rjust(13)
+    return f"{mantissa:9.5f}{tail}".rjust(13)
 
 
 # ----------------------------------------------------------------------------- data block
@@ -356,7 +364,7 @@ def _read_values(f, path: Path, n_total: int, n_inner: int, data_bytes: int) -> 
     done = 0
     if layout is not None and layout.block_bytes * (n_total // layout.per_block) <= data_bytes:
         n_blocks = n_total // layout.per_block
-        blocks_per_chunk = max(1, _CHUNK_BYTES // layout.block_bytes)
+        blocks_per_chunk = min(max(1, _CHUNK_BYTES // layout.block_bytes), max(1, n_blocks))
         buffer = bytearray(blocks_per_chunk * layout.block_bytes)
         for first_block in range(0, n_blocks, blocks_per_chunk):
             nb = min(blocks_per_chunk, n_blocks - first_block)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -21,14 +22,29 @@ def parse_floats(text: bytes) -> np.ndarray | None:
 
 
 def numeric_table(blob: bytes, path: Path) -> np.ndarray:
-    """The non-comment lines of a text file as a 2-D float array (fast: one numpy parse)."""
-    lines = [line for line in blob.splitlines() if line.strip() and not line.lstrip().startswith(b"#")]
-    if not lines:
+    """The data lines of a text file as a 2-D float array.
+
+    Comment lines (``#``) at the top are skipped cheaply; the rest is parsed by
+    :func:`numpy.loadtxt`'s C reader, which also checks that every line has the same number of
+    columns. Any error names the file and the data line.
+    """
+    start = 0
+    while blob.startswith(b"#", start) or blob.startswith(b"\n", start):
+        end = blob.find(b"\n", start)
+        if end < 0:
+            start = len(blob)
+            break
+        start = end + 1
+    body = blob[start:]
+    if b"#" in body:  # comments further down: drop them line by line
+        body = b"\n".join(line for line in body.splitlines() if not line.lstrip().startswith(b"#"))
+    if not body.strip():
         raise ParseError(path, "no data lines")
-    n_columns = len(lines[0].split())
-    body = b"\n".join(lines)
-    flat = parse_floats(body)
-    if flat is None or flat.size != n_columns * len(lines):
+    try:
+        data = np.loadtxt(io.BytesIO(body), ndmin=2)
+    except ValueError as exc:
+        lines = [line for line in body.splitlines() if line.strip()]
+        n_columns = len(lines[0].split())
         for i, line in enumerate(lines):
             parts = line.split()
             try:
@@ -36,9 +52,8 @@ def numeric_table(blob: bytes, path: Path) -> np.ndarray:
             except ValueError:
                 raise ParseError(path, f"data line {i + 1} is not numeric: {line[:60].decode(errors='replace')!r}") from None
             if len(parts) != n_columns:
-                raise ParseError(path, f"data line {i + 1} has {len(parts)} columns, the first has {n_columns}")
-        raise ParseError(path, "the data lines cannot be read as numbers")
-    data = flat.reshape(len(lines), n_columns)
+                raise ParseError(path, f"data line {i + 1} has {len(parts)} columns, the first has {n_columns}") from None
+        raise ParseError(path, f"the data lines cannot be read as numbers ({exc})") from None
     if not np.isfinite(data).all():
         raise ParseError(path, "data contain NaN or Inf")
     return data
