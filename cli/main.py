@@ -13,11 +13,15 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from dftpost import __version__
 from dftpost.errors import DftpostError
+from dftpost.analysis.bandedges import BandEdgeParameters
+from dftpost.batch import gap_batch, gap_summary
 from dftpost.io.rundir import describe_file, read_run
+from dftpost.parallel import default_workers
 
 app = typer.Typer(
     name="dftpost",
@@ -116,6 +120,157 @@ def _print_summary(s: dict) -> None:
         row("cube", f"{Path(cube['path']).name}: {cube['quantity']} [{cube['units']}] {'×'.join(map(str, cube['shape']))}")
     for item in s.get("missing", []):
         row("missing", item)
+    console.print(table)
+
+
+def _json_value(value):
+    """NaN → null, numpy scalars → Python, so every line is strict JSON."""
+    if isinstance(value, float) and value != value:
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _gap_json(row: dict) -> dict:
+    keys = (
+        "run",
+        "status",
+        "vbm_eV",
+        "cbm_eV",
+        "gap_eV",
+        "metallized",
+        "dipole_e_per_A",
+        "dipole_source",
+        "fermi_level_eV",
+        "reference_eV",
+        "reference",
+        "n_water_atoms",
+        "code",
+        "input_hash",
+    )
+    out = {k: _json_value(row.get(k)) for k in keys}
+    out["metallized"] = None if row.get("metallized") in (None, -1) else bool(row["metallized"])
+    if row.get("status") != "ok":
+        out["error"] = row.get("error", "")
+    return out
+
+
+@app.command()
+def gap(
+    paths: list[Path] = typer.Argument(..., help="Run directories, or parents holding many (searched recursively)."),
+    out: Path = typer.Option(Path("results.h5"), "--out", "-o", help="HDF5 results file (appended to)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per run per line."),
+    workers: int = typer.Option(0, "--workers", "-w", help="Processes to use (0 = all cores)."),
+    d_cut: float = typer.Option(BandEdgeParameters.d_cut_A, "--d-cut", help="Water atoms counted only beyond this height above the top metal atom, Å."),
+    threshold: float = typer.Option(BandEdgeParameters.threshold, "--threshold", help="PDoS threshold T (see --threshold-mode)."),
+    threshold_mode: str = typer.Option(BandEdgeParameters.threshold_mode, "--threshold-mode", help="per_atom: T × water atoms (states/eV); absolute: states/eV; relative: × max of the water PDoS."),
+    start_offset: float = typer.Option(BandEdgeParameters.start_offset_eV, "--start-offset", help="s: scans start this far beyond the reference level, eV."),
+    separation: float = typer.Option(BandEdgeParameters.separation_eV, "--separation", help="δ: the second scan starts this far from the first edge, eV."),
+    sigma: float = typer.Option(BandEdgeParameters.sigma_eV, "--sigma", help="Gaussian broadening of eigenvalues (CP2K), eV."),
+    q_o: float = typer.Option(BandEdgeParameters.q_o_e, "--q-o", help="Oxygen charge of the fixed-charge dipole, e (q_H = -q_O/2)."),
+    dipole: float = typer.Option(None, "--dipole", help="Use this total dipole (e/Å) instead of the fixed-charge one."),
+    force: bool = typer.Option(False, "--force", help="Analyse runs already stored with the same inputs again."),
+) -> None:
+    """Water band edges and false metallization of FHI-aims and CP2K runs, stored in HDF5.
+
+    Energies are eV relative to the Fermi level the program printed; the dipole is e/Å. Exit
+    status 0 when every run succeeded, 1 when some failed (the others are stored), 2 on usage
+    errors.
+    """
+    try:
+        params = BandEdgeParameters(
+            d_cut_A=d_cut,
+            threshold=threshold,
+            threshold_mode=threshold_mode,
+            start_offset_eV=start_offset,
+            separation_eV=separation,
+            sigma_eV=sigma,
+            q_o_e=q_o,
+        )
+    except DftpostError as exc:
+        err.print(f"[bold red]usage error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2)
+    failed = 0
+    progress = Progress(
+        TextColumn("gap"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, disable=as_json or not err.is_terminal
+    )
+    task = None
+
+    def started(n_todo: int, n_skipped: int) -> None:
+        nonlocal task
+        if n_skipped and not as_json:
+            err.print(f"{n_skipped} run(s) already stored with the same inputs: skipped (use --force to redo)")
+        task = progress.add_task("gap", total=n_todo)
+
+    def finished(row: dict) -> None:
+        nonlocal failed
+        if row["status"] != "ok":
+            failed += 1
+        if as_json:
+            print(json.dumps(_gap_json(row), ensure_ascii=False), flush=True)
+        elif row["status"] != "ok":
+            err.print(f"[red]failed:[/] {escape(row['error'])}", highlight=False, soft_wrap=True)
+        progress.advance(task)
+
+    try:
+        with progress:
+            rows = gap_batch(paths, out, params, dipole, workers or default_workers(), force, finished, started)
+    except DftpostError as exc:
+        _fail(exc)
+    if not as_json and rows:
+        _print_gap_table(rows, out)
+    raise typer.Exit(code=1 if failed else 0)
+
+
+def _print_gap_table(rows: list[dict], out: Path) -> None:
+    console = Console()
+    table = Table(title=f"water band edges (eV vs E_F) → {out}", title_justify="left")
+    for name in ("run", "status", "VBM", "CBM", "gap", "metallized", "μ_z (e/Å)"):
+        table.add_column(name)
+    for row in rows:
+        ok = row["status"] == "ok"
+        table.add_row(
+            escape(row["run"]),
+            row["status"],
+            f"{row['vbm_eV']:+.3f}" if ok else "—",
+            f"{row['cbm_eV']:+.3f}" if ok else "—",
+            f"{row['gap_eV']:.3f}" if ok else "—",
+            ("[red]yes[/]" if row["metallized"] else "no") if ok else "—",
+            f"{row['dipole_e_per_A']:+.4f}" if ok else "—",
+        )
+    console.print(table)
+
+
+@app.command()
+def summary(
+    results: Path = typer.Argument(..., help="HDF5 results file written by dftpost gap."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    bin_width: float = typer.Option(0.005, "--bin-width", help="Width of the dipole bins, e/Å."),
+) -> None:
+    """Counts, metallized fraction and water gaps binned by the total dipole (paper Fig. 2c)."""
+    try:
+        data = gap_summary(results, bin_width)
+    except DftpostError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+        return
+    console = Console()
+    frac = data["metallized_fraction"]
+    console.print(
+        f"{data['n_runs']} runs: {data['n_ok']} ok, {data['n_failed']} failed; "
+        f"metallized fraction {'—' if frac is None else f'{frac:.3f}'}"
+    )
+    table = Table(title="gap by total dipole", title_justify="left")
+    for name in ("μ_z centre (e/Å)", "runs", "mean gap (eV)", "std (eV)", "metallized"):
+        table.add_column(name)
+    for b in data["gap_by_dipole"]:
+        table.add_row(
+            f"{b['centre_e_per_A']:+.4f}",
+            str(b["count"]),
+            f"{b['mean_gap_eV']:.3f}",
+            f"{b['std_gap_eV']:.3f}",
+            f"{b['metallized_fraction']:.2f}",
+        )
     console.print(table)
 
 

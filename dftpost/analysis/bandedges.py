@@ -440,3 +440,33 @@ def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, 
             continue
         local_vbm[b], local_cbm[b] = local.vbm_eV, local.cbm_eV
     return edges, z_dos, local_vbm, local_cbm
+
+
+def gap_by_dipole(
+    dipole_e_per_A: np.ndarray, gap_eV: np.ndarray, metallized: np.ndarray, bin_width_e_per_A: float = 0.005
+) -> list[dict]:
+    """Gaps binned by the total dipole (the numbers behind the paper's Fig. 2c).
+
+    Bins of ``bin_width_e_per_A`` centred on multiples of the width; for each non-empty bin its
+    centre (e/Å), count, mean and standard deviation of the gap (eV, population std) and the
+    fraction of metallized frames.
+    """
+    if not bin_width_e_per_A > 0:
+        raise DftpostError(None, f"the bin width must be positive, got {bin_width_e_per_A}")
+    dipole = np.asarray(dipole_e_per_A, dtype=float)
+    gap = np.asarray(gap_eV, dtype=float)
+    metal = np.asarray(metallized, dtype=bool)
+    index = np.rint(dipole / bin_width_e_per_A).astype(int)
+    bins = []
+    for k in np.unique(index):
+        inside = index == k
+        bins.append(
+            {
+                "centre_e_per_A": float(k * bin_width_e_per_A),
+                "count": int(inside.sum()),
+                "mean_gap_eV": float(gap[inside].mean()),
+                "std_gap_eV": float(gap[inside].std()),
+                "metallized_fraction": float(metal[inside].mean()),
+            }
+        )
+    return bins

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import warnings as warnings_module
 from dataclasses import replace
 from pathlib import Path
@@ -59,6 +61,48 @@ def detect_code(directory: Path) -> str:
         directory,
         "nothing recognisable: no FHI-aims or CP2K log (*.out), no .pdos, no *_proj_dos*.dat, no control.in or .inp",
     )
+
+
+def looks_like_run(directory: Path) -> bool:
+    """True if a directory holds a DFT run that dftpost reads (cheap: names and log headers)."""
+    try:
+        detect_code(directory)
+    except DftpostError:
+        return False
+    return True
+
+
+def find_run_dirs(paths: list[Path]) -> list[Path]:
+    """Every run directory at or below the given paths (a log file stands for its directory),
+    sorted and without duplicates. Raises :class:`MissingInputError` if a path does not exist
+    or holds no run at all."""
+    found: set[Path] = set()
+    for path in map(Path, paths):
+        if not path.exists():
+            raise MissingInputError(path, "no such file or directory")
+        if path.is_file():
+            path = path.parent
+        here = [Path(root) for root, _dirs, _files in os.walk(path)]
+        runs = [d for d in here if looks_like_run(d)]
+        if not runs:
+            raise MissingInputError(path, "no FHI-aims or CP2K run directory in or below it")
+        found.update(d.resolve() for d in runs)
+    return sorted(found)
+
+
+def input_hash(directory: Path) -> str:
+    """A fingerprint of the inputs dftpost reads from a run directory: names and contents of
+    every file in it except cubes (hex, 32 characters). Changes when any such file changes."""
+    digest = hashlib.blake2b(digest_size=16)
+    for p in sorted(Path(directory).iterdir()):
+        if not p.is_file() or p.suffix == ".cube":
+            continue
+        digest.update(p.name.encode() + b"\0")
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def read_run(path: str | Path) -> Run:

@@ -1,0 +1,188 @@
+"""Batches of runs: the ``gap`` analysis over many run directories, stored in HDF5.
+
+One function per item (:func:`analyse_gap`, run in worker processes; it never raises) and one
+writer (:func:`gap_batch`, in the calling process), which appends each result as it arrives,
+skips runs already stored with the same inputs, and never loses finished results to a bad run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from .analysis.bandedges import BandEdgeParameters, gap_by_dipole, water_gap
+from .errors import DftpostError
+from .io.rundir import find_run_dirs, input_hash, read_run
+from .parallel import map_unordered
+from .store import Column, ResultStore, TableSchema, read_table
+
+#: The ``gap`` table: one row per analysed run. Energies relative to the printed Fermi level.
+GAP_SCHEMA = TableSchema(
+    "gap",
+    {
+        "run": Column("str", "", "absolute path of the run directory"),
+        "input_hash": Column("str", "", "fingerprint of the run's input files (dftpost.io.rundir.input_hash)"),
+        "status": Column("str", "", "ok or error"),
+        "error": Column("str", "", "why the analysis failed (empty when ok)"),
+        "code": Column("str", "", "fhi-aims or cp2k"),
+        "program_version": Column("str", "", "version string the program printed"),
+        "fermi_level_eV": Column("f8", "eV", "Fermi level as the program printed it (its own energy zero)"),
+        "vbm_eV": Column("f8", "eV", "water valence-band maximum, relative to the Fermi level"),
+        "cbm_eV": Column("f8", "eV", "water conduction-band minimum, relative to the Fermi level"),
+        "gap_eV": Column("f8", "eV", "cbm_eV - vbm_eV"),
+        "metallized": Column("i1", "", "1 if VBM >= reference or CBM <= reference, 0 if not, -1 unknown"),
+        "reference_eV": Column("f8", "eV", "level the scans start from and metallization is judged by"),
+        "reference": Column("str", "", "what the reference level is"),
+        "dipole_e_per_A": Column("f8", "e/Å", "total dipole per area along the surface normal"),
+        "dipole_source": Column("str", "", "where the dipole came from"),
+        "n_water_atoms": Column("i8", "", "water atoms in the PDoS (beyond d_cut)"),
+        "threshold_states_per_eV": Column("f8", "states/eV", "threshold T used"),
+        "started_in_band": Column("i1", "", "1 if a scan started inside a band"),
+        "parameters": Column("str", "", "JSON of the BandEdgeParameters"),
+        "notes": Column("str", "", "JSON list of remarks of the search"),
+        "elapsed_s": Column("f8", "s", "wall time of the analysis of this run"),
+        "analysed_at": Column("str", "", "ISO time the row was made"),
+    },
+    arrays={
+        "energies_eV": Column("f8", "eV", "energy grid of the PDoS arrays, relative to the Fermi level"),
+        "water_dos": Column("f8", "states/eV", "water PDoS on energies_eV (spins summed)"),
+        "z_bin_edges_A": Column("f8", "Å", "edges of the z bins of the z-resolved PDoS"),
+        "z_resolved_dos": Column("f8", "states/eV", "water PDoS per z bin (n_bins x n_energies)"),
+        "local_vbm_eV": Column("f8", "eV", "VBM of each z bin (NaN where none was found)"),
+        "local_cbm_eV": Column("f8", "eV", "CBM of each z bin (NaN where none was found)"),
+    },
+)
+
+
+@dataclass(frozen=True)
+class GapTask:
+    """One run to analyse: its directory, the parameters and an optional user dipole (e/Å)."""
+
+    run: Path
+    parameters: BandEdgeParameters
+    dipole_e_per_A: float | None = None
+
+
+def analyse_gap(task: GapTask) -> dict:
+    """The ``gap`` row of one run, its PDoS arrays included; a failure is a row with
+    ``status="error"`` and the message, never an exception."""
+    start = time.perf_counter()
+    row: dict = {
+        "run": str(task.run),
+        "parameters": json.dumps(asdict(task.parameters)),
+        "analysed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    try:
+        row["input_hash"] = input_hash(task.run)
+        run = read_run(task.run)
+        row.update(code=run.code, program_version=run.program_version or "")
+        if run.fermi_level_eV is not None:
+            row["fermi_level_eV"] = run.fermi_level_eV
+        result = water_gap(run, task.parameters, task.dipole_e_per_A)
+        values = result.row()
+        values.pop("parameters")
+        values["notes"] = json.dumps(values["notes"])
+        values["metallized"] = int(values["metallized"])
+        values["started_in_band"] = int(values["started_in_band"])
+        values.pop("branch")
+        row.update(values, status="ok", error="")
+        row.update(
+            energies_eV=result.energies_eV,
+            water_dos=result.water_dos,
+            z_bin_edges_A=result.z_bin_edges_A,
+            z_resolved_dos=result.z_resolved_dos,
+            local_vbm_eV=result.local_vbm_eV,
+            local_cbm_eV=result.local_cbm_eV,
+        )
+    except DftpostError as exc:
+        row.update(status="error", error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen file must not stop a batch
+        row.update(status="error", error=f"{task.run}: internal error {type(exc).__name__}: {exc}")
+    row["elapsed_s"] = time.perf_counter() - start
+    return row
+
+
+def gap_batch(
+    paths: Iterable[Path],
+    out: Path,
+    parameters: BandEdgeParameters = BandEdgeParameters(),
+    dipole_e_per_A: float | None = None,
+    workers: int = 1,
+    force: bool = False,
+    on_result: Callable[[dict], None] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
+) -> list[dict]:
+    """Analyse every run directory at or below ``paths`` and append one row per run to ``out``.
+
+    Runs already stored with the same input fingerprint are skipped unless ``force``.
+    ``on_start(n_to_do, n_skipped)`` is called once, ``on_result(row)`` after each row is stored.
+    Returns the rows made (scalar columns only).
+    """
+    runs = find_run_dirs(list(paths))
+    rows = []
+    with ResultStore(out) as store:
+        stored = set() if force else store.stored_keys(GAP_SCHEMA.name)
+        todo = [r for r in runs if force or not _is_stored(r, stored)]
+        if on_start is not None:
+            on_start(len(todo), len(runs) - len(todo))
+        tasks = [GapTask(r, parameters, dipole_e_per_A) for r in todo]
+        for task, row in map_unordered(analyse_gap, tasks, workers, on_crash=_crash_row):
+            store.append(GAP_SCHEMA, [row])
+            scalars = {k: v for k, v in row.items() if k not in GAP_SCHEMA.arrays}
+            rows.append(scalars)
+            if on_result is not None:
+                on_result(scalars)
+    return rows
+
+
+def _is_stored(run: Path, stored: set) -> bool:
+    """True if the run is stored with its current input fingerprint (hashing only when the
+    run path is stored at all)."""
+    if not any(key[0] == str(run) for key in stored):
+        return False
+    return (str(run), input_hash(run)) in stored
+
+
+def _crash_row(task: GapTask, exc: BaseException) -> dict:
+    return {
+        "run": str(task.run),
+        "status": "error",
+        "error": f"{task.run}: worker failed: {type(exc).__name__}: {exc}",
+        "parameters": json.dumps(asdict(task.parameters)),
+        "analysed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def gap_summary(path: Path, bin_width_e_per_A: float = 0.005) -> dict:
+    """Counts, metallized fraction and gaps binned by dipole from a results file.
+
+    Each run counts once, with its latest row. ``metallized_fraction`` is over the runs that
+    succeeded; ``gap_by_dipole`` bins those by dipole (see
+    :func:`dftpost.analysis.bandedges.gap_by_dipole`).
+    """
+    table = read_table(path, GAP_SCHEMA.name)
+    runs = table["run"]
+    latest: dict[str, int] = {}
+    for i, run in enumerate(runs):
+        latest[run] = i
+    index = np.array(sorted(latest.values()), dtype=int)
+    ok = index[np.asarray(table["status"], dtype=object)[index] == "ok"] if index.size else index
+    out = {
+        "file": str(path),
+        "n_runs": int(index.size),
+        "n_ok": int(ok.size),
+        "n_failed": int(index.size - ok.size),
+        "metallized_fraction": float(np.mean(table["metallized"][ok] == 1)) if ok.size else None,
+        "bin_width_e_per_A": bin_width_e_per_A,
+        "gap_by_dipole": gap_by_dipole(table["dipole_e_per_A"][ok], table["gap_eV"][ok], table["metallized"][ok] == 1, bin_width_e_per_A)
+        if ok.size
+        else [],
+    }
+    if ok.size:
+        out["mean_gap_eV"] = float(np.mean(table["gap_eV"][ok]))
+    return out
