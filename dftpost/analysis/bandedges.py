@@ -9,9 +9,11 @@
 
 Energies are eV relative to E_F as the program printed it. The scans start from a reference
 level: E_F when a metal pins it; for water alone (CP2K puts E_F at the HOMO, FHI-aims' smeared
-μ may sit at a band edge) the middle of the water's gap around E_F, recorded with the result. A scan
-that still starts inside a band first leaves that band in the direction of the scan and records
-it (``started_in_band``), so that band is not mistaken for the other edge.
+μ may sit at a band edge) the middle of the water's gap around E_F, recorded with the result. A
+first scan that starts inside a band which reaches the reference has met a band crossing E_F:
+the edge is the starting point, as in the paper's literal rule, and the water is metallized. A
+scan that starts inside any other band (the other band's tail) first leaves it in the direction
+of the scan and records it (``started_in_band``), so it is not mistaken for the edge sought.
 
 Defaults are choices of dftpost (the paper's values were lost from its text): ``d_cut`` 3.5 Å,
 T = 0.01 states/eV per water atom, s = 1.0 eV, δ = 0.5 eV, Gaussian broadening σ = 0.1 eV on a
@@ -92,7 +94,7 @@ class BandEdges:
 def _scan(above: np.ndarray, start: int, step: int) -> tuple[int | None, bool, int | None]:
     """First index at or beyond ``start`` (moving by ``step``) where ``above`` is True, after
     leaving the band ``start`` may be inside. Returns (index, started in a band, last index of
-    that band)."""
+    that band, or None if it runs to the end of the grid)."""
     n = above.size
     i = start
     in_band = bool(above[i]) if 0 <= i < n else False
@@ -100,7 +102,7 @@ def _scan(above: np.ndarray, start: int, step: int) -> tuple[int | None, bool, i
     if in_band:
         while 0 <= i < n and above[i]:
             i += step
-        band_edge = i - step
+        band_edge = i - step if 0 <= i < n else None
     while 0 <= i < n and not above[i]:
         i += step
     return (i if 0 <= i < n else None), in_band, band_edge
@@ -137,10 +139,19 @@ def find_band_edges(
         )
         return min(max(i, 0), energies_eV.size - 1)
 
-    def search(start_energy: float, step: int, what: str) -> tuple[int, bool]:
+    def search(start_energy: float, step: int, what: str, first: bool) -> tuple[int, bool]:
         start = index_at(start_energy, "below" if step < 0 else "above")
         found, in_band, band_edge = _scan(above, start, step)
         if in_band:
+            beyond = band_edge is None or energies_eV[band_edge] * step >= reference_eV * step
+            if found is None or (first and beyond):
+                # the band holding the start reaches the reference (or never ends): it crosses
+                # the reference, the water is metallic, and the edge is where the scan began
+                notes.append(
+                    f"the {what} scan started at {start_energy:+.3f} eV inside a band that reaches "
+                    f"the reference level: edge taken at the start"
+                )
+                return start, True
             notes.append(
                 f"the {what} scan started at {start_energy:+.3f} eV inside a band; left it at "
                 f"{energies_eV[band_edge]:+.3f} eV before searching"
@@ -154,12 +165,12 @@ def find_band_edges(
         return found, in_band
 
     if dipole_e_per_A < 0:
-        vbm, in_band = search(reference_eV + start_offset_eV, -1, "VBM")
-        cbm, _ = search(energies_eV[vbm] + separation_eV, +1, "CBM")
+        vbm, in_band = search(reference_eV + start_offset_eV, -1, "VBM", first=True)
+        cbm, _ = search(energies_eV[vbm] + separation_eV, +1, "CBM", first=False)
         branch = "dipole<0: VBM searched down from reference+s, then CBM up from VBM+δ"
     else:
-        cbm, in_band = search(reference_eV - start_offset_eV, +1, "CBM")
-        vbm, _ = search(energies_eV[cbm] - separation_eV, -1, "VBM")
+        cbm, in_band = search(reference_eV - start_offset_eV, +1, "CBM", first=True)
+        vbm, _ = search(energies_eV[cbm] - separation_eV, -1, "VBM", first=False)
         branch = "dipole>=0: CBM searched up from reference-s, then VBM down from CBM-δ"
     return BandEdges(
         vbm_eV=float(energies_eV[vbm]),
