@@ -1,0 +1,97 @@
+"""Molecules and the fixed-charge dipole against a brute-force loop, and their invariances."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import molecule
+
+from dftpost.analysis.dipole import fixed_charge_dipole
+from dftpost.analysis.molecules import assign_hydrogens
+from dftpost.errors import DftpostError
+
+
+def water_box(n: int, cell: np.ndarray, seed: int) -> Atoms:
+    """n randomly oriented water molecules at random places (overlaps do not matter here)."""
+    rng = np.random.default_rng(seed)
+    atoms = Atoms(cell=cell, pbc=True)
+    for _ in range(n):
+        w = molecule("H2O")
+        w.rotate(rng.uniform(0, 360), rng.normal(size=3))
+        w.translate(rng.random(3) @ cell)
+        atoms += w
+    return atoms
+
+
+def brute_force_dipole(atoms: Atoms, q_o: float, r_oh: float = 1.2) -> float:
+    """Every H against every O and 27 images; μ = Σ_O [q_O z_O + q_H Σ z_H(unwrapped)] / A."""
+    cell = atoms.cell[:]
+    images = [np.array(s) @ cell for s in itertools.product((-1, 0, 1), repeat=3)]
+    pos, sym = atoms.positions, atoms.get_chemical_symbols()
+    total = 0.0
+    for i in (k for k, s in enumerate(sym) if s == "O"):
+        total += q_o * pos[i, 2]
+    for j in (k for k, s in enumerate(sym) if s == "H"):
+        best = min(
+            ((np.linalg.norm(pos[j] + img - pos[i]), pos[j, 2] + img[2]) for i, s in enumerate(sym) if s == "O" for img in images),
+            key=lambda t: t[0],
+        )
+        if best[0] < r_oh:
+            total += -q_o / 2 * best[1]
+    area = np.linalg.norm(np.cross(cell[0], cell[1]))
+    return total / area
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [np.diag([9.0, 8.0, 25.0]), np.array([[9.0, 0, 0], [4.5, 7.8, 0], [0, 0, 25.0]])],
+    ids=["orthorhombic", "hexagonal"],
+)
+def test_total_dipole_equals_brute_force(cell):
+    atoms = water_box(12, cell, seed=3)
+    atoms.wrap()
+    result = fixed_charge_dipole(atoms.numbers, atoms.positions, atoms.cell[:], atoms.pbc, q_o=-0.5562)
+    assert result.total_e_per_A == pytest.approx(brute_force_dipole(atoms, -0.5562), abs=1e-12)
+    assert result.total_e_per_A == pytest.approx(-0.5562 * result.charge_lever_per_A)
+
+
+def test_translation_and_rewrapping_do_not_change_the_dipole():
+    atoms = water_box(20, np.diag([10.0, 10.0, 30.0]), seed=7)
+    reference = fixed_charge_dipole(atoms.numbers, atoms.positions, atoms.cell[:]).total_e_per_A
+    moved = atoms.copy()
+    moved.translate([3.3, -7.1, 12.9])
+    for positions in (moved.positions, moved.get_positions(wrap=True), moved.positions + [40.0, -20.0, 60.0]):
+        value = fixed_charge_dipole(moved.numbers, positions, moved.cell[:]).total_e_per_A
+        assert value == pytest.approx(reference, abs=1e-12)
+
+
+def test_slab_not_crossing_the_boundary_equals_the_plain_charge_sum():
+    """ml-peg's formula for a whole slab: Σ q z over O and H divided by the area."""
+    atoms = water_box(10, np.diag([12.0, 12.0, 40.0]), seed=11)
+    atoms.positions[:, 2] = atoms.positions[:, 2] % 10 + 15  # a slab at z = 15–26 Å
+    for w in range(10):  # keep each molecule whole: H next to its O
+        o = atoms.positions[3 * w]
+        atoms.positions[3 * w + 1 : 3 * w + 3] = o + molecule("H2O").positions[1:] - molecule("H2O").positions[0]
+    charges = np.where(atoms.numbers == 8, -0.5562, 0.2781)
+    plain = (charges * atoms.positions[:, 2]).sum() / 144.0
+    assert fixed_charge_dipole(atoms.numbers, atoms.positions, atoms.cell[:]).total_e_per_A == pytest.approx(plain, abs=1e-12)
+
+
+def test_census_counts_hydroxide_and_hydronium():
+    atoms = Atoms(
+        "OHOH2OH3H",
+        positions=[[0, 0, 0], [0.97, 0, 0], [5, 5, 5], [5.97, 5, 5], [5, 5.97, 5], [2, 8, 2], [2.97, 8, 2], [2, 8.97, 2], [2, 8, 2.97], [8, 2, 8]],
+        cell=[10, 10, 10],
+        pbc=True,
+    )
+    molecules = assign_hydrogens(atoms.numbers, atoms.positions, atoms.cell[:])
+    assert molecules.census() == {"O": 0, "OH": 1, "H2O": 1, "H3O": 1, "free_H": 1}
+    assert fixed_charge_dipole(atoms.numbers, atoms.positions, atoms.cell[:]).dissociated
+
+
+def test_no_water_is_an_error():
+    with pytest.raises(DftpostError, match="no water"):
+        assign_hydrogens(np.array([78, 78]), np.zeros((2, 3)), np.eye(3) * 5)
