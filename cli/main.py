@@ -169,6 +169,7 @@ def gap(
     q_o: float = typer.Option(BandEdgeParameters.q_o_e, "--q-o", help="Oxygen charge of the fixed-charge dipole, e (q_H = -q_O/2)."),
     dipole: float = typer.Option(None, "--dipole", help="Use this total dipole (e/Å) instead of the fixed-charge one."),
     force: bool = typer.Option(False, "--force", help="Analyse runs already stored with the same inputs again."),
+    wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for another writer of --out to finish (jobs ending together)."),
 ) -> None:
     """Water band edges and false metallization of FHI-aims and CP2K runs, stored in HDF5.
 
@@ -213,7 +214,7 @@ def gap(
 
     try:
         with progress:
-            rows = gap_batch(paths, out, params, dipole, workers or default_workers(), force, finished, started)
+            rows = gap_batch(paths, out, params, dipole, workers or default_workers(), force, finished, started, wait)
     except DftpostError as exc:
         _fail(exc)
     if not as_json and rows:

@@ -116,16 +116,18 @@ def gap_batch(
     force: bool = False,
     on_result: Callable[[dict], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    wait_s: float = 0.0,
 ) -> list[dict]:
     """Analyse every run directory at or below ``paths`` and append one row per run to ``out``.
 
     Runs already stored with the same input fingerprint are skipped unless ``force``.
     ``on_start(n_to_do, n_skipped)`` is called once, ``on_result(row)`` after each row is stored.
+    ``wait_s``: how long to wait for another writer of ``out`` to finish before giving up.
     Returns the rows made (scalar columns only).
     """
     runs = find_run_dirs(list(paths))
     rows = []
-    with ResultStore(out) as store:
+    with ResultStore(out, wait_s=wait_s) as store:
         stored = set() if force else store.stored_keys(GAP_SCHEMA.name)
         todo = [r for r in runs if force or not _is_stored(r, stored)]
         if on_start is not None:

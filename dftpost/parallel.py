@@ -8,6 +8,7 @@ into an error result here, so one bad item never stops a batch.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Callable, Iterable, Iterator, TypeVar
@@ -43,7 +44,9 @@ def map_unordered(
                     raise
                 yield item, on_crash(item, exc)
         return
-    with ProcessPoolExecutor(max_workers=min(workers, len(items))) as pool:
+    # forkserver: workers do not inherit the caller's open files (the results store and its lock)
+    context = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=context) as pool:
         pending: dict = {}
         queue = iter(items)
         for item in queue:

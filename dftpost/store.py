@@ -57,6 +57,7 @@ import json
 import os
 import re
 import socket
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -163,15 +164,25 @@ class ResultStore:
     """The one writer of a results file; use as ``with ResultStore(path) as store: ...``.
 
     Opening creates the file if it does not exist, appends to it if it does, and raises
-    :class:`StoreLockedError` while another writer has it, :class:`StoreFormatError` for a file
-    that is not a dftpost store or was written by a newer dftpost.
+    :class:`StoreLockedError` while another writer has it (after waiting up to ``wait_s``
+    seconds for it to finish: jobs of one campaign ending at the same time then take turns),
+    :class:`StoreFormatError` for a file that is not a dftpost store or was written by a newer
+    dftpost.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, wait_s: float = 0.0):
         self.path = Path(path)
         if self.path.exists():
             _open_read(self.path).close()  # a wrong file is refused before a lock file appears beside it
-        self._lock_fd: int | None = _lock(self.path)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self._lock_fd: int | None = _lock(self.path)
+                break
+            except StoreLockedError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
         try:
             _tmp(self.path).unlink(missing_ok=True)  # left by a writer killed during a rewrite
             if not self.path.exists():

@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +133,16 @@ def test_summary_json(campaign, tmp_path):
     not_a_store.write_bytes(b"junk")
     bad = dftpost("summary", str(not_a_store))
     assert bad.returncode == 1 and "x.h5" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_waiting_writer_takes_its_turn(campaign, tmp_path):
+    """A job that finds the store busy waits (--wait) and stores its row when the other ends."""
+    out = tmp_path / "results.h5"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import time; from dftpost.store import ResultStore; s = ResultStore({str(out)!r}); time.sleep(3); s.close()"]
+    )
+    time.sleep(1.5)
+    result = dftpost("gap", str(campaign / "frame_000"), "--out", str(out), "--wait", "30", "--json")
+    holder.wait()
+    assert result.returncode == 0, result.stderr
+    assert len(read_table(out, "gap")["run"]) == 1
