@@ -13,13 +13,16 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from dftpost import __version__
 from dftpost.errors import DftpostError
 from dftpost.analysis.bandedges import BandEdgeParameters
-from dftpost.batch import gap_batch, gap_summary
+from dftpost.analysis.dipole import CENSUS_SPECIES, DEFAULT_Q_O
+from dftpost.analysis.molecules import DEFAULT_R_OH
+from dftpost.batch import DIPOLE_SCHEMA, dipole_trajectory, gap_batch, gap_summary
+from dftpost.store import ResultStore
 from dftpost.io.rundir import describe_file, read_run
 from dftpost.parallel import default_workers
 
@@ -272,6 +275,63 @@ def summary(
             f"{b['std_gap_eV']:.3f}",
             f"{b['metallized_fraction']:.2f}",
         )
+    console.print(table)
+
+
+@app.command()
+def dipole(
+    trajectory: Path = typer.Argument(..., help="An MLIP trajectory any ASE reader reads (extxyz, ...)."),
+    out: Path = typer.Option(Path("results.h5"), "--out", "-o", help="HDF5 results file (appended to)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    q_o: float = typer.Option(DEFAULT_Q_O, "--q-o", help="Oxygen charge, e (q_H = -q_O/2)."),
+    r_oh: float = typer.Option(DEFAULT_R_OH, "--r-oh", help="O-H bond cut-off, Å."),
+    gap_ev: float = typer.Option(4.45, "--gap", help="Band gap (eV) a breakdown candidate's |μ|/ε0 exceeds."),
+    index: str = typer.Option(None, "--index", help="Frames start:stop:step (Python slice; default all)."),
+    dz: float = typer.Option(0.1, "--dz", help="Bin width of the z profiles, Å."),
+    origin: float = typer.Option(None, "--origin", help="z origin of the profiles, Å (default: top metal atom, else the vacuum gap)."),
+) -> None:
+    """Fixed-charge dipoles of water along a trajectory: cumulative profile μ_z(z), total-dipole
+    distribution and autocorrelation, densities and the species census (METHODS §1).
+
+    Dipoles are e/Å (per area), potential steps V, times in frames.
+    """
+    progress = Progress(
+        TextColumn("dipole"), SpinnerColumn(), TextColumn("{task.completed} frames"), console=err, disable=as_json or not err.is_terminal
+    )
+    task = progress.add_task("dipole", total=None)
+    try:
+        with progress:
+            result, row = dipole_trajectory(
+                trajectory, index, q_o, r_oh, gap_ev, dz, origin, on_frame=lambda _n: progress.advance(task)
+            )
+        with ResultStore(out) as store:
+            store.append(DIPOLE_SCHEMA, [row])
+    except DftpostError as exc:
+        _fail(exc)
+    summary_ = {
+        "trajectory": row["run"],
+        "out": str(out),
+        "n_frames": row["n_frames"],
+        "index": row["index"],
+        "q_o_e": q_o,
+        "mean_total_dipole_e_per_A": row["mean_total_dipole_e_per_A"],
+        "std_total_dipole_e_per_A": row["std_total_dipole_e_per_A"],
+        "sem_total_dipole_e_per_A": _json_value(row["sem_total_dipole_e_per_A"]),
+        "mean_potential_step_V": float(result.potential_step_V.mean()),
+        "breakdown_gap_eV": gap_ev,
+        "breakdown_fraction": row["breakdown_fraction"],
+        "acf_integrated_time": row["acf_integrated_time_frames"],
+        "acf_integrated_time_units": "frames",
+        "species_counts": {s: float(result.census[:, k].mean()) for k, s in enumerate(CENSUS_SPECIES)},
+    }
+    if as_json:
+        print(json.dumps(summary_, ensure_ascii=False))
+        return
+    console = Console()
+    table = Table(title=f"{row['run']} → {out}", show_header=False, title_justify="left")
+    for key, value in summary_.items():
+        if key not in ("trajectory", "out"):
+            table.add_row(key, escape(str(value)))
     console.print(table)
 
 

@@ -1,12 +1,15 @@
-"""Batches of runs: the ``gap`` analysis over many run directories, stored in HDF5.
+"""Analyses over many inputs, stored in HDF5: ``gap`` over run directories, ``dipole`` over a
+trajectory.
 
-One function per item (:func:`analyse_gap`, run in worker processes; it never raises) and one
-writer (:func:`gap_batch`, in the calling process), which appends each result as it arrives,
-skips runs already stored with the same inputs, and never loses finished results to a bad run.
+For ``gap``: one function per item (:func:`analyse_gap`, run in worker processes; it never
+raises) and one writer (:func:`gap_batch`, in the calling process), which appends each result as
+it arrives, skips runs already stored with the same inputs, and never loses finished results to
+a bad run. For ``dipole``: :func:`dipole_trajectory` streams the frames through the analysis.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -16,8 +19,12 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .analysis.bandedges import BandEdgeParameters, gap_by_dipole, water_gap
+from .analysis.correlation import autocorrelation, block_average, integrated_correlation_time
+from .analysis.dipole import DEFAULT_Q_O, DipoleAccumulator, DipoleTrajectory
+from .analysis.molecules import DEFAULT_R_OH
 from .errors import DftpostError
 from .io.rundir import find_run_dirs, input_hash, read_run
+from .io.trajectory import iter_frames, parse_index
 from .parallel import map_unordered
 from .store import Column, ResultStore, TableSchema, read_table
 
@@ -188,3 +195,123 @@ def gap_summary(path: Path, bin_width_e_per_A: float = 0.005) -> dict:
     if ok.size:
         out["mean_gap_eV"] = float(np.mean(table["gap_eV"][ok]))
     return out
+
+
+# ----------------------------------------------------------------------------- dipole
+#: The ``dipole`` table: one row per analysed trajectory (and selection of frames).
+DIPOLE_SCHEMA = TableSchema(
+    "dipole",
+    {
+        "run": Column("str", "", "absolute path of the trajectory"),
+        "input_hash": Column("str", "", "fingerprint of the trajectory file and the parameters"),
+        "status": Column("str", "", "ok"),
+        "index": Column("str", "", "frames analysed, start:stop:step"),
+        "n_frames": Column("i8", "", "frames analysed"),
+        "q_o_e": Column("f8", "e", "oxygen charge (q_H = -q_O/2)"),
+        "r_oh_A": Column("f8", "Å", "O-H bond cut-off of the molecule assignment"),
+        "gap_eV": Column("f8", "eV", "band gap a breakdown candidate's |ΔV| exceeds"),
+        "mean_total_dipole_e_per_A": Column("f8", "e/Å", "mean total dipole per area"),
+        "std_total_dipole_e_per_A": Column("f8", "e/Å", "standard deviation of the total dipole per area"),
+        "sem_total_dipole_e_per_A": Column("f8", "e/Å", "standard error of the mean (blocking)"),
+        "breakdown_fraction": Column("f8", "", "fraction of frames with |μ|/ε0 above gap_eV"),
+        "acf_integrated_time_frames": Column("f8", "frames", "integrated correlation time of the total dipole"),
+        "parameters": Column("str", "", "JSON of the parameters"),
+        "analysed_at": Column("str", "", "ISO time the row was made"),
+    },
+    arrays={
+        "frame_index": Column("i8", "", "frame numbers in the file"),
+        "total_dipole": Column("f8", "e/Å", "total dipole per area of each frame"),
+        "potential_step": Column("f8", "V", "μ/ε0 of each frame"),
+        "census": Column("i8", "", "per frame counts of O, OH, H2O, H3O, free H"),
+        "z": Column("f8", "Å", "bin centres above each frame's origin"),
+        "mean_cumulative_dipole": Column("f8", "e/Å", "mean cumulative dipole μ_z(z)"),
+        "std_cumulative_dipole": Column("f8", "e/Å", "standard deviation of μ_z(z) over frames"),
+        "o_density": Column("f8", "1/Å^3", "mean O number density"),
+        "h_density": Column("f8", "1/Å^3", "mean H number density"),
+        "histogram_counts": Column("i8", "", "histogram of the total dipole"),
+        "histogram_edges": Column("f8", "e/Å", "bin edges of the histogram"),
+        "acf": Column("f8", "", "autocorrelation of the total dipole, lag 0, 1, ... frames"),
+        "block_sizes": Column("i8", "frames", "block sizes of the blocking analysis"),
+        "block_sem": Column("f8", "e/Å", "standard error of the mean at each block size"),
+    },
+)
+
+
+def dipole_trajectory(
+    path: Path,
+    index: str | None = None,
+    q_o: float = DEFAULT_Q_O,
+    r_oh: float = DEFAULT_R_OH,
+    gap_eV: float = 4.45,
+    dz_A: float = 0.1,
+    origin_A: float | None = None,
+    on_frame: Callable[[int], None] | None = None,
+) -> tuple[DipoleTrajectory, dict]:
+    """Stream a trajectory through the dipole analysis; return the result and its table row
+    (arrays included). ``on_frame(frame_number)`` is called after each frame."""
+    path = Path(path).resolve()
+    selection = parse_index(index)
+    accumulator = None
+    for number, atoms in iter_frames(path, selection):
+        if accumulator is None:
+            length = float(np.linalg.norm(atoms.cell[2]))
+            if not length > 0:
+                raise DftpostError(path, "the cell has no z vector: heights cannot be wrapped")
+            edges = np.arange(0.0, length + dz_A, dz_A)
+            accumulator = DipoleAccumulator(edges, q_o, r_oh, gap_eV, origin_A)
+        try:
+            accumulator.add(number, atoms.numbers, atoms.positions, atoms.cell[:], atoms.pbc)
+        except DftpostError as exc:
+            raise DftpostError(path, f"frame {number}: {exc.problem}") from None
+        if on_frame is not None:
+            on_frame(number)
+    if accumulator is None:
+        raise DftpostError(path, f"no frames (selection {index or ':'})")
+    result = accumulator.result()
+    totals = result.total_dipole_e_per_A
+    acf, tau = (autocorrelation(totals), None) if result.n_frames > 1 and np.ptp(totals) > 0 else (np.ones(1), 0.0)
+    tau = integrated_correlation_time(acf) if tau is None else tau
+    blocks = block_average(totals) if result.n_frames > 1 else None
+    counts, edges = result.histogram()
+    parameters = {"q_o_e": q_o, "r_oh_A": r_oh, "gap_eV": gap_eV, "dz_A": dz_A, "origin_A": origin_A, "index": index or ":"}
+    row = {
+        "run": str(path),
+        "input_hash": _file_hash(path, json.dumps(parameters, sort_keys=True)),
+        "status": "ok",
+        "index": index or ":",
+        "n_frames": result.n_frames,
+        "q_o_e": q_o,
+        "r_oh_A": r_oh,
+        "gap_eV": gap_eV,
+        "mean_total_dipole_e_per_A": float(totals.mean()),
+        "std_total_dipole_e_per_A": float(totals.std()),
+        "sem_total_dipole_e_per_A": blocks.sem_estimate if blocks else float("nan"),
+        "breakdown_fraction": result.breakdown_fraction,
+        "acf_integrated_time_frames": tau,
+        "parameters": json.dumps(parameters),
+        "analysed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "frame_index": result.frame_index,
+        "total_dipole": totals,
+        "potential_step": result.potential_step_V,
+        "census": result.census,
+        "z": result.z_A,
+        "mean_cumulative_dipole": result.mean_cumulative_dipole_e_per_A,
+        "std_cumulative_dipole": result.std_cumulative_dipole_e_per_A,
+        "o_density": result.o_density_per_A3,
+        "h_density": result.h_density_per_A3,
+        "histogram_counts": counts,
+        "histogram_edges": edges,
+        "acf": acf,
+        "block_sizes": blocks.block_sizes if blocks else np.zeros(0, dtype=int),
+        "block_sem": blocks.sem if blocks else np.zeros(0),
+    }
+    return result, row
+
+
+def _file_hash(path: Path, extra: str) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(extra.encode())
+    return digest.hexdigest()
