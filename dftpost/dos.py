@@ -298,7 +298,7 @@ def _check_compatible(a: ProjectedDos, b: ProjectedDos) -> None:
         raise DftpostError(None, f"{where}: cannot join a DoS of another form or spin count")
     ea = a.eigenvalues_eV if a.is_discrete else a.energies_eV
     eb = b.eigenvalues_eV if b.is_discrete else b.energies_eV
-    if ea.shape != eb.shape or not np.allclose(ea, eb, atol=1e-5):
+    if ea.shape != eb.shape or np.abs(ea - eb).max(initial=0.0) > 1e-5:
         raise DftpostError(None, f"{where}: the files do not share their energies (different runs?)")
     if not math.isclose(a.fermi_level_eV, b.fermi_level_eV, abs_tol=2e-4):
         raise DftpostError(

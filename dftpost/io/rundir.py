@@ -37,7 +37,7 @@ def sniff_log(path: Path) -> str | None:
 def _logs(directory: Path) -> dict[str, list[Path]]:
     found: dict[str, list[Path]] = {"fhi-aims": [], "cp2k": []}
     for p in sorted(directory.iterdir()):
-        if p.is_file() and (p.suffix in _LOG_SUFFIXES or p.name == "aims.out"):
+        if (p.suffix in _LOG_SUFFIXES or p.name == "aims.out") and p.is_file():
             code = sniff_log(p)
             if code:
                 found[code].append(p)
