@@ -24,7 +24,8 @@ def parse_floats(text: bytes) -> np.ndarray | None:
 def numeric_table(blob: bytes, path: Path) -> np.ndarray:
     """The data lines of a text file as a 2-D float array.
 
-    Comment lines (``#``) at the top are skipped cheaply; the rest is parsed by
+    Comment lines (``#``) at the top are skipped cheaply. Lines of equal-width ``F*.8`` fields
+    (FHI-aims' DoS files) are decoded by :func:`fixed_decimal_table`; anything else is parsed by
     :func:`numpy.loadtxt`'s C reader, which also checks that every line has the same number of
     columns. Any error names the file and the data line.
     """
@@ -40,6 +41,9 @@ def numeric_table(blob: bytes, path: Path) -> np.ndarray:
         body = b"\n".join(line for line in body.splitlines() if not line.lstrip().startswith(b"#"))
     if not body.strip():
         raise ParseError(path, "no data lines")
+    data = fixed_decimal_table(body)
+    if data is not None:
+        return data
     try:
         data = np.loadtxt(io.BytesIO(body), ndmin=2)
     except ValueError as exc:
@@ -57,3 +61,69 @@ def numeric_table(blob: bytes, path: Path) -> np.ndarray:
     if not np.isfinite(data).all():
         raise ParseError(path, "data contain NaN or Inf")
     return data
+
+
+_U = np.uint64
+_HIGH, _ASCII0, _SIX = _U(0xF0F0F0F0F0F0F0F0), _U(0x3030303030303030), _U(0x0606060606060606)
+_TOP3, _BLANKS = _U(0xE0E0E0E0E0E0E0E0), _U(0x2020202020202020)
+_ONES, _FF, _LOW = _U(0x0101010101010101), _U(0xFF), _U(0x0F0F0F0F0F0F0F0F)
+_NOT_BLANK_OR_MINUS, _MINUS_BIT = _U(0xD2D2D2D2D2D2D2D2), _U(0x0808080808080808)
+_PAIRS, _QUADS, _WORD = _U(0x00FF00FF00FF00FF), _U(0x0000FFFF0000FFFF), _U(0x00000000FFFFFFFF)
+
+
+def _swar8(digits: np.ndarray) -> np.ndarray:
+    """Eight decimal digits per little-endian uint64 (values 0-9 in each byte, most significant
+    first) → their integer value."""
+    v = (digits * _U(10) + (digits >> _U(8))) & _PAIRS
+    v = (v * _U(100) + (v >> _U(16))) & _QUADS
+    return (v * _U(10000) + (v >> _U(32))) & _WORD
+
+
+def fixed_decimal_table(body: bytes) -> np.ndarray | None:
+    """Decode lines of equal-width fields ``[blanks][-]d…d.dddddddd`` (Fortran ``F18.8`` or wider,
+    as FHI-aims writes its projected DoS files) without Python-level float parsing; None if the
+    text has any other shape (the caller then uses a general parser).
+
+    Each field's eight decimals and the eight characters before its point are gathered as two
+    little-endian integers by strided views, checked byte by byte (digits, blanks, one minus)
+    and combined eight digits at a time. Overflow stars, exponents or NaN fail the checks.
+    """
+    end = body.find(b"\n")
+    line = body[: end if end >= 0 else len(body)]
+    if not line or line.endswith(b"\r"):
+        return None
+    first_dot = line.find(b".")
+    width = first_dot + 9  # fields of at least 18 characters: eight places before the point
+    n_cols = len(line) // width if first_dot >= 9 else 0
+    if n_cols == 0 or n_cols * width != len(line):
+        return None
+    if [i for i, c in enumerate(line) if c == 0x2E] != [first_dot + k * width for k in range(n_cols)]:
+        return None
+    stride = len(line) + 1
+    n_lines = (len(body) + 1) // stride
+    if n_lines * stride - (0 if body.endswith(b"\n") else 1) != len(body):
+        return None
+    raw = np.frombuffer(body + (b"" if body.endswith(b"\n") else b"\n"), dtype=np.uint8)
+
+    def window(at: int, dtype: str) -> np.ndarray:
+        return np.ndarray((n_lines, n_cols), dtype=dtype, buffer=raw, offset=at, strides=(stride, width))
+
+    dots = window(first_dot, "u1")
+    before = np.ndarray((n_lines, n_cols, width - 17), dtype="u1", buffer=raw, offset=0, strides=(stride, width, 1))
+    frac, whole = window(first_dot + 1, "<u8").copy(), window(first_dot - 8, "<u8").copy()
+    if not (
+        np.all(raw[stride - 1 :: stride] == 0x0A)
+        and np.all(dots == 0x2E)
+        and np.all(before == 0x20)  # every character before the eight places is a blank
+        and np.all(frac & _HIGH == _ASCII0)
+        and np.all((frac + _SIX) & _HIGH == _ASCII0)
+        and np.all(whole & _TOP3 == _BLANKS)
+    ):
+        return None
+    digit = ((whole >> _U(4)) & _ONES) * _FF  # 0xFF in the bytes that are digits
+    other = whole & ~digit
+    if np.any(other & _NOT_BLANK_OR_MINUS) or np.any(((whole & digit) + _SIX) & digit & _HIGH != _ASCII0 & digit):
+        return None
+    value = _swar8(whole & _LOW & digit).astype(np.float64)
+    value += _swar8(frac - _ASCII0).astype(np.float64) * 1e-8
+    return np.where((other & _MINUS_BIT) != 0, -value, value)
