@@ -21,6 +21,8 @@ from conftest import FIXTURES
 sys.path.insert(0, str(FIXTURES / "aims"))
 import aims_format  # noqa: E402
 
+pytestmark = pytest.mark.filterwarnings("ignore:FHI-aims IO is moving:FutureWarning")  # ASE's notice
+
 MU = -4.0  # eV, the metal's Fermi level on FHI-aims' internal zero
 ENERGIES = np.linspace(-20.0, 5.0, 1001)  # the paper's grid: 1001 points, 0.025 eV apart
 HEIGHT, WIDTH = 1.0, 0.4  # Gaussian band height (states/eV per atom) and width (eV)
