@@ -21,7 +21,7 @@ from dftpost.errors import DftpostError
 from dftpost.analysis.bandedges import BandEdgeParameters
 from dftpost.analysis.dipole import CENSUS_SPECIES, DEFAULT_Q_O
 from dftpost.analysis.molecules import DEFAULT_R_OH
-from dftpost.batch import DIPOLE_SCHEMA, dipole_trajectory, gap_batch, gap_summary
+from dftpost.batch import DIPOLE_SCHEMA, FIELD_SCHEMA, dipole_trajectory, field_profile, gap_batch, gap_summary
 from dftpost.store import ResultStore
 from dftpost.io.rundir import describe_file, read_run
 from dftpost.parallel import default_workers
@@ -333,6 +333,59 @@ def dipole(
         if key not in ("trajectory", "out"):
             table.add_row(key, escape(str(value)))
     console.print(table)
+
+
+@app.command("field-profile")
+def field_profile_command(
+    run_no_field: Path = typer.Argument(..., help="Run directory without the field."),
+    run_field: Path = typer.Argument(..., help="Run directory of the same frame with the field."),
+    axis: str = typer.Option("z", "--axis", help="Surface normal: x, y or z (the lattice direction averaged along)."),
+    out: Path = typer.Option(Path("results.h5"), "--out", "-o", help="HDF5 results file (appended to)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    plot: Path = typer.Option(None, "--plot", help="Draw ΔV(z) and Δρ(z) to this file (png, pdf, svg)."),
+    include_applied: str = typer.Option("auto", "--include-applied", help="Add −E·z to ΔV: auto (decide from the vacuum slope), yes or no."),
+    margin: float = typer.Option(3.0, "--margin", help="Regions stay this far from the atoms, Å."),
+    window: float = typer.Option(3.0, "--window", help="Window of the macroscopic average, Å."),
+) -> None:
+    """Response to an applied field: ΔV(z), Δρ(z), the field in vacuum and water, the water's
+    screening, metallic water, and the induced dipole (METHODS §5). Fields V/Å, dipole e·Å."""
+    if axis not in ("x", "y", "z"):
+        err.print(f"[bold red]usage error:[/] --axis must be x, y or z, not {escape(axis)}")
+        raise typer.Exit(code=2)
+    try:
+        result, row = field_profile(run_no_field, run_field, "xyz".index(axis), include_applied, margin, window)
+        with ResultStore(out) as store:
+            store.append(FIELD_SCHEMA, [row])
+        if plot is not None:
+            from dftpost.plot import field_response_figure
+
+            field_response_figure(row, plot)
+    except DftpostError as exc:
+        _fail(exc)
+    data = {
+        "run": row["run"],
+        "run_no_field": row["run_no_field"],
+        "applied_field_V_per_A": row["applied_field_V_per_A"],
+        "applied_added": bool(row["applied_added"]),
+        "applied_detected": row["applied_detected"],
+        "field_vacuum_V_per_A": [_json_value(row["field_vacuum_below_V_per_A"]), _json_value(row["field_vacuum_above_V_per_A"])],
+        "field_water_V_per_A": _json_value(row["field_water_V_per_A"]),
+        "field_metal_V_per_A": _json_value(row["field_metal_V_per_A"]),
+        "screening": _json_value(row["screening"]),
+        "metallic_water": bool(row["metallic_water"]),
+        "induced_dipole_e_A": row["induced_dipole_e_A"],
+        "potential_step_V": row["potential_step_V"],
+        "dipole_step_V": row["dipole_step_V"],
+        "out": str(out),
+        "plot": None if plot is None else str(plot),
+    }
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False))
+        return
+    table = Table(title=f"field response → {out}", show_header=False, title_justify="left")
+    for key, value in data.items():
+        table.add_row(key, escape(str(value)))
+    Console().print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,5 @@
 """Analyses over many inputs, stored in HDF5: ``gap`` over run directories, ``dipole`` over a
-trajectory.
+trajectory, ``field_profile`` over a pair of runs.
 
 For ``gap``: one function per item (:func:`analyse_gap`, run in worker processes; it never
 raises) and one writer (:func:`gap_batch`, in the calling process), which appends each result as
@@ -22,10 +22,14 @@ from .analysis.bandedges import BandEdgeParameters, gap_by_dipole, water_gap
 from .analysis.correlation import autocorrelation, block_average, integrated_correlation_time
 from .analysis.dipole import DEFAULT_Q_O, DipoleAccumulator, DipoleTrajectory
 from .analysis.molecules import DEFAULT_R_OH
+from .analysis.profiles import FieldResponse, field_response
 from .errors import DftpostError
+from .grid import Grid
+from .io.cube import read_cube
 from .io.rundir import find_run_dirs, input_hash, read_run
 from .io.trajectory import iter_frames, parse_index
 from .parallel import map_unordered
+from .run import Run
 from .store import Column, ResultStore, TableSchema, read_table
 
 #: The ``gap`` table: one row per analysed run. Energies relative to the printed Fermi level.
@@ -315,3 +319,102 @@ def _file_hash(path: Path, extra: str) -> str:
             digest.update(block)
     digest.update(extra.encode())
     return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- field profile
+#: The ``field_profile`` table: one row per field/no-field pair.
+FIELD_SCHEMA = TableSchema(
+    "field_profile",
+    {
+        "run": Column("str", "", "the run with the field"),
+        "input_hash": Column("str", "", "fingerprints of both runs' inputs and the parameters"),
+        "run_no_field": Column("str", "", "the run without the field"),
+        "status": Column("str", "", "ok"),
+        "axis": Column("str", "", "surface normal (x, y or z)"),
+        "applied_field_V_per_A": Column("f8", "V/Å", "applied field along the axis"),
+        "applied_added": Column("i1", "", "1 if dftpost added −E·z to the potential"),
+        "applied_detected": Column("str", "", "how that was decided"),
+        "field_vacuum_below_V_per_A": Column("f8", "V/Å", "field in the vacuum below the atoms"),
+        "field_vacuum_above_V_per_A": Column("f8", "V/Å", "field in the vacuum above the atoms"),
+        "field_water_V_per_A": Column("f8", "V/Å", "field inside the water"),
+        "field_metal_V_per_A": Column("f8", "V/Å", "field inside the metal (NaN without one)"),
+        "screening": Column("f8", "", "mean vacuum field / water field"),
+        "metallic_water": Column("i1", "", "1 if the water keeps less than 10% of the vacuum field"),
+        "induced_dipole_e_A": Column("f8", "e·Å", "dipole of the induced electron density (−Δρ)"),
+        "potential_step_V": Column("f8", "V", "step of the electrons' ΔV across the slab"),
+        "dipole_step_V": Column("f8", "V", "induced dipole / (ε0 A): should equal potential_step_V"),
+        "parameters": Column("str", "", "JSON of the parameters and the regions"),
+        "analysed_at": Column("str", "", "ISO time the row was made"),
+    },
+    arrays={
+        "z": Column("f8", "Å", "heights of the grid planes"),
+        "delta_v": Column("f8", "V", "ΔV(z) with the applied potential"),
+        "delta_v_hartree": Column("f8", "V", "ΔV(z) of the electrons alone"),
+        "macroscopic_delta_v": Column("f8", "V", "macroscopic (window) average of ΔV"),
+        "delta_rho": Column("f8", "e/Å^3", "Δρ(z), electrons counted positive"),
+    },
+)
+
+
+def _potential_and_density(run: Run) -> tuple[Grid, Grid]:
+    pot = [c for c in run.cubes if c.quantity == "electrostatic_potential"]
+    rho = [c for c in run.cubes if c.quantity == "electron_density"]
+    if not pot or not rho:
+        raise DftpostError(run.path, "needs a Hartree-potential cube and an electron-density cube")
+    return read_cube(pot[0].path), read_cube(rho[0].path)
+
+
+def field_profile(
+    run_no_field: Path,
+    run_field: Path,
+    axis: int = 2,
+    include_applied: str = "auto",
+    margin_A: float = 3.0,
+    window_A: float = 3.0,
+) -> tuple[FieldResponse, dict]:
+    """The field response of a pair of runs of one frame; the result and its table row."""
+    r0, r1 = read_run(run_no_field), read_run(run_field)
+    if r1.applied_field_V_per_A is None:
+        raise DftpostError(r1.path, "no applied field found in this run (the second run must have the field)")
+    if r0.applied_field_V_per_A is not None and np.any(r0.applied_field_V_per_A != 0):
+        raise DftpostError(r0.path, "this run has an applied field: give the run without the field first")
+    v0, rho0 = _potential_and_density(r0)
+    v1, rho1 = _potential_and_density(r1)
+    result = field_response(v0, v1, rho0, rho1, float(r1.applied_field_V_per_A[axis]), axis, include_applied, margin_A, window_A=window_A)
+    below, above = result.field_vacuum_V_per_A
+    metal = result.region("metal")
+    parameters = {
+        "axis": "xyz"[axis],
+        "include_applied": include_applied,
+        "margin_A": margin_A,
+        "window_A": window_A,
+        "regions": [asdict(r) for r in result.regions],
+        "notes": list(result.notes),
+    }
+    row = {
+        "run": str(r1.path),
+        "input_hash": input_hash(r0.path) + input_hash(r1.path),
+        "run_no_field": str(r0.path),
+        "status": "ok",
+        "axis": "xyz"[axis],
+        "applied_field_V_per_A": result.applied_field_V_per_A,
+        "applied_added": int(result.applied_added),
+        "applied_detected": result.applied_detected,
+        "field_vacuum_below_V_per_A": below,
+        "field_vacuum_above_V_per_A": above,
+        "field_water_V_per_A": result.field_water_V_per_A,
+        "field_metal_V_per_A": metal.field_V_per_A if metal else float("nan"),
+        "screening": result.screening,
+        "metallic_water": int(result.metallic_water),
+        "induced_dipole_e_A": result.induced_dipole_e_A,
+        "potential_step_V": result.potential_step_V,
+        "dipole_step_V": result.dipole_step_V,
+        "parameters": json.dumps(parameters, ensure_ascii=False),
+        "analysed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "z": result.z_A,
+        "delta_v": result.delta_v_V,
+        "delta_v_hartree": result.delta_v_hartree_V,
+        "macroscopic_delta_v": result.macroscopic_delta_v_V,
+        "delta_rho": result.delta_rho_e_per_A3,
+    }
+    return result, row
