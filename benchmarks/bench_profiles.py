@@ -44,7 +44,7 @@ def main() -> int:
     print(f"  read + planar average  {t_both:.2f} s, peak memory {peak_both:.2f}× the grid (goal ≤ 2)")
     print(f"  planar + macroscopic average of the grid in memory  {t_avg * 1e3:.0f} ms, extra memory {peak_avg:.3f}× the grid")
     write_json(
-        "profiles",
+        "profiles.json",
         {
             "benchmark": "planar average of a 300³ cube",
             "machine": machine(["dftpost", "numpy", "scipy"]),
