@@ -21,7 +21,17 @@ from dftpost.errors import DftpostError
 from dftpost.analysis.bandedges import BandEdgeParameters
 from dftpost.analysis.dipole import CENSUS_SPECIES, DEFAULT_Q_O
 from dftpost.analysis.molecules import DEFAULT_R_OH
-from dftpost.batch import DIPOLE_SCHEMA, FIELD_SCHEMA, dipole_trajectory, field_profile, gap_batch, gap_summary
+from dftpost.analysis.charge_fit import DEFAULT_MAX_DIPOLE
+from dftpost.batch import (
+    CHARGE_FIT_SCHEMA,
+    DIPOLE_SCHEMA,
+    FIELD_SCHEMA,
+    dipole_trajectory,
+    field_profile,
+    fit_charge,
+    gap_batch,
+    gap_summary,
+)
 from dftpost.store import ResultStore
 from dftpost.io.rundir import describe_file, read_run
 from dftpost.parallel import default_workers
@@ -386,6 +396,61 @@ def field_profile_command(
     for key, value in data.items():
         table.add_row(key, escape(str(value)))
     Console().print(table)
+
+
+@app.command("fit-charge")
+def fit_charge_command(
+    paths: list[Path] = typer.Argument(..., help="Run directories (or parents holding many) of water frames."),
+    max_dipole: float = typer.Option(DEFAULT_MAX_DIPOLE, "--max-dipole", help="Leave out frames with |μ_DFT| at or above this, e/Å."),
+    source: str = typer.Option("auto", "--source", help="DFT dipole from the log, the density cube, or auto (log if printed)."),
+    intercept: bool = typer.Option(False, "--intercept", help="Fit μ_DFT = q_O·s + b instead of q_O·s."),
+    out: Path = typer.Option(Path("results.h5"), "--out", "-o", help="HDF5 results file (appended to)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    plot: Path = typer.Option(None, "--plot", help="Draw the parity plot to this file (png, pdf, svg)."),
+) -> None:
+    """Fit the fixed oxygen charge q_O (q_H = −q_O/2) to the DFT dipoles of water frames
+    (METHODS §3). Charges e, dipoles per area e/Å."""
+    if source not in ("auto", "log", "cube"):
+        err.print(f"[bold red]usage error:[/] --source must be log, cube or auto, not {escape(source)}")
+        raise typer.Exit(code=2)
+    try:
+        result, row = fit_charge(paths, source, max_dipole, intercept)
+        with ResultStore(out) as store:
+            store.append(CHARGE_FIT_SCHEMA, [row])
+        if plot is not None:
+            from dftpost.plot import parity_figure
+
+            parity_figure(row, plot)
+    except DftpostError as exc:
+        _fail(exc)
+    frames = json.loads(row["frames"])
+    for frame in frames:
+        for warning in frame.get("warnings", []):
+            err.print(f"[yellow]warning:[/] {escape(frame['run'])}: {escape(warning)}", highlight=False, soft_wrap=True)
+        if "error" in frame:
+            err.print(f"[red]failed:[/] {escape(frame['error'])}", highlight=False, soft_wrap=True)
+    data = {
+        "q_O_e": result.q_o_e,
+        "q_O_stderr_e": result.q_o_stderr_e,
+        "q_O_ci95_e": list(result.q_o_ci95_e),
+        "intercept_e_per_A": result.intercept_e_per_A,
+        "r2": _json_value(result.r2),
+        "rmse_e_per_A": result.rmse_e_per_A,
+        "n_used": result.n_used,
+        "n_rejected": result.n_rejected,
+        "max_dipole_e_per_A": max_dipole,
+        "source": source,
+        "frames": frames,
+        "out": str(out),
+    }
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, default=float))
+        return
+    Console().print(
+        f"q_O = {result.q_o_e:.4f} ± {result.q_o_stderr_e:.4f} e (95 % bootstrap {result.q_o_ci95_e[0]:.4f} … "
+        f"{result.q_o_ci95_e[1]:.4f}), R² = {result.r2:.4f}, RMSE = {result.rmse_e_per_A:.2e} e/Å; "
+        f"{result.n_used} frames used, {result.n_rejected} left out → {out}"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,5 @@
 """Analyses over many inputs, stored in HDF5: ``gap`` over run directories, ``dipole`` over a
-trajectory, ``field_profile`` over a pair of runs.
+trajectory, ``field_profile`` over a pair of runs, ``charge_fit`` over a set of runs.
 
 For ``gap``: one function per item (:func:`analyse_gap`, run in worker processes; it never
 raises) and one writer (:func:`gap_batch`, in the calling process), which appends each result as
@@ -19,8 +19,9 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .analysis.bandedges import BandEdgeParameters, gap_by_dipole, water_gap
+from .analysis.charge_fit import DEFAULT_MAX_DIPOLE, ChargeFit, density_dipole, fit_oxygen_charge
 from .analysis.correlation import autocorrelation, block_average, integrated_correlation_time
-from .analysis.dipole import DEFAULT_Q_O, DipoleAccumulator, DipoleTrajectory
+from .analysis.dipole import DEFAULT_Q_O, DipoleAccumulator, DipoleTrajectory, fixed_charge_dipole
 from .analysis.molecules import DEFAULT_R_OH
 from .analysis.profiles import FieldResponse, field_response
 from .errors import DftpostError
@@ -30,6 +31,7 @@ from .io.rundir import find_run_dirs, input_hash, read_run
 from .io.trajectory import iter_frames, parse_index
 from .parallel import map_unordered
 from .run import Run
+from .units import EPSILON0_E_PER_V_A
 from .store import Column, ResultStore, TableSchema, read_table
 
 #: The ``gap`` table: one row per analysed run. Energies relative to the printed Fermi level.
@@ -416,5 +418,154 @@ def field_profile(
         "delta_v_hartree": result.delta_v_hartree_V,
         "macroscopic_delta_v": result.macroscopic_delta_v_V,
         "delta_rho": result.delta_rho_e_per_A3,
+    }
+    return result, row
+
+
+# ----------------------------------------------------------------------------- charge fit
+#: The ``charge_fit`` table: one row per fit of q_O over a set of runs.
+CHARGE_FIT_SCHEMA = TableSchema(
+    "charge_fit",
+    {
+        "run": Column("str", "", "JSON list of the run directories, in the order of the arrays"),
+        "input_hash": Column("str", "", "fingerprint of all runs' inputs and the parameters"),
+        "status": Column("str", "", "ok"),
+        "q_o_e": Column("f8", "e", "fitted oxygen charge"),
+        "q_o_stderr_e": Column("f8", "e", "least-squares standard error"),
+        "q_o_ci95_low_e": Column("f8", "e", "bootstrap 2.5 % quantile"),
+        "q_o_ci95_high_e": Column("f8", "e", "bootstrap 97.5 % quantile"),
+        "intercept_e_per_A": Column("f8", "e/Å", "intercept (0 unless fitted)"),
+        "r2": Column("f8", "", "coefficient of determination over the frames used"),
+        "rmse_e_per_A": Column("f8", "e/Å", "root-mean-square residual"),
+        "n_used": Column("i8", "", "frames in the fit"),
+        "n_rejected": Column("i8", "", "frames left out"),
+        "max_dipole_e_per_A": Column("f8", "e/Å", "|μ_DFT| threshold"),
+        "source": Column("str", "", "log, cube or auto"),
+        "frames": Column("str", "", "JSON: per run the lever, dipoles, source, used and why not"),
+        "analysed_at": Column("str", "", "ISO time the row was made"),
+    },
+    arrays={
+        "lever": Column("f8", "1/Å", "s = Σ[z_O − ½Σz_H]/A per frame (NaN if the run failed)"),
+        "dft_dipole": Column("f8", "e/Å", "DFT dipole per area per frame"),
+        "used": Column("i1", "", "1 if the frame is in the fit"),
+    },
+)
+
+
+def dft_dipole(run: Run, source: str = "auto", axis: int = 2) -> dict:
+    """The DFT dipole of a run along ``axis`` (e·Å) from the log and/or the density cube.
+
+    Returns ``dipole_e_A`` (from ``source``: ``"log"``, ``"cube"``, or ``"auto"`` = the log when
+    it prints one, else the cube), and ``log_e_A`` / ``cube_e_A`` when available, with
+    ``warnings`` (a strided cube as the only source, log and cube more than 2 % apart).
+    """
+    if source not in ("auto", "log", "cube"):
+        raise DftpostError(None, f"source must be log, cube or auto, not {source!r}")
+    out: dict = {"log_e_A": None, "cube_e_A": None, "warnings": []}
+    dc = run.dipole_correction
+    if dc is not None and dc.dipole_e_A is not None:
+        out["log_e_A"] = dc.dipole_e_A
+    elif dc is not None and dc.gradient_eV_per_A is not None and run.atoms is not None:
+        # FHI-aims: μ = ε0 Ω g (sign as printed: not verified on a real dipole-corrected run)
+        out["log_e_A"] = EPSILON0_E_PER_V_A * run.atoms.get_volume() * dc.gradient_eV_per_A
+        out["warnings"].append("FHI-aims dipole from the correction gradient: sign convention not verified")
+    density = [c for c in run.cubes if c.quantity == "electron_density"]
+    if density and run.core_charges_e is not None and source in ("auto", "cube"):
+        grid = read_cube(density[0].path, program=run.code)
+        out["cube_e_A"] = density_dipole(grid, run.core_charges_e, axis)
+        stride = run.density_cube_stride
+        if stride and max(stride) > 1 and (source == "cube" or out["log_e_A"] is None):
+            out["warnings"].append(
+                f"the density cube is strided ({'x'.join(map(str, stride))}): its dipole can be several % off"
+            )
+    if source == "log" or (source == "auto" and out["log_e_A"] is not None):
+        if out["log_e_A"] is None:
+            raise DftpostError(run.path, "the log prints no dipole (no dipole correction?)")
+        out["dipole_e_A"], out["source"] = out["log_e_A"], "log"
+    else:
+        if out["cube_e_A"] is None:
+            raise DftpostError(run.path, "no dipole: neither printed in the log nor an electron-density cube with core charges")
+        out["dipole_e_A"], out["source"] = out["cube_e_A"], "cube"
+    if out["log_e_A"] is not None and out["cube_e_A"] is not None:
+        difference = abs(out["cube_e_A"] - out["log_e_A"]) / max(abs(out["log_e_A"]), 1e-12)
+        out["cube_vs_log_relative"] = difference
+        if difference > 0.02:
+            out["warnings"].append(f"log and cube dipoles differ by {100 * difference:.1f} %")
+    return out
+
+
+def fit_charge(
+    paths: Iterable[Path],
+    source: str = "auto",
+    max_dipole_e_per_A: float = DEFAULT_MAX_DIPOLE,
+    intercept: bool = False,
+    r_oh: float = DEFAULT_R_OH,
+) -> tuple[ChargeFit, dict]:
+    """Fit q_O over every run at or below ``paths``; the fit and its table row (arrays in)."""
+    runs = find_run_dirs(list(paths))
+    frames, lever, dipole, keep = [], [], [], []
+    for directory in runs:
+        frame: dict = {"run": str(directory)}
+        try:
+            run = read_run(directory)
+            if run.atoms is None:
+                raise DftpostError(directory, "no structure")
+            fc = fixed_charge_dipole(run.atoms.numbers, run.atoms.positions, run.atoms.cell[:], run.atoms.pbc, -1.0, r_oh)
+            d = dft_dipole(run, source)
+            frame.update(
+                lever_per_A=fc.charge_lever_per_A,
+                dft_dipole_e_per_A=d["dipole_e_A"] / fc.area_A2,
+                dft_dipole_e_A=d["dipole_e_A"],
+                log_dipole_e_A=d["log_e_A"],
+                cube_dipole_e_A=d["cube_e_A"],
+                source=d["source"],
+                warnings=d["warnings"],
+                census=fc.census,
+            )
+            lever.append(fc.charge_lever_per_A)
+            dipole.append(frame["dft_dipole_e_per_A"])
+            field = run.applied_field_V_per_A is not None and np.any(run.applied_field_V_per_A != 0)
+            keep.append(not fc.dissociated and not field)
+            if fc.dissociated:
+                frame["rejected"] = "dissociated water (O, OH, H3O or free H present)"
+            elif field:
+                frame["rejected"] = "an applied field polarises the water beyond the fixed charges"
+        except DftpostError as exc:
+            frame["error"] = str(exc)
+            lever.append(np.nan)
+            dipole.append(np.nan)
+            keep.append(False)
+        frames.append(frame)
+    lever_a, dipole_a = np.array(lever), np.array(dipole)
+    ok = np.isfinite(lever_a)
+    result = fit_oxygen_charge(
+        np.where(ok, lever_a, 0.0), np.where(ok, dipole_a, np.inf), max_dipole_e_per_A, np.array(keep), intercept
+    )
+    for frame, used, value in zip(frames, result.used, dipole_a):
+        frame["used"] = bool(used)
+        if not used and "error" not in frame and "rejected" not in frame:
+            frame["rejected"] = f"|μ_DFT| = {abs(value):.4g} e/Å ≥ {max_dipole_e_per_A} e/Å"
+    row = {
+        "run": json.dumps([f["run"] for f in frames]),
+        "input_hash": hashlib.blake2b(
+            ("".join(input_hash(r) for r in runs) + f"{source}{max_dipole_e_per_A}{intercept}{r_oh}").encode(), digest_size=16
+        ).hexdigest(),
+        "status": "ok",
+        "q_o_e": result.q_o_e,
+        "q_o_stderr_e": result.q_o_stderr_e,
+        "q_o_ci95_low_e": result.q_o_ci95_e[0],
+        "q_o_ci95_high_e": result.q_o_ci95_e[1],
+        "intercept_e_per_A": result.intercept_e_per_A,
+        "r2": result.r2,
+        "rmse_e_per_A": result.rmse_e_per_A,
+        "n_used": result.n_used,
+        "n_rejected": result.n_rejected,
+        "max_dipole_e_per_A": max_dipole_e_per_A,
+        "source": source,
+        "frames": json.dumps(frames, ensure_ascii=False, default=float),
+        "analysed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "lever": lever_a,
+        "dft_dipole": dipole_a,
+        "used": result.used.astype(np.int8),
     }
     return result, row

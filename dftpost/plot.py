@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -38,6 +39,31 @@ def field_response_figure(row: dict, path: str | Path) -> Path:
     ax_rho.axhline(0.0, color="k", lw=0.5)
     ax_rho.set_ylabel("Δρ (e/Å³)")
     ax_rho.set_xlabel(f"{row['axis']} (Å)")
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def parity_figure(row: dict, path: str | Path) -> Path:
+    """Fixed-charge against DFT dipole per area, one point per frame, the frames left out hollow
+    (paper Fig. S1). ``row`` is a ``charge_fit`` table row with its arrays."""
+    lever, dft, used = (np.asarray(row[k]) for k in ("lever", "dft_dipole", "used"))
+    fitted = row["q_o_e"] * lever + row["intercept_e_per_A"]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), constrained_layout=True)
+    ok = np.isfinite(lever)
+    ax.scatter(dft[ok & (used == 1)], fitted[ok & (used == 1)], color="C0", label="used")
+    ax.scatter(dft[ok & (used == 0)], fitted[ok & (used == 0)], facecolors="none", edgecolors="C3", label="left out")
+    span = np.nanmax(np.abs(np.concatenate([dft[ok], fitted[ok]]))) * 1.1
+    ax.plot([-span, span], [-span, span], color="k", lw=0.8)
+    ax.axvspan(-span, -row["max_dipole_e_per_A"], color="#f5dada", lw=0)
+    ax.axvspan(row["max_dipole_e_per_A"], span, color="#f5dada", lw=0)
+    ax.set_xlim(-span, span)
+    ax.set_ylim(-span, span)
+    ax.set_xlabel("DFT dipole per area (e/Å)")
+    ax.set_ylabel("fixed-charge dipole per area (e/Å)")
+    ax.set_title(f"q_O = {row['q_o_e']:.4f} ± {row['q_o_stderr_e']:.4f} e, R² = {row['r2']:.3f}", fontsize=9)
+    ax.legend(fontsize=8)
     path = Path(path)
     fig.savefig(path)
     plt.close(fig)

@@ -53,7 +53,10 @@ class Run:
     :func:`dftpost.io.cube.read_cube`). ``applied_field_V_per_A`` is the homogeneous field the
     input applied (None if none). ``finished`` is True when the program ended normally.
     ``files`` maps a role (``log``, ``input``, ``pdos``, ``cube`` ...) to the files used;
-    ``missing`` names what a complete run would have and this one lacks.
+    ``missing`` names what a complete run would have and this one lacks. ``core_charges_e`` is
+    the charge of each atom's core as the density cube's complement (CP2K: Z(eff) of the
+    pseudopotential; FHI-aims, all-electron: the nuclear charge); ``density_cube_stride`` the
+    STRIDE of the density cube when the input says (1 = the full grid).
     """
 
     path: Path
@@ -70,6 +73,8 @@ class Run:
     files: dict[str, tuple[Path, ...]] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    core_charges_e: np.ndarray | None = None
+    density_cube_stride: tuple[int, ...] | None = None
 
     def summary(self) -> dict:
         """JSON-ready description (the ``dftpost inspect --json`` object)."""

@@ -458,6 +458,7 @@ class Cp2kInput:
     surface_dipole_position_A: float | None
     applied_field_V_per_A: np.ndarray | None
     applied_field_source: str | None
+    density_cube_stride: tuple[int, ...] | None = None
     warnings: tuple[str, ...] = ()
 
 
@@ -488,6 +489,11 @@ def read_input(path: str | Path) -> Cp2kInput:
     axis = "XYZ".index((dft.get("SURF_DIP_DIR") or "Z").upper()[0]) if dipcor else None
     position = dft.get("SURF_DIP_POS")
     field_vec, field_source = _input_field(dft, path)
+    density_cube = dft.find("PRINT", "E_DENSITY_CUBE")
+    stride = None
+    if density_cube:
+        text = density_cube[0].get("STRIDE")
+        stride = tuple(int(x) for x in text.split()) if text else (2, 2, 2)  # CP2K's default STRIDE is 2
     return Cp2kInput(
         path=path,
         project=project,
@@ -498,6 +504,7 @@ def read_input(path: str | Path) -> Cp2kInput:
         surface_dipole_position_A=float(position) if position and float(position) >= 0 else None,
         applied_field_V_per_A=field_vec,
         applied_field_source=field_source,
+        density_cube_stride=stride,
         warnings=tuple(warnings),
     )
 

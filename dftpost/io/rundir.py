@@ -252,6 +252,8 @@ def _read_cp2k(directory: Path) -> Run:
         files=files,
         missing=tuple(missing),
         warnings=tuple(warnings),
+        core_charges_e=log.core_charges_e if log else None,
+        density_cube_stride=inp.density_cube_stride if inp else None,
     )
 
 
@@ -376,6 +378,7 @@ def _read_aims(directory: Path) -> Run:
         files=files,
         missing=tuple(missing),
         warnings=tuple(warnings),
+        core_charges_e=None if atoms is None else atoms.numbers.astype(float),
     )
 
 
