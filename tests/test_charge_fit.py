@@ -1,0 +1,106 @@
+"""Fitting q_O against DFT dipoles: synthetic data with known answers, real CP2K dipoles."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dftpost.analysis.charge_fit import density_dipole, fit_oxygen_charge
+from dftpost.batch import dft_dipole, fit_charge
+from dftpost.errors import DftpostError
+from dftpost.io.cube import read_cube
+from dftpost.io.rundir import read_run
+
+from conftest import CP2K_FIXTURE, REALDATA
+
+
+def test_exact_data_give_the_charge_back():
+    s = np.linspace(-0.05, 0.05, 11)
+    fit = fit_oxygen_charge(s, -0.5562 * s, max_dipole_e_per_A=1.0)
+    assert fit.q_o_e == pytest.approx(-0.5562, abs=1e-12) and fit.r2 == pytest.approx(1.0)
+    assert fit.q_o_stderr_e < 1e-12 and fit.n_used == 11
+
+
+def test_threshold_intercept_and_errors():
+    rng = np.random.default_rng(1)
+    s = rng.uniform(-0.06, 0.06, 400)
+    mu = -0.55 * s + rng.normal(scale=1e-3, size=s.size)
+    mu[np.abs(mu) > 0.02] = np.sign(mu[np.abs(mu) > 0.02]) * 0.02  # saturation, as in metallized water
+    fit = fit_oxygen_charge(s, mu, max_dipole_e_per_A=0.019)
+    assert fit.q_o_e == pytest.approx(-0.55, abs=4 * fit.q_o_stderr_e)
+    assert fit.n_rejected == int((np.abs(mu) >= 0.019).sum())
+    low, high = fit.q_o_ci95_e
+    assert low < fit.q_o_e < high and (high - low) == pytest.approx(4 * fit.q_o_stderr_e, rel=0.35)
+    clean = -0.55 * s + 0.003 + rng.normal(scale=1e-3, size=s.size)
+    with_b = fit_oxygen_charge(s, clean, max_dipole_e_per_A=1.0, intercept=True)
+    assert with_b.intercept_e_per_A == pytest.approx(0.003, abs=3 * 1e-3 / np.sqrt(s.size))
+    assert with_b.q_o_e == pytest.approx(-0.55, abs=4 * with_b.q_o_stderr_e)
+    with pytest.raises(DftpostError, match="too few"):
+        fit_oxygen_charge(s, mu, max_dipole_e_per_A=1e-9)
+
+
+@pytest.mark.parametrize(
+    "folder, tolerance",
+    [
+        (CP2K_FIXTURE / "nofield", 0.01),
+        (CP2K_FIXTURE / "field", 0.01),
+        (REALDATA / "cp2k/generated_cp2k2023.1/water_dipcor", 0.01),
+        (REALDATA / "cp2k/water8_slab_field/run_a_nofield", 0.05),  # STRIDE 2 on a larger cell: 4.2 % off
+    ],
+    ids=["fixture-nofield", "fixture-field", "water_dipcor", "water8-run_a"],
+)
+def test_cube_dipole_matches_the_printed_dipole(folder, tolerance):
+    if not folder.exists():
+        pytest.skip("real data not available")
+    run = read_run(folder)
+    d = dft_dipole(run, "auto")
+    assert d["source"] == "log"
+    assert d["cube_e_A"] == pytest.approx(d["log_e_A"], rel=tolerance)
+    assert np.sign(d["cube_e_A"]) == np.sign(d["log_e_A"])  # the physical sign, both ways
+
+
+def test_density_dipole_does_not_depend_on_where_the_slab_sits():
+    run = read_run(CP2K_FIXTURE / "nofield")
+    density = read_cube(next(c.path for c in run.cubes if c.quantity == "electron_density"))
+    reference = density_dipole(density, run.core_charges_e)
+    shift = 40  # planes
+    rolled = density.values.copy()
+    rolled = np.roll(rolled, shift, axis=2)
+    atoms = density.atoms.copy()
+    atoms.positions[:, 2] += shift * density.voxel_A[2, 2]
+    moved = type(density)(rolled, density.origin_A, density.voxel_A, atoms, density.quantity, density.units)
+    assert density_dipole(moved, run.core_charges_e) == pytest.approx(reference, rel=1e-9)
+
+
+def test_fit_over_real_runs_and_cli(tmp_path):
+    if not REALDATA.exists():
+        pytest.skip("real data not available")
+    result, row = fit_charge([CP2K_FIXTURE, REALDATA / "cp2k/water8_slab_field"], max_dipole_e_per_A=0.05)
+    frames = {Path(f["run"]).name: f for f in json.loads(row["frames"])}
+    assert frames["field"]["rejected"].startswith("an applied field")  # as are run_b and run_c
+    assert result.n_used == 2 and result.n_rejected == 3
+    used = [frames["nofield"], frames["run_a_nofield"]]
+    s = np.array([f["lever_per_A"] for f in used])
+    mu = np.array([f["dft_dipole_e_per_A"] for f in used])
+    assert result.q_o_e == pytest.approx(np.dot(s, mu) / np.dot(s, s), rel=1e-12)  # least squares by hand
+    script = Path(sys.executable).parent / "dftpost"
+    command = [str(script)] if script.exists() else [sys.executable, "-c", "from dftpost.cli.main import app; app()"]
+    with tempfile.TemporaryDirectory() as elsewhere:
+        done = subprocess.run(
+            [*command, "fit-charge", str(CP2K_FIXTURE), str(REALDATA / "cp2k/water8_slab_field"), "--json",
+             "--max-dipole", "0.05", "--out", str(tmp_path / "r.h5"), "--plot", str(tmp_path / "parity.png")],
+            capture_output=True, text=True, cwd=elsewhere,
+        )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    for key in ("q_O_e", "q_O_stderr_e", "r2", "rmse_e_per_A", "n_used", "n_rejected"):
+        assert key in data
+    assert data["n_used"] == 2 and data["n_rejected"] == 3
+    assert -0.7 < data["q_O_e"] < -0.4 and data["q_O_stderr_e"] > 0
+    assert (tmp_path / "parity.png").stat().st_size > 10_000
