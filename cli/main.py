@@ -409,7 +409,8 @@ def fit_charge_command(
     plot: Path = typer.Option(None, "--plot", help="Draw the parity plot to this file (png, pdf, svg)."),
 ) -> None:
     """Fit the fixed oxygen charge q_O (q_H = −q_O/2) to the DFT dipoles of water frames
-    (METHODS §3). Charges e, dipoles per area e/Å."""
+    (METHODS §3). Charges e, dipoles per area e/Å. Exit status 1 when some run had no usable
+    dipole (the fit uses the others), 2 for usage errors."""
     if source not in ("auto", "log", "cube"):
         err.print(f"[bold red]usage error:[/] --source must be log, cube or auto, not {escape(source)}")
         raise typer.Exit(code=2)
@@ -424,10 +425,12 @@ def fit_charge_command(
     except DftpostError as exc:
         _fail(exc)
     frames = json.loads(row["frames"])
+    failed = 0
     for frame in frames:
         for warning in frame.get("warnings", []):
             err.print(f"[yellow]warning:[/] {escape(frame['run'])}: {escape(warning)}", highlight=False, soft_wrap=True)
         if "error" in frame:
+            failed += 1
             err.print(f"[red]failed:[/] {escape(frame['error'])}", highlight=False, soft_wrap=True)
     data = {
         "q_O_e": result.q_o_e,
@@ -445,12 +448,13 @@ def fit_charge_command(
     }
     if as_json:
         print(json.dumps(data, ensure_ascii=False, default=float))
-        return
-    Console().print(
-        f"q_O = {result.q_o_e:.4f} ± {result.q_o_stderr_e:.4f} e (95 % bootstrap {result.q_o_ci95_e[0]:.4f} … "
-        f"{result.q_o_ci95_e[1]:.4f}), R² = {result.r2:.4f}, RMSE = {result.rmse_e_per_A:.2e} e/Å; "
-        f"{result.n_used} frames used, {result.n_rejected} left out → {out}"
-    )
+    else:
+        Console().print(
+            f"q_O = {result.q_o_e:.4f} ± {result.q_o_stderr_e:.4f} e (95 % bootstrap {result.q_o_ci95_e[0]:.4f} … "
+            f"{result.q_o_ci95_e[1]:.4f}), R² = {result.r2:.4f}, RMSE = {result.rmse_e_per_A:.2e} e/Å; "
+            f"{result.n_used} frames used, {result.n_rejected} left out → {out}"
+        )
+    raise typer.Exit(code=1 if failed else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -104,3 +104,15 @@ def test_fit_over_real_runs_and_cli(tmp_path):
     assert data["n_used"] == 2 and data["n_rejected"] == 3
     assert -0.7 < data["q_O_e"] < -0.4 and data["q_O_stderr_e"] > 0
     assert (tmp_path / "parity.png").stat().st_size > 10_000
+
+
+def test_run_without_dipole_information_is_named(copy_dir):
+    bare = copy_dir(CP2K_FIXTURE / "nofield", "bare")
+    (bare / "water4-ELECTRON_DENSITY-1_0.cube").unlink()
+    log = bare / "water4.out"
+    log.write_text(log.read_text().replace("Total dipole moment perpendicular to", "Total moment"))
+    with pytest.raises(DftpostError, match="no dipole") as info:
+        dft_dipole(read_run(bare), "auto")
+    assert "bare" in str(info.value)
+    with pytest.raises(DftpostError, match="the log prints no dipole"):
+        dft_dipole(read_run(bare), "log")
