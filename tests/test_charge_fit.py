@@ -116,3 +116,26 @@ def test_run_without_dipole_information_is_named(copy_dir):
     assert "bare" in str(info.value)
     with pytest.raises(DftpostError, match="the log prints no dipole"):
         dft_dipole(read_run(bare), "log")
+
+
+FRAMES = CP2K_FIXTURE.parent / "water4_frames"
+
+
+def test_fit_on_real_cp2k_frames_of_different_orientations():
+    result, row = fit_charge([FRAMES], max_dipole_e_per_A=0.05)
+    assert result.n_used == 4 and result.r2 > 0.99
+    assert result.q_o_e == pytest.approx(-0.567, abs=0.005)  # near the -0.5562 e of revPBE-D3 water
+    assert 0 < result.q_o_stderr_e < 0.02
+    default, _ = fit_charge([FRAMES])  # |μ| of frames 0 and 3 is above 0.02 e/Å
+    assert default.n_rejected == 2 and default.n_used == 2
+
+
+@pytest.mark.parametrize("frame", ["frame_0", "frame_1", "frame_2", "frame_3"])
+def test_strided_cube_dipoles_of_the_frames(frame):
+    """STRIDE 2 cubes: within 1.5 % of the printed dipole, or 0.003 e·Å for the near-zero frame;
+    the warning says when a strided cube is the only source."""
+    run = read_run(FRAMES / frame)
+    d = dft_dipole(run, "auto")
+    assert abs(d["cube_e_A"] - d["log_e_A"]) <= max(0.015 * abs(d["log_e_A"]), 0.003)
+    only_cube = dft_dipole(run, "cube")
+    assert only_cube["source"] == "cube" and any("strided" in w for w in only_cube["warnings"])

@@ -45,3 +45,25 @@ def test_fresh_cp2k_run_reads_like_the_committed_fixture(fresh_run):
     for name in ("water4-v_hartree-1_0.cube", "water4-ELECTRON_DENSITY-1_0.cube"):
         a, b = read_cube(fresh_run / name), read_cube(CP2K_FIXTURE / "nofield" / name)
         np.testing.assert_allclose(a.values, b.values, atol=1e-6 * np.abs(b.values).max())
+
+
+def test_full_resolution_density_cube_gives_the_printed_dipole(tmp_path):
+    """A fresh frame with an unstrided density cube: the cube-integrated dipole equals CP2K's
+    printed slab dipole within 2 % (sign included), and the printed dipole equals the committed
+    frame's."""
+    from dftpost.batch import dft_dipole
+
+    done = subprocess.run(
+        [sys.executable, str(FIXTURES / "cp2k" / "make_fixtures.py"), "--set", "frames", "--frames", "1", "--stride", "1", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = read_run(tmp_path / "water4_frames" / "frame_0")
+    assert run.density_cube_stride == (1, 1, 1)
+    d = dft_dipole(run, "cube")
+    assert not d["warnings"]
+    assert d["cube_e_A"] == pytest.approx(d["log_e_A"], rel=0.02)
+    committed = read_run(CP2K_FIXTURE.parent / "water4_frames" / "frame_0")
+    assert d["log_e_A"] == pytest.approx(committed.dipole_correction.dipole_e_A, abs=1e-5)
