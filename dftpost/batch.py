@@ -21,7 +21,7 @@ import numpy as np
 from .analysis.bandedges import BandEdgeParameters, gap_by_dipole, water_gap
 from .analysis.charge_fit import DEFAULT_MAX_DIPOLE, ChargeFit, density_dipole, fit_oxygen_charge
 from .analysis.correlation import autocorrelation, block_average, integrated_correlation_time
-from .analysis.dipole import DEFAULT_Q_O, DipoleAccumulator, DipoleTrajectory, fixed_charge_dipole
+from .analysis.dipole import DEFAULT_Q_O, DipoleAccumulator, DipoleTrajectory, fixed_charge_dipole, repeat_distance_z
 from .analysis.molecules import DEFAULT_R_OH
 from .analysis.profiles import FieldResponse, field_response
 from .errors import DftpostError
@@ -260,7 +260,7 @@ def dipole_trajectory(
     accumulator = None
     for number, atoms in iter_frames(path, selection):
         if accumulator is None:
-            length = float(np.linalg.norm(atoms.cell[2]))
+            length = repeat_distance_z(atoms.cell[:]) if atoms.cell[2].any() else 0.0
             if not length > 0:
                 raise DftpostError(path, "the cell has no z vector: heights cannot be wrapped")
             edges = np.arange(0.0, length + dz_A, dz_A)

@@ -95,3 +95,25 @@ def test_census_counts_hydroxide_and_hydronium():
 def test_no_water_is_an_error():
     with pytest.raises(DftpostError, match="no water"):
         assign_hydrogens(np.array([78, 78]), np.zeros((2, 3)), np.eye(3) * 5)
+
+
+def test_tiny_negative_coordinates_do_not_break_the_periodic_search():
+    """-1e-17 wraps to exactly the box length in floating point; binary trajectories have such."""
+    atoms = Atoms("OH2", positions=[[0.0, 0.0, 1.0], [-1e-17, 0.96, 1.0], [0.93, -0.24, 1.0]], cell=[5, 5, 5], pbc=True)
+    molecules = assign_hydrogens(atoms.numbers, atoms.positions, atoms.cell[:])
+    assert molecules.census()["H2O"] == 1
+
+
+def test_partly_periodic_slab_without_a_z_vector():
+    atoms = water_box(10, np.diag([9.0, 9.0, 20.0]), seed=5)
+    atoms.wrap()
+    reference = brute_force_dipole(atoms, -0.5562)  # z images are far: same as no z periodicity
+    cell = atoms.cell[:].copy()
+    cell[2] = 0.0
+    result = fixed_charge_dipole(atoms.numbers, atoms.positions, cell, (True, True, False), q_o=-0.5562)
+    assert result.total_e_per_A == pytest.approx(reference, abs=1e-12)
+
+
+def test_cell_too_thin_for_the_bond_cut_off():
+    with pytest.raises(DftpostError, match="thinner than"):
+        assign_hydrogens(np.array([8, 1]), np.array([[0, 0, 0], [0.9, 0, 0]]), np.array([[2.0, 0, 0], [1.0, 5.0, 0], [0, 0, 5.0]]))

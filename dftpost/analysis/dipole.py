@@ -49,6 +49,13 @@ class FixedChargeDipole:
         return c["O"] + c["OH"] + c["H3O"] + c["free_H"] > 0
 
 
+def repeat_distance_z(cell_A: np.ndarray) -> float:
+    """Period of the cell along z (Å) when its first two vectors lie in the xy plane: the
+    volume over the area of the a–b face (c_z, also for a tilted c vector)."""
+    cell = np.asarray(cell_A, dtype=float)
+    return float(abs(np.linalg.det(cell)) / np.linalg.norm(np.cross(cell[0], cell[1])))
+
+
 def area_normal_to(cell_A: np.ndarray, axis: int) -> float:
     """Area (Å²) of the cell face spanned by the two cell vectors other than ``axis``."""
     a, b = (np.asarray(cell_A, dtype=float)[i] for i in range(3) if i != axis)
@@ -136,7 +143,7 @@ def frame_profile(
     numbers = np.asarray(numbers)
     positions = np.asarray(positions_A, dtype=float)
     cell = np.asarray(cell_A, dtype=float)
-    length = float(np.linalg.norm(cell[2]))
+    length = repeat_distance_z(cell)
     if origin_A is None:
         metal = (numbers != 1) & (numbers != 8)
         origin_A = float(positions[metal, 2].max()) if metal.any() else slab_origin(positions[(numbers == 1) | (numbers == 8), 2], length)

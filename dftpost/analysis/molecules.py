@@ -2,9 +2,10 @@
 
 Pure functions: arrays in, results out. Lengths in Å. Each H belongs to the O nearest to it
 under the minimum-image convention if that distance is below ``r_OH`` (default 1.2 Å, a choice
-of dftpost); H with no O within ``r_OH`` are free. The neighbour search is a periodic
-``scipy.spatial.cKDTree`` for orthorhombic periodic cells (O(N log N)) and ASE's
-linear-scaling ``primitive_neighbor_list`` for skewed or partly periodic ones.
+of dftpost); H with no O within ``r_OH`` are free. The neighbour search is a
+``scipy.spatial.cKDTree`` (O(N log N)): periodic for orthorhombic cells, and for any other
+(skewed or partly periodic) cell built on the O atoms wrapped into the cell plus the periodic
+images of those within ``r_OH`` of a face.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from ase.neighborlist import primitive_neighbor_list
 from scipy.spatial import cKDTree
 
 from ..errors import DftpostError
@@ -54,6 +54,67 @@ class Molecules:
         }
 
 
+def _full_rank(cell: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The cell with any zero vector (a non-periodic direction) replaced by a long orthogonal one."""
+    cell = cell.copy()
+    for i in np.flatnonzero(~cell.any(axis=1)):
+        others = [cell[j] for j in range(3) if j != i and cell[j].any()]
+        direction = np.cross(*others) if len(others) == 2 else np.eye(3)[i]
+        span = np.ptp(positions, axis=0).max() if positions.size else 0.0
+        cell[i] = direction / np.linalg.norm(direction) * (span + 100.0)
+    return cell
+
+
+def _nearest_oxygen(o_pos: np.ndarray, h_pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray, r_oh: float):
+    """For each H, the index of the nearest O within ``r_oh`` (−1 if none) and the minimum-image
+    vector from the H to it. Orthorhombic periodic cells use scipy's periodic cKDTree; any other
+    cell wraps O and H into it and builds a cKDTree on the O plus the periodic images of the O
+    lying within ``r_oh`` of a face."""
+    if pbc.all() and not np.any(cell - np.diag(np.diag(cell))):  # orthorhombic: a periodic tree
+        box = np.diag(cell)
+        o_w, h_w = o_pos - box * np.floor(o_pos / box), h_pos - box * np.floor(h_pos / box)
+        o_w, h_w = np.where(o_w >= box, 0.0, o_w), np.where(h_w >= box, 0.0, h_w)  # -1e-17 → box
+        distance, nearest = cKDTree(o_w, boxsize=box).query(h_w, k=1, distance_upper_bound=r_oh)
+        bonded = distance < r_oh
+        owner = np.where(bonded, nearest, -1).astype(np.int64)
+        h_to_o = np.zeros((len(h_pos), 3))
+        delta = o_w[nearest[bonded]] - h_w[bonded]
+        h_to_o[bonded] = delta - box * np.round(delta / box)
+        return owner, h_to_o
+    cell = _full_rank(cell, np.concatenate([o_pos, h_pos]))
+    inverse = np.linalg.inv(cell)
+    area = np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
+    width = abs(np.linalg.det(cell)) / area  # distance between opposite faces
+    if np.any(pbc & (width <= 2 * r_oh)):
+        raise DftpostError(None, f"the cell is thinner than 2 r_OH = {2 * r_oh} Å along a periodic direction")
+
+    def wrapped_fractions(xyz: np.ndarray) -> np.ndarray:
+        frac = xyz @ inverse
+        frac[:, pbc] -= np.floor(frac[:, pbc])
+        frac[:, pbc] = np.where(frac[:, pbc] >= 1.0, 0.0, frac[:, pbc])  # -1e-17 wraps to exactly 1
+        return frac
+
+    o_frac, h_frac = wrapped_fractions(o_pos), wrapped_fractions(h_pos)
+    reach = np.where(pbc, r_oh / width, 0.0)
+    points, ids = [o_frac @ cell], [np.arange(len(o_pos))]
+    for shift in np.array(np.meshgrid(*[(-1, 0, 1) if p else (0,) for p in pbc], indexing="ij")).reshape(3, -1).T:
+        if not shift.any():
+            continue
+        near = np.all((shift == 0) | ((shift == 1) & (o_frac < reach)) | ((shift == -1) & (o_frac > 1 - reach)), axis=1)
+        if near.any():
+            points.append((o_frac[near] + shift) @ cell)
+            ids.append(np.flatnonzero(near))
+    points_a, ids_a = np.concatenate(points), np.concatenate(ids)
+    h_wrapped = h_frac @ cell
+    distance, nearest = cKDTree(points_a).query(h_wrapped, k=1, distance_upper_bound=r_oh)
+    bonded = distance < r_oh
+    owner = np.full(len(h_pos), -1, dtype=np.int64)
+    owner[bonded] = ids_a[nearest[bonded]]
+    h_to_o = np.zeros((len(h_pos), 3))
+    h_to_o[bonded] = points_a[nearest[bonded]] - h_wrapped[bonded]
+    return owner, h_to_o
+
+
 def assign_hydrogens(
     numbers: np.ndarray, positions_A: np.ndarray, cell_A: np.ndarray, pbc=(True, True, True), r_oh: float = DEFAULT_R_OH
 ) -> Molecules:
@@ -75,25 +136,7 @@ def assign_hydrogens(
     if np.any(pbc & (lengths == 0)):
         raise DftpostError(None, "the frame is periodic along a direction without a cell vector")
     o_pos, h_pos = positions[oxygen], positions[hydrogen]
-    owner = np.full(hydrogen.size, -1, dtype=np.int64)
-    h_to_o = np.zeros((hydrogen.size, 3))  # vector from each bonded H to its O, minimum image
-    if pbc.all() and np.allclose(cell, np.diag(np.diag(cell))):
-        box = np.diag(cell)
-        tree = cKDTree(np.mod(o_pos, box), boxsize=box)
-        distance, nearest = tree.query(np.mod(h_pos, box), k=1, distance_upper_bound=r_oh)
-        bonded = distance < r_oh
-        owner[bonded] = nearest[bonded]
-        delta = o_pos[owner[bonded]] - h_pos[bonded]
-        h_to_o[bonded] = delta - box * np.round(delta / box)
-    else:  # skewed or partly periodic cell: ASE's linear-scaling neighbour list
-        both = np.concatenate([h_pos, o_pos])
-        i, j, d, vec = primitive_neighbor_list("ijdD", pbc, cell, both, r_oh, self_interaction=False)
-        pairs = (i < hydrogen.size) & (j >= hydrogen.size)
-        i, j, d, vec = i[pairs], j[pairs] - hydrogen.size, d[pairs], vec[pairs]
-        order = np.lexsort((d, i))  # per H, the nearest O first
-        first = order[np.r_[True, i[order][1:] != i[order][:-1]]] if order.size else order
-        owner[i[first]] = j[first]
-        h_to_o[i[first]] = vec[first]
+    owner, h_to_o = _nearest_oxygen(o_pos, h_pos, cell, pbc, r_oh)
     bonded = owner >= 0
     unwrapped = h_pos.copy()
     unwrapped[bonded] = o_pos[owner[bonded]] - h_to_o[bonded]
