@@ -426,7 +426,7 @@ def main() -> int:
             "build_s": t_build,
             "census": prof_frame.census,
             "census_ok": ok,
-            "neighbour_search": "periodic scipy cKDTree" if not hexagonal else "ase primitive_neighbor_list",
+            "neighbour_search": "periodic scipy cKDTree" if not hexagonal else "cKDTree with face images",
             "frame_profile": fp,
             "assign_hydrogens": ah,
             "goal_met": fp["median_ms"] <= GOAL_FRAME_S * 1e3,
