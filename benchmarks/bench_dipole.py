@@ -16,7 +16,7 @@ a. On a 1,000-frame, 576-atom extxyz the analysis costs <= 10 % on top of a bare
 b. One 16,200-atom frame analyses in <= 20 ms. Timed: ``frame_profile`` (three rounds of one warm-up
    and 25 calls, median of the 75; dz 0.1 Å grid) and ``assign_hydrogens`` alone (25 calls), on a 5,400-molecule
    water slab in an orthorhombic 54 x 54 x 60 Å cell (periodic cKDTree path) and in a hexagonal
-   cell of the same area, atoms and height (a = b = 58.03 Å, γ = 60°; ASE primitive_neighbor_list path).
+   cell of the same area, atoms and height (a = b = 58.03 Å, γ = 60°; the cKDTree-with-face-images path).
 
 Inputs, generated once into benchmarks/data/dipole/ (git-ignored) and reused:
 
