@@ -91,3 +91,29 @@ def write_json(name: str, payload: dict) -> Path:
     path = RESULTS / name
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def cpu_busy_seconds() -> float:
+    """CPU seconds spent non-idle by the whole machine since boot (all cores, /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def others_busy(seconds: float = 5.0) -> float:
+    """Cores kept busy by other processes over ``seconds`` (this script sleeps meanwhile)."""
+    b0 = cpu_busy_seconds()
+    time.sleep(seconds)
+    return (cpu_busy_seconds() - b0) / seconds
+
+
+def wait_for_quiet(limit_cores: float, max_wait_s: float) -> tuple[float, float]:
+    """Wait (at most ``max_wait_s``) until other processes use under ``limit_cores``; return
+    (cores busy by others just before the timing, seconds waited)."""
+    t0 = time.perf_counter()
+    busy = others_busy()
+    while busy > limit_cores and time.perf_counter() - t0 < max_wait_s:
+        print(f"  other processes keep {busy:.2f} cores busy: waiting", flush=True)
+        time.sleep(25)
+        busy = others_busy()
+    return busy, time.perf_counter() - t0
