@@ -15,7 +15,7 @@ from ase.build import molecule
 from ase.io import write
 
 from dftpost.analysis.correlation import autocorrelation, block_average, integrated_correlation_time
-from dftpost.analysis.dipole import DipoleAccumulator, fixed_charge_dipole, frame_profile
+from dftpost.analysis.dipole import fixed_charge_dipole, frame_profile
 from dftpost.batch import dipole_trajectory
 from dftpost.errors import DftpostError
 from dftpost.io.trajectory import parse_index

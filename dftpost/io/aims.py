@@ -120,12 +120,15 @@ def read_dos(path: str | Path, fermi_level_eV: float | None = None) -> Projected
             path, "raw DoS file (energies on FHI-aims' internal zero): the Fermi level from aims.out is needed"
         )
     if name is not None and name.what == "total" or columns[1].lower().startswith("dos"):
-        n_spin = len(columns) - 1
-        values = data[:, 1:].T[:, None, :]
-        projection = Projection(label="total", kind="sum")
+        if len(columns) - 1 not in (1, 2):
+            raise ParseError(path, f"unexpected columns {columns} (expected energy and one or two DOS)")
         return ProjectedDos(
-            fermi_level_eV=mu, projections=(projection,), values=values, energies_eV=energies, sources=(path,)
-        ) if n_spin in (1, 2) else _bad_columns(path, columns)
+            fermi_level_eV=mu,
+            projections=(Projection(label="total", kind="sum"),),
+            values=data[:, 1:].T[:, None, :],
+            energies_eV=energies,
+            sources=(path,),
+        )
     orbitals, orbital_values = [], []
     for j, column in enumerate(columns[2:], start=2):
         m = re.fullmatch(r"l=\s*(\d+)", column)
@@ -149,10 +152,6 @@ def read_dos(path: str | Path, fermi_level_eV: float | None = None) -> Projected
         orbital_values=np.array(orbital_values)[None, None, :, :] if orbitals else None,
         sources=(path,),
     )
-
-
-def _bad_columns(path: Path, columns: list[str]):
-    raise ParseError(path, f"unexpected columns {columns}")
 
 
 def _species_from_header(header: list[str]) -> str | None:
