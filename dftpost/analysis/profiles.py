@@ -17,6 +17,7 @@ from scipy import fft
 from ..errors import DftpostError
 from ..grid import Grid
 from ..units import DIPOLE_SHEET_V_A_PER_E
+from .dipole import area_normal_to
 
 #: |E_water| / |E_vacuum| below which the water screens like a metal (a choice of dftpost: water's
 #: electronic screening leaves more than half of the field; a metal leaves none).
@@ -25,9 +26,7 @@ METALLIC_RATIO = 0.1
 
 def plane_spacing_A(grid: Grid, axis: int) -> float:
     """Distance (Å) between neighbouring grid planes normal to lattice direction ``axis``."""
-    others = [grid.voxel_A[i] for i in range(3) if i != axis]
-    normal = np.cross(*others)
-    return float(abs(np.dot(grid.voxel_A[axis], normal)) / np.linalg.norm(normal))
+    return float(abs(np.dot(grid.voxel_A[axis], _unit_normal(grid, axis))))
 
 
 def planar_average(grid: Grid, axis: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -36,9 +35,7 @@ def planar_average(grid: Grid, axis: int = 2) -> tuple[np.ndarray, np.ndarray]:
     others = tuple(i for i in range(3) if i != axis)
     profile = grid.values.mean(axis=others)
     spacing = plane_spacing_A(grid, axis)
-    normal = np.cross(*[grid.voxel_A[i] for i in others])
-    normal /= np.linalg.norm(normal)
-    offset = float(np.dot(grid.origin_A, normal))
+    offset = float(np.dot(grid.origin_A, _unit_normal(grid, axis)))
     return offset + spacing * np.arange(profile.size), profile
 
 
@@ -227,7 +224,7 @@ def field_response(
         mz = height[~water]
         e, n = _fit_field(z, dv, mz.min(), mz.max())
         regions.append(Region("metal", float(mz.min()), float(mz.max()), e, n))
-    area = float(np.linalg.norm(np.cross(*[potential_0.cell_A[i] for i in range(3) if i != axis])))
+    area = area_normal_to(potential_0.cell_A, axis)
     # induced dipole of the electrons (charge −Δρ) with heights measured from the vacuum
     centre = 0.5 * (vac_below[0] + vac_below[1])
     zz = np.mod(z - centre, length)
@@ -254,5 +251,6 @@ def field_response(
 
 
 def _unit_normal(grid: Grid, axis: int) -> np.ndarray:
+    """Unit vector normal to the grid planes of lattice direction ``axis``."""
     normal = np.cross(*[grid.voxel_A[i] for i in range(3) if i != axis])
     return normal / np.linalg.norm(normal)
