@@ -66,6 +66,9 @@ GENERATOR_VERSION = 1
 ROOT = DATA / "dipole"
 TRAJ = ROOT / "water_slab_1000x576.extxyz"
 MARKER = ROOT / "generated.json"
+MD_GENERATOR_VERSION = 1
+MD_TRAJ = ROOT / "water_slab_md_like_1000x576.extxyz"
+MD_MARKER = ROOT / "generated_md_like.json"
 N_FRAMES = 1000
 R_OH, ANGLE_HOH = 0.97, np.radians(104.5)
 MIN_OO, MIN_HO, MIN_HH = 2.6, 1.6, 1.4
@@ -168,6 +171,50 @@ def generate_trajectory() -> dict:
     }
     MARKER.write_text(json.dumps(info, indent=2) + "\n")
     print(f"generated {TRAJ} ({info['bytes'] / 1e6:.1f} MB) in {info['generation_s']:.0f} s")
+    return info
+
+
+def generate_md_like() -> dict:
+    """Write the 1,000-frame MD-like extxyz (once): frames correlated as in MD saved every ~50 fs."""
+    if MD_MARKER.exists() and MD_TRAJ.exists():
+        info = json.loads(MD_MARKER.read_text())
+        if info.get("version") == MD_GENERATOR_VERSION and info.get("bytes") == MD_TRAJ.stat().st_size:
+            return info
+    ROOT.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    cell = small_cell()
+    sites = slab_sites(cell, 5, 8, 18.0, 3.125, 192, seed=11)
+    rng = np.random.default_rng(13)
+    start = water_frame(sites, cell, rng)
+    o = start.positions[0::3].copy()
+    bonds = (start.positions.reshape(-1, 3, 3)[:, 1:] - o[:, None, :]).copy()  # (n, 2, 3) O -> H
+    frames = []
+    for f in range(N_FRAMES):
+        o += rng.normal(scale=0.03, size=o.shape) - 0.02 * (o - sites)  # diffusion tethered to the site
+        o[:, 2] += 0.04  # the slab drifts: 40 Å over the run, across the periodic boundary
+        sites[:, 2] += 0.04
+        turn = Rotation.from_rotvec(rng.normal(scale=0.1, size=(len(o), 3)))  # rotational diffusion
+        bonds = np.stack([turn.apply(bonds[:, 0]), turn.apply(bonds[:, 1])], axis=1)
+        shown_o = o + rng.normal(scale=0.05, size=o.shape)  # vibration, not accumulated
+        libration = Rotation.from_rotvec(rng.normal(scale=0.15, size=(len(o), 3)))  # nor is libration
+        shown_h = shown_o[:, None, :] + np.stack([libration.apply(bonds[:, 0]), libration.apply(bonds[:, 1])], axis=1)
+        atoms = Atoms(symbols="OH2" * len(o), positions=np.concatenate([shown_o[:, None, :], shown_h], axis=1).reshape(-1, 3),
+                      cell=cell, pbc=True)
+        atoms.wrap()
+        atoms.info["time_fs"] = 50.0 * f
+        frames.append(atoms)
+    tmp = MD_TRAJ.with_suffix(".tmp")
+    ase.io.write(tmp, frames, format="extxyz")
+    tmp.replace(MD_TRAJ)
+    info = {
+        "version": MD_GENERATOR_VERSION,
+        "bytes": MD_TRAJ.stat().st_size,
+        "generation_s": time.perf_counter() - t0,
+        "n_frames": N_FRAMES,
+        "n_atoms": len(frames[0]),
+    }
+    MD_MARKER.write_text(json.dumps(info, indent=2) + "\n")
+    print(f"generated {MD_TRAJ} ({info['bytes'] / 1e6:.1f} MB) in {info['generation_s']:.0f} s")
     return info
 
 

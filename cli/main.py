@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -299,11 +300,15 @@ def dipole(
     index: str = typer.Option(None, "--index", help="Frames start:stop:step (Python slice; default all)."),
     dz: float = typer.Option(0.1, "--dz", help="Bin width of the z profiles, Å."),
     origin: float = typer.Option(None, "--origin", help="z origin of the profiles, Å (default: top metal atom, else the vacuum gap)."),
+    timestep_ps: float = typer.Option(
+        None, "--timestep-ps", help="Time between consecutive frames of the file, ps (default: the frames' time_ps/time_fs, if any)."
+    ),
 ) -> None:
     """Fixed-charge dipoles of water along a trajectory: cumulative profile μ_z(z), total-dipole
     distribution and autocorrelation, densities and the species census (METHODS §1).
 
-    Dipoles are e/Å (per area), potential steps V, times in frames.
+    Dipoles are e/Å (per area), potential steps V; correlation times in ps when the frames have
+    times (--timestep-ps, or time_ps/time_fs in each frame's info), else in frames.
     """
     progress = Progress(
         TextColumn("dipole"), SpinnerColumn(), TextColumn("{task.completed} frames"), console=err, disable=as_json or not err.is_terminal
@@ -312,12 +317,13 @@ def dipole(
     try:
         with progress:
             result, row = dipole_trajectory(
-                trajectory, index, q_o, r_oh, gap_ev, dz, origin, on_frame=lambda _n: progress.advance(task)
+                trajectory, index, q_o, r_oh, gap_ev, dz, origin, on_frame=lambda _n: progress.advance(task), timestep_ps=timestep_ps
             )
         with ResultStore(out) as store:
             store.append(DIPOLE_SCHEMA, [row])
     except DftpostError as exc:
         _fail(exc)
+    in_frames = not np.isfinite(row["acf_integrated_time_ps"])
     summary_ = {
         "trajectory": row["run"],
         "out": str(out),
@@ -330,8 +336,10 @@ def dipole(
         "mean_potential_step_V": float(result.potential_step_V.mean()),
         "breakdown_gap_eV": gap_ev,
         "breakdown_fraction": row["breakdown_fraction"],
-        "acf_integrated_time": row["acf_integrated_time_frames"],
-        "acf_integrated_time_units": "frames",
+        "acf_integrated_time": row["acf_integrated_time_frames"] if in_frames else row["acf_integrated_time_ps"],
+        "acf_integrated_time_units": "frames" if in_frames else "ps",
+        "acf_integrated_time_frames": row["acf_integrated_time_frames"],
+        "water_thickness_A": row["water_thickness_A"],
         "species_counts": {s: float(result.census[:, k].mean()) for k, s in enumerate(CENSUS_SPECIES)},
     }
     if as_json:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -221,14 +222,18 @@ DIPOLE_SCHEMA = TableSchema(
         "sem_total_dipole_e_per_A": Column("f8", "e/Å", "standard error of the mean (blocking)"),
         "breakdown_fraction": Column("f8", "", "fraction of frames with |μ|/ε0 above gap_eV"),
         "acf_integrated_time_frames": Column("f8", "frames", "integrated correlation time of the total dipole"),
+        "acf_integrated_time_ps": Column("f8", "ps", "the same in ps (NaN when the frames carry no evenly spaced times)"),
+        "water_thickness_A": Column("f8", "Å", "mean over frames of the highest minus the lowest O height"),
         "parameters": Column("str", "", "JSON of the parameters"),
         "analysed_at": Column("str", "", "ISO time the row was made"),
     },
     arrays={
         "frame_index": Column("i8", "", "frame numbers in the file"),
+        "time_ps": Column("f8", "ps", "time of each frame (NaN when unknown)"),
         "total_dipole": Column("f8", "e/Å", "total dipole per area of each frame"),
         "potential_step": Column("f8", "V", "μ/ε0 of each frame"),
         "census": Column("i8", "", "per frame counts of O, OH, H2O, H3O, free H"),
+        "water_thickness": Column("f8", "Å", "per frame the highest minus the lowest O height"),
         "z": Column("f8", "Å", "bin centres above each frame's origin"),
         "mean_cumulative_dipole": Column("f8", "e/Å", "mean cumulative dipole μ_z(z)"),
         "std_cumulative_dipole": Column("f8", "e/Å", "standard deviation of μ_z(z) over frames"),
@@ -252,37 +257,47 @@ def dipole_trajectory(
     dz_A: float = 0.1,
     origin_A: float | None = None,
     on_frame: Callable[[int], None] | None = None,
+    timestep_ps: float | None = None,
 ) -> tuple[DipoleTrajectory, dict]:
     """Stream a trajectory through the dipole analysis; return the result and its table row
-    (arrays included). ``on_frame(frame_number)`` is called after each frame."""
+    (arrays included). ``on_frame(frame_number)`` is called after each frame.
+
+    Frame times (ps): ``timestep_ps`` × the frame number in the file when given, else the frame's
+    own ``time_ps`` or ``time_fs`` (ASE ``info`` key, e.g. an extxyz comment-line entry), else
+    unknown (NaN; correlation times then in frames only).
+    """
     path = Path(path).resolve()
     selection = parse_index(index)
-    accumulator = None
-    for number, atoms in iter_frames(path, selection):
+    parameters = {"q_o_e": q_o, "r_oh_A": r_oh, "gap_eV": gap_eV, "dz_A": dz_A, "origin_A": origin_A,
+                  "index": index or ":", "timestep_ps": timestep_ps}
+    with ThreadPoolExecutor(1) as hashing:  # the fingerprint is read while the frames are parsed
+        fingerprint = hashing.submit(_file_hash, path, json.dumps(parameters, sort_keys=True))
+        accumulator = None
+        for number, atoms in iter_frames(path, selection):
+            if accumulator is None:
+                length = repeat_distance_z(atoms.cell[:]) if atoms.cell[2].any() else 0.0
+                if not length > 0:
+                    raise DftpostError(path, "the cell has no z vector: heights cannot be wrapped")
+                edges = np.arange(0.0, length + dz_A, dz_A)
+                accumulator = DipoleAccumulator(edges, q_o, r_oh, gap_eV, origin_A)
+            try:
+                accumulator.add(number, atoms.numbers, atoms.positions, atoms.cell[:], atoms.pbc, _frame_time_ps(atoms.info, number, timestep_ps))
+            except DftpostError as exc:
+                raise DftpostError(path, f"frame {number}: {exc.problem}") from None
+            if on_frame is not None:
+                on_frame(number)
         if accumulator is None:
-            length = repeat_distance_z(atoms.cell[:]) if atoms.cell[2].any() else 0.0
-            if not length > 0:
-                raise DftpostError(path, "the cell has no z vector: heights cannot be wrapped")
-            edges = np.arange(0.0, length + dz_A, dz_A)
-            accumulator = DipoleAccumulator(edges, q_o, r_oh, gap_eV, origin_A)
-        try:
-            accumulator.add(number, atoms.numbers, atoms.positions, atoms.cell[:], atoms.pbc)
-        except DftpostError as exc:
-            raise DftpostError(path, f"frame {number}: {exc.problem}") from None
-        if on_frame is not None:
-            on_frame(number)
-    if accumulator is None:
-        raise DftpostError(path, f"no frames (selection {index or ':'})")
-    result = accumulator.result()
+            raise DftpostError(path, f"no frames (selection {index or ':'})")
+        result = accumulator.result()
+        input_fingerprint = fingerprint.result()
     totals = result.total_dipole_e_per_A
     acf, tau = (autocorrelation(totals), None) if result.n_frames > 1 and np.ptp(totals) > 0 else (np.ones(1), 0.0)
     tau = integrated_correlation_time(acf) if tau is None else tau
     blocks = block_average(totals) if result.n_frames > 1 else None
     counts, edges = result.histogram()
-    parameters = {"q_o_e": q_o, "r_oh_A": r_oh, "gap_eV": gap_eV, "dz_A": dz_A, "origin_A": origin_A, "index": index or ":"}
     row = {
         "run": str(path),
-        "input_hash": _file_hash(path, json.dumps(parameters, sort_keys=True)),
+        "input_hash": input_fingerprint,
         "status": "ok",
         "index": index or ":",
         "n_frames": result.n_frames,
@@ -294,12 +309,16 @@ def dipole_trajectory(
         "sem_total_dipole_e_per_A": blocks.sem_estimate if blocks else float("nan"),
         "breakdown_fraction": result.breakdown_fraction,
         "acf_integrated_time_frames": tau,
+        "acf_integrated_time_ps": tau * _frame_spacing_ps(result.time_ps),
+        "water_thickness_A": float(result.water_thickness_A.mean()),
         "parameters": json.dumps(parameters),
         "analysed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "frame_index": result.frame_index,
+        "time_ps": result.time_ps,
         "total_dipole": totals,
         "potential_step": result.potential_step_V,
         "census": result.census,
+        "water_thickness": result.water_thickness_A,
         "z": result.z_A,
         "mean_cumulative_dipole": result.mean_cumulative_dipole_e_per_A,
         "std_cumulative_dipole": result.std_cumulative_dipole_e_per_A,
@@ -312,6 +331,27 @@ def dipole_trajectory(
         "block_sem": blocks.sem if blocks else np.zeros(0),
     }
     return result, row
+
+
+def _frame_time_ps(info: dict, number: int, timestep_ps: float | None) -> float:
+    """The time of a frame, ps (NaN when unknown): see :func:`dipole_trajectory`."""
+    if timestep_ps is not None:
+        return number * timestep_ps
+    for key, scale in (("time_ps", 1.0), ("time_fs", 1e-3)):
+        if key in info:
+            try:
+                return float(info[key]) * scale
+            except (TypeError, ValueError):
+                return float("nan")
+    return float("nan")
+
+
+def _frame_spacing_ps(times_ps: np.ndarray) -> float:
+    """The time between consecutive analysed frames (ps) when they are evenly spaced, else NaN."""
+    steps = np.diff(times_ps)
+    if steps.size == 0 or not np.all(np.isfinite(steps)) or not np.allclose(steps, steps[0], rtol=1e-6, atol=1e-9):
+        return float("nan")
+    return float(steps[0])
 
 
 def _file_hash(path: Path, extra: str) -> str:

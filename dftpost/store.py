@@ -27,7 +27,8 @@ File layout, ``dftpost_schema_version`` 1 (strings are UTF-8 throughout)::
 
 Column dtypes are "f8", "i8", "i1", "bool" and "str" (variable-length UTF-8). A column missing from
 a row (or None) is stored as NaN, -1, -1, False or "" respectively; a missing per-row array as an
-empty one.
+empty one. A newer dftpost that adds columns or arrays to a table extends a stored table on its
+first append (a rewrite, as for a new table): the rows already there get those fill values.
 
 One writer: :class:`ResultStore` holds an exclusive ``flock`` on ``<path>.lock``; a second writer,
 in any process, gets :class:`StoreLockedError`. The operating system drops the lock when the
@@ -257,12 +258,15 @@ class ResultStore:
             self._file.close()
             _rewrite(self.path, add=schema)
             self._file = _open_writer(self.path)
-        group = self._file[schema.name]
-        stored = _stored_schema(group)
+        stored = _stored_schema(self._file[schema.name])
         if _layout(stored) != _layout(schema):
-            raise StoreFormatError(self.path, f"table {schema.name!r} is stored with other key columns, "
-                                              "columns, arrays, dtypes or units; write to a new file")
-        return group
+            if not _extends(schema, stored):
+                raise StoreFormatError(self.path, f"table {schema.name!r} is stored with other key columns, "
+                                                  "columns, arrays, dtypes or units; write to a new file")
+            self._file.close()  # columns added since the table was made: rewrite it with them
+            _rewrite(self.path, add=schema)
+            self._file = _open_writer(self.path)
+        return self._file[schema.name]
 
 
 def read_table(path: str | Path, table: str) -> dict[str, np.ndarray]:
@@ -350,8 +354,9 @@ def _lock(path: Path) -> int:
 
 
 def _rewrite(path: Path, add: TableSchema | None = None) -> None:
-    """Write the store's committed rows (and a new table ``add``) to ``<path>.tmp``, then rename
-    it over ``path``: creates the file, adds tables, and takes over a file left by a killed writer.
+    """Write the store's committed rows (and a table ``add``: new, or an existing one extended by
+    columns, its old rows given the fill values) to ``<path>.tmp``, then rename it over ``path``:
+    creates the file, adds or extends tables, and takes over a file left by a killed writer.
     """
     tmp = _tmp(path)
     with h5py.File(tmp, "w", libver="latest") as new:
@@ -360,27 +365,36 @@ def _rewrite(path: Path, add: TableSchema | None = None) -> None:
                 new.attrs.update(old.attrs)
                 tables = [n for n, g in old.items() if "schema_json" in g.attrs]
                 for name in tables:
-                    _copy_table(old, new, name)
+                    _copy_table(old, new, name, add if add is not None and add.name == name else None)
                 for name in old.keys() - {*tables, *(f"{t}_arrays" for t in tables)}:
                     old.copy(name, new)  # anything else a user put into the file
         else:
             new.attrs.update(dftpost_schema_version=SCHEMA_VERSION, dftpost_version=__version__,
                              created=_now())
-        if add is not None:
+        if add is not None and add.name not in new:
             _create_table(new, add)
     os.replace(tmp, path)
 
 
-def _copy_table(old: h5py.File, new: h5py.File, name: str) -> None:
-    schema = _stored_schema(old[name])
+def _copy_table(old: h5py.File, new: h5py.File, name: str, extended: TableSchema | None = None) -> None:
+    """Copy table ``name``'s committed rows; with ``extended`` (the stored schema plus columns)
+    the copy has its layout and the added columns hold fill values (empty arrays) for these rows."""
+    stored = _stored_schema(old[name])
+    schema = extended or stored
     n = int(old[name][_N_ROWS][()])
     group = _create_table(new, schema)
-    group.attrs.update(old[name].attrs)
-    for column in schema.columns:
-        _write(group[column], 0, _read(old[name][column], n))
-    for array in schema.arrays:
+    group.attrs.update({k: v for k, v in old[name].attrs.items() if k != "schema_json"})
+    for column, spec in schema.columns.items():
+        values = _read(old[name][column], n) if column in stored.columns else _column_values(column, spec, [None] * n)
+        _write(group[column], 0, values)
+    for array, spec in schema.arrays.items():
         for dataset in (array, f"{array}.shape"):
-            source, target = old[f"{name}_arrays"][dataset], new[f"{name}_arrays"][dataset]
+            target = new[f"{name}_arrays"][dataset]
+            if array not in stored.arrays:  # an empty array of shape (0,) per row
+                fill = np.zeros(1, "i8") if dataset.endswith(".shape") else np.empty(0, _DTYPES[spec.dtype])
+                _write_arrays(target, 0, [fill] * n)
+                continue
+            source = old[f"{name}_arrays"][dataset]
             for start in range(0, n, _COPY_ROWS):  # a block at a time: per-row arrays can be large
                 _write_arrays(target, start, source[start:min(start + _COPY_ROWS, n)])
     group[_N_ROWS][()] = n
@@ -415,6 +429,14 @@ def _table_group(f: h5py.File, path: Path, table: str) -> h5py.Group:
 
 def _stored_schema(group: h5py.Group) -> TableSchema:
     return TableSchema.from_json(group.attrs["schema_json"])
+
+
+def _extends(schema: TableSchema, stored: TableSchema) -> bool:
+    """True when ``schema`` is ``stored`` with columns or arrays added (nothing else changed)."""
+    new_key, new_columns, new_arrays = _layout(schema)
+    old_key, old_columns, old_arrays = _layout(stored)
+    return (new_key == old_key and all(new_columns.get(k) == v for k, v in old_columns.items())
+            and all(new_arrays.get(k) == v for k, v in old_arrays.items()))
 
 
 def _layout(schema: TableSchema) -> tuple:

@@ -15,7 +15,7 @@ from ase.build import molecule
 from ase.io import write
 
 from dftpost.analysis.correlation import autocorrelation, block_average, integrated_correlation_time
-from dftpost.analysis.dipole import fixed_charge_dipole, frame_profile
+from dftpost.analysis.dipole import DipoleAccumulator, fixed_charge_dipole, frame_profile
 from dftpost.batch import dipole_trajectory
 from dftpost.errors import DftpostError
 from dftpost.io.trajectory import parse_index
@@ -117,6 +117,46 @@ def test_streaming_driver_and_store(tmp_path):
     assert (result.census[:, 2] == 24).all()
 
 
+def test_batched_accumulator_equals_frame_by_frame_profiles_also_when_the_atoms_change():
+    edges = np.arange(0.0, 40.05, 0.1)
+    frames = [slab(s) for s in range(7)] + [slab(s, n=20) for s in range(7, 12)]  # other atoms from frame 7 on
+    accumulator = DipoleAccumulator(edges, batch=3)
+    for k, atoms in enumerate(frames):
+        accumulator.add(k, atoms.numbers, atoms.positions, atoms.cell[:], atoms.pbc, time_ps=0.5 * k)
+    result = accumulator.result()
+    single = [frame_profile(a.numbers, a.positions, a.cell[:], edges) for a in frames]
+    np.testing.assert_allclose(result.total_dipole_e_per_A, [p.total_e_per_A for p in single], atol=1e-12)
+    cumulative = np.array([p.cumulative_dipole_e_per_A for p in single])
+    np.testing.assert_allclose(result.mean_cumulative_dipole_e_per_A, cumulative.mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(result.std_cumulative_dipole_e_per_A, cumulative.std(axis=0), atol=1e-9)
+    np.testing.assert_allclose(result.o_density_per_A3, np.mean([p.o_density_per_A3 for p in single], axis=0), atol=1e-12)
+    assert result.census[:, 2].tolist() == [24] * 7 + [20] * 5
+    np.testing.assert_allclose(result.time_ps, 0.5 * np.arange(12))
+    # the water's extent: highest minus lowest O height, by hand (these slabs do not cross z = 0)
+    expected = [np.ptp(a.positions[a.numbers == 8, 2]) for a in frames]
+    np.testing.assert_allclose(result.water_thickness_A, expected, atol=1e-9)
+
+
+def test_frame_times_give_the_correlation_time_in_ps(tmp_path):
+    frames = [slab(s) for s in range(40)]
+    for k, atoms in enumerate(frames):
+        atoms.info["time_fs"] = 20.0 * k
+    path = _trajectory(tmp_path, frames)
+    _, row = dipole_trajectory(path, index="::2")
+    np.testing.assert_allclose(row["time_ps"], 0.04 * np.arange(20))
+    assert row["acf_integrated_time_ps"] == pytest.approx(row["acf_integrated_time_frames"] * 0.04)
+    _, row = dipole_trajectory(path, timestep_ps=0.1)  # an explicit time step wins
+    assert row["acf_integrated_time_ps"] == pytest.approx(row["acf_integrated_time_frames"] * 0.1)
+    for atoms in frames:
+        del atoms.info["time_fs"]
+    _, row = dipole_trajectory(_trajectory(tmp_path, frames))
+    assert np.isnan(row["acf_integrated_time_ps"]) and np.isnan(row["time_ps"]).all()
+    result = dftpost("dipole", str(path), "--out", str(tmp_path / "t.h5"), "--json", "--timestep-ps", "0.1")
+    data = json.loads(result.stdout)
+    assert data["acf_integrated_time_units"] == "ps"
+    assert data["acf_integrated_time"] == pytest.approx(data["acf_integrated_time_frames"] * 0.1)
+
+
 def dftpost(*args: str) -> subprocess.CompletedProcess:
     script = Path(sys.executable).parent / "dftpost"
     command = [str(script)] if script.exists() else [sys.executable, "-c", "from dftpost.cli.main import app; app()"]
@@ -133,6 +173,7 @@ def test_cli_json_and_hdf5(tmp_path):
     for key in ("n_frames", "mean_total_dipole_e_per_A", "std_total_dipole_e_per_A", "breakdown_fraction", "acf_integrated_time", "species_counts"):
         assert key in data
     assert data["n_frames"] == 8 and data["species_counts"]["H2O"] == 24.0
+    assert data["acf_integrated_time_units"] == "frames"  # the frames carry no times
     table = read_table(out, "dipole")
     assert table["mean_total_dipole_e_per_A"][0] == pytest.approx(data["mean_total_dipole_e_per_A"])
     arrays = read_arrays(out, "dipole", 0)

@@ -188,6 +188,26 @@ def test_table_stored_with_other_units_is_refused(tmp_path):
             store.append(other, [row(1)])
 
 
+def test_table_extended_by_a_newer_schema_keeps_its_rows_and_fills_the_new_columns(tmp_path):
+    path = tmp_path / "results.h5"
+    newer = TableSchema("gap", {**GAP.columns, "thickness_A": Column("f8", "Å", "slab thickness")},
+                        {**GAP.arrays, "time_ps": Column("f8", "ps", "frame times")})
+    with ResultStore(path) as store:
+        store.append(GAP, [row(0), row(1)])
+    with ResultStore(path) as store:
+        store.append(newer, [{**row(2), "thickness_A": 9.5, "time_ps": [0.0, 0.5]}])
+    table = read_table(path, "gap")
+    assert list(table["run"]) == ["frame_0000", "frame_0001", "frame_0002"]
+    np.testing.assert_array_equal(table["gap_eV"], [row(i)["gap_eV"] for i in range(3)])
+    assert np.isnan(table["thickness_A"][:2]).all() and table["thickness_A"][2] == 9.5
+    np.testing.assert_array_equal(read_arrays(path, "gap", 1)["pdos_z"], row(1)["pdos_z"])
+    assert read_arrays(path, "gap", 0)["time_ps"].size == 0
+    np.testing.assert_array_equal(read_arrays(path, "gap", 2)["time_ps"], [0.0, 0.5])
+    with h5py.File(path) as f:
+        assert f["gap/thickness_A"].attrs["units"] == "Å"
+        assert "thickness_A" in json.loads(f["gap"].attrs["schema_json"])["columns"]
+
+
 def test_schema_declarations_are_checked():
     with pytest.raises(ValueError, match="dtype"):
         Column("f4", "eV", "")

@@ -13,13 +13,15 @@ OH⁻ or H3O⁺ has a charged sum (see the census).
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import DftpostError
 from ..units import DIPOLE_SHEET_V_A_PER_E
-from .molecules import DEFAULT_R_OH, Molecules, assign_hydrogens
+from .molecules import DEFAULT_R_OH, BondTracker, Molecules, assign_hydrogens, checked_cell, water_indices
 
 #: Default oxygen charge, e: the value the paper's authors use for revPBE-D3 water (ml-peg).
 DEFAULT_Q_O = -0.5562
@@ -103,17 +105,23 @@ def slab_origin(heights_A: np.ndarray, length_A: float) -> float:
     water box with no gap the widest spacing between atoms is used, which is harmless: for
     neutral molecules the dipole does not depend on the origin.
     """
-    z = np.sort(np.mod(np.asarray(heights_A, dtype=float), length_A))
-    gaps = np.diff(np.concatenate([z, [z[0] + length_A]]))
-    k = int(np.argmax(gaps))
-    return float(np.mod(z[k] + 0.5 * gaps[k], length_A))
+    return float(_slab_origins(np.asarray(heights_A, dtype=float)[None, :], np.array([length_A]))[0])
+
+
+def _slab_origins(heights_A: np.ndarray, length_A: np.ndarray) -> np.ndarray:
+    """:func:`slab_origin` of each row of ``heights_A`` (B, M) with periods ``length_A`` (B,)."""
+    z = np.sort(np.mod(heights_A, length_A[:, None]), axis=1)
+    gaps = np.diff(np.concatenate([z, z[:, :1] + length_A[:, None]], axis=1), axis=1)
+    k = np.argmax(gaps, axis=1)
+    rows = np.arange(len(z))
+    return np.mod(z[rows, k] + 0.5 * gaps[rows, k], length_A)
 
 
 @dataclass(frozen=True, eq=False)
 class FrameProfile:
     """One frame on a z grid relative to its origin (Å): the cumulative dipole μ_z(z) at the bin
-    upper edges (e/Å), O and H number densities per bin (Å⁻³), the total dipole (e/Å) and the
-    species census."""
+    upper edges (e/Å), O and H number densities per bin (Å⁻³), the total dipole (e/Å), the
+    species census and the water's extent along z (highest minus lowest O height, Å)."""
 
     origin_A: float
     cumulative_dipole_e_per_A: np.ndarray
@@ -121,6 +129,68 @@ class FrameProfile:
     h_density_per_A3: np.ndarray
     total_e_per_A: float
     census: dict[str, int]
+    water_thickness_A: float
+
+
+#: Species labels of the census, in the order of the census arrays.
+CENSUS_SPECIES = ("O", "OH", "H2O", "H3O", "free_H")
+
+
+@dataclass(frozen=True, eq=False)
+class _Profiles:
+    """:class:`FrameProfile` of B frames as arrays with a leading frame axis."""
+
+    origin_A: np.ndarray
+    cumulative_dipole_e_per_A: np.ndarray
+    o_density_per_A3: np.ndarray
+    h_density_per_A3: np.ndarray
+    total_e_per_A: np.ndarray
+    census: np.ndarray
+    water_thickness_A: np.ndarray
+
+
+def _profiles(numbers, positions, cells, owner, h_to_o, z_edges_A, q_o, origin_A) -> _Profiles:
+    """Cumulative dipoles, densities, totals and census of B frames of the same atoms: positions
+    (B, N, 3) Å, cells (B, 3, 3) Å, and the H → O assignment (owner (B, n_H), H → O vectors
+    (B, n_H, 3)) of :func:`~dftpost.analysis.molecules.assign_hydrogens` or
+    :class:`~dftpost.analysis.molecules.BondTracker`."""
+    oxygen, hydrogen = water_indices(numbers)
+    n_frames, n_o, n_bins = len(positions), oxygen.size, z_edges_A.size - 1
+    a, b = cells[:, 0], cells[:, 1]
+    area = np.linalg.norm(np.cross(a, b), axis=1)
+    length = np.abs(np.linalg.det(cells)) / area
+    z = positions[:, :, 2]
+    if origin_A is not None:
+        origin = np.full(n_frames, float(origin_A))
+    else:
+        metal = (numbers != 1) & (numbers != 8)
+        origin = z[:, metal].max(axis=1) if metal.any() else _slab_origins(z[:, (numbers == 1) | (numbers == 8)], length)
+    z_o = np.mod(z[:, oxygen] - origin[:, None], length[:, None])
+    bonded = owner >= 0
+    slot = owner + (np.arange(n_frames) * n_o)[:, None]  # the owner's place in the flattened (B, n_O)
+    # each H at its O's height plus its own offset from that O (the molecule kept whole)
+    z_h = z_o.ravel()[slot[bonded]] - h_to_o[..., 2][bonded]
+    h_sum = np.bincount(slot[bonded], weights=z_h, minlength=n_frames * n_o).reshape(n_frames, n_o)
+    contribution = q_o * z_o - 0.5 * q_o * h_sum
+    frame_bins = (np.arange(n_frames) * n_bins)[:, None]
+    o_bin = np.clip(np.searchsorted(z_edges_A, z_o, side="right") - 1, 0, n_bins - 1) + frame_bins
+    per_bin = np.bincount(o_bin.ravel(), weights=contribution.ravel(), minlength=n_frames * n_bins).reshape(n_frames, n_bins)
+    z_h_all = np.mod(z[:, hydrogen] - origin[:, None], length[:, None])
+    h_bin = np.clip(np.searchsorted(z_edges_A, z_h_all, side="right") - 1, 0, n_bins - 1) + frame_bins
+    volume = area[:, None] * np.diff(z_edges_A)[None, :]
+    h_per_o = np.bincount(slot[bonded], minlength=n_frames * n_o).reshape(n_frames, n_o)
+    census = np.stack(
+        [(h_per_o == 0).sum(1), (h_per_o == 1).sum(1), (h_per_o == 2).sum(1), (h_per_o >= 3).sum(1), (~bonded).sum(1)], axis=1
+    )
+    return _Profiles(
+        origin_A=origin,
+        cumulative_dipole_e_per_A=np.cumsum(per_bin, axis=1) / area[:, None],
+        o_density_per_A3=np.bincount(o_bin.ravel(), minlength=n_frames * n_bins).reshape(n_frames, n_bins) / volume,
+        h_density_per_A3=np.bincount(h_bin.ravel(), minlength=n_frames * n_bins).reshape(n_frames, n_bins) / volume,
+        total_e_per_A=contribution.sum(axis=1) / area,
+        census=census,
+        water_thickness_A=z_o.max(axis=1) - z_o.min(axis=1),
+    )
 
 
 def frame_profile(
@@ -143,53 +213,39 @@ def frame_profile(
     numbers = np.asarray(numbers)
     positions = np.asarray(positions_A, dtype=float)
     cell = np.asarray(cell_A, dtype=float)
-    length = repeat_distance_z(cell)
-    if origin_A is None:
-        metal = (numbers != 1) & (numbers != 8)
-        origin_A = float(positions[metal, 2].max()) if metal.any() else slab_origin(positions[(numbers == 1) | (numbers == 8), 2], length)
     molecules = assign_hydrogens(numbers, positions, cell, pbc, r_oh)
-    area = area_normal_to(cell, 2)
-    z_o = np.mod(molecules.o_positions_A[:, 2] - origin_A, length)
     bonded = molecules.owner >= 0
-    # H heights relative to their O's height in the same (unwrapped) frame
-    z_h = z_o[molecules.owner[bonded]] + (
-        molecules.h_positions_A[bonded, 2] - molecules.o_positions_A[molecules.owner[bonded], 2]
-    )
-    q_h = -q_o / 2
-    contribution = q_o * z_o + q_h * np.bincount(molecules.owner[bonded], weights=z_h, minlength=z_o.size)
-    n_bins = z_edges_A.size - 1
-    o_bin = np.clip(np.searchsorted(z_edges_A, z_o, side="right") - 1, 0, n_bins - 1)
-    per_bin = np.bincount(o_bin, weights=contribution, minlength=n_bins) / area
-    z_h_all = np.mod(molecules.h_positions_A[:, 2] - origin_A, length)
-    h_bin = np.clip(np.searchsorted(z_edges_A, z_h_all, side="right") - 1, 0, n_bins - 1)
-    volume = area * np.diff(z_edges_A)
+    h_to_o = np.zeros(molecules.h_positions_A.shape)
+    h_to_o[bonded] = molecules.o_positions_A[molecules.owner[bonded]] - molecules.h_positions_A[bonded]
+    p = _profiles(numbers, positions[None], cell[None], molecules.owner[None], h_to_o[None], np.asarray(z_edges_A, dtype=float), q_o, origin_A)
     return FrameProfile(
-        origin_A=float(origin_A),
-        cumulative_dipole_e_per_A=np.cumsum(per_bin),
-        o_density_per_A3=np.bincount(o_bin, minlength=n_bins) / volume,
-        h_density_per_A3=np.bincount(h_bin, minlength=n_bins) / volume,
-        total_e_per_A=float(contribution.sum() / area),
-        census=molecules.census(),
+        origin_A=float(p.origin_A[0]),
+        cumulative_dipole_e_per_A=p.cumulative_dipole_e_per_A[0],
+        o_density_per_A3=p.o_density_per_A3[0],
+        h_density_per_A3=p.h_density_per_A3[0],
+        total_e_per_A=float(p.total_e_per_A[0]),
+        census=dict(zip(CENSUS_SPECIES, p.census[0].tolist())),
+        water_thickness_A=float(p.water_thickness_A[0]),
     )
-
-
-#: Species labels of the census, in the order of the census arrays.
-CENSUS_SPECIES = ("O", "OH", "H2O", "H3O", "free_H")
 
 
 @dataclass(frozen=True, eq=False)
 class DipoleTrajectory:
     """The dipole analysis of a trajectory (METHODS §1). Units: e/Å for dipoles per area, V for
-    potential steps, Å for heights, Å⁻³ for densities, frames for times.
+    potential steps, Å for heights, Å⁻³ for densities, ps for times.
 
     ``z_A`` are the bin centres above the origin; profiles are means (and standard deviations)
-    over frames; ``census`` holds per frame the counts of :data:`CENSUS_SPECIES`.
+    over frames; ``census`` holds per frame the counts of :data:`CENSUS_SPECIES`; ``time_ps`` the
+    time of each frame (NaN when the trajectory does not give it); ``water_thickness_A`` per
+    frame the highest minus the lowest O height.
     """
 
     frame_index: np.ndarray
+    time_ps: np.ndarray
     total_dipole_e_per_A: np.ndarray
     potential_step_V: np.ndarray
     census: np.ndarray
+    water_thickness_A: np.ndarray
     z_A: np.ndarray
     mean_cumulative_dipole_e_per_A: np.ndarray
     std_cumulative_dipole_e_per_A: np.ndarray
@@ -217,45 +273,102 @@ class DipoleTrajectory:
 class DipoleAccumulator:
     """Streams frames into a :class:`DipoleTrajectory` without keeping them.
 
-    ``z_edges_A`` is the grid of heights above each frame's origin (Å). Profiles are summed
-    frame by frame (mean and variance from running sums of x and x², in float64).
+    ``z_edges_A`` is the grid of heights above each frame's origin (Å). Frames are checked as they
+    come (:meth:`add` raises for a bad one) and analysed ``batch`` at a time, vectorised, in one
+    background thread (numpy and scipy release the GIL in their loops, so the analysis runs while
+    the caller parses the next frames), with the H → O assignment carried from frame to frame by a
+    :class:`~dftpost.analysis.molecules.BondTracker` (exact). Profiles are summed over frames
+    (mean and variance from running sums of x and x², in float64).
     """
 
-    def __init__(self, z_edges_A: np.ndarray, q_o: float = DEFAULT_Q_O, r_oh: float = DEFAULT_R_OH, gap_eV: float = 4.45, origin_A: float | None = None):
+    def __init__(
+        self,
+        z_edges_A: np.ndarray,
+        q_o: float = DEFAULT_Q_O,
+        r_oh: float = DEFAULT_R_OH,
+        gap_eV: float = 4.45,
+        origin_A: float | None = None,
+        batch: int = 64,
+    ):
         self.z_edges_A = np.asarray(z_edges_A, dtype=float)
-        self.q_o, self.r_oh, self.gap_eV, self.origin_A = q_o, r_oh, gap_eV, origin_A
+        self.q_o, self.r_oh, self.gap_eV, self.origin_A, self.batch = q_o, r_oh, gap_eV, origin_A, batch
+        self.tracker = BondTracker(r_oh)
         n = self.z_edges_A.size - 1
-        self._sum = np.zeros(n)
-        self._sum2 = np.zeros(n)
-        self._o = np.zeros(n)
-        self._h = np.zeros(n)
+        self._sum, self._sum2, self._o, self._h = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
         self._frames: list[int] = []
-        self._totals: list[float] = []
-        self._census: list[list[int]] = []
+        self._times: list[float] = []
+        self._totals: list[np.ndarray] = []
+        self._census: list[np.ndarray] = []
+        self._thickness: list[np.ndarray] = []
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._numbers = self._pbc = self._cell = self._full_cell = None
+        self._analysed_numbers = None
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="dftpost-dipole")
+        self._queued: deque[Future] = deque()
 
-    def add(self, frame_index: int, numbers, positions_A, cell_A, pbc=(True, True, True)) -> FrameProfile:
-        """Analyse one frame and add it to the sums."""
-        profile = frame_profile(numbers, positions_A, cell_A, self.z_edges_A, pbc, self.q_o, self.r_oh, self.origin_A)
-        self._sum += profile.cumulative_dipole_e_per_A
-        self._sum2 += profile.cumulative_dipole_e_per_A**2
-        self._o += profile.o_density_per_A3
-        self._h += profile.h_density_per_A3
+    def add(self, frame_index: int, numbers, positions_A, cell_A, pbc=(True, True, True), time_ps: float = float("nan")) -> None:
+        """Check one frame and queue it; raises :class:`~dftpost.errors.DftpostError` for a frame
+        without water or with an unusable cell."""
+        numbers = np.asarray(numbers)
+        pbc = np.asarray(pbc, dtype=bool)
+        positions = np.array(positions_A, dtype=float)
+        cell = np.asarray(cell_A, dtype=float)
+        if self._numbers is None or not np.array_equal(numbers, self._numbers) or not np.array_equal(pbc, self._pbc):
+            water_indices(numbers)
+            self._flush()
+            self._numbers, self._pbc, self._cell = numbers.copy(), pbc, None
+        if self._cell is None or not np.array_equal(cell, self._cell):
+            self._full_cell = checked_cell(cell, pbc, self.r_oh)
+            self._cell = cell.copy()
+        self._pending.append((positions, cell, self._full_cell))
         self._frames.append(int(frame_index))
-        self._totals.append(profile.total_e_per_A)
-        self._census.append([profile.census[s] for s in CENSUS_SPECIES])
-        return profile
+        self._times.append(float(time_ps))
+        if len(self._pending) >= self.batch:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Hand the queued frames to the background thread (at most two batches wait there)."""
+        if not self._pending:
+            return
+        while len(self._queued) >= 2:
+            self._queued.popleft().result()
+        self._queued.append(self._worker.submit(self._analyse, self._numbers, self._pbc, self._pending))
+        self._pending = []
+
+    def _analyse(self, numbers: np.ndarray, pbc: np.ndarray, frames: list) -> None:
+        positions, cells, full_cells = (np.stack(x) for x in zip(*frames))
+        if self._analysed_numbers is not numbers:  # other atoms than the batch before
+            self.tracker.reset()
+            self._analysed_numbers = numbers
+        oxygen, hydrogen = water_indices(numbers)
+        owner, h_to_o = self.tracker.assign(positions[:, oxygen], positions[:, hydrogen], full_cells, pbc)
+        p = _profiles(numbers, positions, cells, owner, h_to_o, self.z_edges_A, self.q_o, self.origin_A)
+        cumulative = p.cumulative_dipole_e_per_A
+        self._sum += cumulative.sum(axis=0)
+        self._sum2 += np.einsum("fz,fz->z", cumulative, cumulative)
+        self._o += p.o_density_per_A3.sum(axis=0)
+        self._h += p.h_density_per_A3.sum(axis=0)
+        self._totals.append(p.total_e_per_A)
+        self._census.append(p.census)
+        self._thickness.append(p.water_thickness_A)
 
     def result(self) -> DipoleTrajectory:
+        """The analysis of every frame added so far."""
+        self._flush()
+        while self._queued:
+            self._queued.popleft().result()
         n = len(self._frames)
         if n == 0:
             raise DftpostError(None, "no frame was analysed")
         mean = self._sum / n
-        totals = np.array(self._totals)
+        totals = np.concatenate(self._totals)
         return DipoleTrajectory(
             frame_index=np.array(self._frames),
+            time_ps=np.array(self._times),
             total_dipole_e_per_A=totals,
             potential_step_V=totals * DIPOLE_SHEET_V_A_PER_E,
-            census=np.array(self._census, dtype=np.int64),
+            census=np.concatenate(self._census).astype(np.int64),
+            water_thickness_A=np.concatenate(self._thickness),
             z_A=0.5 * (self.z_edges_A[1:] + self.z_edges_A[:-1]),
             mean_cumulative_dipole_e_per_A=mean,
             std_cumulative_dipole_e_per_A=np.sqrt(np.maximum(self._sum2 / n - mean**2, 0.0)),
