@@ -29,6 +29,8 @@ DEFAULT_SIGMA_EV = 0.1
 DEFAULT_SPACING_EV = 0.02
 
 L_LABELS = ("s", "p", "d", "f", "g", "h")
+#: Most points of an energy grid made by :meth:`ProjectedDos.on_grid` (70 eV every 35 µeV).
+MAX_GRID_POINTS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -169,13 +171,19 @@ class ProjectedDos:
                 if self.orbital_values is None
                 else _interp_last_axis(energies_eV, self.energies_eV, self.orbital_values),
             )
-        if not sigma_eV > 0:
-            raise DftpostError(None, f"the broadening sigma must be positive, got {sigma_eV} eV")
+        if not (sigma_eV > 0 and math.isfinite(sigma_eV) and math.isfinite(1.0 / sigma_eV)):
+            raise DftpostError(None, f"the broadening sigma must be a positive number, got {sigma_eV} eV")
         if energies_eV is None:
+            if not (spacing_eV > 0 and math.isfinite(spacing_eV)):
+                raise DftpostError(None, f"the grid spacing must be a positive number, got {spacing_eV} eV")
             lo = float(np.min(self.eigenvalues_eV)) - 5 * sigma_eV
             hi = float(np.max(self.eigenvalues_eV)) + 5 * sigma_eV
-            n = int(math.ceil((hi - lo) / spacing_eV)) + 1
-            energies_eV = lo + spacing_eV * np.arange(n)
+            span = (hi - lo) / spacing_eV  # a float: inf when the grid would be endless
+            if not span < MAX_GRID_POINTS:
+                raise DftpostError(
+                    None, f"a grid from {lo:.3g} to {hi:.3g} eV every {spacing_eV:.3g} eV has {span:.3g} points (at most {MAX_GRID_POINTS})"
+                )
+            energies_eV = lo + spacing_eV * np.arange(math.ceil(span) + 1)
         energies_eV = np.asarray(energies_eV, dtype=float)
         values = np.stack(
             [
@@ -240,7 +248,7 @@ class ProjectedDos:
             raise DftpostError(None, "no projected DoS to join")
         first = parts[0]
         for p in parts[1:]:
-            _check_compatible(first, p)
+            check_compatible(first, p)
         orbitals: list[str] = []
         for p in parts:
             for o in p.orbitals:
@@ -280,8 +288,15 @@ def gaussian_broadening(
     out = np.zeros((weights.shape[0], energies_eV.size))
     norm = 1.0 / (sigma_eV * math.sqrt(2.0 * math.pi))
     block = max(1, 2_000_000 // max(1, energies_eV.size))
+    # distances of a million sigmas or more would overflow x² (to no effect: the Gaussian is 0)
+    far = energies_eV.size and eigenvalues_eV.size and max(
+        abs(float(energies_eV.max()) - float(eigenvalues_eV.min())), abs(float(eigenvalues_eV.max()) - float(energies_eV.min()))
+    ) > 1e6 * sigma_eV
     for start in range(0, eigenvalues_eV.size, block):
-        x = (energies_eV[None, :] - eigenvalues_eV[start : start + block, None]) / sigma_eV
+        x = energies_eV[None, :] - eigenvalues_eV[start : start + block, None]
+        if far:
+            np.clip(x, -1e6 * sigma_eV, 1e6 * sigma_eV, out=x)
+        x /= sigma_eV
         out += weights[:, start : start + block] @ np.exp(-0.5 * x * x)
     return out * norm
 
@@ -292,13 +307,15 @@ def _interp_last_axis(x_new: np.ndarray, x_old: np.ndarray, y: np.ndarray) -> np
     return out.reshape(y.shape[:-1] + (x_new.size,))
 
 
-def _check_compatible(a: ProjectedDos, b: ProjectedDos) -> None:
+def check_compatible(a: ProjectedDos, b: ProjectedDos, energies: bool = True) -> None:
+    """Raise :class:`DftpostError` naming the files unless ``a`` and ``b`` share their form, spin
+    count, Fermi level and (with ``energies``) their energies or eigenvalues."""
     where = ", ".join(str(s) for s in (a.sources[:1] + b.sources[:1])) or "projected DoS"
     if a.is_discrete != b.is_discrete or a.n_spin != b.n_spin:
         raise DftpostError(None, f"{where}: cannot join a DoS of another form or spin count")
     ea = a.eigenvalues_eV if a.is_discrete else a.energies_eV
     eb = b.eigenvalues_eV if b.is_discrete else b.energies_eV
-    if ea.shape != eb.shape or np.abs(ea - eb).max(initial=0.0) > 1e-5:
+    if energies and (ea.shape != eb.shape or np.abs(ea - eb).max(initial=0.0) > 1e-5):
         raise DftpostError(None, f"{where}: the files do not share their energies (different runs?)")
     if not math.isclose(a.fermi_level_eV, b.fermi_level_eV, abs_tol=2e-4):
         raise DftpostError(

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..dos import DEFAULT_SIGMA_EV, DEFAULT_SPACING_EV, ProjectedDos
+from ..dos import DEFAULT_SIGMA_EV, DEFAULT_SPACING_EV, MAX_GRID_POINTS, ProjectedDos
 from ..errors import DftpostError
 from ..run import Run
 from .dipole import DEFAULT_Q_O, fixed_charge_dipole
@@ -61,11 +61,16 @@ class BandEdgeParameters:
     def __post_init__(self):
         if self.threshold_mode not in ("per_atom", "absolute", "relative"):
             raise DftpostError(None, f"threshold mode must be per_atom, absolute or relative, not {self.threshold_mode!r}")
-        for name in ("threshold", "sigma_eV", "spacing_eV", "z_bin_A"):
+        for name in ("d_cut_A", "threshold", "start_offset_eV", "separation_eV", "sigma_eV", "spacing_eV", "q_o_e", "r_oh_A", "z_bin_A"):
+            if not math.isfinite(getattr(self, name)):
+                raise DftpostError(None, f"{name} must be a finite number, got {getattr(self, name)}")
+        for name in ("threshold", "sigma_eV", "spacing_eV", "z_bin_A", "r_oh_A"):
             if not getattr(self, name) > 0:
                 raise DftpostError(None, f"{name} must be positive, got {getattr(self, name)}")
         if self.start_offset_eV < 0 or self.separation_eV <= 0 or self.d_cut_A < 0:
             raise DftpostError(None, "start offset and d_cut must be >= 0 and the separation > 0")
+        if self.axis not in (0, 1, 2):
+            raise DftpostError(None, f"axis must be 0, 1 or 2 (x, y, z), got {self.axis}")
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,30 @@ class BandEdges:
     def metallized(self) -> bool:
         """VBM at or above the reference level, or CBM at or below it."""
         return self.vbm_eV >= self.reference_eV or self.cbm_eV <= self.reference_eV
+
+
+def _check_search_input(energies, dos, dipole, threshold, start_offset, separation, reference) -> None:
+    if energies.ndim != 1 or dos.shape != energies.shape:
+        raise DftpostError(
+            None, f"energies {energies.shape} and DoS {dos.shape} must be 1-D arrays of the same length"
+        )
+    if energies.size == 0:
+        raise DftpostError(None, "no energies: the DoS is empty")
+    if not np.isfinite(energies).all():
+        raise DftpostError(None, "the energies are not finite numbers")
+    if np.any(np.diff(energies) <= 0):
+        raise DftpostError(None, "the energies must be increasing")
+    if not np.isfinite(dos).all():
+        raise DftpostError(None, "the DoS values are not finite numbers")
+    for name, value in (("threshold", threshold), ("dipole", dipole), ("reference level", reference)):
+        if not math.isfinite(value):
+            raise DftpostError(None, f"the {name} must be a finite number, got {value}")
+    if not threshold > 0:
+        raise DftpostError(None, f"the threshold must be positive, got {threshold} states/eV")
+    if not (math.isfinite(start_offset) and start_offset >= 0):
+        raise DftpostError(None, f"the start offset must be a finite number >= 0, got {start_offset} eV")
+    if not (math.isfinite(separation) and separation > 0):
+        raise DftpostError(None, f"the separation must be a finite number > 0, got {separation} eV")
 
 
 def _scan(above: np.ndarray, start: int, step: int) -> tuple[int | None, bool, int | None]:
@@ -123,10 +152,14 @@ def find_band_edges(
     better) and the water is metallized when an edge reaches the reference.
 
     Raises :class:`~dftpost.errors.DftpostError` when the DoS never exceeds the threshold on the
-    side searched (no band found within the grid).
+    side searched (no band found within the grid), and for input the search cannot use: energies
+    that are not finite and increasing, a DoS of another length or with NaN/Inf, a threshold,
+    dipole, offset, separation or reference that is not a finite number (or out of its range).
     """
     energies_eV = np.asarray(energies_eV, dtype=float)
-    above = np.asarray(dos, dtype=float) > threshold_states_per_eV
+    dos = np.asarray(dos, dtype=float)
+    _check_search_input(energies_eV, dos, dipole_e_per_A, threshold_states_per_eV, start_offset_eV, separation_eV, reference_eV)
+    above = dos > threshold_states_per_eV
     if not above.any():
         raise DftpostError(
             None, f"the water PDoS never exceeds the threshold {threshold_states_per_eV:.4g} states/eV"
@@ -262,8 +295,15 @@ def _energy_grid(pdos: ProjectedDos, params: BandEdgeParameters) -> np.ndarray |
         return None
     lo = max(float(pdos.eigenvalues_eV.min()) - 5 * params.sigma_eV, -40.0)
     hi = min(float(pdos.eigenvalues_eV.max()) + 5 * params.sigma_eV, 30.0)
-    n = int(math.floor((hi - lo) / params.spacing_eV)) + 1
-    return lo + params.spacing_eV * np.arange(n)
+    span = max(hi - lo, 0.0) / params.spacing_eV  # a float: inf when the grid would be endless
+    if not span < MAX_GRID_POINTS:
+        raise DftpostError(
+            None, f"a spacing of {params.spacing_eV} eV makes {span:.3g} points from {lo:.2f} to {hi:.2f} eV (at most {MAX_GRID_POINTS})"
+        )
+    return lo + params.spacing_eV * np.arange(math.floor(span) + 1)
+
+
+_MAX_Z_BINS = 100_000
 
 
 @dataclass(frozen=True)
@@ -414,7 +454,10 @@ def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, 
     groups: list[np.ndarray] = []
     if any(p.kind == "atom" for p in pdos.projections):
         lo = height[indices].min()
-        edges = lo + params.z_bin_A * np.arange(int(np.ceil((height[indices].max() - lo) / params.z_bin_A + 1e-9)) + 1)
+        n_bins = int(np.ceil((height[indices].max() - lo) / params.z_bin_A + 1e-9))
+        if n_bins > _MAX_Z_BINS:
+            raise DftpostError(None, f"z bins of {params.z_bin_A} Å make {n_bins} bins over the water (at most {_MAX_Z_BINS})")
+        edges = lo + params.z_bin_A * np.arange(n_bins + 1)
         edges[-1] = max(edges[-1], height[indices].max() + 1e-6)
         which = np.digitize(height[indices], edges) - 1
         groups = [indices[which == b] for b in range(edges.size - 1)]

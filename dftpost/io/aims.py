@@ -9,13 +9,14 @@ potential (``mu = ... eV``) and the column names. Energies are eV; the DoS is st
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..dos import L_LABELS, ProjectedDos, Projection
+from ..dos import L_LABELS, ProjectedDos, Projection, check_compatible
 from ..errors import MissingInputError, ParseError
 from .text import numeric_table
 
@@ -107,18 +108,27 @@ def read_dos(path: str | Path, fermi_level_eV: float | None = None) -> Projected
             path, f"data lines have {data.shape[1]} columns, the header names {len(columns)}: {columns_line.strip()}"
         )
     energies = data[:, 0]
-    if np.any(np.diff(energies) <= 0):
+    steps = np.diff(energies)
+    if np.any(steps <= 0):
         raise ParseError(path, "energies are not increasing: a damaged or concatenated file")
-    raw = name.raw if name else "vacuum" in " ".join(header).lower()
-    if mu_match is not None and not raw:
-        mu = float(mu_match.group(1))
-    elif fermi_level_eV is not None:
+    if steps.size and np.ptp(steps) > 1e-6 * max(1.0, abs(float(steps[0]))):
+        # FHI-aims writes an even grid (printed to 1e-8 eV): a line is missing or out of place
+        k = int(np.argmax(np.abs(steps - np.median(steps))))
+        raise ParseError(path, f"the energy grid is uneven at data line {k + 2} ({energies[k + 1]:.8f} eV): a line is missing")
+    # the header says which zero the energies are on: the chemical potential (with its value) or
+    # FHI-aims' internal zero ("vacuum level", _raw files); a header that says neither: the name
+    reference = " ".join(header).lower()
+    if mu_match is not None or "chemical potential" in reference:
+        mu = _mu_value(mu_match, path)
+    elif "vacuum" in reference or (name is not None and name.raw):
+        if fermi_level_eV is None:
+            raise MissingInputError(
+                path, "raw DoS file (energies on FHI-aims' internal zero): the Fermi level from aims.out is needed"
+            )
         mu = fermi_level_eV
         energies = energies - mu
     else:
-        raise MissingInputError(
-            path, "raw DoS file (energies on FHI-aims' internal zero): the Fermi level from aims.out is needed"
-        )
+        raise ParseError(path, "the header names no energy reference (neither 'chemical potential, mu = ... eV' nor 'vacuum level')")
     if name is not None and name.what == "total" or columns[1].lower().startswith("dos"):
         if len(columns) - 1 not in (1, 2):
             raise ParseError(path, f"unexpected columns {columns} (expected energy and one or two DOS)")
@@ -152,6 +162,13 @@ def read_dos(path: str | Path, fermi_level_eV: float | None = None) -> Projected
         orbital_values=np.array(orbital_values)[None, None, :, :] if orbitals else None,
         sources=(path,),
     )
+
+
+def _mu_value(match: re.Match | None, path: Path) -> float:
+    mu = float(match.group(1).replace("D", "E").replace("d", "e")) if match else math.nan
+    if not math.isfinite(mu):
+        raise ParseError(path, "the header gives the chemical potential, but no finite number 'mu = <value> eV'")
+    return mu
 
 
 def _species_from_header(header: list[str]) -> str | None:
@@ -201,6 +218,7 @@ def read_dos_files(paths: list[Path], fermi_level_eV: float | None = None) -> Pr
     up, dn = per_spin
     if up.labels != dn.labels:
         raise MissingInputError(paths[0].parent, "spin_up and spin_dn files do not cover the same atoms")
+    check_compatible(up, dn)  # one energy grid and one μ for both channels
     return replace(
         up,
         values=np.concatenate([up.values, dn.values]),
@@ -259,8 +277,12 @@ def read_output(path: str | Path) -> AimsOutput:
         text = path.read_text(errors="strict")
     except UnicodeDecodeError:
         raise ParseError(path, "not a text file (is this aims.out?)") from None
-    if "FHI-aims" not in text[:20000]:
-        raise ParseError(path, "not an FHI-aims output (no 'FHI-aims' in its header)")
+    if not re.search(r"Invoking FHI-aims|FHI-aims version", text[:20000]):
+        raise ParseError(path, "not an FHI-aims output (no 'Invoking FHI-aims' or 'FHI-aims version' in its header)")
+
+    def num(text: str, what: str) -> float:
+        return _num(text, path, what)
+
     version = None
     for pattern in _AIMS_VERSION:
         m = pattern.search(text[:20000])
@@ -271,17 +293,17 @@ def read_output(path: str | Path) -> AimsOutput:
     scf_part = text if converged_at < 0 else text[:converged_at]
     mus = _AIMS_MU.findall(scf_part)
     final = _AIMS_MU_FINAL.findall(scf_part)
-    fermi = _num(final[-1]) if final else (_num(mus[-1]) if mus else None)
+    fermi = num(final[-1], "chemical potential") if final else (num(mus[-1], "chemical potential") if mus else None)
     soc = None
     if converged_at >= 0 and re.search(r"SOC|spin-orbit", text[converged_at:]):
         after = _AIMS_MU.findall(text[converged_at:])
-        soc = _num(after[-1]) if after else None
+        soc = num(after[-1], "spin-orbit chemical potential") if after else None
     dos_mu: dict[str, float] = {}
     current = None
     for line in text[max(converged_at, 0) :].splitlines():
         m = _AIMS_MU_DOS.search(line)
         if m:
-            current = _num(m.group(1))
+            current = num(m.group(1), "chemical potential of the DoS output")
             continue
         if current is not None and "writing" in line and "DOS" in line:
             f = _AIMS_DOS_FILE.search(line)
@@ -306,15 +328,24 @@ def read_output(path: str | Path) -> AimsOutput:
         fermi_level_soc_eV=soc,
         dos_fermi_levels_eV=dos_mu,
         dipole_correction="Using dipole correction" in text or bool(gradients),
-        dipole_correction_gradient_eV_per_A=_num(gradients[-1]) if gradients else None,
-        dipole_correction_jump_eV=_num(jumps[-1]) if jumps else None,
-        vacuum_levels_eV=(_num(vac["upper"]) if "upper" in vac else None, _num(vac["lower"]) if "lower" in vac else None),
-        work_functions_eV=(_num(work["upper"]) if "upper" in work else None, _num(work["lower"]) if "lower" in work else None),
-        homogeneous_field_V_per_A=np.array([_num(x) for x in field_match.groups()]) if field_match else None,
+        dipole_correction_gradient_eV_per_A=num(gradients[-1], "dipole correction gradient") if gradients else None,
+        dipole_correction_jump_eV=num(jumps[-1], "dipole correction potential jump") if jumps else None,
+        vacuum_levels_eV=tuple(num(vac[s], f"{s} vacuum level") if s in vac else None for s in ("upper", "lower")),
+        work_functions_eV=tuple(num(work[s], f"{s} work function") if s in work else None for s in ("upper", "lower")),
+        homogeneous_field_V_per_A=np.array([num(x, "homogeneous field") for x in field_match.groups()])
+        if field_match
+        else None,
         warnings=tuple(warn),
     )
 
 
-def _num(text: str) -> float:
-    """A Fortran number (also ``-.50198861E+01`` or ``1.0D-3``) as float."""
-    return float(text.replace("D", "E").replace("d", "e"))
+def _num(text: str, path: Path, what: str) -> float:
+    """A Fortran number (also ``-.50198861E+01`` or ``1.0D-3``) as float; a ParseError naming
+    the file for anything else (overflow stars, NaN, a word)."""
+    try:
+        value = float(text.replace("D", "E").replace("d", "e"))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ParseError(path, f"the {what} {text!r} is not a finite number")
+    return value

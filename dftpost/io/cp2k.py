@@ -7,6 +7,7 @@ counts electrons as positive charge; :class:`Cp2kLog` stores it with the physica
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,9 +16,9 @@ import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
 
-from ..dos import L_LABELS, ProjectedDos, Projection
+from ..dos import L_LABELS, ProjectedDos, Projection, check_compatible
 from ..errors import MissingInputError, ParseError
-from ..units import FIELD_AU_V_PER_A, HARTREE_EV
+from ..units import BOHR_A, FIELD_AU_V_PER_A, HARTREE_EV
 from .text import numeric_table
 
 # ----------------------------------------------------------------------------- PDOS files
@@ -28,7 +29,7 @@ PDOS_NAME = re.compile(
 )
 _HEADER_KIND = re.compile(r"atomic kind\s+(?P<name>\S+)", re.I)
 _HEADER_LIST = re.compile(r"list\s+(?P<index>\d+)\s+of\s+(?P<n>\d+)\s+atoms", re.I)
-_HEADER_FERMI = re.compile(r"E\(Fermi\)\s*=\s*(?P<value>[-+0-9.EeDd]+)\s*(?P<unit>a\.u\.|eV|\[a\.u\.\]|\[eV\])?", re.I)
+_HEADER_FERMI = re.compile(r"E\(Fermi\)\s*=\s*(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[EeDd][-+]?\d+)?|[^\s\[]+)\s*(?P<unit>a\.u\.|eV|\[a\.u\.\]|\[eV\])?", re.I)
 _HEADER_STEP = re.compile(r"iteration step i\s*=\s*(?P<step>\d+)", re.I)
 
 
@@ -89,13 +90,22 @@ def read_pdos(path: str | Path) -> ProjectedDos:
         raise ParseError(path, f"line {first + 1}: no E(Fermi) in the header")
     energy_in_ev = "[ev]" in columns_line.lower() or "ev" in (fermi_match["unit"] or "").lower()
     scale = 1.0 if energy_in_ev else HARTREE_EV
-    fermi_eV = float(fermi_match["value"].replace("D", "E").replace("d", "e")) * scale
+    fermi_eV = _float(fermi_match["value"].replace("D", "E").replace("d", "e"), path, "E(Fermi)") * scale
 
     columns = _column_names(columns_line)
-    data = numeric_table("\n".join(lines[first + 2 :]).encode(), path)
+    # the data lines as written, line ends included (a last line without one was cut short)
+    data = numeric_table("".join(text.splitlines(keepends=True)[first + 2 :]).encode(), path)
     if data.shape[1] != len(columns):
         raise ParseError(
             path, f"data lines have {data.shape[1]} columns, the header names {len(columns)}: {' '.join(columns)}"
+        )
+    # CP2K numbers the states 1, 2, ... N: a line lost, repeated or moved breaks the sequence
+    wrong = np.flatnonzero(data[:, 0] != np.arange(1, len(data) + 1))
+    if wrong.size:
+        raise ParseError(
+            path,
+            f"data line {wrong[0] + 1}: MO index {data[wrong[0], 0]:g} where {wrong[0] + 1} belongs "
+            "(a line missing, repeated or out of order)",
         )
     eigen = data[:, 1] * scale
     occupation = data[:, 2]
@@ -183,6 +193,7 @@ def read_pdos_files(paths: list[Path]) -> ProjectedDos:
     if len(per_spin) == 1:
         return per_spin[0]
     a, b = per_spin
+    check_compatible(a, b, energies=False)  # one Fermi level for both spins
     if a.eigenvalues_eV.shape != b.eigenvalues_eV.shape:
         # ALPHA and BETA may hold different numbers of states: pad with zero weight far away
         n = max(a.values.shape[-1], b.values.shape[-1])
@@ -297,19 +308,20 @@ def read_log(path: str | Path) -> Cp2kLog:
     atom_counts = _LOG_ATOMS.findall(text)
     cell = {}
     for m in _LOG_CELL.finditer(text):
-        cell[m.group(1)] = [float(m.group(i)) for i in (2, 3, 4)]
-    atoms, kinds, core = _log_coordinates(text, cell)
+        cell[m.group(1)] = [_float(m.group(i), path, f"cell vector {m.group(1)}") for i in (2, 3, 4)]
+    n_atoms = int(atom_counts[0]) if atom_counts else None
+    atoms, kinds, core = _log_coordinates(text, cell, path, n_atoms, "PROGRAM ENDED AT" in text)
     kind_names = {int(i): name for i, name in _LOG_KIND.findall(text)}
     efield = None
     intensities = _LOG_EFIELD_INT.findall(text)
     if intensities:
-        pol = {axis: float(v) for axis, v in _LOG_EFIELD_POL.findall(text)}
+        pol = {axis: _float(v, path, "PERIODIC_EFIELD polarisation") for axis, v in _LOG_EFIELD_POL.findall(text)}
         vector = np.array([pol.get(a, 0.0) for a in "xyz"])
         norm = np.linalg.norm(vector)
         if norm == 0:
             warnings.append("PERIODIC_EFIELD with a zero polarisation vector")
         else:
-            efield = float(intensities[-1]) * FIELD_AU_V_PER_A * vector / norm
+            efield = _float(intensities[-1], path, "PERIODIC_EFIELD intensity") * FIELD_AU_V_PER_A * vector / norm
     if uses_ot and fermi is not None and _LOG_FERMI[0].search(text):
         warnings.append("run uses OT: CP2K's MO| E(Fermi) line is unreliable; prefer the .pdos header")
     return Cp2kLog(
@@ -322,11 +334,11 @@ def read_log(path: str | Path) -> Cp2kLog:
         fermi_level_eV=fermi,
         homo_lumo_gap_eV=gap,
         n_electrons=int(electrons[-1]) if electrons else None,
-        electronic_density_integral=float(density[-1]) if density else None,
-        slab_dipole_e_A=-float(dipoles[-1]) if dipoles else None,
+        electronic_density_integral=_float(density[-1], path, "electronic density integral") if density else None,
+        slab_dipole_e_A=-_float(dipoles[-1], path, "slab dipole") if dipoles else None,
         surface_dipole_correction=bool(dipoles) or "SURFACE_DIPOLE_CORRECTION" in text,
         periodic_efield_V_per_A=efield,
-        n_atoms=int(atom_counts[0]) if atom_counts else None,
+        n_atoms=n_atoms,
         cell_A=np.array([cell[k] for k in "abc"]) if len(cell) == 3 else None,
         atoms=atoms,
         atom_kinds=kinds,
@@ -343,28 +355,51 @@ _LOG_COORD_ROW = re.compile(
 _LOG_KIND = re.compile(r"^\s*(\d+)\. Atomic kind:\s+(\S+)", re.M)
 
 
-def _log_coordinates(text: str, cell: dict) -> tuple[Atoms | None, tuple[int, ...], np.ndarray | None]:
-    """The last ``ATOMIC COORDINATES IN ANGSTROM`` table: structure, kind of each atom, Z(eff)."""
+def _log_coordinates(
+    text: str, cell: dict, path: Path, n_atoms: int | None, finished: bool
+) -> tuple[Atoms | None, tuple[int, ...], np.ndarray | None]:
+    """The last ``ATOMIC COORDINATES IN ANGSTROM`` table: structure, kind of each atom, Z(eff).
+
+    The table must hold one row per atom (``- Atoms:``), each row numbered in turn; only the
+    table of a log that ends inside it (a run still writing) may be short: then no structure.
+    """
     tables = list(_LOG_COORD_TABLE.finditer(text))
     if not tables:
         return None, (), None
     rows = []
-    for line in text[tables[-1].end() :].splitlines():
+    line_no = text.count("\n", 0, tables[-1].end())
+    lines = text[tables[-1].end() :].splitlines()
+    ended = True  # the table runs to the end of the text (or into its last, unfinished line)
+    for i, line in enumerate(lines):
+        line_no += 1
         m = _LOG_COORD_ROW.match(line)
         if m is None:
-            if rows:
+            cut = i == len(lines) - 1 and not text.endswith("\n")  # the unfinished last line
+            if rows or cut:
+                ended = cut
                 break
+            if line.strip():
+                raise ParseError(path, f"line {line_no}: expected the first row of the coordinate table, found {line.strip()[:60]!r}")
             continue
+        if int(m.group(1)) != len(rows) + 1:
+            raise ParseError(path, f"line {line_no}: coordinate row {m.group(1)} where row {len(rows) + 1} belongs")
         rows.append(m.groups())
+    if n_atoms is not None and len(rows) != n_atoms:
+        if ended and not finished and len(rows) < n_atoms:
+            return None, (), None
+        raise ParseError(
+            path, f"the coordinate table ends after {len(rows)} rows, the log announces {n_atoms} atoms (line {line_no})"
+        )
     if not rows:
         return None, (), None
+    number = lambda r, i, what: _float(r[i], path, f"{what} of atom {r[0]}")  # noqa: E731
     atoms = Atoms(
         symbols=[r[2] for r in rows],
-        positions=[[float(r[4]), float(r[5]), float(r[6])] for r in rows],
+        positions=[[number(r, 4, "x"), number(r, 5, "y"), number(r, 6, "z")] for r in rows],
         cell=[cell[k] for k in "abc"] if len(cell) == 3 else None,
         pbc=len(cell) == 3,
     )
-    return atoms, tuple(int(r[1]) for r in rows), np.array([float(r[7]) for r in rows])
+    return atoms, tuple(int(r[1]) for r in rows), np.array([number(r, 7, "Z(eff)") for r in rows])
 
 
 def _first(pattern: re.Pattern, text: str) -> str | None:
@@ -373,10 +408,14 @@ def _first(pattern: re.Pattern, text: str) -> str | None:
 
 
 def _float(value: str | None, path: Path, what: str) -> float:
+    """``value`` as a finite float, or a ParseError naming the file (NaN, overflow stars, words)."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise ParseError(path, f"{what} {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ParseError(path, f"{what} {value!r} is not a finite number")
+    return number
 
 
 # ----------------------------------------------------------------------------- input file
@@ -486,14 +525,18 @@ def read_input(path: str | Path) -> Cp2kInput:
     dft = fe.find("DFT")
     dft = dft[0] if dft else Cp2kSection("DFT")
     dipcor = _bool(dft.get("SURFACE_DIPOLE_CORRECTION") or dft.get("SURF_DIP"))
-    axis = "XYZ".index((dft.get("SURF_DIP_DIR") or "Z").upper()[0]) if dipcor else None
+    direction = (dft.get("SURF_DIP_DIR") or "Z").strip().upper()
+    if dipcor and direction not in ("X", "Y", "Z"):
+        raise ParseError(path, f"SURF_DIP_DIR {direction!r} is not X, Y or Z")
+    axis = "XYZ".index(direction) if dipcor else None
     position = dft.get("SURF_DIP_POS")
+    position = _float(position, path, "SURF_DIP_POS") if position else None
     field_vec, field_source = _input_field(dft, path)
     density_cube = dft.find("PRINT", "E_DENSITY_CUBE")
     stride = None
     if density_cube:
         text = density_cube[0].get("STRIDE")
-        stride = tuple(int(x) for x in text.split()) if text else (2, 2, 2)  # CP2K's default STRIDE is 2
+        stride = _stride(text, path) if text else (2, 2, 2)  # CP2K's default STRIDE is 2
     return Cp2kInput(
         path=path,
         project=project,
@@ -501,12 +544,22 @@ def read_input(path: str | Path) -> Cp2kInput:
         ldos_lists=tuple(lists),
         surface_dipole_correction=dipcor,
         surface_dipole_axis=axis,
-        surface_dipole_position_A=float(position) if position and float(position) >= 0 else None,
+        surface_dipole_position_A=position if position is not None and position >= 0 else None,
         applied_field_V_per_A=field_vec,
         applied_field_source=field_source,
         density_cube_stride=stride,
         warnings=tuple(warnings),
     )
+
+
+def _stride(text: str, path: Path) -> tuple[int, ...]:
+    try:
+        stride = tuple(int(x) for x in text.split())
+    except ValueError:
+        stride = ()
+    if not 1 <= len(stride) <= 3 or min(stride) < 1:
+        raise ParseError(path, f"&E_DENSITY_CUBE STRIDE {text!r} is not one to three positive integers")
+    return stride
 
 
 def _bool(value: str | None) -> bool:
@@ -517,16 +570,17 @@ def _bool(value: str | None) -> bool:
 
 
 def _parse_index_list(value: str, path: Path) -> list[int]:
+    """1-based atom indices of an ``&LDOS LIST`` (``3``, ``1..12``)."""
     out: list[int] = []
     for token in value.split():
         try:
-            if ".." in token:
-                a, b = token.split("..")
-                out.extend(range(int(a), int(b) + 1))
-            else:
-                out.append(int(token))
+            a, _, b = token.partition("..")
+            first, last = int(a), int(b or a)
         except ValueError:
-            raise ParseError(path, f"LDOS LIST entry {token!r} is not an atom index or range a..b") from None
+            first = last = 0
+        if not 1 <= first <= last:
+            raise ParseError(path, f"LDOS LIST entry {token!r} is not an atom index (from 1) or a range a..b with a <= b")
+        out.extend(range(first, last + 1))
     return out
 
 
@@ -540,26 +594,27 @@ def _input_structure(fe: Cp2kSection, path: Path, warnings: list[str]) -> Atoms 
     if cell_sec:
         c = cell_sec[0]
         if c.get("ABC"):
-            abc = _numbers(c.get("ABC"), path, "&CELL ABC")
-            angles = _numbers(c.get("ALPHA_BETA_GAMMA"), path, "ALPHA_BETA_GAMMA") if c.get("ALPHA_BETA_GAMMA") else [90.0] * 3
+            abc = _lengths(c.get("ABC"), path, "&CELL ABC")
+            angles = _numbers(c.get("ALPHA_BETA_GAMMA"), path, "ALPHA_BETA_GAMMA", 3) if c.get("ALPHA_BETA_GAMMA") else [90.0] * 3
             cell = list(abc[:3]) + list(angles[:3])
         elif all(c.get(k) for k in "ABC"):
-            cell = [_numbers(c.get(k), path, f"&CELL {k}")[:3] for k in "ABC"]
-        unit = (c.parameter or "").upper()
-        if "BOHR" in unit:
-            warnings.append("&CELL given in bohr")
+            cell = [_lengths(c.get(k), path, f"&CELL {k}")[:3] for k in "ABC"]
     symbols: list[str] = []
     positions: list[list[float]] = []
     coord = subsys.find("COORD")
     if coord:
         scaled = _bool(coord[0].get("SCALED")) if coord[0].get("SCALED") is not None else False
+        factor = _length_unit(coord[0].get("UNIT") or "angstrom", path, "&COORD UNIT")
         for key, value in coord[0].keywords:
             if key in ("SCALED", "UNIT"):
                 continue
             parts = value.split()
             symbols.append(re.match(r"[A-Za-z]+", key).group(0).capitalize() if re.match(r"[A-Za-z]+", key) else key)
-            positions.append(_numbers(" ".join(parts[:3]), path, f"&COORD line for {key}"))
-        if scaled and cell is not None:
+            xyz = _numbers(" ".join(parts[:3]), path, f"&COORD line for {key}", 3)
+            positions.append(xyz if scaled else [x * factor for x in xyz])
+        if scaled and cell is None:
+            raise ParseError(path, "&COORD SCALED needs the cell, and &CELL gives none dftpost reads (ABC or A, B, C)")
+        if scaled:
             atoms = Atoms(symbols=_elements(symbols, path), cell=cell, pbc=True)
             atoms.set_scaled_positions(positions)
             return atoms
@@ -576,7 +631,9 @@ def _input_structure(fe: Cp2kSection, path: Path, warnings: list[str]) -> Atoms 
             try:
                 loaded = ase_read(coord_path)
             except Exception as exc:  # ase raises many kinds for bad files
-                raise ParseError(coord_path, f"cannot read the coordinates: {exc}") from None
+                raise ParseError(coord_path, f"cannot read the coordinates: {' '.join(str(exc).split())}") from None
+            if not np.isfinite(loaded.positions).all():
+                raise ParseError(coord_path, "coordinates that are not finite numbers (NaN or Inf)")
             if cell is not None:
                 loaded.set_cell(cell)
                 loaded.pbc = True
@@ -597,12 +654,34 @@ def _elements(symbols: list[str], path: Path) -> list[str]:
     return out
 
 
-def _numbers(text: str, path: Path, what: str) -> list[float]:
+_LENGTH_UNITS = {"angstrom": 1.0, "bohr": BOHR_A, "nm": 10.0, "pm": 0.01}
+
+
+def _length_unit(unit: str, path: Path, what: str) -> float:
+    """Å per unit of a CP2K length unit name."""
+    try:
+        return _LENGTH_UNITS[unit.strip().lower()]
+    except KeyError:
+        raise ParseError(path, f"{what}: unit {unit!r} is not one dftpost reads ({', '.join(_LENGTH_UNITS)})") from None
+
+
+def _lengths(text: str, path: Path, what: str) -> list[float]:
+    """Three lengths in Å from ``[unit] x y z`` (CP2K's default unit for cells: Å)."""
+    m = re.match(r"\s*\[([^\]]*)\]", text)
+    factor = _length_unit(m.group(1), path, what) if m else 1.0
+    return [x * factor for x in _numbers(text[m.end() :] if m else text, path, what, 3)]
+
+
+def _numbers(text: str, path: Path, what: str, at_least: int = 0) -> list[float]:
+    """The finite numbers of ``text`` (unit brackets dropped): at least ``at_least`` of them."""
     text = re.sub(r"\[[^\]]*\]", "", text)
     try:
-        return [float(x) for x in text.split()]
+        numbers = [float(x) for x in text.split()]
     except ValueError:
         raise ParseError(path, f"{what}: {text!r} are not numbers") from None
+    if len(numbers) < at_least or not all(math.isfinite(x) for x in numbers):
+        raise ParseError(path, f"{what}: {text!r} is not {at_least or 'some'} finite numbers")
+    return numbers
 
 
 def _input_field(dft: Cp2kSection, path: Path) -> tuple[np.ndarray | None, str | None]:
@@ -610,8 +689,8 @@ def _input_field(dft: Cp2kSection, path: Path) -> tuple[np.ndarray | None, str |
         sections = dft.find(name)
         if sections:
             s = sections[0]
-            intensity = float(s.get("INTENSITY") or 0.0)
-            pol = np.array(_numbers(s.get("POLARISATION") or s.get("POLARIZATION") or "0 0 1", path, "POLARISATION"))
+            intensity = _float(s.get("INTENSITY") or "0.0", path, f"&{name} INTENSITY")
+            pol = np.array(_numbers(s.get("POLARISATION") or s.get("POLARIZATION") or "0 0 1", path, "POLARISATION", 3)[:3])
             norm = np.linalg.norm(pol)
             if norm == 0:
                 return None, None
@@ -624,7 +703,7 @@ def _input_field(dft: Cp2kSection, path: Path) -> tuple[np.ndarray | None, str |
         params = (s.get("PARAMETERS") or "").upper().split()
         values = (s.get("VALUES") or "").split()
         if m and m.group(2) in params and len(values) == len(params):
-            slope = float(values[params.index(m.group(2))]) * (-1 if m.group(1) == "-" else 1)
+            slope = _float(values[params.index(m.group(2))], path, "&EXTERNAL_POTENTIAL VALUES") * (-1 if m.group(1) == "-" else 1)
             vec = np.zeros(3)
             vec["XYZ".index(m.group(3))] = -slope * FIELD_AU_V_PER_A  # E = -dφ/dx
             return vec, "&EXTERNAL_POTENTIAL (linear)"

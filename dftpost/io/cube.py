@@ -29,6 +29,7 @@ from ..units import BOHR_A, HARTREE_EV
 from .text import parse_floats
 
 _CHUNK_BYTES = 1 << 21  # text read per chunk; bounds the memory above the output array
+_MIN_ATOM_LINE = 10  # bytes of the shortest atom line ("1 0 0 0 0" and its line end)
 
 # (pattern searched in the title lines and file name, quantity); first match wins
 _QUANTITY_PATTERNS = (
@@ -126,7 +127,15 @@ def _read_raw_header(f, path: Path) -> _RawHeader:
         raise ParseError(path, f"line 3: the number of atoms {head[0]} is not an integer")
     n_atoms_signed = int(head[0])
     extra = lines[-1].split()
-    values_per_point = int(float(extra[4])) if len(extra) >= 5 else 1
+    values_per_point = 1
+    if len(extra) >= 5:  # Gaussian's optional number of values per point
+        try:
+            count = float(extra[4])
+        except ValueError:
+            count = math.nan
+        if not (math.isfinite(count) and count == int(count)):
+            raise ParseError(path, f"line 3: the number of values per point {extra[4]!r} is not an integer")
+        values_per_point = int(count)
     origin = np.array(head[1:4])
     shape = []
     voxel = np.empty((3, 3))
@@ -139,10 +148,15 @@ def _read_raw_header(f, path: Path) -> _RawHeader:
         shape.append(abs(int(n)))
         voxel[i] = vec
     n_atoms = abs(n_atoms_signed)
+    size = os.fstat(f.fileno()).st_size
+    if n_atoms * _MIN_ATOM_LINE > size:
+        raise ParseError(path, f"line 3: {n_atoms} atoms announced, more than the file ({size} bytes) can hold")
     numbers = np.empty(n_atoms, dtype=int)
     positions = np.empty((n_atoms, 3))
     for i in range(n_atoms):
         z, _charge, *xyz = _floats(path, 7 + i, next_line(), 5, "an atom line: Z, charge, x, y, z")
+        if z != int(z) or not 0 <= z <= 118:
+            raise ParseError(path, f"line {7 + i}: atomic number {z:g} is not an integer from 0 to 118 (fewer atoms than announced?)")
         numbers[i] = int(z)
         positions[i] = xyz
     if n_atoms_signed < 0:  # a line of dataset ids follows the atoms
@@ -212,7 +226,15 @@ def read_cube(
             raise ValueError(f"unknown quantity {quantity!r}; known: {', '.join(QUANTITY_UNITS)}")
         program = program or header.program
         n1, n2, n3 = raw.shape
-        values = _read_values(f, path, n1 * n2 * n3, n3, os.fstat(f.fileno()).st_size - raw.data_offset)
+        data_bytes = os.fstat(f.fileno()).st_size - raw.data_offset
+        if n1 * n2 * n3 > (data_bytes + 1) // 2:  # a value takes a digit and a separator at least
+            raise ParseError(
+                path, f"truncated: the header announces {n1 * n2 * n3} values, the file has room for {(data_bytes + 1) // 2}"
+            )
+        values = _read_values(f, path, n1 * n2 * n3, n3, data_bytes)
+        f.seek(max(raw.data_offset, f.seek(0, os.SEEK_END) - 64))
+        if not f.read().rstrip(b" \t").endswith((b"\n", b"\r")):
+            raise ParseError(path, "the last line has no line end: the file is cut short (truncated?)")
     factor, conversion = _conversion(quantity, program, content_unit)
     if factor != 1.0:
         values *= factor

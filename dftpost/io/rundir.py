@@ -333,7 +333,9 @@ def _read_aims(directory: Path) -> Run:
             atoms = _ase_read(geometry, format="aims")
             files["geometry"] = (geometry,)
         except Exception as exc:  # ase raises many kinds for bad files
-            raise ParseError(geometry, f"cannot read the structure: {exc}") from None
+            raise ParseError(geometry, f"cannot read the structure: {' '.join(str(exc).split())}") from None
+        if not (np.isfinite(atoms.positions).all() and np.isfinite(atoms.cell[:]).all()):
+            raise ParseError(geometry, "positions or lattice vectors that are not finite numbers (NaN or Inf)")
     elif log_path is not None:
         try:
             atoms = _ase_read(log_path, format="aims-output")

@@ -43,7 +43,7 @@ def numeric_table(blob: bytes, path: Path) -> np.ndarray:
         raise ParseError(path, "no data lines")
     data = fixed_decimal_table(body)
     if data is not None:
-        return data
+        return _complete(blob, data, path)
     try:
         data = np.loadtxt(io.BytesIO(body), ndmin=2)
     except ValueError as exc:
@@ -57,9 +57,17 @@ def numeric_table(blob: bytes, path: Path) -> np.ndarray:
                 raise ParseError(path, f"data line {i + 1} is not numeric: {line[:60].decode(errors='replace')!r}") from None
             if len(parts) != n_columns:
                 raise ParseError(path, f"data line {i + 1} has {len(parts)} columns, the first has {n_columns}") from None
-        raise ParseError(path, f"the data lines cannot be read as numbers ({exc})") from None
+        raise ParseError(path, f"the data lines cannot be read as numbers ({' '.join(str(exc).split())})") from None
     if not np.isfinite(data).all():
         raise ParseError(path, "data contain NaN or Inf")
+    return _complete(blob, data, path)
+
+
+def _complete(blob: bytes, data: np.ndarray, path: Path) -> np.ndarray:
+    """``data``, once sure that the text ends with a line end: programs end every line they
+    write, so a last line without one was cut (its last number may have lost digits)."""
+    if not blob.rstrip(b" \t").endswith((b"\n", b"\r")):
+        raise ParseError(path, "the last line has no line end: the file is cut short (truncated?)")
     return data
 
 
@@ -67,7 +75,7 @@ _U = np.uint64
 _HIGH, _ASCII0, _SIX = _U(0xF0F0F0F0F0F0F0F0), _U(0x3030303030303030), _U(0x0606060606060606)
 _TOP3, _BLANKS = _U(0xE0E0E0E0E0E0E0E0), _U(0x2020202020202020)
 _ONES, _FF, _LOW = _U(0x0101010101010101), _U(0xFF), _U(0x0F0F0F0F0F0F0F0F)
-_NOT_BLANK_OR_MINUS, _MINUS_BIT = _U(0xD2D2D2D2D2D2D2D2), _U(0x0808080808080808)
+_MINUS = _U(0x0D)  # "-" (0x2D) once the blank bits are cleared
 _PAIRS, _QUADS, _WORD = _U(0x00FF00FF00FF00FF), _U(0x0000FFFF0000FFFF), _U(0x00000000FFFFFFFF)
 
 
@@ -111,19 +119,48 @@ def fixed_decimal_table(body: bytes) -> np.ndarray | None:
     dots = window(first_dot, "u1")
     before = np.ndarray((n_lines, n_cols, width - 17), dtype="u1", buffer=raw, offset=0, strides=(stride, width, 1))
     frac, whole = window(first_dot + 1, "<u8").copy(), window(first_dot - 8, "<u8").copy()
-    if not (
-        np.all(raw[stride - 1 :: stride] == 0x0A)
-        and np.all(dots == 0x2E)
-        and np.all(before == 0x20)  # every character before the eight places is a blank
-        and np.all(frac & _HIGH == _ASCII0)
-        and np.all((frac + _SIX) & _HIGH == _ASCII0)
-        and np.all(whole & _TOP3 == _BLANKS)
-    ):
+    if not (np.all(raw[stride - 1 :: stride] == 0x0A) and np.all(dots == 0x2E) and np.all(before == 0x20)):
+        return None  # line ends, points, and blanks before the eight places
+    # every check below leaves non-zero bits in ``bad`` where a field is not of the form
+    # [blanks][-]digits.dddddddd (in place, one pass per operation)
+    bad = frac & _HIGH  # the decimals: bytes 0x30-0x39
+    bad ^= _ASCII0
+    t = frac + _SIX
+    t &= _HIGH
+    t ^= _ASCII0
+    bad |= t
+    t = whole & _TOP3  # the eight places: bytes 0x20-0x3F ...
+    t ^= _BLANKS
+    bad |= t
+    digit = whole >> _U(4)  # ... 0xFF in the bytes that are digits (0x30-0x39) ...
+    digit &= _ONES
+    digit *= _FF
+    t = whole & digit
+    t += _SIX
+    t &= _HIGH
+    t ^= _ASCII0
+    t &= digit
+    bad |= t
+    not_digit = ~digit  # ... the others: a blank (0x00 here) or a minus (0x0D) ...
+    other = whole ^ _BLANKS
+    other &= not_digit
+    minus = other & _ONES  # 0x01 in the byte of the minus
+    t = minus * _MINUS
+    t ^= other
+    bad |= t
+    t = digit | other  # ... and after a digit or the minus (one byte lower) only digits
+    t <<= _U(8)
+    t &= not_digit
+    bad |= t
+    if bad.any():
         return None
-    digit = ((whole >> _U(4)) & _ONES) * _FF  # 0xFF in the bytes that are digits
-    other = whole & ~digit
-    if np.any(other & _NOT_BLANK_OR_MINUS) or np.any(((whole & digit) + _SIX) & digit & _HIGH != _ASCII0 & digit):
-        return None
-    value = _swar8(whole & _LOW & digit).astype(np.float64)
-    value += _swar8(frac - _ASCII0).astype(np.float64) * 1e-8
-    return np.where((other & _MINUS_BIT) != 0, -value, value)
+    # the field as an integer count of 1e-8, divided once by the exact 1e8: below 2**53 the count
+    # is exact and the quotient is the correctly rounded double, as numpy's and Python's parsers
+    # give (beyond, |x| > 9e7, whole part plus fraction: within an ulp)
+    integer, fraction = _swar8(whole & _LOW & digit), _swar8(frac - _ASCII0)
+    units = integer * _U(100_000_000) + fraction
+    value = units.astype(np.float64) / 1e8
+    big = units >= _U(1 << 53)
+    if big.any():
+        value[big] = integer[big].astype(np.float64) + fraction[big].astype(np.float64) * 1e-8
+    return np.where(minus != 0, -value, value)
