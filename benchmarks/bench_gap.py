@@ -2,13 +2,15 @@
 
     python benchmarks/bench_gap.py                # ~7 min, plus ~1.5 min to write the inputs the first time
     python benchmarks/bench_gap.py --w1-runs 1000 # time all 1,000 runs with one worker too (+~7 min)
+    python benchmarks/bench_gap.py --dask         # and 1,000 runs on a Dask LocalCluster of 2 workers (+~4 min)
 
 Goal (project issue): a batch of 1,000 FHI-aims runs (500 atoms, per-atom DoS files) processes at
 >= 10,000 runs per hour on 2 cores. What is timed is the real command line, as a subprocess::
 
     dftpost gap PARENT --out results.h5 --workers N --json
 
-with N = 1 and N = 2, each into a fresh results file, warm page cache. Wall time includes the
+with N = 1 and N = 2, each into a fresh results file, warm page cache (with ``--dask`` also
+``--scheduler local --workers 2``: the same 2 processes as Dask workers). Wall time includes the
 start of the CLI (imports), the search for run directories, every run's analysis and the HDF5
 writes. With one worker, 200 runs (one fifth of the batch, a PARENT of its own) are timed by
 default when 1,000 would take over ~4 min, and the rate is scaled; with two workers all 1,000.
@@ -354,7 +356,7 @@ def check_inspect(run: Path) -> dict:
     return {"run": run.name, "ok": ok, "warnings": s["warnings"], "stderr": proc.stderr.strip()}
 
 
-def run_gap(paths: list[Path], out: Path, workers: int) -> dict:
+def run_gap(paths: list[Path], out: Path, workers: int, scheduler: str | None = None) -> dict:
     """``dftpost gap PATHS --out OUT --workers N --json`` into a fresh file: wall time, the rows,
     the CPU time of the CLI process and the cores the whole machine kept busy meanwhile.
 
@@ -363,6 +365,8 @@ def run_gap(paths: list[Path], out: Path, workers: int) -> dict:
     for p in (out, out.with_name(out.name + ".lock"), out.with_name(out.name + ".tmp")):
         p.unlink(missing_ok=True)
     cmd = [*dftpost_cmd(), "gap", *map(str, paths), "--out", str(out), "--workers", str(workers), "--json"]
+    if scheduler is not None:
+        cmd += ["--scheduler", scheduler]
     load_before = os.getloadavg()
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy0 = cpu_busy_seconds()
@@ -466,6 +470,8 @@ def main() -> int:
     parser.add_argument("--quiet-cores", type=float, default=0.25,
                         help="before each timing, wait until other processes use fewer cores than this")
     parser.add_argument("--max-wait", type=float, default=600.0, help="... but at most this many seconds")
+    parser.add_argument("--dask", action="store_true",
+                        help="also time all runs on a Dask LocalCluster of 2 workers (--scheduler local)")
     args = parser.parse_args()
 
     usage = shutil.disk_usage(DATA.parent if not DATA.exists() else DATA)
@@ -504,22 +510,25 @@ def main() -> int:
           f"timing {n_w1} runs with 1 worker")
 
     timings = []
-    for workers, n in ((1, n_w1), (2, N_RUNS)):
+    for workers, n, scheduler in ((1, n_w1, None), (2, N_RUNS, None), *([(2, N_RUNS, "local")] if args.dask else [])):
         parent = RUNS / "batch_0" if n == BATCH else RUNS
         busy, waited = wait_for_quiet(args.quiet_cores, args.max_wait)
         print(f"\nother processes before the timing: {busy:.2f} cores busy (waited {waited:.0f} s); "
               f"load average {os.getloadavg()}")
-        result = run_gap([parent], ROOT / f"results_w{workers}.h5", workers)
+        name = f"results_w{workers}.h5" if scheduler is None else f"results_dask_w{workers}.h5"
+        result = run_gap([parent], ROOT / name, workers, scheduler)
         result["other_processes_cores_before"] = busy
         rows = result.pop("rows")
         n_ok = sum(map(row_ok, rows))
-        table = read_table(ROOT / f"results_w{workers}.h5", "gap")
+        table = read_table(ROOT / name, "gap")
         per_run_worker = np.asarray(table["elapsed_s"], dtype=float)
         rate = n / result["seconds"] * 3600
-        mine = result["cpu_seconds_cli_process"] + (per_run_worker.sum() if workers > 1 else 0.0)
+        # forkserver workers are not the CLI's children; Dask's LocalCluster workers are (already counted)
+        mine = result["cpu_seconds_cli_process"] + (per_run_worker.sum() if workers > 1 and scheduler is None else 0.0)
         result["other_processes_cores"] = max(0.0, result["machine_busy_cores"] - mine / result["seconds"])
         timing = {
             "workers": workers,
+            "scheduler": scheduler or "local processes",
             "parent": str(parent.relative_to(HERE.parent)),
             "n_runs_timed": n,
             "n_rows": len(rows),
@@ -539,7 +548,7 @@ def main() -> int:
             "n_metallized": sum(1 for r in rows if row_ok(r) and r["metallized"]),
         }
         timings.append(timing)
-        print(f"workers {workers}: {n} runs ({timing['parent']}) in {result['seconds']:.1f} s -> "
+        print(f"workers {workers}{' (Dask LocalCluster)' if scheduler else ''}: {n} runs ({timing['parent']}) in {result['seconds']:.1f} s -> "
               f"{rate:,.0f} runs/hour, {timing['seconds_per_run'] * 1e3:.0f} ms/run wall; "
               f"exit {result['returncode']}, {n_ok}/{n} ok; CPU of the CLI process {result['cpu_seconds_cli_process']:.0f} s, "
               f"machine busy {result['machine_busy_cores']:.2f} cores; analyse_gap in the worker "
@@ -548,8 +557,12 @@ def main() -> int:
         if result["returncode"] != 0 or n_ok != n:
             print(result["stderr"])
 
-    w1, w2 = timings
+    w1, w2 = timings[:2]
     speedup = w2["runs_per_hour"] / w1["runs_per_hour"]
+    speedup_dask = timings[2]["runs_per_hour"] / w1["runs_per_hour"] if args.dask else None
+    if args.dask:
+        print(f"speed-up Dask LocalCluster 2 workers / 1 local worker: {speedup_dask:.2f}x "
+              f"({timings[2]['runs_per_hour']:,.0f} runs/hour)")
     met = w2["runs_per_hour"] >= GOAL_RUNS_PER_HOUR
     print(f"\nspeed-up 2 workers / 1 worker: {speedup:.2f}x; goal >= {GOAL_RUNS_PER_HOUR:,} runs/hour on 2 cores: "
           f"{'MET' if met else 'NOT MET'} ({w2['runs_per_hour']:,.0f} runs/hour)")
@@ -593,6 +606,7 @@ def main() -> int:
         "sample_row": sample["rows"][0] if sample["rows"] else None,
         "timings": timings,
         "speedup_2_vs_1": speedup,
+        "speedup_dask_2_vs_1": speedup_dask,
         "goal_met": met,
         "profile": prof,
         "diagnostics": diag,
