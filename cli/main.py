@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 bad or missing input (a one-line message on stderr nami
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from dftpost import __version__
@@ -23,19 +24,22 @@ from dftpost.analysis.bandedges import BandEdgeParameters
 from dftpost.analysis.dipole import CENSUS_SPECIES, DEFAULT_Q_O
 from dftpost.analysis.molecules import DEFAULT_R_OH
 from dftpost.analysis.charge_fit import DEFAULT_MAX_DIPOLE
+from dftpost.analysis.electrostatics import DEFAULT_SIGMA_A, DEFAULT_TOLERANCE_V
 from dftpost.batch import (
     CHARGE_FIT_SCHEMA,
     DIPOLE_SCHEMA,
     FIELD_SCHEMA,
+    POTENTIAL_SCHEMA,
     dipole_trajectory,
     field_profile,
     fit_charge,
     gap_batch,
     gap_summary,
+    potential_trajectory,
 )
 from dftpost.store import ResultStore
 from dftpost.io.rundir import describe_file, read_run
-from dftpost.parallel import default_workers
+from dftpost.parallel import default_workers, stop_on_signals
 
 app = typer.Typer(
     name="dftpost",
@@ -168,6 +172,14 @@ def _gap_json(row: dict) -> dict:
     return out
 
 
+def _interrupted(exc: KeyboardInterrupt, what: str) -> None:
+    """One line on stderr, exit 130 after Ctrl-C (SIGINT), 143 after SIGTERM (a batch system
+    ending the job, ``kill``), as shells report those signals."""
+    terminated = getattr(exc, "signum", signal.SIGINT) == signal.SIGTERM
+    err.print(f"{'terminated' if terminated else 'interrupted'}: {escape(what)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=143 if terminated else 130)
+
+
 @app.command()
 def gap(
     paths: list[Path] = typer.Argument(..., help="Run directories, or parents holding many (searched recursively)."),
@@ -184,12 +196,14 @@ def gap(
     dipole: float = typer.Option(None, "--dipole", help="Use this total dipole (e/Å) instead of the fixed-charge one."),
     force: bool = typer.Option(False, "--force", help="Analyse runs already stored with the same inputs again."),
     wait: float = typer.Option(0.0, "--wait", help="Seconds to wait for another writer of --out to finish (jobs ending together)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Analyse on Dask instead of local processes: 'local' (a LocalCluster of --workers processes), a scheduler address tcp://host:port, or a cluster file (YAML, e.g. a dask-jobqueue SLURMCluster; see the README). Needs dftpost\\[dask] (pip install 'dftpost\\[dask]')."),
 ) -> None:
     """Water band edges and false metallization of FHI-aims and CP2K runs, stored in HDF5.
 
     Energies are eV relative to the Fermi level the program printed; the dipole is e/Å. Exit
     status 0 when every run succeeded, 1 when some failed (the others are stored), 2 on usage
-    errors.
+    errors, 130 after Ctrl-C and 143 after SIGTERM (the runs finished are stored; run the same
+    command again for the rest).
     """
     try:
         params = BandEdgeParameters(
@@ -204,7 +218,7 @@ def gap(
     except DftpostError as exc:
         err.print(f"[bold red]usage error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2)
-    failed = 0
+    failed = stored = 0
     progress = Progress(
         TextColumn("gap"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, disable=as_json or not err.is_terminal
     )
@@ -217,7 +231,8 @@ def gap(
         task = progress.add_task("gap", total=n_todo)
 
     def finished(row: dict) -> None:
-        nonlocal failed
+        nonlocal failed, stored
+        stored += 1
         if row["status"] != "ok":
             failed += 1
         if as_json:
@@ -227,10 +242,13 @@ def gap(
         progress.advance(task)
 
     try:
-        with progress:
-            rows = gap_batch(paths, out, params, dipole, workers or default_workers(), force, finished, started, wait)
+        with stop_on_signals(), progress:
+            rows = gap_batch(paths, out, params, dipole, workers or default_workers(), force, finished, started, wait,
+                             scheduler)
     except DftpostError as exc:
         _fail(exc)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc, f"{stored} run(s) stored in {out}; run the same command again to analyse the rest")
     if not as_json and rows:
         _print_gap_table(rows, out)
     raise typer.Exit(code=1 if failed else 0)
@@ -353,6 +371,74 @@ def dipole(
     console.print(table)
 
 
+@app.command()
+def potential(
+    trajectory: Path = typer.Argument(..., help="A trajectory of periodic water boxes any ASE reader reads (extxyz, ...)."),
+    out: Path = typer.Option(Path("results.h5"), "--out", "-o", help="HDF5 results file (appended to)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    q_o: float = typer.Option(DEFAULT_Q_O, "--q-o", help="Oxygen charge, e (q_H = -q_O/2)."),
+    sigma: float = typer.Option(DEFAULT_SIGMA_A, "--sigma", help="Width of the Gaussian charges, Å (0 = point charges)."),
+    tolerance: float = typer.Option(DEFAULT_TOLERANCE_V, "--tolerance", help="Accuracy wanted on the potential of every atom, V."),
+    self_term: bool = typer.Option(True, "--self-term/--no-self-term", help="Count an atom's own Gaussian at its centre (the potential of the whole smooth charge)."),
+    intermolecular: bool = typer.Option(False, "--intermolecular", help="Leave out the atoms of the atom's own molecule."),
+    gap_ev: float = typer.Option(4.45, "--gap", help="Band gap (eV) ΔV is compared with."),
+    index: str = typer.Option(None, "--index", help="Frames start:stop:step (Python slice; default all)."),
+    timestep_ps: float = typer.Option(
+        None, "--timestep-ps", help="Time between consecutive frames of the file, ps (default: the frames' time_ps/time_fs, if any)."
+    ),
+) -> None:
+    """Potential-difference proxy of periodic water boxes (METHODS §2): Gaussian charges on O and
+    H, the periodic (tin-foil Ewald, PME) potential at every atom, ΔV = max − min per frame, its
+    distribution and autocorrelation. Potentials V, lengths Å; correlation times in ps when the
+    frames have times, else in frames.
+    """
+    progress = Progress(
+        TextColumn("potential"), SpinnerColumn(), TextColumn("{task.completed} frames"), TimeElapsedColumn(),
+        console=err, disable=as_json or not err.is_terminal,
+    )
+    task = progress.add_task("potential", total=None)
+    try:
+        with progress:
+            result, row = potential_trajectory(
+                trajectory, index, q_o, sigma, tolerance, self_term, intermolecular, gap_ev,
+                on_frame=lambda _n: progress.advance(task), timestep_ps=timestep_ps,
+            )
+        with ResultStore(out) as store:
+            store.append(POTENTIAL_SCHEMA, [row])
+    except DftpostError as exc:
+        _fail(exc)
+    in_frames = not np.isfinite(row["acf_integrated_time_ps"])
+    summary_ = {
+        "trajectory": row["run"],
+        "out": str(out),
+        "n_frames": row["n_frames"],
+        "index": row["index"],
+        "q_o_e": q_o,
+        "sigma_A": sigma,
+        "self_term": self_term,
+        "intermolecular": intermolecular,
+        "tolerance_V": tolerance,
+        "cell_length_A": row["cell_length_A"],
+        "delta_v_V": result.delta_v_V.tolist(),
+        "mean_delta_v_V": row["mean_delta_v_V"],
+        "std_delta_v_V": row["std_delta_v_V"],
+        "sem_delta_v_V": _json_value(row["sem_delta_v_V"]),
+        "gap_eV": gap_ev,
+        "exceeds_gap_fraction": row["exceeds_gap_fraction"],
+        "acf_integrated_time": row["acf_integrated_time_frames"] if in_frames else row["acf_integrated_time_ps"],
+        "acf_integrated_time_units": "frames" if in_frames else "ps",
+    }
+    if as_json:
+        print(json.dumps(summary_, ensure_ascii=False))
+        return
+    console = Console()
+    table = Table(title=f"{row['run']} → {out}", show_header=False, title_justify="left")
+    for key, value in summary_.items():
+        if key not in ("trajectory", "out", "delta_v_V"):
+            table.add_row(key, escape(str(value)))
+    console.print(table)
+
+
 @app.command("field-profile")
 def field_profile_command(
     run_no_field: Path = typer.Argument(..., help="Run directory without the field."),
@@ -463,6 +549,202 @@ def fit_charge_command(
             f"{result.n_used} frames used, {result.n_rejected} left out → {out}"
         )
     raise typer.Exit(code=1 if failed else 0)
+
+
+_SELECT_HELP = (
+    "Frames to run, among those --index picks (frame numbers count from 0 in the file): "
+    "'all'; 'indices:0,5,9' (negative from the end); 'stride:N' (every N-th from the first); "
+    "'dipole-extremes:N' (the N most negative and the N most positive μ_z); "
+    "'dipole-quantiles:K' (the frames at the quantiles (k+½)/K of μ_z); "
+    "'dipole-bins:K[:M]' (K equal-width μ_z bins, the M frames nearest each bin centre). "
+    "μ_z is the fixed-charge total dipole per area (e/Å, --q-o)."
+)
+
+
+@app.command()
+def generate(
+    trajectory: Path = typer.Argument(..., help="MLIP trajectory, any format ASE reads (extxyz, ...)."),
+    outdir: Path = typer.Argument(..., help="Campaign folder to write: new, empty, or holding this same campaign."),
+    code: str = typer.Option(..., "--code", help="DFT program: cp2k or aims."),
+    select: str = typer.Option("all", "--select", help=_SELECT_HELP),
+    index: str = typer.Option(None, "--index", help="Frames considered: start:stop:step (Python slice; default all)."),
+    field: float = typer.Option(None, "--field", help="Also a run with a homogeneous field of this many V/Å along +z: every frame a nofield/field pair."),
+    d_cut: float = typer.Option(BandEdgeParameters.d_cut_A, "--d-cut", help="PDoS lists: water atoms beyond this height above the top metal atom, Å (passed on to dftpost gap)."),
+    q_o: float = typer.Option(DEFAULT_Q_O, "--q-o", help="Oxygen charge of the fixed-charge μ_z, e (q_H = -q_O/2; passed on to dftpost gap)."),
+    min_vacuum: float = typer.Option(10.0, "--min-vacuum", help="Narrowest vacuum gap along z accepted, Å."),
+    layer_width: float = typer.Option(3.0, "--layer-width", help="Height of the water layer lists (z-resolved PDoS), Å."),
+    xc: str = typer.Option("PBE", "--xc", help="Exchange-correlation functional (CP2K XC_FUNCTIONAL / FHI-aims xc)."),
+    cutoff: float = typer.Option(400.0, "--cutoff", help="CP2K: plane-wave cutoff, Ry."),
+    rel_cutoff: float = typer.Option(50.0, "--rel-cutoff", help="CP2K: REL_CUTOFF, Ry."),
+    eps_scf: float = typer.Option(1e-6, "--eps-scf", help="CP2K: EPS_SCF."),
+    mixing: str = typer.Option("auto", "--mixing", help="CP2K: SCF mixing method; auto: DIRECT_P_MIXING without metal (BROYDEN_MIXING aborted on some water frames with the dipole correction), BROYDEN_MIXING (α 0.1, β 1.5) with metal."),
+    cube_stride: int = typer.Option(2, "--cube-stride", help="CP2K: STRIDE of the V_HARTREE and density cubes."),
+    project: str = typer.Option("frame", "--project", help="CP2K: project name (file names PROJECT.inp, PROJECT.out, ...)."),
+    kind: list[str] = typer.Option([], "--kind", help="CP2K: EL=BASIS,POTENTIAL for one element (repeatable), e.g. Cu=DZVP-MOLOPT-SR-GTH,GTH-PBE-q11."),
+    species_dir: Path = typer.Option(None, "--species-dir", help="FHI-aims: species defaults folder (…/defaults_2020 or …/defaults_2020/intermediate); default $AIMS_SPECIES_DIR."),
+    basis: str = typer.Option("intermediate", "--basis", help="FHI-aims: species-default level."),
+    k_grid: str = typer.Option(None, "--k-grid", help="FHI-aims: k-grid N1,N2,N3 (default: 25 Å / cell length along x and y, 1 along z)."),
+    smearing: float = typer.Option(0.01, "--smearing", help="FHI-aims: Gaussian occupation smearing, eV."),
+    dft_command: str = typer.Option(None, "--dft-command", help="How the job scripts start the program (default: cp2k.psmp / aims.x, in SLURM srun ...)."),
+    ntasks: int = typer.Option(32, "--ntasks", help="SLURM: MPI ranks per array task (one task per frame)."),
+    time_limit: str = typer.Option("12:00:00", "--time", help="SLURM: wall-time limit per task."),
+    partition: str = typer.Option(None, "--partition", help="SLURM: partition."),
+    account: str = typer.Option(None, "--account", help="SLURM: account."),
+    wait: float = typer.Option(600.0, "--wait", help="dftpost gap --wait in each task, s."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """DFT run directories, job scripts and a manifest for chosen frames of an MLIP trajectory.
+
+    Each frame becomes a run directory (or a nofield/field pair with --field) with the inputs
+    for CP2K or FHI-aims: PBE, dipole correction along z, projected DoS of the water (CP2K:
+    LDOS lists of the water atoms beyond --d-cut and of water layers), Hartree potential and
+    density cubes. The job scripts (run_all.sh, submit.slurm: a SLURM array, one task per
+    frame) run the program where it has not ended normally, then dftpost gap into
+    OUTDIR/results.h5. Nothing is written unless everything checks out (exit 1, one line naming
+    the file or folder); 2 for usage errors.
+    """
+    from dftpost.inputs import AimsSettings, Cp2kSettings, JobSettings, generate_campaign, parse_selection
+    from dftpost.inputs.jobs import shell_word_list
+
+    def usage(message: str) -> None:
+        err.print(f"[bold red]usage error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2)
+
+    if code not in ("cp2k", "aims"):
+        usage(f"--code must be cp2k or aims, not {code}")
+    try:
+        selection = parse_selection(select)
+    except DftpostError as exc:
+        usage(str(exc))
+    kinds = []
+    for item in kind:
+        element, _, names = item.partition("=")
+        parts = [p.strip() for p in names.split(",")]
+        if not element.strip() or len(parts) != 2 or not all(parts):
+            usage(f"--kind takes EL=BASIS,POTENTIAL, not {item}")
+        kinds.append((element.strip(), parts[0], parts[1]))
+    grid = None
+    if k_grid is not None:
+        try:
+            grid = tuple(int(k) for k in k_grid.split(","))
+        except ValueError:
+            grid = ()
+        if len(grid) != 3 or min(grid) < 1:
+            usage(f"--k-grid takes three positive integers N1,N2,N3, not {k_grid}")
+    try:
+        cp2k_settings = Cp2kSettings(project=project, xc=xc, kinds=tuple(kinds), cutoff_Ry=cutoff, rel_cutoff_Ry=rel_cutoff,
+                                     eps_scf=eps_scf, mixing=mixing, cube_stride=cube_stride)
+        aims_settings = AimsSettings(xc=xc.lower(), basis=basis, k_grid=grid, occupation=("gaussian", smearing))
+        if dft_command is not None:
+            shell_word_list(dft_command, "--dft-command")
+    except DftpostError as exc:
+        usage(str(exc))
+    try:
+        campaign = generate_campaign(
+            trajectory,
+            outdir,
+            code,
+            selection,
+            index,
+            field,
+            d_cut,
+            q_o,
+            DEFAULT_R_OH,
+            min_vacuum,
+            layer_width,
+            cp2k=cp2k_settings,
+            aims=aims_settings,
+            species_dir=species_dir,
+            jobs=JobSettings(dft_command=dft_command, ntasks=ntasks, time=time_limit, partition=partition, account=account,
+                             wait_s=wait),
+            command=["dftpost", *sys.argv[1:]],
+        )
+    except DftpostError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(DftpostError(exc.filename or outdir, exc.strerror or str(exc)))
+    frames = campaign.manifest["frames"]
+    if as_json:
+        data = {
+            "outdir": str(campaign.directory),
+            "code": code,
+            "existing": campaign.existing,
+            "n_frames": len(frames),
+            "n_runs": sum(len(f["runs"]) for f in frames),
+            "frames": [{"index": f["index"], "dipole_e_per_A": f["dipole_e_per_A"], "reason": f["reason"],
+                        "runs": [r["dir"] for r in f["runs"]]} for f in frames],
+        }
+        print(json.dumps(data, ensure_ascii=False))
+        return
+    console = Console()
+    if campaign.existing:
+        console.print(f"{escape(str(campaign.directory))} already holds this campaign: nothing written", highlight=False, soft_wrap=True)
+        return
+    table = Table(title=f"{len(frames)} frame(s) → {campaign.directory}", title_justify="left")
+    for name in ("frame", "μ_z (e/Å)", "why", "run directories"):
+        table.add_column(name)
+    for f in frames:
+        table.add_row(str(f["index"]), f"{f['dipole_e_per_A']:+.5f}", escape(f["reason"]), escape(" ".join(r["dir"] for r in f["runs"])))
+    console.print(table)
+    console.print(
+        f"run: bash {escape(str(campaign.directory / 'run_all.sh'))}  or  sbatch {escape(str(campaign.directory / 'submit.slurm'))}",
+        highlight=False, soft_wrap=True,
+    )
+
+
+from dftpost.plot import FIGURES, FORMATS, plot_results  # noqa: E402  (matplotlib itself loads when drawing)
+
+
+@app.command("plot")
+def plot_command(
+    items: list[str] = typer.Argument(
+        ...,
+        metavar="RESULTS.h5|WHICH",
+        help=f"HDF5 results files and, in any order, figure names: {', '.join(FIGURES)}. "
+        "Without a name: every figure the files have data for.",
+        show_default=False,
+    ),
+    out: Path = typer.Option(Path("figures"), "--out", "-o", help="Folder for the figures (created if needed)."),
+    fmt: str = typer.Option("png", "--format", "-f", help="File format: png, pdf or svg."),
+    run: str = typer.Option(None, "--run", help="Figures of one run draw the latest row whose run path contains this text (default: the latest row with the data)."),
+) -> None:
+    """Figures of the paper from stored results: densities, dipole profile and
+    distribution, z-resolved PDoS, field response, band edges against μ_z, σ against
+    thickness, ΔV against cell length, autocorrelations, species census, q_O parity.
+
+    Arguments are results files and figure names, in any order:
+    a figure name is a figure, anything else a file.
+      dftpost plot results.h5 --out figs      every figure the file has data for
+      dftpost plot a.h5 b.h5 band-edges acf   these two figures, from both files
+
+    A named figure needs its data in every file given: else exit 1 naming
+    the file and the missing table or dataset (nothing is drawn).
+    Figures of one run (density, dipole-profile, dipole-distribution,
+    pdos-map, field-response, census, parity) are drawn per file from its
+    latest row, as FILE-NAME.FORMAT when there are several files. Figures
+    over runs (band-edges, sigma-vs-thickness, potential-vs-cell, acf) pool
+    the rows of all files (each run once) into NAME.FORMAT.
+    Prints the files drawn.
+    """
+    if fmt not in FORMATS:
+        err.print(f"[bold red]usage error:[/] --format must be png, pdf or svg, not {escape(fmt)}")
+        raise typer.Exit(code=2)
+    which = [item for item in items if item in FIGURES]
+    files = [Path(item) for item in items if item not in FIGURES]
+    if not files:
+        err.print("[bold red]usage error:[/] give at least one results file (HDF5 written by dftpost)")
+        raise typer.Exit(code=2)
+    for path in files:
+        if not path.exists():
+            _fail(DftpostError(path, f"no such file, nor a figure name ({', '.join(FIGURES)})"))
+    try:
+        made = plot_results(files, which, out, fmt, run)
+    except DftpostError as exc:
+        _fail(exc)
+    console = Console()
+    console.print(f"{len(made)} figure(s) from {escape(', '.join(map(str, files)))} → {escape(str(out))}", highlight=False, soft_wrap=True)
+    for name, path in made:
+        console.print(f"  {escape(path.name):<28} {escape(FIGURES[name].caption)}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,7 @@ import hashlib
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -22,6 +23,7 @@ import numpy as np
 from .analysis.bandedges import BandEdgeParameters, gap_by_dipole, water_gap
 from .analysis.charge_fit import DEFAULT_MAX_DIPOLE, ChargeFit, density_dipole, fit_oxygen_charge
 from .analysis.correlation import autocorrelation, block_average, integrated_correlation_time
+from .analysis.electrostatics import DEFAULT_SIGMA_A, DEFAULT_TOLERANCE_V, choose_parameters, potential_spread
 from .analysis.dipole import DEFAULT_Q_O, DipoleAccumulator, DipoleTrajectory, fixed_charge_dipole, repeat_distance_z
 from .analysis.molecules import DEFAULT_R_OH
 from .analysis.profiles import FieldResponse, field_response
@@ -30,7 +32,7 @@ from .grid import Grid
 from .io.cube import read_cube
 from .io.rundir import find_run_dirs, input_hash, read_run
 from .io.trajectory import iter_frames, parse_index
-from .parallel import map_unordered
+from .parallel import map_unordered, parse_scheduler
 from .run import Run
 from .units import EPSILON0_E_PER_V_A
 from .store import Column, ResultStore, TableSchema, read_table
@@ -131,14 +133,20 @@ def gap_batch(
     on_result: Callable[[dict], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
     wait_s: float = 0.0,
+    scheduler: str | None = None,
 ) -> list[dict]:
     """Analyse every run directory at or below ``paths`` and append one row per run to ``out``.
 
     Runs already stored with the same input fingerprint are skipped unless ``force``.
     ``on_start(n_to_do, n_skipped)`` is called once, ``on_result(row)`` after each row is stored.
     ``wait_s``: how long to wait for another writer of ``out`` to finish before giving up.
+    ``workers`` local processes analyse the runs, or a Dask cluster with ``scheduler`` ("local",
+    "tcp://host:port" or a cluster file; see :mod:`dftpost.parallel`); this process writes.
+    A run whose worker died is stored as an error row without input hash, so a re-run retries it.
+    An exception (KeyboardInterrupt included) stops the workers; the rows stored stay.
     Returns the rows made (scalar columns only).
     """
+    spec = parse_scheduler(scheduler) if scheduler is not None else None  # a wrong one fails before any work
     runs = find_run_dirs(list(paths))
     rows = []
     with ResultStore(out, wait_s=wait_s) as store:
@@ -147,12 +155,14 @@ def gap_batch(
         if on_start is not None:
             on_start(len(todo), len(runs) - len(todo))
         tasks = [GapTask(r, parameters, dipole_e_per_A) for r in todo]
-        for task, row in map_unordered(analyse_gap, tasks, workers, on_crash=_crash_row):
-            store.append(GAP_SCHEMA, [row])
-            scalars = {k: v for k, v in row.items() if k not in GAP_SCHEMA.arrays}
-            rows.append(scalars)
-            if on_result is not None:
-                on_result(scalars)
+        results = map_unordered(analyse_gap, tasks, workers, on_crash=_crash_row, scheduler=spec)
+        with closing(results):  # an interrupt stops the workers before the store closes
+            for task, row in results:
+                store.append(GAP_SCHEMA, [row])
+                scalars = {k: v for k, v in row.items() if k not in GAP_SCHEMA.arrays}
+                rows.append(scalars)
+                if on_result is not None:
+                    on_result(scalars)
     return rows
 
 
@@ -361,6 +371,138 @@ def _file_hash(path: Path, extra: str) -> str:
             digest.update(block)
     digest.update(extra.encode())
     return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- potential proxy
+#: The ``potential`` table: one row per trajectory analysed by :func:`potential_trajectory`.
+POTENTIAL_SCHEMA = TableSchema(
+    "potential",
+    {
+        "run": Column("str", "", "absolute path of the trajectory"),
+        "input_hash": Column("str", "", "fingerprint of the trajectory file and the parameters"),
+        "status": Column("str", "", "ok"),
+        "index": Column("str", "", "frames analysed, start:stop:step"),
+        "n_frames": Column("i8", "", "frames analysed"),
+        "q_o_e": Column("f8", "e", "oxygen charge (q_H = -q_O/2)"),
+        "sigma_A": Column("f8", "Å", "width of the Gaussian charges"),
+        "self_term": Column("i1", "", "1 if an atom's own Gaussian counts at its centre"),
+        "intermolecular": Column("i1", "", "1 if the atoms of the same molecule are left out"),
+        "tolerance_V": Column("f8", "V", "requested accuracy of the potential at each atom"),
+        "cell_length_A": Column("f8", "Å", "cube root of the mean cell volume"),
+        "gap_eV": Column("f8", "eV", "band gap ΔV is compared with"),
+        "mean_delta_v_V": Column("f8", "V", "mean over frames of ΔV = max - min of the potential over atoms"),
+        "std_delta_v_V": Column("f8", "V", "standard deviation of ΔV over frames"),
+        "sem_delta_v_V": Column("f8", "V", "standard error of the mean ΔV (blocking)"),
+        "exceeds_gap_fraction": Column("f8", "", "fraction of frames with ΔV above gap_eV"),
+        "acf_integrated_time_frames": Column("f8", "frames", "integrated correlation time of ΔV"),
+        "acf_integrated_time_ps": Column("f8", "ps", "the same in ps (NaN when the frames carry no evenly spaced times)"),
+        "parameters": Column("str", "", "JSON of the parameters and of the Ewald/PME settings of the first frame"),
+        "analysed_at": Column("str", "", "ISO time the row was made"),
+    },
+    arrays={
+        "frame_index": Column("i8", "", "frame numbers in the file"),
+        "time_ps": Column("f8", "ps", "time of each frame (NaN when unknown)"),
+        "delta_v": Column("f8", "V", "ΔV of each frame"),
+        "cell_lengths": Column("f8", "Å", "lengths of the three cell vectors of each frame (n_frames x 3)"),
+        "acf": Column("f8", "", "autocorrelation of ΔV, lag 0, 1, ... frames"),
+    },
+)
+
+
+@dataclass(frozen=True, eq=False)
+class PotentialTrajectory:
+    """ΔV (V) of every analysed frame, with the frame numbers and times (ps, NaN if unknown)."""
+
+    frame_index: np.ndarray
+    time_ps: np.ndarray
+    delta_v_V: np.ndarray
+    cell_lengths_A: np.ndarray
+
+
+def potential_trajectory(
+    path: Path,
+    index: str | None = None,
+    q_o: float = DEFAULT_Q_O,
+    sigma_A: float = DEFAULT_SIGMA_A,
+    tolerance_V: float = DEFAULT_TOLERANCE_V,
+    self_term: bool = True,
+    intermolecular: bool = False,
+    gap_eV: float = 4.45,
+    on_frame: Callable[[int], None] | None = None,
+    timestep_ps: float | None = None,
+) -> tuple[PotentialTrajectory, dict]:
+    """Stream a trajectory through the potential-difference proxy (METHODS §2): ΔV of every
+    frame by :func:`~dftpost.analysis.electrostatics.potential_spread`, its distribution and
+    autocorrelation; return the result and its ``potential`` table row (arrays included).
+
+    Every frame is treated as periodic in three dimensions (tin-foil Ewald sum), so it needs
+    three cell vectors. The Ewald/PME settings are chosen once per cell (they depend on the cell
+    and the charges only). Frame times as in :func:`dipole_trajectory`.
+    """
+    path = Path(path).resolve()
+    selection = parse_index(index)
+    parameters = {"q_o_e": q_o, "sigma_A": sigma_A, "tolerance_V": tolerance_V, "self_term": self_term,
+                  "intermolecular": intermolecular, "gap_eV": gap_eV, "index": index or ":", "timestep_ps": timestep_ps}
+    frames, times, spreads, lengths, volumes = [], [], [], [], []
+    ewald, first_settings = None, None
+    with ThreadPoolExecutor(1) as hashing:
+        fingerprint = hashing.submit(_file_hash, path, json.dumps(parameters, sort_keys=True))
+        for number, atoms in iter_frames(path, selection):
+            cell = atoms.cell[:]
+            try:
+                if abs(np.linalg.det(cell)) < 1e-9:
+                    raise DftpostError(None, "the cell has fewer than three vectors: the periodic potential needs all three")
+                charges = np.where(atoms.numbers == 8, q_o, np.where(atoms.numbers == 1, -q_o / 2, 0.0))
+                if ewald is None or not (np.array_equal(cell, ewald[0]) and np.array_equal(charges, ewald[1])):
+                    ewald = (cell.copy(), charges, choose_parameters(cell, charges, sigma_A, tolerance_V))
+                result = potential_spread(atoms.numbers, atoms.positions, cell, sigma_A, q_o, self_term=self_term,
+                                          intermolecular=intermolecular, parameters=ewald[2])
+            except DftpostError as exc:
+                raise DftpostError(path, f"frame {number}: {exc.problem}") from None
+            first_settings = first_settings or asdict(result.parameters)
+            frames.append(number)
+            times.append(_frame_time_ps(atoms.info, number, timestep_ps))
+            spreads.append(result.delta_v_V)
+            lengths.append(np.linalg.norm(cell, axis=1))
+            volumes.append(abs(np.linalg.det(cell)))
+            if on_frame is not None:
+                on_frame(number)
+        if not frames:
+            raise DftpostError(path, f"no frames (selection {index or ':'})")
+        input_fingerprint = fingerprint.result()
+    trajectory = PotentialTrajectory(np.array(frames), np.array(times), np.array(spreads), np.array(lengths))
+    delta_v = trajectory.delta_v_V
+    acf, tau = (autocorrelation(delta_v), None) if delta_v.size > 1 and np.ptp(delta_v) > 0 else (np.ones(1), 0.0)
+    tau = integrated_correlation_time(acf) if tau is None else tau
+    blocks = block_average(delta_v) if delta_v.size > 1 else None
+    row = {
+        "run": str(path),
+        "input_hash": input_fingerprint,
+        "status": "ok",
+        "index": index or ":",
+        "n_frames": int(delta_v.size),
+        "q_o_e": q_o,
+        "sigma_A": sigma_A,
+        "self_term": int(self_term),
+        "intermolecular": int(intermolecular),
+        "tolerance_V": tolerance_V,
+        "cell_length_A": float(np.mean(volumes) ** (1 / 3)),
+        "gap_eV": gap_eV,
+        "mean_delta_v_V": float(delta_v.mean()),
+        "std_delta_v_V": float(delta_v.std()),
+        "sem_delta_v_V": blocks.sem_estimate if blocks else float("nan"),
+        "exceeds_gap_fraction": float(np.mean(delta_v > gap_eV)),
+        "acf_integrated_time_frames": tau,
+        "acf_integrated_time_ps": tau * _frame_spacing_ps(trajectory.time_ps),
+        "parameters": json.dumps({**parameters, "ewald": first_settings}),
+        "analysed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "frame_index": trajectory.frame_index,
+        "time_ps": trajectory.time_ps,
+        "delta_v": delta_v,
+        "cell_lengths": trajectory.cell_lengths_A,
+        "acf": acf,
+    }
+    return trajectory, row
 
 
 # ----------------------------------------------------------------------------- field profile
