@@ -13,8 +13,6 @@ OH⁻ or H3O⁺ has a charged sum (see the census).
 
 from __future__ import annotations
 
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -274,9 +272,8 @@ class DipoleAccumulator:
     """Streams frames into a :class:`DipoleTrajectory` without keeping them.
 
     ``z_edges_A`` is the grid of heights above each frame's origin (Å). Frames are checked as they
-    come (:meth:`add` raises for a bad one) and analysed ``batch`` at a time, vectorised, in one
-    background thread (numpy and scipy release the GIL in their loops, so the analysis runs while
-    the caller parses the next frames), with the H → O assignment carried from frame to frame by a
+    come (:meth:`add` raises for a bad one) and analysed ``batch`` at a time, vectorised, with the
+    H → O assignment carried from frame to frame by a
     :class:`~dftpost.analysis.molecules.BondTracker` (exact). Profiles are summed over frames
     (mean and variance from running sums of x and x², in float64).
     """
@@ -303,8 +300,6 @@ class DipoleAccumulator:
         self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._numbers = self._pbc = self._cell = self._full_cell = None
         self._analysed_numbers = None
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="dftpost-dipole")
-        self._queued: deque[Future] = deque()
 
     def add(self, frame_index: int, numbers, positions_A, cell_A, pbc=(True, True, True), time_ps: float = float("nan")) -> None:
         """Check one frame and queue it; raises :class:`~dftpost.errors.DftpostError` for a frame
@@ -327,13 +322,10 @@ class DipoleAccumulator:
             self._flush()
 
     def _flush(self) -> None:
-        """Hand the queued frames to the background thread (at most two batches wait there)."""
-        if not self._pending:
-            return
-        while len(self._queued) >= 2:
-            self._queued.popleft().result()
-        self._queued.append(self._worker.submit(self._analyse, self._numbers, self._pbc, self._pending))
-        self._pending = []
+        """Analyse the queued frames."""
+        if self._pending:
+            self._analyse(self._numbers, self._pbc, self._pending)
+            self._pending = []
 
     def _analyse(self, numbers: np.ndarray, pbc: np.ndarray, frames: list) -> None:
         positions, cells, full_cells = (np.stack(x) for x in zip(*frames))
@@ -355,8 +347,6 @@ class DipoleAccumulator:
     def result(self) -> DipoleTrajectory:
         """The analysis of every frame added so far."""
         self._flush()
-        while self._queued:
-            self._queued.popleft().result()
         n = len(self._frames)
         if n == 0:
             raise DftpostError(None, "no frame was analysed")
