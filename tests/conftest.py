@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,16 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 CP2K_FIXTURE = FIXTURES / "cp2k" / "water4_slab"
 REALDATA = Path(os.environ.get("DFTPOST_REALDATA", REPO.parent / "shared" / "realdata"))
+
+# Run from the checkout, ``import dftpost`` finds the source tree, whose cli/ folder installs as
+# dftpost.cli but is not inside dftpost/: make ``import dftpost.cli.main`` find it there too.
+try:
+    import dftpost.cli  # noqa: F401
+except ModuleNotFoundError:
+    _spec = importlib.util.spec_from_file_location("dftpost.cli", REPO / "cli" / "__init__.py",
+                                                   submodule_search_locations=[str(REPO / "cli")])
+    sys.modules["dftpost.cli"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["dftpost.cli"])
 
 
 @pytest.fixture(scope="session")
