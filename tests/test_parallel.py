@@ -279,7 +279,8 @@ def test_ctrl_c_or_sigterm_stops_cleanly_and_keeps_the_rows_done(where, signum, 
 def test_scheduler_without_dask_installed_is_a_one_line_error(campaign, tmp_path):
     block = "import sys; sys.modules['distributed'] = None; from dftpost.cli.main import app; app()"
     result = subprocess.run([sys.executable, "-c", block, "gap", str(campaign / "run_000"), "--out",
-                             str(tmp_path / "r.h5"), "--scheduler", "local"], capture_output=True, text=True)
+                             str(tmp_path / "r.h5"), "--scheduler", "local"], capture_output=True, text=True,
+                            cwd=tmp_path)  # the installed dftpost, not the checkout's source tree
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "install dftpost[dask]" in result.stderr, result.stderr
     assert not (tmp_path / "r.h5").exists()  # refused before any work
