@@ -501,6 +501,8 @@ def fit_charge_command(
     out: Path = typer.Option(Path("results.h5"), "--out", "-o", help="HDF5 results file (appended to)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     plot: Path = typer.Option(None, "--plot", help="Draw the parity plot to this file (png, pdf, svg)."),
+    workers: int = typer.Option(None, "--workers", "-j", help="Processes reading the runs (default: the cores available)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Read the runs on Dask instead: 'local', tcp://host:port or a cluster file (as for gap)."),
 ) -> None:
     """Fit the fixed oxygen charge q_O (q_H = −q_O/2) to the DFT dipoles of water frames
     (METHODS §3). Charges e, dipoles per area e/Å. Exit status 1 when some run had no usable
@@ -509,13 +511,16 @@ def fit_charge_command(
         err.print(f"[bold red]usage error:[/] --source must be log, cube or auto, not {escape(source)}")
         raise typer.Exit(code=2)
     try:
-        result, row = fit_charge(paths, source, max_dipole, intercept)
+        with stop_on_signals():
+            result, row = fit_charge(paths, source, max_dipole, intercept, workers=workers or default_workers(), scheduler=scheduler)
         with ResultStore(out) as store:
             store.append(CHARGE_FIT_SCHEMA, [row])
         if plot is not None:
             from dftpost.plot import parity_figure
 
             parity_figure(row, plot)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc, "no fit stored; run the same command again")
     except DftpostError as exc:
         _fail(exc)
     frames = json.loads(row["frames"])

@@ -676,48 +676,73 @@ def dft_dipole(run: Run, source: str = "auto", axis: int = 2) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class ChargeFitTask:
+    """One run of a charge fit: where it is, where its DFT dipole comes from, the O–H cut-off."""
+
+    directory: Path
+    source: str
+    r_oh: float
+
+
+def charge_fit_frame(task: ChargeFitTask) -> dict:
+    """One run's entry of a charge fit: the fixed-charge lever s (1/Å), the DFT dipole per area
+    (e/Å) and where it came from, whether the run may enter the fit (``keep``) and why not; an
+    ``error`` instead when the run cannot be used. Never raises for bad input."""
+    frame: dict = {"run": str(task.directory)}
+    try:
+        run = read_run(task.directory)
+        if run.atoms is None:
+            raise DftpostError(task.directory, "no structure")
+        fc = fixed_charge_dipole(run.atoms.numbers, run.atoms.positions, run.atoms.cell[:], run.atoms.pbc, -1.0, task.r_oh)
+        d = dft_dipole(run, task.source)
+    except DftpostError as exc:
+        return {**frame, "error": str(exc), "keep": False}
+    frame.update(
+        lever_per_A=fc.charge_lever_per_A,
+        dft_dipole_e_per_A=d["dipole_e_A"] / fc.area_A2,
+        dft_dipole_e_A=d["dipole_e_A"],
+        log_dipole_e_A=d["log_e_A"],
+        cube_dipole_e_A=d["cube_e_A"],
+        source=d["source"],
+        warnings=d["warnings"],
+        census=fc.census,
+    )
+    field = run.applied_field_V_per_A is not None and np.any(run.applied_field_V_per_A != 0)
+    frame["keep"] = not fc.dissociated and not field
+    if fc.dissociated:
+        frame["rejected"] = "dissociated water (O, OH, H3O or free H present)"
+    elif field:
+        frame["rejected"] = "an applied field polarises the water beyond the fixed charges"
+    return frame
+
+
+def _charge_fit_crash(task: ChargeFitTask, exc: BaseException) -> dict:
+    return {"run": str(task.directory), "error": f"{task.directory}: analysis failed ({type(exc).__name__}: {exc})", "keep": False}
+
+
 def fit_charge(
     paths: Iterable[Path],
     source: str = "auto",
     max_dipole_e_per_A: float = DEFAULT_MAX_DIPOLE,
     intercept: bool = False,
     r_oh: float = DEFAULT_R_OH,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> tuple[ChargeFit, dict]:
-    """Fit q_O over every run at or below ``paths``; the fit and its table row (arrays in)."""
+    """Fit q_O over every run at or below ``paths``; the fit and its table row (arrays in).
+
+    The runs are read (and their cubes integrated) by ``workers`` local processes or on a Dask
+    ``scheduler`` (:func:`~dftpost.parallel.map_unordered`); the frames keep the runs' order.
+    """
+    spec = parse_scheduler(scheduler) if scheduler is not None else None  # a wrong one fails before any work
     runs = find_run_dirs(list(paths))
-    frames, lever, dipole, keep = [], [], [], []
-    for directory in runs:
-        frame: dict = {"run": str(directory)}
-        try:
-            run = read_run(directory)
-            if run.atoms is None:
-                raise DftpostError(directory, "no structure")
-            fc = fixed_charge_dipole(run.atoms.numbers, run.atoms.positions, run.atoms.cell[:], run.atoms.pbc, -1.0, r_oh)
-            d = dft_dipole(run, source)
-            frame.update(
-                lever_per_A=fc.charge_lever_per_A,
-                dft_dipole_e_per_A=d["dipole_e_A"] / fc.area_A2,
-                dft_dipole_e_A=d["dipole_e_A"],
-                log_dipole_e_A=d["log_e_A"],
-                cube_dipole_e_A=d["cube_e_A"],
-                source=d["source"],
-                warnings=d["warnings"],
-                census=fc.census,
-            )
-            lever.append(fc.charge_lever_per_A)
-            dipole.append(frame["dft_dipole_e_per_A"])
-            field = run.applied_field_V_per_A is not None and np.any(run.applied_field_V_per_A != 0)
-            keep.append(not fc.dissociated and not field)
-            if fc.dissociated:
-                frame["rejected"] = "dissociated water (O, OH, H3O or free H present)"
-            elif field:
-                frame["rejected"] = "an applied field polarises the water beyond the fixed charges"
-        except DftpostError as exc:
-            frame["error"] = str(exc)
-            lever.append(np.nan)
-            dipole.append(np.nan)
-            keep.append(False)
-        frames.append(frame)
+    tasks = [ChargeFitTask(directory, source, r_oh) for directory in runs]
+    done = dict(map_unordered(charge_fit_frame, tasks, workers, on_crash=_charge_fit_crash, scheduler=spec))
+    frames = [done[task] for task in tasks]
+    lever = [f.get("lever_per_A", np.nan) for f in frames]
+    dipole = [f.get("dft_dipole_e_per_A", np.nan) for f in frames]
+    keep = [f.pop("keep", False) for f in frames]
     lever_a, dipole_a = np.array(lever), np.array(dipole)
     ok = np.isfinite(lever_a)
     result = fit_oxygen_charge(

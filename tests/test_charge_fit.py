@@ -130,6 +130,27 @@ def test_fit_on_real_cp2k_frames_of_different_orientations():
     assert default.n_rejected == 2 and default.n_used == 2
 
 
+def test_fit_reads_runs_in_parallel_with_the_same_result(copy_dir):
+    runs = [copy_dir(FRAMES / f"frame_{k}", f"frame_{k}") for k in range(4)]
+    (runs[2] / "water4.out").write_text("garbage\n")  # a bad run is recorded, the others fit
+    _, serial = fit_charge(runs, max_dipole_e_per_A=0.05)
+    _, parallel = fit_charge(runs, max_dipole_e_per_A=0.05, workers=2)
+    for key in ("run", "q_o_e", "q_o_stderr_e", "r2", "n_used", "n_rejected", "frames"):
+        assert parallel[key] == serial[key], key
+    np.testing.assert_array_equal(parallel["lever"], serial["lever"])
+    assert serial["n_used"] == 3 and "error" in json.loads(serial["frames"])[2]
+    _, on_dask = fit_charge(runs, max_dipole_e_per_A=0.05, workers=2, scheduler="local") if _has_dask() else (None, serial)
+    assert on_dask["frames"] == serial["frames"]
+
+
+def _has_dask() -> bool:
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @pytest.mark.parametrize("frame", ["frame_0", "frame_1", "frame_2", "frame_3"])
 def test_strided_cube_dipoles_of_the_frames(frame):
     """STRIDE 2 cubes: within 1.5 % of the printed dipole, or 0.003 e·Å for the near-zero frame;
