@@ -328,25 +328,10 @@ def dipole(
     Dipoles are e/Å (per area), potential steps V; correlation times in ps when the frames have
     times (--timestep-ps, or time_ps/time_fs in each frame's info), else in frames.
     """
-    progress = Progress(
-        TextColumn("dipole"), SpinnerColumn(), TextColumn("{task.completed} frames"), console=err, disable=as_json or not err.is_terminal
-    )
-    task = progress.add_task("dipole", total=None)
-    try:
-        with progress:
-            result, row = dipole_trajectory(
-                trajectory, index, q_o, r_oh, gap_ev, dz, origin, on_frame=lambda _n: progress.advance(task), timestep_ps=timestep_ps
-            )
-        with ResultStore(out) as store:
-            store.append(DIPOLE_SCHEMA, [row])
-    except DftpostError as exc:
-        _fail(exc)
-    in_frames = not np.isfinite(row["acf_integrated_time_ps"])
+    result, row = _trajectory_analysis("dipole", DIPOLE_SCHEMA, out, as_json, lambda on_frame: dipole_trajectory(
+        trajectory, index, q_o, r_oh, gap_ev, dz, origin, on_frame=on_frame, timestep_ps=timestep_ps))
     summary_ = {
-        "trajectory": row["run"],
-        "out": str(out),
-        "n_frames": row["n_frames"],
-        "index": row["index"],
+        **_trajectory_summary(row, out),
         "q_o_e": q_o,
         "mean_total_dipole_e_per_A": row["mean_total_dipole_e_per_A"],
         "std_total_dipole_e_per_A": row["std_total_dipole_e_per_A"],
@@ -354,21 +339,55 @@ def dipole(
         "mean_potential_step_V": float(result.potential_step_V.mean()),
         "breakdown_gap_eV": gap_ev,
         "breakdown_fraction": row["breakdown_fraction"],
-        "acf_integrated_time": row["acf_integrated_time_frames"] if in_frames else row["acf_integrated_time_ps"],
-        "acf_integrated_time_units": "frames" if in_frames else "ps",
+        **_correlation_time(row),
         "acf_integrated_time_frames": row["acf_integrated_time_frames"],
         "water_thickness_A": row["water_thickness_A"],
         "species_counts": {s: float(result.census[:, k].mean()) for k, s in enumerate(CENSUS_SPECIES)},
     }
+    _print_trajectory_summary(summary_, row, out, as_json)
+
+
+def _trajectory_analysis(label: str, schema, out: Path, as_json: bool, analyse):
+    """Run ``analyse(on_frame)`` with a frame counter on a terminal, store its row in ``out``;
+    a one-line error (exit 1) for bad input. Returns the result and the row."""
+    progress = Progress(
+        TextColumn(label), SpinnerColumn(), TextColumn("{task.completed} frames"), TimeElapsedColumn(),
+        console=err, disable=as_json or not err.is_terminal,
+    )
+    task = progress.add_task(label, total=None)
+    try:
+        with progress:
+            result, row = analyse(lambda _n: progress.advance(task))
+        with ResultStore(out) as store:
+            store.append(schema, [row])
+    except DftpostError as exc:
+        _fail(exc)
+    return result, row
+
+
+def _trajectory_summary(row: dict, out: Path) -> dict:
+    return {"trajectory": row["run"], "out": str(out), "n_frames": row["n_frames"], "index": row["index"]}
+
+
+def _correlation_time(row: dict) -> dict:
+    """The integrated correlation time in ps when the frames had times, else in frames."""
+    in_frames = not np.isfinite(row["acf_integrated_time_ps"])
+    return {
+        "acf_integrated_time": row["acf_integrated_time_frames"] if in_frames else row["acf_integrated_time_ps"],
+        "acf_integrated_time_units": "frames" if in_frames else "ps",
+    }
+
+
+def _print_trajectory_summary(summary: dict, row: dict, out: Path, as_json: bool, hidden: tuple = ()) -> None:
+    """One JSON object, or a table of the summary without the paths (and ``hidden`` keys)."""
     if as_json:
-        print(json.dumps(summary_, ensure_ascii=False))
+        print(json.dumps(summary, ensure_ascii=False))
         return
-    console = Console()
     table = Table(title=f"{row['run']} → {out}", show_header=False, title_justify="left")
-    for key, value in summary_.items():
-        if key not in ("trajectory", "out"):
+    for key, value in summary.items():
+        if key not in ("trajectory", "out", *hidden):
             table.add_row(key, escape(str(value)))
-    console.print(table)
+    Console().print(table)
 
 
 @app.command()
@@ -392,27 +411,10 @@ def potential(
     distribution and autocorrelation. Potentials V, lengths Å; correlation times in ps when the
     frames have times, else in frames.
     """
-    progress = Progress(
-        TextColumn("potential"), SpinnerColumn(), TextColumn("{task.completed} frames"), TimeElapsedColumn(),
-        console=err, disable=as_json or not err.is_terminal,
-    )
-    task = progress.add_task("potential", total=None)
-    try:
-        with progress:
-            result, row = potential_trajectory(
-                trajectory, index, q_o, sigma, tolerance, self_term, intermolecular, gap_ev,
-                on_frame=lambda _n: progress.advance(task), timestep_ps=timestep_ps,
-            )
-        with ResultStore(out) as store:
-            store.append(POTENTIAL_SCHEMA, [row])
-    except DftpostError as exc:
-        _fail(exc)
-    in_frames = not np.isfinite(row["acf_integrated_time_ps"])
+    result, row = _trajectory_analysis("potential", POTENTIAL_SCHEMA, out, as_json, lambda on_frame: potential_trajectory(
+        trajectory, index, q_o, sigma, tolerance, self_term, intermolecular, gap_ev, on_frame=on_frame, timestep_ps=timestep_ps))
     summary_ = {
-        "trajectory": row["run"],
-        "out": str(out),
-        "n_frames": row["n_frames"],
-        "index": row["index"],
+        **_trajectory_summary(row, out),
         "q_o_e": q_o,
         "sigma_A": sigma,
         "self_term": self_term,
@@ -425,18 +427,9 @@ def potential(
         "sem_delta_v_V": _json_value(row["sem_delta_v_V"]),
         "gap_eV": gap_ev,
         "exceeds_gap_fraction": row["exceeds_gap_fraction"],
-        "acf_integrated_time": row["acf_integrated_time_frames"] if in_frames else row["acf_integrated_time_ps"],
-        "acf_integrated_time_units": "frames" if in_frames else "ps",
+        **_correlation_time(row),
     }
-    if as_json:
-        print(json.dumps(summary_, ensure_ascii=False))
-        return
-    console = Console()
-    table = Table(title=f"{row['run']} → {out}", show_header=False, title_justify="left")
-    for key, value in summary_.items():
-        if key not in ("trajectory", "out", "delta_v_V"):
-            table.add_row(key, escape(str(value)))
-    console.print(table)
+    _print_trajectory_summary(summary_, row, out, as_json, hidden=("delta_v_V",))
 
 
 @app.command("field-profile")

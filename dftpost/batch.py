@@ -301,9 +301,7 @@ def dipole_trajectory(
         result = accumulator.result()
         input_fingerprint = fingerprint.result()
     totals = result.total_dipole_e_per_A
-    acf, tau = (autocorrelation(totals), None) if result.n_frames > 1 and np.ptp(totals) > 0 else (np.ones(1), 0.0)
-    tau = integrated_correlation_time(acf) if tau is None else tau
-    blocks = block_average(totals) if result.n_frames > 1 else None
+    acf, tau, blocks = _series_statistics(totals)
     counts, edges = result.histogram()
     row = {
         "run": str(path),
@@ -341,6 +339,17 @@ def dipole_trajectory(
         "block_sem": blocks.sem if blocks else np.zeros(0),
     }
     return result, row
+
+
+def _series_statistics(series: np.ndarray):
+    """Autocorrelation, integrated correlation time (frames) and blocking analysis of a per-frame
+    series; a constant series has the ACF [1] and time 0, a single frame no blocking (None)."""
+    if series.size > 1 and np.ptp(series) > 0:
+        acf = autocorrelation(series)
+        tau = integrated_correlation_time(acf)
+    else:
+        acf, tau = np.ones(1), 0.0
+    return acf, tau, block_average(series) if series.size > 1 else None
 
 
 def _frame_time_ps(info: dict, number: int, timestep_ps: float | None) -> float:
@@ -472,9 +481,7 @@ def potential_trajectory(
         input_fingerprint = fingerprint.result()
     trajectory = PotentialTrajectory(np.array(frames), np.array(times), np.array(spreads), np.array(lengths))
     delta_v = trajectory.delta_v_V
-    acf, tau = (autocorrelation(delta_v), None) if delta_v.size > 1 and np.ptp(delta_v) > 0 else (np.ones(1), 0.0)
-    tau = integrated_correlation_time(acf) if tau is None else tau
-    blocks = block_average(delta_v) if delta_v.size > 1 else None
+    acf, tau, blocks = _series_statistics(delta_v)
     row = {
         "run": str(path),
         "input_hash": input_fingerprint,

@@ -187,9 +187,7 @@ def _serial(func, items, on_crash):
         try:
             result = func(item)
         except Exception as exc:  # noqa: BLE001 - turned into a result by the caller's rule
-            if on_crash is None:
-                raise
-            result = on_crash(item, exc)
+            result = _crash_result(item, exc, on_crash)
         yield item, result
 
 
@@ -291,9 +289,7 @@ def _processes(func, items, workers, on_crash):
                         broken = True
                         continue
                     except Exception as exc:  # noqa: BLE001 - an uncaught error becomes an error result
-                        if on_crash is None:
-                            raise
-                        result = on_crash(item, exc)
+                        result = _crash_result(item, exc, on_crash)
                     yield item, result
                     if not broken:
                         submit_next()
@@ -306,9 +302,7 @@ def _processes(func, items, workers, on_crash):
                     try:
                         result = future.result()
                     except Exception as exc:  # noqa: BLE001
-                        if on_crash is None:
-                            raise
-                        result = on_crash(item, exc)
+                        result = _crash_result(item, exc, on_crash)
                     yield item, result
         finally:
             _shutdown(pool)
@@ -316,6 +310,13 @@ def _processes(func, items, workers, on_crash):
             yield from _isolate(func, suspects, on_crash)
         if not broken:
             return
+
+
+def _crash_result(item, exc: BaseException, on_crash):
+    """The result ``on_crash(item, exc)`` makes for a failed item; ``exc`` raised without it."""
+    if on_crash is None:
+        raise exc from None
+    return on_crash(item, exc)
 
 
 def _more(queue, unsent: list) -> bool:
@@ -342,13 +343,9 @@ def _isolate(func, suspects, on_crash):
                 pool = _new_pool(1, func)
                 died = WorkerDied("the worker process died running it (killed by a signal, out of memory, "
                                   "or a crash in compiled code)")
-                if on_crash is None:
-                    raise died from None
-                result = on_crash(item, died)
+                result = _crash_result(item, died, on_crash)
             except Exception as exc:  # noqa: BLE001
-                if on_crash is None:
-                    raise
-                result = on_crash(item, exc)
+                result = _crash_result(item, exc, on_crash)
             yield item, result
     finally:
         _shutdown(pool)
@@ -599,9 +596,7 @@ def _dask(func, items, spec: DaskScheduler, workers: int, on_crash):
                     times = "" if tries is None else f", on {tries + 1} workers in turn"
                     exc = WorkerDied(f"the worker process died running it{times} (Dask KilledWorker: killed by a "
                                      "signal, out of memory, or a crash in compiled code)")
-                if on_crash is None:
-                    raise exc from None
-                result = on_crash(item, exc)
+                result = _crash_result(item, exc, on_crash)
             future.release()
             yield item, result
             if not suspects:
