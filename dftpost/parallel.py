@@ -216,16 +216,15 @@ def _exit_without(caller: int) -> None:
 
 def _new_pool(workers: int, func: Callable) -> ProcessPoolExecutor:
     # forkserver: workers do not inherit the caller's open files (the results store and its lock).
-    # The server imports the mapped function's module once (when it starts, at the first pool of
-    # this process), so that each worker, forked from it, starts without importing it again.
+    # The server preloads nothing: on Python 3.11 it imports with the current directory first on
+    # its path, so from a source checkout it would import the checkout's dftpost (which has no
+    # dftpost.cli) instead of the installed one; each worker imports with the caller's path.
     # The server ignores SIGINT and SIGTERM (inherited from this process as it starts), like the
     # workers: when a batch system signals every process of the job, a dead server would make the
     # pool believe its workers ended and stop waiting for them.
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        module = getattr(func, "__module__", None)
-        if module and module != "__main__":
-            context.set_forkserver_preload(["__main__", module])
+        context.set_forkserver_preload([])
         from multiprocessing import forkserver
 
         with _ignoring(signal.SIGINT, signal.SIGTERM):

@@ -146,3 +146,16 @@ def test_waiting_writer_takes_its_turn(campaign, tmp_path):
     holder.wait()
     assert result.returncode == 0, result.stderr
     assert len(read_table(out, "gap")["run"]) == 1
+
+
+def test_worker_processes_started_from_the_source_checkout(tmp_path):
+    """The README runs ``dftpost gap fixtures/cp2k`` from the checkout, whose dftpost/ folder
+    lacks the installed dftpost.cli: the worker processes must still import the installed one."""
+    script = Path(sys.executable).parent / "dftpost"
+    if not script.exists():
+        pytest.skip("needs the installed dftpost command")
+    result = subprocess.run([str(script), "gap", "fixtures/cp2k/water4_slab", "--out", str(tmp_path / "r.h5"),
+                             "--workers", "2", "--json"], capture_output=True, text=True, cwd=CP2K_FIXTURE.parents[2])
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
