@@ -408,6 +408,29 @@ def trajectory_case(label: str, path: Path, edges: np.ndarray, args) -> dict:
     }
 
 
+def workers_case(args) -> dict:
+    """``dipole_trajectory`` on one process against 2 worker processes (chunks of frames), on the
+    MD-like trajectory repeated five times (5,000 frames, 156 MB; best of 2 each): the speed-up,
+    and that both give the same result."""
+    path = ROOT / "water_slab_md_like_x5.extxyz"
+    if not path.exists() or path.stat().st_size != 5 * MD_TRAJ.stat().st_size:
+        path.write_bytes(MD_TRAJ.read_bytes() * 5)
+    path.read_bytes()  # warm the page cache
+    print(f"\nworkers: {path.name} ({path.stat().st_size / 1e6:.0f} MB, 5,000 frames; best of 2)", flush=True)
+    out = {"path": str(path.relative_to(HERE.parent)), "bytes": path.stat().st_size}
+    rows = {}
+    for workers in (1, 2):
+        m = measured(f"workers={workers}", lambda: best_time(lambda: rows.__setitem__(workers, dipole_trajectory(path, workers=workers)[1]), 2), args)
+        seconds, runs = m["result"]
+        out[f"workers_{workers}"] = {"seconds": seconds, "runs": runs, "load": m["load"]}
+        print(f"  workers={workers}: {seconds:.2f} s  runs {[round(t, 2) for t in runs]}")
+    out["speedup"] = out["workers_1"]["seconds"] / out["workers_2"]["seconds"]
+    out["same_result"] = bool(np.array_equal(rows[1]["total_dipole"], rows[2]["total_dipole"])
+                              and np.allclose(rows[1]["mean_cumulative_dipole"], rows[2]["mean_cumulative_dipole"], rtol=1e-12, atol=1e-15))
+    print(f"  speed-up 2 workers / 1: {out['speedup']:.2f}x; same result: {out['same_result']}")
+    return out
+
+
 # ----------------------------------------------------------------------------- main
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -453,6 +476,7 @@ def main() -> int:
     for label, path in (("md_like", MD_TRAJ), ("uncorrelated", TRAJ)):
         cases[label] = trajectory_case(label, path, edges, args)
     met_a = cases["md_like"]["goal_met"]
+    workers = workers_case(args)
 
     # ------------------------------------------------------------------ b. one big frame
     print("\none 16,200-atom frame (3 rounds of a warm-up + 25 calls; median of the 75)", flush=True)
@@ -517,6 +541,7 @@ def main() -> int:
             "method": f"best of {args.repeats}, warm page cache, in process; bare = `for a in ase.io.iread(path): pass`, "
                       "timed before and after dipole_trajectory, the better one used",
             "cases": cases,
+            "workers": workers,
             "goal_judged_on": "md_like",
             "goal_met": met_a,
             "per_frame_steps_us": breakdown,

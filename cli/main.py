@@ -321,6 +321,8 @@ def dipole(
     timestep_ps: float = typer.Option(
         None, "--timestep-ps", help="Time between consecutive frames of the file, ps (default: the frames' time_ps/time_fs, if any)."
     ),
+    workers: int = typer.Option(None, "--workers", "-w", "-j", help="Processes to use (default: the cores available; a plain xyz/extxyz file is cut into chunks of frames)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Analyse on Dask instead: 'local', tcp://host:port or a cluster file (as for gap)."),
 ) -> None:
     """Fixed-charge dipoles of water along a trajectory: cumulative profile μ_z(z), total-dipole
     distribution and autocorrelation, densities and the species census (METHODS §1).
@@ -328,8 +330,9 @@ def dipole(
     Dipoles are e/Å (per area), potential steps V; correlation times in ps when the frames have
     times (--timestep-ps, or time_ps/time_fs in each frame's info), else in frames.
     """
-    result, row = _trajectory_analysis("dipole", DIPOLE_SCHEMA, out, as_json, lambda on_frame: dipole_trajectory(
-        trajectory, index, q_o, r_oh, gap_ev, dz, origin, on_frame=on_frame, timestep_ps=timestep_ps))
+    result, row = _trajectory_analysis("dipole", DIPOLE_SCHEMA, out, as_json, lambda on_frames: dipole_trajectory(
+        trajectory, index, q_o, r_oh, gap_ev, dz, origin, on_frames=on_frames, timestep_ps=timestep_ps,
+        workers=workers or default_workers(), scheduler=scheduler))
     summary_ = {
         **_trajectory_summary(row, out),
         "q_o_e": q_o,
@@ -348,18 +351,21 @@ def dipole(
 
 
 def _trajectory_analysis(label: str, schema, out: Path, as_json: bool, analyse):
-    """Run ``analyse(on_frame)`` with a frame counter on a terminal, store its row in ``out``;
-    a one-line error (exit 1) for bad input. Returns the result and the row."""
+    """Run ``analyse(on_frames)`` with a frame counter on a terminal, store its row in ``out``;
+    a one-line error (exit 1) for bad input, exit 130/143 on Ctrl-C/SIGTERM (nothing stored).
+    Returns the result and the row."""
     progress = Progress(
         TextColumn(label), SpinnerColumn(), TextColumn("{task.completed} frames"), TimeElapsedColumn(),
         console=err, disable=as_json or not err.is_terminal,
     )
     task = progress.add_task(label, total=None)
     try:
-        with progress:
-            result, row = analyse(lambda _n: progress.advance(task))
+        with stop_on_signals(), progress:
+            result, row = analyse(lambda n: progress.advance(task, n))
         with ResultStore(out) as store:
             store.append(schema, [row])
+    except KeyboardInterrupt as exc:
+        _interrupted(exc, "nothing stored; run the same command again")
     except DftpostError as exc:
         _fail(exc)
     return result, row
@@ -405,14 +411,17 @@ def potential(
     timestep_ps: float = typer.Option(
         None, "--timestep-ps", help="Time between consecutive frames of the file, ps (default: the frames' time_ps/time_fs, if any)."
     ),
+    workers: int = typer.Option(None, "--workers", "-w", "-j", help="Processes to use (default: the cores available; a plain xyz/extxyz file is cut into chunks of frames)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Analyse on Dask instead: 'local', tcp://host:port or a cluster file (as for gap)."),
 ) -> None:
     """Potential-difference proxy of periodic water boxes (METHODS §2): Gaussian charges on O and
     H, the periodic (tin-foil Ewald, PME) potential at every atom, ΔV = max − min per frame, its
     distribution and autocorrelation. Potentials V, lengths Å; correlation times in ps when the
     frames have times, else in frames.
     """
-    result, row = _trajectory_analysis("potential", POTENTIAL_SCHEMA, out, as_json, lambda on_frame: potential_trajectory(
-        trajectory, index, q_o, sigma, tolerance, self_term, intermolecular, gap_ev, on_frame=on_frame, timestep_ps=timestep_ps))
+    result, row = _trajectory_analysis("potential", POTENTIAL_SCHEMA, out, as_json, lambda on_frames: potential_trajectory(
+        trajectory, index, q_o, sigma, tolerance, self_term, intermolecular, gap_ev, on_frames=on_frames,
+        timestep_ps=timestep_ps, workers=workers or default_workers(), scheduler=scheduler))
     summary_ = {
         **_trajectory_summary(row, out),
         "q_o_e": q_o,
@@ -494,7 +503,7 @@ def fit_charge_command(
     out: Path = typer.Option(Path("results.h5"), "--out", "-o", help="HDF5 results file (appended to)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     plot: Path = typer.Option(None, "--plot", help="Draw the parity plot to this file (png, pdf, svg)."),
-    workers: int = typer.Option(None, "--workers", "-j", help="Processes reading the runs (default: the cores available)."),
+    workers: int = typer.Option(None, "--workers", "-w", "-j", help="Processes reading the runs (default: the cores available)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Read the runs on Dask instead: 'local', tcp://host:port or a cluster file (as for gap)."),
 ) -> None:
     """Fit the fixed oxygen charge q_O (q_H = −q_O/2) to the DFT dipoles of water frames

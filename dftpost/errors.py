@@ -21,6 +21,9 @@ class DftpostError(Exception):
         self.problem = problem
         super().__init__(f"{path}: {problem}" if path is not None else problem)
 
+    def __reduce__(self):  # pickled with its two arguments (sent back from worker processes)
+        return self.__class__, (self.path, self.problem)
+
 
 class ParseError(DftpostError):
     """A file exists but cannot be read as the format it claims to be."""

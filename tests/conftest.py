@@ -55,3 +55,19 @@ def copy_dir(tmp_path):
         return dst
 
     return _copy
+
+
+@pytest.fixture(scope="module")
+def dask_address():
+    """A Dask LocalCluster on the loopback interface: 2 single-threaded worker processes, no
+    dashboard. A worker that dies fails the tasks it held at once (allowed-failures 0, to save the
+    time of 3 more deaths; map_unordered then runs each of them again alone)."""
+    dask = pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    from dftpost.parallel import _NO_FIXED_PORT
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+        scheduler_kwargs=_NO_FIXED_PORT, silence_logs=40,
+    ) as cluster:
+        yield cluster.scheduler_address

@@ -21,7 +21,7 @@ import pytest
 import dftpost.batch
 from dftpost.analysis.bandedges import BandEdgeParameters
 from dftpost.batch import GAP_SCHEMA, analyse_gap, gap_batch
-from dftpost.parallel import _NO_FIXED_PORT, SchedulerError, WorkerDied, map_unordered, parse_scheduler
+from dftpost.parallel import SchedulerError, WorkerDied, map_unordered, parse_scheduler
 from dftpost.store import read_arrays, read_table
 
 from conftest import FIXTURES, REPO
@@ -136,20 +136,6 @@ def campaign(tmp_path_factory) -> Path:
     broken = shutil.copytree(SOURCES[0], parent / "broken", ignore=shutil.ignore_patterns("*.cube", "*.pdos"))
     assert not list(broken.glob("*.pdos"))
     return parent
-
-
-@pytest.fixture(scope="module")
-def dask_address():
-    """A Dask LocalCluster on the loopback interface: 2 single-threaded worker processes, no
-    dashboard. A worker that dies fails the tasks it held at once (allowed-failures 0, to save the
-    time of 3 more deaths; map_unordered then runs each of them again alone)."""
-    dask = pytest.importorskip("dask")
-    distributed = pytest.importorskip("distributed")
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-        scheduler_kwargs=_NO_FIXED_PORT, silence_logs=40,
-    ) as cluster:
-        yield cluster.scheduler_address
 
 
 # ----------------------------------------------------------------------------- same results everywhere

@@ -310,7 +310,7 @@ class DipoleAccumulator:
         cell = np.asarray(cell_A, dtype=float)
         if self._numbers is None or not np.array_equal(numbers, self._numbers) or not np.array_equal(pbc, self._pbc):
             water_indices(numbers)
-            self._flush()
+            self.flush()
             self._numbers, self._pbc, self._cell = numbers.copy(), pbc, None
         if self._cell is None or not np.array_equal(cell, self._cell):
             self._full_cell = checked_cell(cell, pbc, self.r_oh)
@@ -319,9 +319,9 @@ class DipoleAccumulator:
         self._frames.append(int(frame_index))
         self._times.append(float(time_ps))
         if len(self._pending) >= self.batch:
-            self._flush()
+            self.flush()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         """Analyse the queued frames."""
         if self._pending:
             self._analyse(self._numbers, self._pbc, self._pending)
@@ -344,9 +344,24 @@ class DipoleAccumulator:
         self._census.append(p.census)
         self._thickness.append(p.water_thickness_A)
 
+    def merge(self, later: "DipoleAccumulator") -> None:
+        """Take in the frames of ``later``, an accumulator of the frames that follow these on the
+        same z grid (a chunk of the trajectory analysed elsewhere): series are joined, sums added."""
+        if not np.array_equal(later.z_edges_A, self.z_edges_A):
+            raise ValueError("accumulators on different z grids cannot be merged")
+        self.flush()
+        later.flush()
+        self._sum += later._sum
+        self._sum2 += later._sum2
+        self._o += later._o
+        self._h += later._h
+        for mine, theirs in ((self._frames, later._frames), (self._times, later._times), (self._totals, later._totals),
+                             (self._census, later._census), (self._thickness, later._thickness)):
+            mine.extend(theirs)
+
     def result(self) -> DipoleTrajectory:
         """The analysis of every frame added so far."""
-        self._flush()
+        self.flush()
         n = len(self._frames)
         if n == 0:
             raise DftpostError(None, "no frame was analysed")

@@ -1,8 +1,11 @@
-"""MLIP trajectories, streamed frame by frame with :func:`ase.io.iread` (never all in memory)."""
+"""MLIP trajectories, streamed frame by frame with :func:`ase.io.iread` (never all in memory),
+and cut into chunks of consecutive frames that separate processes read on their own."""
 
 from __future__ import annotations
 
 import io
+import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -100,8 +103,125 @@ def iter_frames(path: str | Path, index: slice = slice(None)) -> Iterator[tuple[
             handle.close()
 
 
-def _checked(path: Path, frames, number: int, step: int, cut: bool) -> Iterator[tuple[int, Atoms]]:
-    n_atoms = None
+@dataclass(frozen=True)
+class FrameChunk:
+    """Frames ``first``, ``first + step``, … (``count`` of them) of a trajectory file, to be read
+    on their own (:func:`iter_chunk`). ``byte_range`` (start, stop) is the plain xyz/extxyz text
+    from the first frame to the end of the last; None means ASE reads the frames by index.
+    ``n_atoms`` is the atom count every frame must have (None: that of the chunk's first)."""
+
+    path: Path
+    first: int
+    step: int
+    count: int
+    byte_range: tuple[int, int] | None = None
+    n_atoms: int | None = None
+
+
+def frame_chunks(path: str | Path, index: slice, max_chunks: int, min_bytes: int, max_bytes: int = 1 << 26) -> list[FrameChunk] | None:
+    """Cut the frames ``index`` selects into at most about ``max_chunks`` chunks of consecutive
+    frames, each spanning at least ``min_bytes`` of the file (so that a worker's start-up pays
+    off) and at most ``max_bytes`` (its memory); frames are never split.
+
+    Only plain (uncompressed) xyz/extxyz text with a forward selection is cut: its frame starts are
+    found by one scan of the line ends. None when the file is anything else, is damaged (its
+    errors then come from :func:`iter_frames`), or would give a single chunk.
+    """
+    path = Path(path)
+    if max_chunks < 2 or (index.step or 1) < 0 or not path.is_file():
+        return None
+    try:
+        fmt = filetype(str(path))
+    except Exception:  # noqa: BLE001 - iter_frames reports unreadable files
+        return None
+    if fmt not in ("xyz", "extxyz") or get_compression(str(path))[1] is not None:
+        return None
+    offsets = xyz_frame_offsets(path)
+    if offsets is None:
+        return None
+    numbers = range(len(offsets) - 1)[index]
+    if len(numbers) < 2:
+        return None
+    size = offsets[-1] - offsets[0]
+    per_chunk = max(1, math.ceil(len(numbers) / max_chunks))
+    per_chunk = max(per_chunk, math.ceil(min_bytes * len(numbers) / max(size, 1)))
+    step = numbers.step
+    chunks = []
+    first = 0
+    while first < len(numbers):
+        count = min(per_chunk, len(numbers) - first)
+        while count > 1 and offsets[numbers[first + count - 1] + 1] - offsets[numbers[first]] > max_bytes:
+            count = max(1, count // 2)
+        start, last = numbers[first], numbers[first + count - 1]
+        chunks.append(FrameChunk(path, start, step, count, (int(offsets[start]), int(offsets[last + 1]))))
+        first += count
+    return chunks if len(chunks) > 1 else None
+
+
+def xyz_frame_offsets(path: Path, block: int = 1 << 24) -> np.ndarray | None:
+    """Byte offsets of the frame starts of an xyz/extxyz file, and of the end of its last frame
+    (n_frames + 1 values), found as ASE's reader finds them: a count line, a comment line, that
+    many atom lines and any ``VEC`` lines; a blank count line or the end of the file ends the
+    trajectory. The line ends are located in blocks of ``block`` bytes, vectorised. None if the
+    file breaks those rules (a count that is not an integer, a frame cut short)."""
+    offsets = [0]
+    with open(path, "rb") as f:
+        data, base, line = b"", 0, 0  # data[line:] is the unread text, at file offset base + line
+        ends = np.zeros(0, dtype=np.int64)  # line ends in data at or after ``line``
+        cursor = 0  # index into ends of the line starting at ``line``
+        while True:
+            if cursor + 2 > len(ends):  # the count and comment lines must be in the buffer
+                more = f.read(block)
+                data, base = data[line:] + more, base + line
+                ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+                line, cursor = 0, 0
+                if not more and cursor + 2 > len(ends):
+                    rest = data.strip()
+                    return np.array(offsets) if not rest else None
+            head = data[line:ends[cursor]]
+            if not head.strip():
+                return np.array(offsets) if len(offsets) > 1 else None
+            try:
+                n_atoms = int(head)
+            except ValueError:
+                return None
+            if n_atoms < 0:
+                return None
+            last = cursor + 1 + n_atoms  # index of the frame's last line end
+            while last >= len(ends):
+                more = f.read(max(block, (n_atoms + 2) * 128))
+                if not more:
+                    return None
+                start = len(data)
+                data += more
+                ends = np.concatenate([ends, start + np.flatnonzero(np.frombuffer(more, dtype=np.uint8) == 10)])
+            cursor = last + 1
+            line = int(ends[last]) + 1
+            while cursor < len(ends) and data[line:ends[cursor]].lstrip().startswith(b"VEC"):
+                line, cursor = int(ends[cursor]) + 1, cursor + 1
+            offsets.append(base + line)
+
+
+def iter_chunk(chunk: FrameChunk) -> Iterator[tuple[int, Atoms]]:
+    """Yield (frame number in the file, Atoms) of the frames of ``chunk``, checked as
+    :func:`iter_frames` checks them (same errors)."""
+    if chunk.byte_range is None:
+        stop = chunk.first + chunk.count * chunk.step
+        yield from iter_frames(chunk.path, slice(chunk.first, stop if stop >= 0 else None, chunk.step))
+        return
+    start, stop = chunk.byte_range
+    with open(chunk.path, "rb") as f:
+        f.seek(start)
+        text = f.read(stop - start)
+    if len(text) != stop - start:
+        raise ParseError(chunk.path, f"frame {chunk.first}: the file is shorter than when it was scanned (changed while being read?)")
+    handle = io.TextIOWrapper(io.BytesIO(text))
+    fmt = filetype(str(chunk.path))
+    frames = iread(handle, index=slice(None, None, chunk.step), format=fmt)
+    yield from _checked(chunk.path, frames, chunk.first - chunk.step, chunk.step, False, chunk.n_atoms)
+
+
+def _checked(path: Path, frames, number: int, step: int, cut: bool, n_atoms: int | None = None) -> Iterator[tuple[int, Atoms]]:
     while True:
         number += step
         try:

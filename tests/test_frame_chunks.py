@@ -1,0 +1,150 @@
+"""Trajectories cut into chunks of frames for worker processes (``dipole``/``potential`` with
+``--workers`` or ``--scheduler``): the frame index of xyz text, the chunks, and results equal to
+those of one process."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from ase.io import read, write
+
+from dftpost.batch import dipole_trajectory, potential_trajectory
+from dftpost.errors import DftpostError
+from dftpost.io.trajectory import frame_chunks, iter_chunk, parse_index, xyz_frame_offsets
+
+from test_dipole_trajectory import slab
+from test_potential import water_box
+
+TIMING = {"analysed_at"}
+
+
+def frame_texts(frames) -> list[bytes]:
+    """Each frame written alone by ASE's extxyz writer."""
+    texts = []
+    for atoms in frames:
+        buffer = io.StringIO()
+        write(buffer, atoms, format="extxyz")
+        texts.append(buffer.getvalue().encode())
+    return texts
+
+
+@pytest.fixture(scope="module")
+def slabs(tmp_path_factory):
+    """40 water-slab frames with times; every fifth shifted across the periodic boundary in z."""
+    frames = []
+    for k in range(40):
+        atoms = slab(k)
+        if k % 5 == 0:
+            atoms.positions[:, 2] += 20.0
+            atoms.wrap()
+        atoms.info["time_fs"] = 50.0 * k
+        frames.append(atoms)
+    path = tmp_path_factory.mktemp("chunks") / "slabs.extxyz"
+    write(path, frames)
+    return path, frames
+
+
+@pytest.mark.parametrize("block", [1 << 24, 97, 4096])
+def test_frame_offsets_are_where_each_frame_written_alone_starts(tmp_path, block):
+    frames = [slab(k, n=12 + k % 5) for k in range(9)]  # atom counts differ: the index does not mind
+    texts = frame_texts(frames)
+    path = tmp_path / "t.extxyz"
+    path.write_bytes(b"".join(texts) + b"\n\n")  # blank lines at the end end the trajectory, as for ASE
+    expected = np.cumsum([0] + [len(t) for t in texts])
+    np.testing.assert_array_equal(xyz_frame_offsets(path, block=block), expected)
+
+
+def test_frame_offsets_refuse_damaged_text(tmp_path):
+    text = b"".join(frame_texts([slab(k) for k in range(3)]))
+    cases = {"cut": text[:-200], "count": text.replace(b"72\n", b"72.5\n", 1), "no_end": text.rstrip(b"\n"),
+             "garbage": text + b"garbage\n"}
+    for name, data in cases.items():
+        path = tmp_path / f"{name}.extxyz"
+        path.write_bytes(data)
+        assert xyz_frame_offsets(path) is None, name
+
+
+@pytest.mark.parametrize("index", [":", "3:", "2:37:3", "-7:", "::4", "5:6"])
+def test_chunks_cover_exactly_the_selected_frames(slabs, index):
+    path, frames = slabs
+    selected = list(range(len(frames)))[parse_index(index)]
+    size = path.stat().st_size
+    chunks = frame_chunks(path, parse_index(index), 8, min_bytes=1, max_bytes=size // 6)
+    if len(selected) < 2:
+        assert chunks is None
+        return
+    assert 1 < len(chunks) <= 8 + 1
+    numbers = [n for c in chunks for n, _ in iter_chunk(c)]
+    assert numbers == selected
+    for chunk in chunks:
+        start, stop = chunk.byte_range
+        assert chunk.count == 1 or stop - start <= size // 6
+    atoms = next(iter_chunk(chunks[-1]))[1]
+    np.testing.assert_array_equal(atoms.positions, read(path, index=chunks[-1].first).positions)
+
+
+def test_chunks_need_plain_xyz_text_and_enough_bytes(slabs, tmp_path):
+    path, frames = slabs
+    assert frame_chunks(path, slice(None), 8, min_bytes=path.stat().st_size) is None  # one chunk: stream it
+    assert frame_chunks(path, slice(None, None, -1), 8, min_bytes=1) is None  # backwards
+    traj = tmp_path / "slabs.traj"
+    write(traj, frames[:4])
+    assert frame_chunks(traj, slice(None), 8, min_bytes=1) is None
+
+
+def same_rows(a: dict, b: dict) -> None:
+    """Per-frame values equal; sums over frames (profiles, statistics) equal to rounding."""
+    assert a.keys() == b.keys()
+    for key in set(a) - TIMING:
+        if isinstance(a[key], np.ndarray) and a[key].dtype.kind in "iu":
+            np.testing.assert_array_equal(b[key], a[key], err_msg=key)
+        elif isinstance(a[key], (np.ndarray, float)):
+            np.testing.assert_allclose(b[key], a[key], rtol=1e-12, atol=1e-15, err_msg=key)
+        else:
+            assert b[key] == a[key], key
+
+
+@pytest.mark.parametrize("index", [None, "3:38:2"])
+def test_dipole_in_chunks_on_processes_and_dask_equals_one_process(slabs, dask_address, index):
+    path, _ = slabs
+    _, serial = dipole_trajectory(path, index)
+    counted = []
+    _, processes = dipole_trajectory(path, index, workers=2, chunk_bytes=1, on_frames=counted.append)
+    _, dask = dipole_trajectory(path, index, workers=2, scheduler=dask_address, chunk_bytes=1)
+    assert sum(counted) == serial["n_frames"] and len(counted) > 2  # one call per chunk
+    np.testing.assert_array_equal(serial["total_dipole"], processes["total_dipole"])
+    same_rows(serial, processes)
+    same_rows(serial, dask)
+
+
+def test_potential_in_chunks_on_processes_equals_one_process(tmp_path):
+    frames = [water_box(s) for s in range(8)]
+    path = tmp_path / "boxes.extxyz"
+    write(path, frames)
+    _, serial = potential_trajectory(path, tolerance_V=1e-4)
+    _, chunked = potential_trajectory(path, tolerance_V=1e-4, workers=2, chunk_bytes=1)
+    same_rows(serial, chunked)
+    np.testing.assert_array_equal(chunked["frame_index"], np.arange(8))
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("atoms", "frame 31: 69 atoms, the first frame had 72"),
+    ("nan", "frame 31: positions or cell are not finite numbers"),
+])
+def test_a_bad_frame_in_a_later_chunk_gives_the_error_of_one_process(tmp_path, damage, message):
+    frames = [slab(k) for k in range(36)]
+    if damage == "atoms":
+        frames[31] = frames[31][:-3]
+    else:
+        frames[31].positions[4, 1] = np.nan
+    frames[33] = frames[33][:-3]  # a later bad frame: the earliest is reported
+    path = tmp_path / "bad.extxyz"
+    write(path, frames)
+    errors = []
+    for workers in (1, 2):
+        with pytest.raises(DftpostError, match=message) as caught:
+            dipole_trajectory(path, workers=workers, chunk_bytes=1)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1] and str(path) in errors[0]
