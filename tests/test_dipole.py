@@ -9,7 +9,7 @@ import pytest
 from ase import Atoms
 from ase.build import molecule
 
-from dftpost.analysis.dipole import fixed_charge_dipole
+from dftpost.analysis.dipole import _bins, fixed_charge_dipole
 from dftpost.analysis.molecules import assign_hydrogens
 from dftpost.errors import DftpostError
 
@@ -117,3 +117,12 @@ def test_partly_periodic_slab_without_a_z_vector():
 def test_cell_too_thin_for_the_bond_cut_off():
     with pytest.raises(DftpostError, match="thinner than"):
         assign_hydrogens(np.array([8, 1]), np.array([[0, 0, 0], [0.9, 0, 0]]), np.array([[2.0, 0, 0], [1.0, 5.0, 0], [0, 0, 5.0]]))
+
+
+@pytest.mark.parametrize("edges", [np.arange(0, 60.1, 0.1), np.arange(-3, 17.3, 0.37), np.linspace(0, 1, 11), np.array([0, 1, 3, 7.0])])
+def test_bins_equal_a_binary_search_also_at_the_edges(edges):
+    rng = np.random.default_rng(1)
+    values = np.concatenate([rng.uniform(edges[0] - 1, edges[-1] + 1, 100_000), edges,
+                             np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)])
+    expected = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
+    np.testing.assert_array_equal(_bins(edges, values), expected)

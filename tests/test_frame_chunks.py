@@ -9,10 +9,12 @@ import io
 import numpy as np
 import pytest
 from ase.io import read, write
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dftpost.batch import dipole_trajectory, potential_trajectory
 from dftpost.errors import DftpostError
-from dftpost.io.trajectory import frame_chunks, iter_chunk, parse_index, xyz_frame_offsets
+from dftpost.io.trajectory import frame_chunks, iter_chunk, iter_frames, parse_index, xyz_frame_offsets
 
 from test_dipole_trajectory import slab
 from test_potential import water_box
@@ -148,3 +150,44 @@ def test_a_bad_frame_in_a_later_chunk_gives_the_error_of_one_process(tmp_path, d
             dipole_trajectory(path, workers=workers, chunk_bytes=1)
         errors.append(str(caught.value))
     assert errors[0] == errors[1] and str(path) in errors[0]
+
+
+BASE_TEXT = b"".join(frame_texts([slab(k, n=3) for k in range(5)]))
+
+
+def read_all(path):
+    """(numbers, positions, cell) of every frame, or the error."""
+    try:
+        chunks = frame_chunks(path, slice(None), 4, min_bytes=1)
+        frames = [f for c in chunks for f in iter_chunk(c)] if chunks else None
+    except DftpostError as exc:
+        return exc
+    return frames
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, len(BASE_TEXT) - 1), st.integers(0, 3),
+                                st.sampled_from([b"", b"\n", b" ", b"7", b"-", b"x", b"VEC1 1 0 0\n", b"\n\n", b"12\n"])),
+                      min_size=1, max_size=3))
+def test_damaged_text_read_in_chunks_gives_the_frames_or_the_error_of_one_pass(edits, tmp_path_factory):
+    data = bytearray(BASE_TEXT)
+    for at, cut, insert in sorted(edits, reverse=True):
+        data[at:at + cut] = insert
+    path = tmp_path_factory.mktemp("fuzz") / "t.extxyz"
+    path.write_bytes(bytes(data))
+    try:
+        streamed = list(iter_frames(path))
+    except DftpostError as exc:
+        streamed = exc
+    chunked = read_all(path)
+    if chunked is None:  # not cut: the file is streamed in one pass
+        return
+    if isinstance(streamed, DftpostError):
+        assert isinstance(chunked, DftpostError), f"one pass: {streamed}; chunks read {len(chunked)} frames"
+        return
+    assert not isinstance(chunked, DftpostError), f"one pass read {len(streamed)} frames; chunks: {chunked}"
+    assert [n for n, _ in chunked] == [n for n, _ in streamed]
+    for (_, a), (_, b) in zip(chunked, streamed):
+        np.testing.assert_array_equal(a.numbers, b.numbers)
+        np.testing.assert_array_equal(a.positions, b.positions)
+        np.testing.assert_array_equal(a.cell[:], b.cell[:])
