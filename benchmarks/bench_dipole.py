@@ -425,7 +425,7 @@ def workers_case(args) -> dict:
         out[f"workers_{workers}"] = {"seconds": seconds, "runs": runs, "load": m["load"]}
         print(f"  workers={workers}: {seconds:.2f} s  runs {[round(t, 2) for t in runs]}")
     out["speedup"] = out["workers_1"]["seconds"] / out["workers_2"]["seconds"]
-    out["same_result"] = bool(np.array_equal(rows[1]["total_dipole"], rows[2]["total_dipole"])
+    out["same_result"] = bool(np.allclose(rows[1]["total_dipole"], rows[2]["total_dipole"], rtol=1e-12, atol=1e-15)
                               and np.allclose(rows[1]["mean_cumulative_dipole"], rows[2]["mean_cumulative_dipole"], rtol=1e-12, atol=1e-15))
     print(f"  speed-up 2 workers / 1: {out['speedup']:.2f}x; same result: {out['same_result']}")
     return out

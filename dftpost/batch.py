@@ -293,7 +293,7 @@ def dipole_trajectory(
     With ``workers`` > 1 or a Dask ``scheduler`` (see :mod:`dftpost.parallel`), a plain
     xyz/extxyz file of more than ``chunk_bytes`` is cut into chunks of consecutive frames
     (:func:`~dftpost.io.trajectory.frame_chunks`) analysed by separate processes and merged in
-    frame order: the result is that of one process (sums up to rounding). Anything else is
+    frame order: the result is that of one process, to rounding. Anything else is
     streamed in this process.
     """
     path = Path(path).resolve()

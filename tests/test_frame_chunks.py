@@ -97,7 +97,8 @@ def test_chunks_need_plain_xyz_text_and_enough_bytes(slabs, tmp_path):
 
 
 def same_rows(a: dict, b: dict) -> None:
-    """Per-frame values equal; sums over frames (profiles, statistics) equal to rounding."""
+    """Counts and frame numbers equal; every number equal to rounding (an H → O vector can come
+    from another route of the assignment in another chunk: last-bit differences)."""
     assert a.keys() == b.keys()
     for key in set(a) - TIMING:
         if isinstance(a[key], np.ndarray) and a[key].dtype.kind in "iu":
@@ -116,7 +117,6 @@ def test_dipole_in_chunks_on_processes_and_dask_equals_one_process(slabs, dask_a
     _, processes = dipole_trajectory(path, index, workers=2, chunk_bytes=1, on_frames=counted.append)
     _, dask = dipole_trajectory(path, index, workers=2, scheduler=dask_address, chunk_bytes=1)
     assert sum(counted) == serial["n_frames"] and len(counted) > 2  # one call per chunk
-    np.testing.assert_array_equal(serial["total_dipole"], processes["total_dipole"])
     same_rows(serial, processes)
     same_rows(serial, dask)
 
