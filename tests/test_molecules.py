@@ -50,6 +50,17 @@ def tracked(numbers, frames, cells, pbc, batch: int = 16):
     return tracker, np.concatenate(owners), np.concatenate(vectors)
 
 
+def assert_equals_fresh_searches(numbers, frames, cell, pbc, owner, h_to_o):
+    """Owners and H → O vectors equal those of :func:`assign_hydrogens` on every frame."""
+    for f, positions in enumerate(frames):
+        fresh = assign_hydrogens(numbers, positions, cell, pbc)
+        np.testing.assert_array_equal(owner[f], fresh.owner, err_msg=f"frame {f}")
+        bonded = fresh.owner >= 0
+        expected = fresh.o_positions_A[fresh.owner[bonded]] - fresh.h_positions_A[bonded]
+        np.testing.assert_allclose(h_to_o[f][bonded], expected, atol=1e-9, err_msg=f"frame {f}")
+        np.testing.assert_array_equal(h_to_o[f][~bonded], 0.0, err_msg=f"frame {f}")
+
+
 @pytest.mark.parametrize(
     "cell, pbc",
     [
@@ -63,16 +74,40 @@ def test_tracked_assignment_equals_a_fresh_search_of_every_frame(cell, pbc):
     numbers, frames = random_walk(240, cell, pbc, seed=3)
     cells = np.repeat(cell[None], len(frames), axis=0)
     tracker, owner, h_to_o = tracked(numbers, frames, cells, pbc)
-    changed = 0
-    for f, positions in enumerate(frames):
-        fresh = assign_hydrogens(numbers, positions, cell, pbc)
-        np.testing.assert_array_equal(owner[f], fresh.owner, err_msg=f"frame {f}")
-        bonded = fresh.owner >= 0
-        expected = fresh.o_positions_A[fresh.owner[bonded]] - fresh.h_positions_A[bonded]
-        np.testing.assert_allclose(h_to_o[f][bonded], expected, atol=1e-9, err_msg=f"frame {f}")
-        changed += f > 0 and not np.array_equal(owner[f], owner[f - 1])
+    assert_equals_fresh_searches(numbers, frames, cell, pbc, owner, h_to_o)
+    changed = sum(not np.array_equal(owner[f], owner[f - 1]) for f in range(1, len(frames)))
     assert changed > 10  # bonds did break and re-form along the walk
     assert tracker.full_searches < len(frames) / 2  # and most frames were not searched afresh
+
+
+@pytest.mark.parametrize("cell", [np.diag([11.0, 11.0, 11.0]), HEXAGONAL], ids=["orthorhombic", "hexagonal"])
+def test_frames_wrapped_atom_by_atom_every_frame_stay_exact(cell):
+    numbers, frames = random_walk(120, cell, (True, True, True), seed=7)
+    frac = frames @ np.linalg.inv(cell)
+    frames = (frac - np.floor(frac)) @ cell  # every atom crossing a face jumps to the other side
+    tracker, owner, h_to_o = tracked(numbers, frames, np.repeat(cell[None], len(frames), axis=0), (True, True, True))
+    assert_equals_fresh_searches(numbers, frames, cell, (True, True, True), owner, h_to_o)
+    assert tracker.full_searches < len(frames) / 2
+
+
+@pytest.mark.parametrize("mover, speed_A", [(4, 0.25), (3, 0.2), (5, 0.25)], ids=["far-O", "fourth-O", "H"])
+def test_atoms_from_beyond_the_followed_o_are_caught(mover, speed_A):
+    """One H, its O at 1.05 Å, three more O at 2, 2.5 and 3 Å (the default m = 3 follows the
+    nearest three) and one at 4.5 Å, beyond the reference search radius (4.2 Å). The O at 4.5 Å
+    or at 3 Å, or the H, moves straight in until the H changes hands: nothing followed sees it
+    coming, only the bound D_j = |Δ_H| + max |Δ_O| against ρ_j (3 Å) and R_j (4.2 Å) does.
+    Without either term, or with R_j in rule 1, some frame keeps the old answer."""
+    cell, pbc = np.diag([20.0, 20.0, 20.0]), (True, True, True)
+    h = np.array([10.0, 10.0, 10.0])
+    o = h + np.array([[-1.05, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.5], [0.0, -3.0, 0.0], [4.5, 0.0, 0.0]])
+    numbers = np.array([8, 8, 8, 8, 8, 1])
+    direction = {4: [-1.0, 0.0, 0.0], 3: [0.0, 1.0, 0.0], 5: [1.0, 0.0, 0.0]}[mover]
+    frames = np.repeat(np.vstack([o, h])[None], 15, axis=0)
+    frames[:, mover] += speed_A * np.arange(15)[:, None] * np.array(direction)
+    tracker, owner, h_to_o = tracked(numbers, frames, np.repeat(cell[None], len(frames), axis=0), pbc)
+    assert_equals_fresh_searches(numbers, frames, cell, pbc, owner, h_to_o)
+    assert owner[0, 0] == 0 and owner[-1, 0] == min(mover, 4)  # the H did change hands
+    assert tracker.full_searches < len(frames) / 2
 
 
 def test_uncorrelated_frames_and_changing_cells_stay_exact():

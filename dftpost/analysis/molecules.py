@@ -3,9 +3,9 @@
 Pure functions: arrays in, results out. Lengths in Å. Each H belongs to the O nearest to it
 under the minimum-image convention if that distance is below ``r_OH`` (default 1.2 Å, a choice
 of dftpost); H with no O within ``r_OH`` are free. The neighbour search is a
-``scipy.spatial.cKDTree`` (O(N log N)): periodic for orthorhombic cells, and for any other
-(skewed or partly periodic) cell built on the O atoms wrapped into the cell plus the periodic
-images of those within ``r_OH`` of a face.
+``scipy.spatial.cKDTree`` (O(N log N)) built, for any cell (orthorhombic, skewed, partly
+periodic), on the O atoms wrapped into the cell plus the periodic images of those within the
+search radius of a face.
 """
 
 from __future__ import annotations
@@ -65,72 +65,64 @@ def _full_rank(cell: np.ndarray) -> np.ndarray:
     return cell
 
 
-def _face_widths(cell: np.ndarray) -> np.ndarray:
-    """Distances (Å) between opposite faces of a full-rank cell."""
-    area = np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
-    return abs(np.linalg.det(cell)) / area
+class _Lattice:
+    """A full-rank cell (3, 3, Å) with its periodic directions ``pbc``: reduces vectors by whole
+    lattice vectors along the periodic directions (rounding of fractional coordinates). The result
+    is the minimum image for every vector whose minimum image is shorter than half the smallest
+    face-to-face width; for longer ones it is some periodic image."""
+
+    def __init__(self, cell: np.ndarray, pbc: np.ndarray):
+        self.cell, self.inverse, self.pbc = cell, np.linalg.inv(cell), pbc
+        self.widths = 1.0 / np.linalg.norm(self.inverse, axis=0)  #: face-to-face widths, Å
+        self.orthorhombic = not np.any(cell - np.diag(np.diag(cell)))
+        if self.orthorhombic:  # lattice vectors to subtract: round(x / length) · length, periodic only
+            self.lengths = np.diag(cell)[:, None]
+            self.scales = np.where(pbc[:, None], 1.0 / self.lengths, 0.0)
+
+    def reduce(self, columns: np.ndarray) -> np.ndarray:
+        """Vectors stored as columns (shape (..., 3, n): x, y, z along the second-to-last axis),
+        reduced in place and returned. Columns keep every pass over long contiguous rows (numpy
+        loops slowly over a trailing axis of 3)."""
+        if self.orthorhombic:
+            lattice = columns * self.scales
+            np.rint(lattice, out=lattice)
+            lattice *= self.lengths
+            columns -= lattice
+        else:
+            fractions = self.inverse.T @ columns
+            fractions -= np.rint(fractions) * self.pbc[:, None]
+            np.matmul(self.cell.T, fractions, out=columns)
+        return columns
+
+    def minimum_image(self, vectors: np.ndarray) -> np.ndarray:
+        """Vectors stored as rows (shape (..., 3)), reduced into a new array."""
+        return self.reduce(np.array(vectors.reshape(-1, 3).T)).T.reshape(vectors.shape)
 
 
-def minimum_image(vectors: np.ndarray, cell: np.ndarray, inverse: np.ndarray, pbc: np.ndarray) -> np.ndarray:
-    """Vectors (Å, shape (..., 3)) reduced by whole lattice vectors along the periodic
-    directions (rounding of fractional coordinates). The result is the minimum image for every
-    vector whose minimum image is shorter than half the smallest face-to-face width; for longer
-    ones it is some periodic image. ``cell``/``inverse`` are (3, 3), or (B, 3, 3) for vectors of
-    shape (B, ..., 3)."""
-    batched = cell.ndim == 3
-    if not batched:
-        cell, inverse, vectors = cell[None], inverse[None], vectors[None]
-    shape = vectors.shape
-    v = vectors.reshape(shape[0], -1, 3)
-    if not np.any(cell - cell * np.eye(3)):  # orthorhombic: elementwise
-        box = np.diagonal(cell, axis1=1, axis2=2)[:, None, :]
-        reduced = v - np.where(pbc, box * np.round(v / box), 0.0)
-    else:  # frac = v · inverse and back, written out: numpy's batched 3 x 3 matmul is slow
-        frac = v[..., :1] * inverse[:, None, 0] + v[..., 1:2] * inverse[:, None, 1] + v[..., 2:] * inverse[:, None, 2]
-        frac[..., pbc] -= np.round(frac[..., pbc])
-        reduced = frac[..., :1] * cell[:, None, 0] + frac[..., 1:2] * cell[:, None, 1] + frac[..., 2:] * cell[:, None, 2]
-    reduced = reduced.reshape(shape)
-    return reduced if batched else reduced[0]
-
-
-def _oxygen_candidates(o_pos: np.ndarray, h_pos: np.ndarray, cell: np.ndarray, pbc: np.ndarray, radius: float, k: int):
+def _oxygen_candidates(o_pos: np.ndarray, h_pos: np.ndarray, lattice: _Lattice, radius: float, k: int):
     """For each H the ``k`` nearest O (periodic images included) within ``radius`` Å: indices
-    into ``o_pos`` (−1 where fewer were found) and distances (inf there), shape (n_H, k).
-    Orthorhombic periodic cells use scipy's periodic cKDTree; any other cell wraps O and H into it
-    and builds a cKDTree on the O plus the periodic images of the O within ``radius`` of a face
-    (so ``radius`` must not exceed any periodic face-to-face width)."""
-    n_o = len(o_pos)
-    if pbc.all() and not np.any(cell - np.diag(np.diag(cell))):  # orthorhombic: a periodic tree
-        box = np.diag(cell)
-        o_w, h_w = o_pos - box * np.floor(o_pos / box), h_pos - box * np.floor(h_pos / box)
-        o_w, h_w = np.where(o_w >= box, 0.0, o_w), np.where(h_w >= box, 0.0, h_w)  # -1e-17 → box
-        distance, nearest = cKDTree(o_w, boxsize=box).query(h_w, k=k, distance_upper_bound=radius)
-        ids = nearest
-    else:
-        inverse = np.linalg.inv(cell)
-        width = _face_widths(cell)
+    into ``o_pos`` (−1 where fewer were found) and distances (inf there), shape (n_H, k). O and H
+    are wrapped into the cell and a cKDTree is built on the O plus the periodic images of the O
+    within ``radius`` of a face, added one periodic direction at a time (images of images give
+    the edges and corners), so ``radius`` must not exceed any periodic face-to-face width."""
+    pbc = lattice.pbc
 
-        def wrapped_fractions(xyz: np.ndarray) -> np.ndarray:
-            frac = xyz @ inverse
-            frac[:, pbc] -= np.floor(frac[:, pbc])
-            frac[:, pbc] = np.where(frac[:, pbc] >= 1.0, 0.0, frac[:, pbc])  # -1e-17 wraps to exactly 1
-            return frac
+    def wrapped_fractions(xyz: np.ndarray) -> np.ndarray:
+        frac = xyz @ lattice.inverse
+        frac -= np.floor(frac) * pbc
+        return np.where(pbc & (frac >= 1.0), 0.0, frac)  # -1e-17 wraps to exactly 1
 
-        o_frac, h_frac = wrapped_fractions(o_pos), wrapped_fractions(h_pos)
-        reach = np.where(pbc, radius / width, 0.0)
-        points, image_of = [o_frac @ cell], [np.arange(n_o)]
-        for shift in np.array(np.meshgrid(*[(-1, 0, 1) if p else (0,) for p in pbc], indexing="ij")).reshape(3, -1).T:
-            if not shift.any():
-                continue
-            near = np.all((shift == 0) | ((shift == 1) & (o_frac < reach)) | ((shift == -1) & (o_frac > 1 - reach)), axis=1)
-            if near.any():
-                points.append((o_frac[near] + shift) @ cell)
-                image_of.append(np.flatnonzero(near))
-        points_a, image_a = np.concatenate(points), np.append(np.concatenate(image_of), -1)
-        distance, nearest = cKDTree(points_a).query(h_frac @ cell, k=k, distance_upper_bound=radius)
-        ids = image_a[np.minimum(nearest, len(points_a))]
-    distance, ids = distance.reshape(len(h_pos), k), ids.reshape(len(h_pos), k)
-    return np.where(np.isfinite(distance), ids, -1), distance
+    points, image_of = wrapped_fractions(o_pos), np.arange(len(o_pos))
+    reach = radius / lattice.widths
+    for axis in np.flatnonzero(pbc):
+        low, high = points[:, axis] < reach[axis], points[:, axis] > 1.0 - reach[axis]
+        shift = np.eye(3)[axis]
+        points = np.concatenate([points, points[low] + shift, points[high] - shift])
+        image_of = np.concatenate([image_of, image_of[low], image_of[high]])
+    tree = cKDTree(points @ lattice.cell)
+    distance, nearest = tree.query(wrapped_fractions(h_pos) @ lattice.cell, k=k, distance_upper_bound=radius)
+    distance, nearest = distance.reshape(len(h_pos), k), nearest.reshape(len(h_pos), k)
+    return np.append(image_of, -1)[nearest], distance
 
 
 def checked_cell(cell: np.ndarray, pbc: np.ndarray, r_oh: float = DEFAULT_R_OH) -> np.ndarray:
@@ -140,7 +132,7 @@ def checked_cell(cell: np.ndarray, pbc: np.ndarray, r_oh: float = DEFAULT_R_OH) 
     if np.any(pbc & ~cell.any(axis=1)):
         raise DftpostError(None, "the frame is periodic along a direction without a cell vector")
     full = _full_rank(cell)
-    if np.any(pbc & (_face_widths(full) <= 2 * r_oh)):
+    if np.any(pbc & (_Lattice(full, pbc).widths <= 2 * r_oh)):
         raise DftpostError(None, f"the cell is thinner than 2 r_OH = {2 * r_oh} Å along a periodic direction")
     return full
 
@@ -153,11 +145,11 @@ def water_indices(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return oxygen, hydrogen
 
 
-def _bonds(o_pos, h_pos, owner, cell, inverse, pbc) -> np.ndarray:
+def _bonds(o_pos, h_pos, owner, lattice: _Lattice) -> np.ndarray:
     """Minimum-image vectors from each bonded H to its O (zero for free H), Å."""
     h_to_o = np.zeros(h_pos.shape)
     bonded = owner >= 0
-    h_to_o[bonded] = minimum_image(o_pos[owner[bonded]] - h_pos[bonded], cell, inverse, pbc)
+    h_to_o[bonded] = lattice.minimum_image(o_pos[owner[bonded]] - h_pos[bonded])
     return h_to_o
 
 
@@ -176,9 +168,10 @@ def assign_hydrogens(
     oxygen, hydrogen = water_indices(numbers)
     cell = checked_cell(np.asarray(cell_A, dtype=float), pbc, r_oh)
     o_pos, h_pos = positions[oxygen], positions[hydrogen]
-    ids, distance = _oxygen_candidates(o_pos, h_pos, cell, pbc, r_oh, 1)
+    lattice = _Lattice(cell, pbc)
+    ids, distance = _oxygen_candidates(o_pos, h_pos, lattice, r_oh, 1)
     owner = np.where(distance[:, 0] < r_oh, ids[:, 0], -1)
-    h_to_o = _bonds(o_pos, h_pos, owner, cell, np.linalg.inv(cell), pbc)
+    h_to_o = _bonds(o_pos, h_pos, owner, lattice)
     bonded = owner >= 0
     unwrapped = h_pos.copy()
     unwrapped[bonded] = o_pos[owner[bonded]] - h_to_o[bonded]
@@ -189,33 +182,47 @@ class BondTracker:
     """H → nearest-O assignment over consecutive frames of one trajectory: exact, and cheaper
     than a neighbour search per frame when frames are correlated (a Verlet-list argument).
 
-    A reference frame gets one neighbour search that keeps, for every H j, its ``k`` nearest O
-    (periodic images included) within ``r_oh + skin_A``, complete up to a radius R_j (the k-th
-    distance when k were found): its owner o_j, the distance d2_j to the nearest other O (R_j if
-    none) and, for a free H, the distance d1_j to the nearest O. In a later frame let Δ be each
-    atom's displacement since the reference (any periodic image, less a common translation) and
-    D_j = |Δ_j| + max_O |Δ_O|: every other O has moved relative to H j by at most D_j. Then
+    A reference frame gets one neighbour search that lists, for every H j, its ``k`` nearest O
+    (periodic images included) within the radius r = min(``r_oh + skin_A``, half the narrowest
+    periodic face-to-face width) with the minimum-image vectors v from H j to them. O not among
+    the ``m`` nearest are at ρ_j or farther from H j (ρ_j: the (m+1)-th distance, or r when fewer
+    were found), O not listed at R_j or farther (the k-th distance, or r), and any image of a
+    listed O other than the nearest one at r or farther (two images are a lattice vector apart,
+    at least one face width ≥ 2r). In a later frame with the same cell let Δ be each atom's
+    displacement since the reference (reduced by lattice vectors, less a common translation) and
+    D_j = |Δ_j| + max_O |Δ_O|: each listed O is followed as the image v + Δ_O − Δ_j of it, and
+    every image not followed has come closer to H j by at most D_j. With a_j the current
+    distance from H j to the nearest of its m nearest reference O (a followed image within
+    r_OH, less than half a face width, is the minimum image),
 
-    1. H j keeps its owner if its current distance to it is below r_OH and below d2_j − D_j;
-       a free H stays free if d1_j − D_j ≥ r_OH (no arithmetic beyond one distance per H);
-    2. otherwise, if D_j < R_j − r_OH, its nearest O within r_OH is among its candidates, whose
-       current minimum-image distances decide;
+    1. if a_j < r_OH and a_j < ρ_j − D_j, that O owns H j; if a_j ≥ r_OH and
+       ρ_j − D_j > r_OH, H j is free (m distances per H; protons passing between O included);
+    2. otherwise, if D_j < R_j − r_OH, the nearest of its k listed O, if within r_OH, owns H j;
     3. otherwise the frame becomes the new reference.
 
-    Runs of frames decided by 1–2 are assigned together, vectorised. When frames are
-    uncorrelated (runs of one frame), plain searches of each frame take over for a while. Lengths
-    in Å. The caller passes frames with the same atoms in the same order; :meth:`reset` otherwise.
+    Frames are followed in windows of up to :attr:`window` (arrays small enough for the cache),
+    as columns (numpy runs slowly over a trailing axis of 3), and the frames before the first one
+    that needs rule 3 are assigned together. When frames are uncorrelated (references deciding
+    only themselves), plain searches take over for 8, 16, 32, then 64 frames between attempts.
+    Lengths in Å. The caller passes frames with the same atoms in the same order; :meth:`reset`
+    otherwise. ``skin_A`` and ``k`` trade the cost of a reference against how long it lasts, ``m``
+    the cost of rule 1 against how often rule 2 is needed.
     """
 
-    def __init__(self, r_oh: float = DEFAULT_R_OH, skin_A: float = 2.0, k: int = 8):
-        self.r_oh, self.skin_A, self.k = r_oh, skin_A, k
+    window = 16  #: frames followed at once
+
+    def __init__(self, r_oh: float = DEFAULT_R_OH, skin_A: float = 3.0, k: int = 12, m: int = 3):
+        if not 1 <= m < k:
+            raise ValueError("BondTracker needs 1 <= m < k")
+        self.r_oh, self.skin_A, self.k, self.m = r_oh, skin_A, k, m
         self.full_searches = 0  #: neighbour searches made (references and plain searches)
         self.reset()
 
     def reset(self) -> None:
         """Forget the reference frame (the atoms changed)."""
-        self._reference = None
-        self._futile = 0
+        self._reference = self._last = None
+        self._futile = 0  # references in a row that decided only themselves
+        self._plain = 0  # frames to assign by plain searches before the next reference
 
     def assign(self, o_pos: np.ndarray, h_pos: np.ndarray, cells: np.ndarray, pbc) -> tuple[np.ndarray, np.ndarray]:
         """Owners (B, n_H; index into the O, −1 for a free H) and minimum-image vectors from
@@ -223,94 +230,128 @@ class BondTracker:
         (B, n_O, 3), H positions (B, n_H, 3), full-rank cells (B, 3, 3) as :func:`checked_cell`
         gives them, one ``pbc`` for all."""
         pbc = np.asarray(pbc, dtype=bool)
-        n_frames = len(o_pos)
-        inverse = np.linalg.inv(cells)
+        n_frames, n_o = o_pos.shape[:2]
+        columns = np.empty((n_frames, 3, n_o + h_pos.shape[1]))  # O then H, x, y, z along axis 1
+        columns[:, :, :n_o], columns[:, :, n_o:] = o_pos.transpose(0, 2, 1), h_pos.transpose(0, 2, 1)
         owner = np.full(h_pos.shape[:2], -1, dtype=np.int64)
-        h_to_o = np.zeros(h_pos.shape)
-        start, window = 0, 4
+        h_to_o = np.zeros((n_frames, 3, h_pos.shape[1]))  # as columns until returned
+        start, window, stale = 0, 4, False
         while start < n_frames:
-            if self._futile >= 3:  # uncorrelated frames: plain searches for a while
-                for f in range(start, min(start + 8, n_frames)):
-                    owner[f], h_to_o[f] = self._search(o_pos[f], h_pos[f], cells[f], inverse[f], pbc)
-                start, self._futile = start + 8, 2
+            if self._plain:  # uncorrelated frames: plain searches for a while
+                stop = min(start + self._plain, n_frames)
+                for f in range(start, stop):
+                    owner[f], h_to_o[f] = self._search(columns[f], n_o, cells[f], pbc)
+                start, self._plain = stop, self._plain - (stop - start)
                 continue
-            part = slice(start, min(start + window, n_frames))
-            check = self._check(o_pos[part], h_pos[part], cells[part], inverse[part], pbc)
-            if check is None or not check[0][0]:
-                self._renew(o_pos[start], h_pos[start], cells[start], pbc)
-                check = self._check(o_pos[part], h_pos[part], cells[part], inverse[part], pbc)
-            decided, kept, to_owner = check
-            run = int(np.argmin(decided)) if not decided.all() else decided.size
-            if run == 0:  # the candidates cannot decide even the reference itself (a tiny cell)
-                owner[start], h_to_o[start] = self._search(o_pos[start], h_pos[start], cells[start], inverse[start], pbc)
-                start += 1
+            renewed = stale or not self._fits(columns[start], n_o, cells[start], pbc)
+            if renewed:
+                self._renew(columns[start], n_o, cells[start], pbc)
+            stop = min(start + window, n_frames)
+            same_cell = np.all(cells[start:stop] == self._reference["lattice"].cell, axis=(1, 2))
+            stop = start + (int(np.argmin(same_cell)) if not same_cell.all() else same_cell.size)
+            run = self._follow(columns[start:stop], owner[start:stop], h_to_o[start:stop])
+            stale = start + run < stop  # frame start + run is undecided: it becomes the reference
+            if run == 0 and renewed:  # the candidates cannot decide even the reference itself (a tiny cell)
+                owner[start], h_to_o[start] = self._search(columns[start], n_o, cells[start], pbc)
+                start, stale = start + 1, False
                 continue
-            done = slice(start, start + run)
-            owner[done], h_to_o[done] = self._decide(o_pos[done], h_pos[done], cells[done], inverse[done], pbc,
-                                                     kept[:run], to_owner[:run])
-            self._futile = self._futile + 1 if run == 1 and decided.size > 1 else 0
-            start, window = start + run, min(max(2 * run, 4), 64)
-        return owner, h_to_o
+            if renewed:  # a reference that decides only itself is futile; in a row, they pause tracking
+                self._futile = self._futile + 1 if run == 1 and stale else 0
+                self._plain = 8 << min(self._futile - 3, 3) if self._futile >= 3 else 0
+            start, window = start + run, min(max(2 * run, 4), self.window)
+        return owner, np.ascontiguousarray(h_to_o.transpose(0, 2, 1))
 
-    def _search(self, o_pos, h_pos, cell, inverse, pbc) -> tuple[np.ndarray, np.ndarray]:
-        """One frame's assignment by a neighbour search."""
-        ids, distance = _oxygen_candidates(o_pos, h_pos, cell, pbc, self.r_oh, 1)
+    def _fits(self, columns, n_o, cell, pbc) -> bool:
+        """Whether the reference serves a frame of these atoms (columns (3, n_O + n_H)), cell and pbc."""
+        ref = self._reference
+        return (ref is not None and ref["x"].shape == columns.shape and ref["n_o"] == n_o
+                and np.array_equal(ref["lattice"].cell, cell) and np.array_equal(ref["lattice"].pbc, pbc))
+
+    def _lattice(self, cell, pbc) -> _Lattice:
+        """The lattice of a cell, kept while frames share it."""
+        if self._last is None or not (np.array_equal(self._last.cell, cell) and np.array_equal(self._last.pbc, pbc)):
+            self._last = _Lattice(cell.copy(), pbc.copy())
+        return self._last
+
+    def _search(self, x, n_o, cell, pbc) -> tuple[np.ndarray, np.ndarray]:
+        """The assignment of one frame (O then H positions as columns (3, n_O + n_H)) by a
+        neighbour search: owners and H → O vectors as columns."""
+        lattice = self._lattice(cell, pbc)
+        o, h = x[:, :n_o], x[:, n_o:]
+        ids, distance = _oxygen_candidates(o.T, h.T, lattice, self.r_oh, 1)
         owner = np.where(distance[:, 0] < self.r_oh, ids[:, 0], -1)
         self.full_searches += 1
-        return owner, _bonds(o_pos, h_pos, owner, cell, inverse, pbc)
+        return owner, lattice.reduce(o[:, owner] - h) * (owner >= 0)
 
-    def _renew(self, o_pos, h_pos, cell, pbc) -> None:
+    def _renew(self, x, n_o, cell, pbc) -> None:
+        """A new reference: one frame of O then H positions as columns (3, n_O + n_H)."""
+        lattice = self._lattice(cell, pbc)
         radius = self.r_oh + self.skin_A
         if pbc.any():
-            radius = min(radius, 0.5 * _face_widths(cell)[pbc].min())
-        ids, distance = _oxygen_candidates(o_pos, h_pos, cell, pbc, radius, self.k)
-        complete_to = np.where(np.isfinite(distance[:, -1]), distance[:, -1], radius)
-        bonded = distance[:, 0] < self.r_oh
-        owner = np.where(bonded, ids[:, 0], -1)
-        # bonded H: the nearest O but the owner (candidates are sorted); free H: the nearest O
-        other = np.where(bonded, np.where(ids[:, 1:] == ids[:, :1], np.inf, distance[:, 1:]).min(axis=1, initial=np.inf), distance[:, 0])
+            radius = min(radius, 0.5 * lattice.widths[pbc].min())
+        o, h = x[:, :n_o], x[:, n_o:]
+        ids, distance = _oxygen_candidates(o.T, h.T, lattice, radius, self.k)
+        ids, found = np.maximum(ids, 0).T, (ids >= 0).T  # (k, n_H)
+        vectors = lattice.reduce((o[:, ids] - h[:, None, :]).reshape(3, -1)).reshape(3, *ids.shape)  # (3, k, n_H)
         self._reference = {
-            "o": o_pos.copy(), "h": h_pos.copy(), "cell": cell.copy(), "owner": owner,
-            "ids": np.maximum(ids, 0), "found": ids >= 0, "margin": complete_to - self.r_oh,
-            "other": np.minimum(other, complete_to),
+            "x": x.copy(), "n_o": n_o, "lattice": lattice,
+            "ids": ids, "missing": np.where(found, 0.0, np.inf), "vectors": vectors,
+            "near": ids[:self.m], "near_missing": np.where(found[:self.m], 0.0, np.inf),
+            "near_vectors": vectors[:, :self.m].reshape(3, -1),  # [first O of every H, second ...]
+            "rho": np.minimum(distance[:, self.m], radius), "margin": np.minimum(distance[:, -1], radius) - self.r_oh,
         }
         self.full_searches += 1
 
-    def _check(self, o_pos, h_pos, cells, inverse, pbc):
-        """For frames (F) against the reference: whether each frame is decided by rules 1–2,
-        which H keep their state by rule 1 (F, n_H), and the vectors from each H to its
-        reference owner (F, n_H, 3). None without a usable reference."""
+    def _follow(self, columns, owner, h_to_o) -> int:
+        """The number of leading frames, given as O then H positions stored as columns
+        (F, 3, n_O + n_H), all in the reference cell, that rules 1–2 decide; their owners and
+        H → O vectors are written into ``owner`` (F, n_H) and ``h_to_o`` (F, 3, n_H)."""
         ref = self._reference
-        if ref is None or ref["o"].shape != o_pos.shape[1:] or ref["h"].shape != h_pos.shape[1:]:
-            return None
-        shift = o_pos[:, :1] - ref["o"][:1]  # a common translation: the first O's
-        d_o = minimum_image(o_pos - ref["o"] - shift, cells, inverse, pbc)
-        common = d_o.mean(axis=1, keepdims=True)
-        d_o -= common
-        d_h = minimum_image(h_pos - ref["h"] - shift, cells, inverse, pbc) - common
-        reach = np.sqrt(np.einsum("fij,fij->fi", d_h, d_h)) + np.sqrt(np.einsum("fij,fij->fi", d_o, d_o).max(axis=1))[:, None]
-        bonded = ref["owner"] >= 0
-        to_owner = minimum_image(o_pos[:, np.maximum(ref["owner"], 0)] - h_pos, cells, inverse, pbc)
-        near = np.sqrt(np.einsum("fij,fij->fi", to_owner, to_owner))
-        kept = np.where(bonded, (near < self.r_oh) & (near < ref["other"] - reach), ref["other"] - reach >= self.r_oh)
-        same_cell = np.all(cells == ref["cell"], axis=(1, 2))
-        decided = same_cell & np.all(kept | (reach < ref["margin"]), axis=1)
-        return decided, kept, to_owner
-
-    def _decide(self, o_pos, h_pos, cells, inverse, pbc, kept, to_owner):
-        """Owners and H → O vectors of frames decided by rules 1–2."""
-        ref = self._reference
-        owner = np.where(kept, ref["owner"], -1)
-        h_to_o = np.where((kept & (ref["owner"] >= 0))[..., None], to_owner, 0.0)
-        frame, h = np.nonzero(~kept)
+        r_oh, n_o, n_frames = self.r_oh, ref["n_o"], len(columns)
+        n_h = columns.shape[2] - n_o
+        delta = columns - ref["x"]
+        delta -= delta[:, :, :1].copy()  # less the first O's displacement, then the mean O displacement's
+        ref["lattice"].reduce(delta)
+        delta -= delta[:, :, :n_o].mean(axis=2, keepdims=True)
+        d_o, d_h = delta[:, :, :n_o], delta[:, :, n_o:]
+        squared = np.einsum("fcn,fcn->fn", delta, delta)
+        reach = np.sqrt(squared[:, n_o:])
+        reach += np.sqrt(squared[:, :n_o].max(axis=1))[:, None]
+        # rule 1: the m nearest reference O
+        m = len(ref["near"])
+        near = np.take(d_o, ref["near"].ravel(), axis=2)  # (F, 3, m n_H)
+        near += ref["near_vectors"]
+        near = near.reshape(n_frames, 3, m, n_h)
+        near -= d_h[:, :, None]
+        squared = np.einsum("fcmn,fcmn->fmn", near, near)
+        squared += ref["near_missing"]
+        low = squared.min(axis=1)
+        nearest = np.sqrt(low)
+        kept = ref["rho"] - reach > np.minimum(nearest, r_oh)
+        decided = np.all(kept | (reach < ref["margin"]), axis=1)
+        run = int(np.argmin(decided)) if not decided.all() else n_frames
+        bonded = kept[:run] & (nearest[:run] < r_oh)
+        owner[:run] = np.where(bonded, ref["near"][0], -1)
+        np.multiply(near[:run, :, 0], bonded[:, None], out=h_to_o[:run])
+        frame, h = np.divmod(np.flatnonzero(bonded & (squared[:run, 0] > low[:run])), n_h)  # another O is nearer
         if frame.size:
-            ids, found = ref["ids"][h], ref["found"][h]  # (n, k)
-            vectors = minimum_image(o_pos[frame[:, None], ids] - h_pos[frame, h][:, None, :],
-                                    cells[frame], inverse[frame], pbc)  # (n, k, 3), a cell per row
-            distance = np.where(found, np.sqrt(np.einsum("nkx,nkx->nk", vectors, vectors)), np.inf)
-            best = distance.argmin(axis=1)
-            rows = np.arange(frame.size)
-            bonded = distance[rows, best] < self.r_oh
-            owner[frame, h] = np.where(bonded, ids[rows, best], -1)
-            h_to_o[frame, h] = np.where(bonded[:, None], vectors[rows, best], 0.0)
-        return owner, h_to_o
+            best = squared[frame, :, h].argmin(axis=1)
+            owner[frame, h] = ref["near"][best, h]
+            h_to_o[frame, :, h] = near[frame, :, best, h]
+        # rule 2: the k nearest reference O, for the H that rule 1 left open
+        frame, h = np.divmod(np.flatnonzero(~kept[:run]), n_h)
+        if frame.size:
+            ids = ref["ids"][:, h]  # (k, n)
+            vectors = np.take(d_o.transpose(1, 0, 2).reshape(3, -1), frame * n_o + ids, axis=1)  # (3, k, n)
+            vectors += ref["vectors"][:, :, h]
+            vectors -= d_h[frame, :, h].T[:, None]
+            squared = np.einsum("ckn,ckn->kn", vectors, vectors)
+            squared += ref["missing"][:, h]
+            best = squared.argmin(axis=0)
+            pair = np.arange(frame.size)
+            bonded = squared[best, pair] < r_oh * r_oh
+            owner[frame, h] = np.where(bonded, ids[best, pair], -1)
+            h_to_o[frame, :, h] = np.where(bonded, vectors[:, best, pair], 0.0).T
+        return run
+
+
