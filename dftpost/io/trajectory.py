@@ -70,6 +70,7 @@ def _open_frames(path: Path, index: slice):
         raise ParseError(path, f"not a trajectory ASE can read ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
     if fmt in ("xyz", "extxyz") and get_compression(str(path))[1] is None:
         handle = io.TextIOWrapper(_EndOfFileGuard(path))
+        handle._CHUNK_SIZE = 1 << 16  # fewer calls into the guard's Python methods (8 kB by default)
         return iread(handle, index=index, format=fmt), handle
     return iread(str(path), index=index, format=fmt), None
 
