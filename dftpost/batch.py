@@ -262,11 +262,12 @@ DIPOLE_SCHEMA = TableSchema(
 )
 
 
-#: Trajectory text (bytes) a worker process reads at least per chunk, so that its start-up
-#: (about a second: it imports numpy, scipy, ase) pays off: ~1 s of dipole analysis, ~3 s of
-#: the potential of 16,200-atom frames.
-DIPOLE_CHUNK_BYTES = 16 << 20
-POTENTIAL_CHUNK_BYTES = 8 << 20
+#: Trajectory text (bytes) worth cutting into chunks for worker processes, whose start-up
+#: (about a second each: they import numpy, scipy, ase) must pay off: ~3 s of dipole analysis of
+#: 576-atom frames in one process, ~5 s of the potential of 16,200-atom frames. Less is analysed
+#: in the calling process. Chunks: 4 per worker.
+DIPOLE_PARALLEL_BYTES = 80 << 20
+POTENTIAL_PARALLEL_BYTES = 16 << 20
 
 
 def dipole_trajectory(
@@ -281,7 +282,7 @@ def dipole_trajectory(
     timestep_ps: float | None = None,
     workers: int = 1,
     scheduler: str | None = None,
-    chunk_bytes: int = DIPOLE_CHUNK_BYTES,
+    parallel_bytes: int = DIPOLE_PARALLEL_BYTES,
 ) -> tuple[DipoleTrajectory, dict]:
     """Stream a trajectory through the dipole analysis; return the result and its table row
     (arrays included). ``on_frames(n)`` is called as each n frames are done.
@@ -291,7 +292,7 @@ def dipole_trajectory(
     unknown (NaN; correlation times then in frames only).
 
     With ``workers`` > 1 or a Dask ``scheduler`` (see :mod:`dftpost.parallel`), a plain
-    xyz/extxyz file of more than ``chunk_bytes`` is cut into chunks of consecutive frames
+    xyz/extxyz selection of at least ``parallel_bytes`` is cut into chunks of consecutive frames
     (:func:`~dftpost.io.trajectory.frame_chunks`) analysed by separate processes and merged in
     frame order: the result is that of one process, to rounding. Anything else is
     streamed in this process.
@@ -302,7 +303,7 @@ def dipole_trajectory(
                   "index": index or ":", "timestep_ps": timestep_ps}
     with ThreadPoolExecutor(1) as hashing:  # the fingerprint is read while the frames are parsed
         fingerprint = hashing.submit(_file_hash, path, json.dumps(parameters, sort_keys=True))
-        chunks = frame_chunks(path, selection, 4 * workers, chunk_bytes) if workers > 1 or scheduler else None
+        chunks = frame_chunks(path, selection, 4 * workers, parallel_bytes) if workers > 1 or scheduler else None
         frames = iter_frames(path, selection) if chunks is None else iter_chunk(chunks[0])
         first = next(frames, None)
         if first is None:
@@ -520,7 +521,7 @@ def potential_trajectory(
     timestep_ps: float | None = None,
     workers: int = 1,
     scheduler: str | None = None,
-    chunk_bytes: int = POTENTIAL_CHUNK_BYTES,
+    parallel_bytes: int = POTENTIAL_PARALLEL_BYTES,
 ) -> tuple[PotentialTrajectory, dict]:
     """Stream a trajectory through the potential-difference proxy (METHODS §2): ΔV of every
     frame by :func:`~dftpost.analysis.electrostatics.potential_spread`, its distribution and
@@ -529,7 +530,7 @@ def potential_trajectory(
     Every frame is treated as periodic in three dimensions (tin-foil Ewald sum), so it needs
     three cell vectors. The Ewald/PME settings are chosen once per cell (they depend on the cell
     and the charges only). Frame times, ``on_frames``, ``workers``, ``scheduler`` and
-    ``chunk_bytes`` as in :func:`dipole_trajectory`.
+    ``parallel_bytes`` as in :func:`dipole_trajectory`.
     """
     path = Path(path).resolve()
     selection = parse_index(index)
@@ -538,7 +539,7 @@ def potential_trajectory(
     task = PotentialChunkTask(None, q_o, sigma_A, tolerance_V, self_term, intermolecular, timestep_ps)
     with ThreadPoolExecutor(1) as hashing:
         fingerprint = hashing.submit(_file_hash, path, json.dumps(parameters, sort_keys=True))
-        chunks = frame_chunks(path, selection, 4 * workers, chunk_bytes) if workers > 1 or scheduler else None
+        chunks = frame_chunks(path, selection, 4 * workers, parallel_bytes) if workers > 1 or scheduler else None
         if chunks is None:
             parts = [_potential_frames(task, path, iter_frames(path, selection), on_frames)]
         else:

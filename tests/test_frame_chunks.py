@@ -73,11 +73,11 @@ def test_chunks_cover_exactly_the_selected_frames(slabs, index):
     path, frames = slabs
     selected = list(range(len(frames)))[parse_index(index)]
     size = path.stat().st_size
-    chunks = frame_chunks(path, parse_index(index), 8, min_bytes=1, max_bytes=size // 6)
+    chunks = frame_chunks(path, parse_index(index), 4, min_bytes=1, max_bytes=size // 6)
     if len(selected) < 2:
         assert chunks is None
         return
-    assert 1 < len(chunks) <= 8 + 1
+    assert min(4, len(selected)) <= len(chunks) <= len(selected)
     numbers = [n for c in chunks for n, _ in iter_chunk(c)]
     assert numbers == selected
     for chunk in chunks:
@@ -89,7 +89,10 @@ def test_chunks_cover_exactly_the_selected_frames(slabs, index):
 
 def test_chunks_need_plain_xyz_text_and_enough_bytes(slabs, tmp_path):
     path, frames = slabs
-    assert frame_chunks(path, slice(None), 8, min_bytes=path.stat().st_size) is None  # one chunk: stream it
+    size = path.stat().st_size
+    assert frame_chunks(path, slice(None), 8, min_bytes=size + 1) is None  # too small: streamed
+    assert frame_chunks(path, slice(0, 20), 8, min_bytes=size // 2 + 1000) is None  # the selection is too small
+    assert len(frame_chunks(path, slice(None), 8, min_bytes=size)) == 8
     assert frame_chunks(path, slice(None, None, -1), 8, min_bytes=1) is None  # backwards
     traj = tmp_path / "slabs.traj"
     write(traj, frames[:4])
@@ -114,8 +117,8 @@ def test_dipole_in_chunks_on_processes_and_dask_equals_one_process(slabs, dask_a
     path, _ = slabs
     _, serial = dipole_trajectory(path, index)
     counted = []
-    _, processes = dipole_trajectory(path, index, workers=2, chunk_bytes=1, on_frames=counted.append)
-    _, dask = dipole_trajectory(path, index, workers=2, scheduler=dask_address, chunk_bytes=1)
+    _, processes = dipole_trajectory(path, index, workers=2, parallel_bytes=1, on_frames=counted.append)
+    _, dask = dipole_trajectory(path, index, workers=2, scheduler=dask_address, parallel_bytes=1)
     assert sum(counted) == serial["n_frames"] and len(counted) > 2  # one call per chunk
     same_rows(serial, processes)
     same_rows(serial, dask)
@@ -126,7 +129,7 @@ def test_potential_in_chunks_on_processes_equals_one_process(tmp_path):
     path = tmp_path / "boxes.extxyz"
     write(path, frames)
     _, serial = potential_trajectory(path, tolerance_V=1e-4)
-    _, chunked = potential_trajectory(path, tolerance_V=1e-4, workers=2, chunk_bytes=1)
+    _, chunked = potential_trajectory(path, tolerance_V=1e-4, workers=2, parallel_bytes=1)
     same_rows(serial, chunked)
     np.testing.assert_array_equal(chunked["frame_index"], np.arange(8))
 
@@ -147,7 +150,7 @@ def test_a_bad_frame_in_a_later_chunk_gives_the_error_of_one_process(tmp_path, d
     errors = []
     for workers in (1, 2):
         with pytest.raises(DftpostError, match=message) as caught:
-            dipole_trajectory(path, workers=workers, chunk_bytes=1)
+            dipole_trajectory(path, workers=workers, parallel_bytes=1)
         errors.append(str(caught.value))
     assert errors[0] == errors[1] and str(path) in errors[0]
 

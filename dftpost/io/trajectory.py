@@ -119,18 +119,19 @@ class FrameChunk:
     n_atoms: int | None = None
 
 
-def frame_chunks(path: str | Path, index: slice, max_chunks: int, min_bytes: int, max_bytes: int = 1 << 26) -> list[FrameChunk] | None:
-    """Cut the frames ``index`` selects into at most about ``max_chunks`` chunks of consecutive
-    frames, each spanning at least ``min_bytes`` of the file (so that a worker's start-up pays
-    off) and at most ``max_bytes`` (its memory); frames are never split.
+def frame_chunks(path: str | Path, index: slice, n_chunks: int, min_bytes: int, max_bytes: int = 1 << 26) -> list[FrameChunk] | None:
+    """Cut the frames ``index`` selects into ``n_chunks`` chunks of consecutive frames of about
+    equal size (more where a chunk would span over ``max_bytes``, its reader's memory); frames are
+    never split. Only selections spanning at least ``min_bytes`` of the file are cut, so that the
+    start-up of worker processes pays off.
 
     Only plain (uncompressed) xyz/extxyz text with a forward selection is cut: its frame starts are
     found by one scan of the line ends. None when the file is anything else, is damaged (its
-    errors then come from :func:`iter_frames`), or would give a single chunk.
+    errors then come from :func:`iter_frames`), or is too small.
     """
     path = Path(path)
-    if max_chunks < 2 or (index.step or 1) < 0 or not path.is_file():
-        return None
+    if n_chunks < 2 or (index.step or 1) < 0 or not path.is_file() or path.stat().st_size < min_bytes:
+        return None  # (too small: not even scanned)
     try:
         fmt = filetype(str(path))
     except Exception:  # noqa: BLE001 - iter_frames reports unreadable files
@@ -143,9 +144,9 @@ def frame_chunks(path: str | Path, index: slice, max_chunks: int, min_bytes: int
     numbers = range(len(offsets) - 1)[index]
     if len(numbers) < 2:
         return None
-    size = offsets[-1] - offsets[0]
-    per_chunk = max(1, math.ceil(len(numbers) / max_chunks))
-    per_chunk = max(per_chunk, math.ceil(min_bytes * len(numbers) / max(size, 1)))
+    if offsets[numbers[-1] + 1] - offsets[numbers[0]] < min_bytes:  # the bytes the workers would read
+        return None
+    per_chunk = math.ceil(len(numbers) / n_chunks)
     step = numbers.step
     chunks = []
     first = 0
