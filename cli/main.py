@@ -362,13 +362,24 @@ def _trajectory_analysis(label: str, schema, out: Path, as_json: bool, analyse):
     try:
         with stop_on_signals(), progress:
             result, row = analyse(lambda n: progress.advance(task, n))
-        with ResultStore(out) as store:
-            store.append(schema, [row])
+        _store_once(out, schema, row)
     except KeyboardInterrupt as exc:
         _interrupted(exc, "nothing stored; run the same command again")
     except DftpostError as exc:
         _fail(exc)
     return result, row
+
+
+def _store_once(out: Path, schema, row: dict) -> None:
+    """Append ``row`` to its table in ``out`` unless a row of the same inputs and parameters
+    (run and input_hash) is stored there already: the analysis is deterministic, so a second
+    identical row would only count twice. Says so on stderr."""
+    with ResultStore(out) as store:
+        if (row["run"], row["input_hash"]) in store.stored_keys(schema.name):
+            err.print(f"already stored in {escape(str(out))} (same inputs and parameters): not stored again",
+                      highlight=False, soft_wrap=True)
+            return
+        store.append(schema, [row])
 
 
 def _trajectory_summary(row: dict, out: Path) -> dict:
@@ -460,8 +471,7 @@ def field_profile_command(
         raise typer.Exit(code=2)
     try:
         result, row = field_profile(run_no_field, run_field, "xyz".index(axis), include_applied, margin, window)
-        with ResultStore(out) as store:
-            store.append(FIELD_SCHEMA, [row])
+        _store_once(out, FIELD_SCHEMA, row)
         if plot is not None:
             from dftpost.plot import field_response_figure
 

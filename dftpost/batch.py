@@ -707,7 +707,8 @@ def field_profile(
     }
     row = {
         "run": str(r1.path),
-        "input_hash": input_hash(r0.path) + input_hash(r1.path),
+        "input_hash": input_hash(r0.path) + input_hash(r1.path) + hashlib.blake2b(
+            json.dumps([parameters["axis"], include_applied, margin_A, window_A]).encode(), digest_size=8).hexdigest(),
         "run_no_field": str(r0.path),
         "status": "ok",
         "axis": "xyz"[axis],

@@ -116,3 +116,21 @@ def test_install_gives_the_console_script_and_no_top_level_cli(tmp_path, editabl
     )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.strip() == "None"
+
+
+def test_a_second_identical_analysis_is_not_stored_twice(tmp_path):
+    """field-profile (and dipole/potential) store one row per inputs and parameters: an identical
+    re-run prints the same result and says it is stored already; other parameters add a row."""
+    from dftpost.store import read_table
+
+    out = tmp_path / "f.h5"
+    pair = [str(CP2K_FIXTURE / "nofield"), str(CP2K_FIXTURE / "field")]
+    first = dftpost("field-profile", *pair, "--out", str(out), "--json", cwd=tmp_path)
+    again = dftpost("field-profile", *pair, "--out", str(out), "--json", cwd=tmp_path)
+    assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    assert json.loads(again.stdout) == json.loads(first.stdout)
+    assert "already stored" in again.stderr and "already stored" not in first.stderr
+    assert len(read_table(out, "field_profile")["run"]) == 1
+    other = dftpost("field-profile", *pair, "--out", str(out), "--json", "--margin", "2.5", cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    assert len(read_table(out, "field_profile")["run"]) == 2

@@ -180,6 +180,9 @@ def test_cli_json_and_hdf5(tmp_path):
     assert arrays["total_dipole"].shape == (8,) and arrays["census"].shape == (8, 5)
     steps = np.abs(arrays["potential_step"])
     assert data["breakdown_fraction"] == pytest.approx(np.mean(steps > 0.5))
+    again = dftpost("dipole", str(path), "--out", str(out), "--json", "--gap", "0.5")
+    assert again.returncode == 0 and "already stored" in again.stderr
+    assert json.loads(again.stdout) == data and len(read_table(out, "dipole")["run"]) == 1
 
 
 def test_bad_trajectories(tmp_path):
