@@ -303,17 +303,18 @@ def dipole_trajectory(
                   "index": index or ":", "timestep_ps": timestep_ps}
     with ThreadPoolExecutor(1) as hashing:  # the fingerprint is read while the frames are parsed
         fingerprint = hashing.submit(_file_hash, path, json.dumps(parameters, sort_keys=True))
-        chunks = frame_chunks(path, selection, 4 * workers, parallel_bytes) if workers > 1 or scheduler else None
-        frames = iter_frames(path, selection) if chunks is None else iter_chunk(chunks[0])
-        first = next(frames, None)
-        if first is None:
-            raise DftpostError(path, f"no frames (selection {index or ':'})")
+        chunks, first = _worker_chunks(path, selection, workers, scheduler, parallel_bytes)
+        if chunks is None:
+            frames = iter_frames(path, selection)
+            first = next(frames, None)
+            if first is None:
+                raise DftpostError(path, f"no frames (selection {index or ':'})")
+            frames = itertools.chain([first], frames)
         task = DipoleChunkTask(None, _z_edges(path, first[1], dz_A), q_o, r_oh, gap_eV, origin_A, timestep_ps)
         if chunks is None:
-            accumulator = _dipole_frames(task, path, itertools.chain([first], frames), on_frames)
+            accumulator = _dipole_frames(task, path, frames, on_frames)
         else:
-            frames.close()
-            tasks = [replace(task, chunk=replace(chunk, n_atoms=len(first[1]))) for chunk in chunks]
+            tasks = [replace(task, chunk=chunk) for chunk in chunks]
             accumulator, *later = _map_chunks(dipole_chunk, tasks, workers, scheduler, on_frames)
             for part in later:
                 accumulator.merge(part)
@@ -400,6 +401,18 @@ def _z_edges(path: Path, atoms, dz_A: float) -> np.ndarray:
     if not length > 0:
         raise DftpostError(path, "the cell has no z vector: heights cannot be wrapped")
     return np.arange(0.0, length + dz_A, dz_A)
+
+
+def _worker_chunks(path: Path, selection: slice, workers: int, scheduler: str | None, parallel_bytes: int):
+    """Chunks of the selected frames for worker processes (:func:`~dftpost.io.trajectory.frame_chunks`,
+    four per worker), each held to the atom count of the first frame, and that first frame
+    (number, Atoms); (None, None) when the frames are streamed in this process instead."""
+    chunks = frame_chunks(path, selection, 4 * workers, parallel_bytes) if workers > 1 or scheduler else None
+    if chunks is None:
+        return None, None
+    with closing(iter_chunk(chunks[0])) as frames:
+        first = next(frames)
+    return [replace(chunk, n_atoms=len(first[1])) for chunk in chunks], first
 
 
 def _map_chunks(func, tasks: list, workers: int, scheduler: str | None, on_frames) -> list:
@@ -539,13 +552,11 @@ def potential_trajectory(
     task = PotentialChunkTask(None, q_o, sigma_A, tolerance_V, self_term, intermolecular, timestep_ps)
     with ThreadPoolExecutor(1) as hashing:
         fingerprint = hashing.submit(_file_hash, path, json.dumps(parameters, sort_keys=True))
-        chunks = frame_chunks(path, selection, 4 * workers, parallel_bytes) if workers > 1 or scheduler else None
+        chunks, _ = _worker_chunks(path, selection, workers, scheduler, parallel_bytes)
         if chunks is None:
             parts = [_potential_frames(task, path, iter_frames(path, selection), on_frames)]
         else:
-            n_atoms = len(next(iter_chunk(chunks[0]))[1])
-            tasks = [replace(task, chunk=replace(chunk, n_atoms=n_atoms)) for chunk in chunks]
-            parts = _map_chunks(potential_chunk, tasks, workers, scheduler, on_frames)
+            parts = _map_chunks(potential_chunk, [replace(task, chunk=chunk) for chunk in chunks], workers, scheduler, on_frames)
         frames, times, spreads, lengths, volumes = (np.concatenate([part[key] for part in parts]) for key in
                                                     ("frames", "times", "spreads", "lengths", "volumes"))
         if not frames.size:
