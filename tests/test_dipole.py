@@ -9,7 +9,7 @@ import pytest
 from ase import Atoms
 from ase.build import molecule
 
-from dftpost.analysis.dipole import _bins, fixed_charge_dipole
+from dftpost.analysis.dipole import ZGrid, fixed_charge_dipole
 from dftpost.analysis.molecules import assign_hydrogens
 from dftpost.errors import DftpostError
 
@@ -125,4 +125,4 @@ def test_bins_equal_a_binary_search_also_at_the_edges(edges):
     values = np.concatenate([rng.uniform(edges[0] - 1, edges[-1] + 1, 100_000), edges,
                              np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf)])
     expected = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
-    np.testing.assert_array_equal(_bins(edges, values), expected)
+    np.testing.assert_array_equal(ZGrid(edges).bins(values), expected)

@@ -137,6 +137,33 @@ def test_batched_accumulator_equals_frame_by_frame_profiles_also_when_the_atoms_
     np.testing.assert_allclose(result.water_thickness_A, expected, atol=1e-9)
 
 
+def test_accumulator_equals_frame_profiles_with_changing_cells_and_a_slab_crossing_z():
+    """NPT-like cells (every other frame wider) and frames whose slab crosses z = 0 (the vacuum
+    found again from scratch) in batches of 4: the same as frame by frame."""
+    edges = np.arange(0.0, 40.05, 0.1)
+    frames = []
+    for k in range(12):
+        atoms = slab(k)
+        if k % 2:
+            atoms.set_cell(atoms.cell[:] * [[1.0 + 0.02 * k], [1.0 + 0.02 * k], [1.0]], scale_atoms=True)
+        if k in (5, 6, 9):
+            atoms.translate([0.0, 0.0, 20.0])
+            atoms.wrap()
+        frames.append(atoms)
+    accumulator = DipoleAccumulator(edges, batch=4)
+    for k, atoms in enumerate(frames):
+        accumulator.add(k, atoms.numbers, atoms.positions, atoms.cell[:], atoms.pbc)
+    result = accumulator.result()
+    single = [frame_profile(a.numbers, a.positions, a.cell[:], edges) for a in frames]
+    np.testing.assert_allclose(result.total_dipole_e_per_A, [p.total_e_per_A for p in single], atol=1e-12)
+    cumulative = np.array([p.cumulative_dipole_e_per_A for p in single])
+    np.testing.assert_allclose(result.mean_cumulative_dipole_e_per_A, cumulative.mean(axis=0), atol=1e-12)
+    for name in ("o_density_per_A3", "h_density_per_A3"):
+        np.testing.assert_allclose(getattr(result, name), np.mean([getattr(p, name) for p in single], axis=0), atol=1e-12)
+    assert result.o_density_per_A3.sum() == pytest.approx(np.mean([24 / (a.cell.area(2) * 0.1) for a in frames]))
+    np.testing.assert_allclose(result.water_thickness_A, [p.water_thickness_A for p in single], atol=1e-9)
+
+
 def test_frame_times_give_the_correlation_time_in_ps(tmp_path):
     frames = [slab(s) for s in range(40)]
     for k, atoms in enumerate(frames):
@@ -200,6 +227,10 @@ def test_bad_trajectories(tmp_path):
     no_cell = tmp_path / "nocell.xyz"
     write(no_cell, Atoms("OH2", positions=[[0, 0, 0], [0.9, 0, 0], [0, 0.9, 0]]))
     cases.append((no_cell, "no cell along x and y"))
+    tilted = slab(3)
+    tilted.cell[0] = [12.0, 0.0, 1.5]  # z is then not the surface normal
+    (tmp_path / "tilted").mkdir()
+    cases.append((_trajectory(tmp_path / "tilted", [slab(1), tilted]), "frame 1: the cell vectors a and b must lie in the xy plane"))
     for path, message in cases:
         with pytest.raises(DftpostError, match=message):
             dipole_trajectory(path)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import DftpostError
 from ..units import DIPOLE_SHEET_V_A_PER_E
-from .molecules import DEFAULT_R_OH, BondTracker, Molecules, assign_hydrogens, checked_cell, water_indices
+from .molecules import DEFAULT_R_OH, BondTracker, Molecules, as_columns, assign_hydrogens, checked_cell, water_indices
 
 #: Default oxygen charge, e: the value the paper's authors use for revPBE-D3 water (ml-peg).
 DEFAULT_Q_O = -0.5562
@@ -103,7 +103,7 @@ def slab_origin(heights_A: np.ndarray, length_A: float) -> float:
     water box with no gap the widest spacing between atoms is used, which is harmless: for
     neutral molecules the dipole does not depend on the origin.
     """
-    return float(_slab_origins(np.asarray(heights_A, dtype=float)[None, :], np.array([length_A]))[0])
+    return float(_slab_origins(np.asarray(heights_A, dtype=float)[None, :], np.array([length_A]))[0][0])
 
 
 def _wrap(heights_A: np.ndarray, length_A) -> np.ndarray:
@@ -118,13 +118,70 @@ def _wrap(heights_A: np.ndarray, length_A) -> np.ndarray:
     return wrapped
 
 
-def _slab_origins(heights_A: np.ndarray, length_A: np.ndarray) -> np.ndarray:
-    """:func:`slab_origin` of each row of ``heights_A`` (B, M) with periods ``length_A`` (B,)."""
-    z = np.sort(_wrap(heights_A, length_A[:, None]), axis=1)
-    gaps = np.diff(np.concatenate([z, z[:, :1] + length_A[:, None]], axis=1), axis=1)
-    k = np.argmax(gaps, axis=1)
-    rows = np.arange(len(z))
-    return np.mod(z[rows, k] + 0.5 * gaps[rows, k], length_A)
+def _slab_origins(heights_A: np.ndarray, length_A: np.ndarray, guess_A: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`slab_origin` of each row of ``heights_A`` (B, M) with periods ``length_A`` (B,) or
+    (1,), and whether each row's widest gap spans more than half the period (a slab in vacuum).
+
+    With ``guess_A``, a height in the vacuum of a frame before (the slab moves little), rows
+    whose atoms all lie within half a period above it take the gap around it, which is then the
+    widest (the other gaps lie within the other half): a minimum and a maximum per row instead of
+    a sort. Other rows, and all without a guess, are sorted."""
+    length = np.broadcast_to(length_A, heights_A.shape[:1])
+    origin, wide = np.empty(len(heights_A)), np.zeros(len(heights_A), dtype=bool)
+    rest = np.arange(len(heights_A))
+    if guess_A is not None:
+        above = _wrap(heights_A - guess_A, length[:, None])
+        high = above.max(axis=1)
+        gap = length - (high - above.min(axis=1))
+        wide = gap > 0.5 * length
+        origin = _wrap(guess_A + high + 0.5 * gap, length)
+        rest = np.flatnonzero(~wide)
+    if rest.size:
+        z = np.sort(_wrap(heights_A[rest], length[rest, None]), axis=1)
+        gaps = np.diff(np.concatenate([z, z[:, :1] + length[rest, None]], axis=1), axis=1)
+        k = np.argmax(gaps, axis=1)
+        rows = np.arange(rest.size)
+        origin[rest] = np.mod(z[rows, k] + 0.5 * gaps[rows, k], length[rest])
+        wide[rest] = gaps[rows, k] > 0.5 * length[rest]
+    return origin, wide
+
+
+def check_slab_cell(cell_A: np.ndarray) -> None:
+    """Profiles along z need the cell vectors a and b in the xy plane (z the surface normal, to
+    1e-6 Å) and a c vector along z (the period of the heights); a
+    :class:`~dftpost.errors.DftpostError` says which is missing."""
+    cell = np.asarray(cell_A, dtype=float)
+    if np.abs(cell[:2, 2]).max() > 1e-6:
+        raise DftpostError(None, f"the cell vectors a and b must lie in the xy plane (z is the surface normal), "
+                                 f"their z components are {cell[0, 2]:g} and {cell[1, 2]:g} Å")
+    if not abs(cell[2, 2]) > 0:
+        raise DftpostError(None, "the cell has no z vector: heights cannot be wrapped")
+
+
+class ZGrid:
+    """Bin edges along z (Å, increasing), with what binning needs precomputed: the spacing
+    when the edges are evenly spaced (to 1e-9 relative; 0 otherwise)."""
+
+    def __init__(self, edges_A: np.ndarray):
+        self.edges = np.asarray(edges_A, dtype=float)
+        self.n_bins = self.edges.size - 1
+        width = (self.edges[-1] - self.edges[0]) / self.n_bins if self.n_bins > 0 else 0.0
+        even = width > 0 and np.allclose(np.diff(self.edges), width, rtol=1e-9, atol=0.0)
+        self.width = width if even else 0.0
+        self.widths = np.diff(self.edges)
+
+    def bins(self, values: np.ndarray) -> np.ndarray:
+        """The bin of each value: i with edges[i] <= value < edges[i + 1], clipped to the first
+        and last bin (``np.searchsorted(edges, values, "right") - 1``). On an evenly spaced grid
+        the bin comes from a division, corrected by one where rounding put it next door (a
+        binary search per value costs ~20× more)."""
+        edges, n_bins = self.edges, self.n_bins
+        if not self.width:
+            return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, n_bins - 1)
+        index = np.clip(np.floor((values - edges[0]) / self.width), 0, n_bins - 1).astype(np.intp)
+        index -= (edges[index] > values) & (index > 0)
+        index += (edges[index + 1] <= values) & (index < n_bins - 1)
+        return index
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,74 +205,78 @@ CENSUS_SPECIES = ("O", "OH", "H2O", "H3O", "free_H")
 
 @dataclass(frozen=True, eq=False)
 class _Profiles:
-    """:class:`FrameProfile` of B frames as arrays with a leading frame axis."""
+    """:class:`FrameProfile` of B frames: arrays with a leading frame axis, except the densities,
+    which are summed over the frames; ``wide`` tells whether each frame's origin lies in a vacuum
+    gap wider than half the period (see :func:`_slab_origins`)."""
 
     origin_A: np.ndarray
+    wide: np.ndarray
     cumulative_dipole_e_per_A: np.ndarray
-    o_density_per_A3: np.ndarray
-    h_density_per_A3: np.ndarray
+    o_density_sum_per_A3: np.ndarray
+    h_density_sum_per_A3: np.ndarray
     total_e_per_A: np.ndarray
     census: np.ndarray
     water_thickness_A: np.ndarray
 
 
-def _profiles(numbers, positions, cells, owner, h_to_o, z_edges_A, q_o, origin_A) -> _Profiles:
-    """Cumulative dipoles, densities, totals and census of B frames of the same atoms: positions
-    (B, N, 3) Å, cells (B, 3, 3) Å, and the H → O assignment (owner (B, n_H), H → O vectors
-    (B, n_H, 3)) of :func:`~dftpost.analysis.molecules.assign_hydrogens` or
-    :class:`~dftpost.analysis.molecules.BondTracker`."""
-    oxygen, hydrogen = water_indices(numbers)
-    n_frames, n_o, n_bins = len(positions), oxygen.size, z_edges_A.size - 1
-    a, b = cells[:, 0], cells[:, 1]
-    area = np.linalg.norm(np.cross(a, b), axis=1)
-    length = np.abs(np.linalg.det(cells)) / area
-    z = positions[:, :, 2]
+def _profiles(z, n_o: int, n_h: int, cells, pbc_z: bool, owner, grid: ZGrid, q_o, origin_A, guess_A=None) -> _Profiles:
+    """Cumulative dipoles, densities, totals and census of B frames of the same atoms: heights
+    z (B, N) Å of the ``n_o`` O, then the ``n_h`` H, then any other atoms; cells (B, 3, 3) Å that
+    :func:`check_slab_cell` accepts, periodic along z or not; the owner of each H (B, n_H) of
+    :func:`~dftpost.analysis.molecules.assign_hydrogens` or
+    :class:`~dftpost.analysis.molecules.BondTracker`. ``guess_A``: see :func:`_slab_origins`."""
+    n_frames, n_bins = len(z), grid.n_bins
+    if n_frames > 1 and (cells[1:] != cells[0]).any():
+        area = np.abs(cells[:, 0, 0] * cells[:, 1, 1] - cells[:, 0, 1] * cells[:, 1, 0])
+        length = np.abs(cells[:, 2, 2])
+    else:  # one cell for the batch: shape (1,) broadcasts
+        area = np.abs(cells[:1, 0, 0] * cells[:1, 1, 1] - cells[:1, 0, 1] * cells[:1, 1, 0])
+        length = np.abs(cells[:1, 2, 2])
+    wide = np.zeros(n_frames, dtype=bool)
     if origin_A is not None:
         origin = np.full(n_frames, float(origin_A))
+    elif z.shape[1] > n_o + n_h:  # the top atom that is neither O nor H (a metal)
+        origin = z[:, n_o + n_h:].max(axis=1)
     else:
-        metal = (numbers != 1) & (numbers != 8)
-        origin = z[:, metal].max(axis=1) if metal.any() else _slab_origins(z[:, (numbers == 1) | (numbers == 8)], length)
-    z_o = _wrap(z[:, oxygen] - origin[:, None], length[:, None])
+        origin, wide = _slab_origins(z, length, guess_A)
+    z_o_raw = z[:, :n_o]
+    z_o = _wrap(z_o_raw - origin[:, None], length[:, None])
     bonded = owner >= 0
-    slot = owner + (np.arange(n_frames) * n_o)[:, None]  # the owner's place in the flattened (B, n_O)
-    # each H at its O's height plus its own offset from that O (the molecule kept whole)
-    z_h = z_o.ravel()[slot[bonded]] - h_to_o[..., 2][bonded]
-    h_sum = np.bincount(slot[bonded], weights=z_h, minlength=n_frames * n_o).reshape(n_frames, n_o)
+    slot = (owner + (np.arange(n_frames) * n_o)[:, None])[bonded]  # the owner's place in the flattened (B, n_O)
+    # each H at its O's height less the z part of the minimum-image H → O vector (whole molecules;
+    # with a and b in the xy plane the lattice moves z only by multiples of c_z)
+    z_h_raw = z[:, n_o:n_o + n_h]
+    offset = z_o_raw.ravel()[slot] - z_h_raw[bonded]
+    if pbc_z:
+        period = np.broadcast_to(length[:, None], owner.shape)[bonded]
+        offset -= np.rint(offset / period) * period
+    h_sum = np.bincount(slot, weights=z_o.ravel()[slot] - offset, minlength=n_frames * n_o).reshape(n_frames, n_o)
     contribution = q_o * z_o - 0.5 * q_o * h_sum
-    frame_bins = (np.arange(n_frames) * n_bins)[:, None]
-    o_bin = _bins(z_edges_A, z_o) + frame_bins
-    per_bin = np.bincount(o_bin.ravel(), weights=contribution.ravel(), minlength=n_frames * n_bins).reshape(n_frames, n_bins)
-    z_h_all = _wrap(z[:, hydrogen] - origin[:, None], length[:, None])
-    h_bin = _bins(z_edges_A, z_h_all) + frame_bins
-    volume = area[:, None] * np.diff(z_edges_A)[None, :]
-    h_per_o = np.bincount(slot[bonded], minlength=n_frames * n_o).reshape(n_frames, n_o)
+    o_bin = grid.bins(z_o)
+    per_bin = np.bincount((o_bin + (np.arange(n_frames) * n_bins)[:, None]).ravel(), weights=contribution.ravel(),
+                          minlength=n_frames * n_bins).reshape(n_frames, n_bins)
+    per_bin /= area[:, None]
+    h_bin = grid.bins(_wrap(z_h_raw - origin[:, None], length[:, None]))
+    if area.size == 1:  # densities summed over the frames: counts / bin volume
+        o_density = np.bincount(o_bin.ravel(), minlength=n_bins) / (area[0] * grid.widths)
+        h_density = np.bincount(h_bin.ravel(), minlength=n_bins) / (area[0] * grid.widths)
+    else:
+        o_density = np.bincount(o_bin.ravel(), weights=np.repeat(1.0 / area, n_o), minlength=n_bins) / grid.widths
+        h_density = np.bincount(h_bin.ravel(), weights=np.repeat(1.0 / area, owner.shape[1]), minlength=n_bins) / grid.widths
+    h_per_o = np.bincount(slot, minlength=n_frames * n_o).reshape(n_frames, n_o)
     census = np.stack(
         [(h_per_o == 0).sum(1), (h_per_o == 1).sum(1), (h_per_o == 2).sum(1), (h_per_o >= 3).sum(1), (~bonded).sum(1)], axis=1
     )
     return _Profiles(
         origin_A=origin,
-        cumulative_dipole_e_per_A=np.cumsum(per_bin, axis=1) / area[:, None],
-        o_density_per_A3=np.bincount(o_bin.ravel(), minlength=n_frames * n_bins).reshape(n_frames, n_bins) / volume,
-        h_density_per_A3=np.bincount(h_bin.ravel(), minlength=n_frames * n_bins).reshape(n_frames, n_bins) / volume,
+        wide=wide,
+        cumulative_dipole_e_per_A=np.cumsum(per_bin, axis=1),
+        o_density_sum_per_A3=o_density,
+        h_density_sum_per_A3=h_density,
         total_e_per_A=contribution.sum(axis=1) / area,
         census=census,
         water_thickness_A=z_o.max(axis=1) - z_o.min(axis=1),
     )
-
-
-def _bins(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The bin of each value: i with edges[i] <= value < edges[i + 1], clipped to the first and
-    last bin (``np.searchsorted(edges, values, "right") - 1``). On an evenly spaced grid the bin
-    comes from a division, corrected by one where rounding put it next door (a binary search
-    per value costs ~20× more)."""
-    n_bins = edges.size - 1
-    width = (edges[-1] - edges[0]) / n_bins if n_bins > 0 else 0.0
-    if not (width > 0 and np.allclose(np.diff(edges), width, rtol=1e-9, atol=0.0)):
-        return np.clip(np.searchsorted(edges, values, side="right") - 1, 0, n_bins - 1)
-    index = np.clip(np.floor((values - edges[0]) / width), 0, n_bins - 1).astype(np.intp)
-    index -= (edges[index] > values) & (index > 0)
-    index += (edges[index + 1] <= values) & (index < n_bins - 1)
-    return index
 
 
 def frame_profile(
@@ -233,21 +294,23 @@ def frame_profile(
     Heights are measured from ``origin_A``: by default the top metal atom when there is one
     (atoms other than H and O), else the middle of the vacuum gap (:func:`slab_origin`); they
     are wrapped into [0, L_z). Each molecule sits in the bin of its O; its H are unwrapped next to
-    it. Free H are left out of the dipole but counted in the H density.
+    it. Free H are left out of the dipole but counted in the H density. The cell's a and b must
+    lie in the xy plane.
     """
     numbers = np.asarray(numbers)
     positions = np.asarray(positions_A, dtype=float)
     cell = np.asarray(cell_A, dtype=float)
+    pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
+    check_slab_cell(cell)
     molecules = assign_hydrogens(numbers, positions, cell, pbc, r_oh)
-    bonded = molecules.owner >= 0
-    h_to_o = np.zeros(molecules.h_positions_A.shape)
-    h_to_o[bonded] = molecules.o_positions_A[molecules.owner[bonded]] - molecules.h_positions_A[bonded]
-    p = _profiles(numbers, positions[None], cell[None], molecules.owner[None], h_to_o[None], np.asarray(z_edges_A, dtype=float), q_o, origin_A)
+    order = np.concatenate([molecules.oxygen, molecules.hydrogen, np.flatnonzero((numbers != 8) & (numbers != 1))])
+    p = _profiles(positions[order, 2][None], molecules.oxygen.size, molecules.hydrogen.size, cell[None], bool(pbc[2]),
+                  molecules.owner[None], ZGrid(z_edges_A), q_o, origin_A)
     return FrameProfile(
         origin_A=float(p.origin_A[0]),
         cumulative_dipole_e_per_A=p.cumulative_dipole_e_per_A[0],
-        o_density_per_A3=p.o_density_per_A3[0],
-        h_density_per_A3=p.h_density_per_A3[0],
+        o_density_per_A3=p.o_density_sum_per_A3,
+        h_density_per_A3=p.h_density_sum_per_A3,
         total_e_per_A=float(p.total_e_per_A[0]),
         census=dict(zip(CENSUS_SPECIES, p.census[0].tolist())),
         water_thickness_A=float(p.water_thickness_A[0]),
@@ -314,60 +377,74 @@ class DipoleAccumulator:
         origin_A: float | None = None,
         batch: int = 64,
     ):
-        self.z_edges_A = np.asarray(z_edges_A, dtype=float)
+        self.grid = ZGrid(z_edges_A)
+        self.z_edges_A = self.grid.edges
         self.q_o, self.r_oh, self.gap_eV, self.origin_A, self.batch = q_o, r_oh, gap_eV, origin_A, batch
         self.tracker = BondTracker(r_oh)
-        n = self.z_edges_A.size - 1
+        self._guess = None  # a height in the vacuum of the last frame analysed (Å)
+        n = self.grid.n_bins
         self._sum, self._sum2, self._o, self._h = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
         self._frames: list[int] = []
         self._times: list[float] = []
         self._totals: list[np.ndarray] = []
         self._census: list[np.ndarray] = []
         self._thickness: list[np.ndarray] = []
-        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._numbers = self._pbc = self._atoms = self._cell = self._full_cell = None
-        self._analysed_numbers = None
+        self._queued = 0  # frames waiting in the buffers below
+        self._rows = self._cells = self._full_cells = None  # (batch, N, 3) positions, (batch, 3, 3) cells, Å
+        self._pbc = self._atoms = self._cell = self._full_cell = self._order = None
+        self._n_o = self._n_h = 0
 
     def add(self, frame_index: int, numbers, positions_A, cell_A, pbc=(True, True, True), time_ps: float = float("nan")) -> None:
         """Check one frame and queue it; raises :class:`~dftpost.errors.DftpostError` for a frame
-        without water or with an unusable cell."""
+        without water or with an unusable cell (see also :func:`check_slab_cell`)."""
         numbers = np.asarray(numbers)
         pbc = np.asarray(pbc, dtype=bool)
-        positions = np.array(positions_A, dtype=float)
+        positions = np.asarray(positions_A, dtype=float)
         cell = np.asarray(cell_A, dtype=float)
         atoms = (numbers.shape, numbers.tobytes(), pbc.tobytes())  # compared as bytes: cheaper than array_equal
-        if atoms != self._atoms:
-            water_indices(numbers)
+        if atoms != self._atoms:  # new atoms: new buffers, and nothing carried over
+            oxygen, hydrogen = water_indices(numbers)
             self.flush()
-            self._numbers, self._pbc, self._atoms, self._cell = numbers.copy(), pbc, atoms, None
+            self._order = np.concatenate([oxygen, hydrogen, np.flatnonzero((numbers != 8) & (numbers != 1))])
+            self._n_o, self._n_h = oxygen.size, hydrogen.size
+            self._rows = np.empty((self.batch, numbers.size, 3))
+            self._cells, self._full_cells = np.empty((self.batch, 3, 3)), np.empty((self.batch, 3, 3))
+            self._pbc, self._atoms, self._cell = pbc, atoms, None
+            self.tracker.reset()
+            self._guess = None
+        if positions.shape != self._rows.shape[1:]:
+            raise DftpostError(None, f"positions of shape {positions.shape} for {numbers.size} atoms")
         if cell.tobytes() != self._cell:
+            check_slab_cell(cell)
             self._full_cell = checked_cell(cell, pbc, self.r_oh)
             self._cell = cell.tobytes()
-        self._pending.append((positions, cell, self._full_cell))
+        k = self._queued
+        self._rows[k], self._cells[k], self._full_cells[k] = positions, cell, self._full_cell
+        self._queued += 1
         self._frames.append(int(frame_index))
         self._times.append(float(time_ps))
-        if len(self._pending) >= self.batch:
+        if self._queued == self.batch:
             self.flush()
 
     def flush(self) -> None:
         """Analyse the queued frames."""
-        if self._pending:
-            self._analyse(self._numbers, self._pbc, self._pending)
-            self._pending = []
+        if self._queued:
+            self._analyse(self._queued)
+            self._queued = 0
 
-    def _analyse(self, numbers: np.ndarray, pbc: np.ndarray, frames: list) -> None:
-        positions, cells, full_cells = (np.stack(x) for x in zip(*frames))
-        if self._analysed_numbers is not numbers:  # other atoms than the batch before
-            self.tracker.reset()
-            self._analysed_numbers = numbers
-        oxygen, hydrogen = water_indices(numbers)
-        owner, h_to_o = self.tracker.assign(positions[:, oxygen], positions[:, hydrogen], full_cells, pbc)
-        p = _profiles(numbers, positions, cells, owner, h_to_o, self.z_edges_A, self.q_o, self.origin_A)
+    def _analyse(self, n: int) -> None:
+        """Analyse the first ``n`` frames in the buffers."""
+        n_o, n_h = self._n_o, self._n_h
+        columns = as_columns(self._rows[:n], self._order)  # O, H, other atoms
+        owner = self.tracker.assign(columns[:, :, :n_o + n_h], n_o, self._full_cells[:n], self._pbc)
+        p = _profiles(columns[:, 2], n_o, n_h, self._cells[:n], bool(self._pbc[2]), owner, self.grid, self.q_o,
+                      self.origin_A, self._guess)
+        self._guess = p.origin_A[-1] if p.wide[-1] else None
         cumulative = p.cumulative_dipole_e_per_A
         self._sum += cumulative.sum(axis=0)
         self._sum2 += np.einsum("fz,fz->z", cumulative, cumulative)
-        self._o += p.o_density_per_A3.sum(axis=0)
-        self._h += p.h_density_per_A3.sum(axis=0)
+        self._o += p.o_density_sum_per_A3
+        self._h += p.h_density_sum_per_A3
         self._totals.append(p.total_e_per_A)
         self._census.append(p.census)
         self._thickness.append(p.water_thickness_A)

@@ -153,6 +153,12 @@ def _bonds(o_pos, h_pos, owner, lattice: _Lattice) -> np.ndarray:
     return h_to_o
 
 
+def as_columns(positions_A: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Positions of B frames (B, N, 3) as columns (B, 3, len(order)): x, y, z along axis 1 and
+    the atoms ``order`` along axis 2, in one pass (numpy gathers fast along a last axis)."""
+    return positions_A.transpose(0, 2, 1)[:, :, order]
+
+
 def assign_hydrogens(
     numbers: np.ndarray, positions_A: np.ndarray, cell_A: np.ndarray, pbc=(True, True, True), r_oh: float = DEFAULT_R_OH
 ) -> Molecules:
@@ -179,92 +185,81 @@ def assign_hydrogens(
 
 
 class BondTracker:
-    """H → nearest-O assignment over consecutive frames of one trajectory: exact, and cheaper
-    than a neighbour search per frame when frames are correlated (a Verlet-list argument).
+    """H → nearest-O assignment over consecutive frames of one trajectory: exact, and much
+    cheaper than a neighbour search per frame (certificates from O–O separations).
 
-    A reference frame gets one neighbour search that lists, for every H j, its ``k`` nearest O
-    (periodic images included) within the radius r = min(``r_oh + skin_A``, half the narrowest
-    periodic face-to-face width) with the minimum-image vectors v from H j to them. O not among
-    the ``m`` nearest are at ρ_j or farther from H j (ρ_j: the (m+1)-th distance, or r when fewer
-    were found), O not listed at R_j or farther (the k-th distance, or r), and any image of a
-    listed O other than the nearest one at r or farther (two images are a lattice vector apart,
-    at least one face width ≥ 2r). In a later frame with the same cell let Δ be each atom's
-    displacement since the reference (reduced by lattice vectors, less a common translation) and
-    D_j = |Δ_j| + max_O |Δ_O|: each listed O is followed as the image v + Δ_O − Δ_j of it, and
-    every image not followed has come closer to H j by at most D_j. With a_j the current
-    distance from H j to the nearest of its m nearest reference O (a followed image within
-    r_OH, less than half a face width, is the minimum image),
+    If H j lies b_j from O i (minimum image) and every other O, periodic images included, lies
+    at least n_i from O i, then every other O lies at least n_i − b_j from H j; so if
+    2 b_j < n_i and b_j < r_OH, O i owns H j (images of O i itself are a face width > 2 r_OH
+    away). Each frame, every H is tried with its O of the frame before.
 
-    1. if a_j < r_OH and a_j < ρ_j − D_j, that O owns H j; if a_j ≥ r_OH and
-       ρ_j − D_j > r_OH, H j is free (m distances per H; protons passing between O included);
-    2. otherwise, if D_j < R_j − r_OH, the nearest of its k listed O, if within r_OH, owns H j;
-    3. otherwise the frame becomes the new reference.
+    The bounds come from a reference frame. One neighbour search lists for every O i its ``m``
+    nearest other O (images included) within r = min(``radius_A``, half the narrowest periodic
+    face-to-face width), with the minimum-image vectors v to them, and ρ_i, the (m+1)-th
+    distance (r when fewer were found); and for every H free at the time, its distance d_j to
+    the nearest O (r when none is nearer). In a later frame with the same cell let Δ be each
+    atom's displacement since the reference (reduced by lattice vectors, less a common
+    translation): each listed O is followed as the image v + Δ_o − Δ_i, and every O image not
+    followed has come closer to O i by at most |Δ_i| + max_o |Δ_o|. So
 
-    Frames are followed in windows of up to :attr:`window` (arrays small enough for the cache),
-    as columns (numpy runs slowly over a trailing axis of 3), and the frames before the first one
-    that needs rule 3 are assigned together. When frames are uncorrelated (references deciding
-    only themselves), plain searches take over for 8, 16, 32, then 64 frames between attempts.
-    Lengths in Å. The caller passes frames with the same atoms in the same order; :meth:`reset`
-    otherwise. ``skin_A`` and ``k`` trade the cost of a reference against how long it lasts, ``m``
-    the cost of rule 1 against how often rule 2 is needed.
+        n_i = min(followed distances, ρ_i − |Δ_i| − max_o |Δ_o|),
+
+    an H that fails the test but lies within r_OH of its O of the frame before goes to the
+    nearest of that O and the O listed for it, by their exact distances, if that one is nearer
+    than ρ_i − |Δ_i| − max_o |Δ_o| − b_j (protons passing between neighbours); and an H free at
+    the reference stays free while d_j − |Δ_j| − max_o |Δ_o| ≥ r_OH. The H still open are
+    compared with every O, or, when a frame has more than :attr:`many` and a neighbour search
+    costs less, found by one. The reference is renewed when the cell changes, when a bound grown weak left a
+    bonded H open, and when more than :attr:`many` / 4 H of a frame were open. Frames are
+    followed in windows of up to :attr:`window`, as columns (numpy runs slowly over a trailing
+    axis of 3). Lengths in Å. The caller passes frames with the same atoms in the same order;
+    :meth:`reset` otherwise. ``m`` and ``radius_A`` trade the cost of a frame against how long a
+    reference lasts.
     """
 
     window = 16  #: frames followed at once
+    many = 32  #: open H in a frame above which (and above 2**15 H–O pairs) a neighbour search replaces comparing with every O
 
-    def __init__(self, r_oh: float = DEFAULT_R_OH, skin_A: float = 3.0, k: int = 12, m: int = 3):
-        if not 1 <= m < k:
-            raise ValueError("BondTracker needs 1 <= m < k")
-        self.r_oh, self.skin_A, self.k, self.m = r_oh, skin_A, k, m
-        self.full_searches = 0  #: neighbour searches made (references and plain searches)
+    def __init__(self, r_oh: float = DEFAULT_R_OH, radius_A: float = 6.0, m: int = 6):
+        if m < 1:
+            raise ValueError("BondTracker needs m >= 1")
+        self.r_oh, self.radius_A, self.m = r_oh, radius_A, m
+        self.full_searches = 0  #: neighbour searches made (references and frames with many open H)
         self.reset()
 
     def reset(self) -> None:
-        """Forget the reference frame (the atoms changed)."""
-        self._reference = self._last = None
-        self._futile = 0  # references in a row that decided only themselves
-        self._plain = 0  # frames to assign by plain searches before the next reference
+        """Forget the reference frame and the owners of the frame before (the atoms changed)."""
+        self._reference = self._last = self._owner = None
 
-    def assign(self, o_pos: np.ndarray, h_pos: np.ndarray, cells: np.ndarray, pbc) -> tuple[np.ndarray, np.ndarray]:
-        """Owners (B, n_H; index into the O, −1 for a free H) and minimum-image vectors from
-        each H to its O (B, n_H, 3; zero for a free H) of a batch of B frames: O positions
-        (B, n_O, 3), H positions (B, n_H, 3), full-rank cells (B, 3, 3) as :func:`checked_cell`
-        gives them, one ``pbc`` for all."""
+    def assign(self, columns: np.ndarray, n_o: int, cells: np.ndarray, pbc) -> np.ndarray:
+        """Owners (B, n_H; index into the O, −1 for a free H) of a batch of B frames given as
+        columns (B, 3, n_O + n_H): x, y, z along axis 1, the ``n_o`` O and then the H along
+        axis 2 (:func:`as_columns`); full-rank cells (B, 3, 3) as :func:`checked_cell` gives
+        them, one ``pbc`` for all."""
         pbc = np.asarray(pbc, dtype=bool)
-        n_frames, n_o = o_pos.shape[:2]
-        columns = np.empty((n_frames, 3, n_o + h_pos.shape[1]))  # O then H, x, y, z along axis 1
-        columns[:, :, :n_o], columns[:, :, n_o:] = o_pos.transpose(0, 2, 1), h_pos.transpose(0, 2, 1)
-        owner = np.full(h_pos.shape[:2], -1, dtype=np.int64)
-        h_to_o = np.zeros((n_frames, 3, h_pos.shape[1]))  # as columns until returned
-        start, window, stale = 0, 4, False
+        n_frames, n_h = len(columns), columns.shape[2] - n_o
+        owner = np.empty((n_frames, n_h), dtype=np.int64)
+        start, stale = 0, False
         while start < n_frames:
-            if self._plain:  # uncorrelated frames: plain searches for a while
-                stop = min(start + self._plain, n_frames)
-                for f in range(start, stop):
-                    owner[f], h_to_o[f] = self._search(columns[f], n_o, cells[f], pbc)
-                start, self._plain = stop, self._plain - (stop - start)
+            if self._owner is None or self._owner.size != n_h:  # nothing to try: one frame, searched
+                owner[start] = self._nearest(columns[start:start + 1], n_o, np.zeros(n_h, dtype=np.intp),
+                                             np.arange(n_h), self._lattice(cells[start], pbc))
+                self._owner, self._reference, start = owner[start], None, start + 1
                 continue
-            renewed = stale or not self._fits(columns[start], n_o, cells[start], pbc)
-            if renewed:
+            if stale or not self._fits(columns[start], n_o, cells[start], pbc):
                 self._renew(columns[start], n_o, cells[start], pbc)
-            stop = min(start + window, n_frames)
+            stop = min(start + self.window, n_frames)
             same_cell = np.all(cells[start:stop] == self._reference["lattice"].cell, axis=(1, 2))
             stop = start + (int(np.argmin(same_cell)) if not same_cell.all() else same_cell.size)
-            run = self._follow(columns[start:stop], owner[start:stop], h_to_o[start:stop])
-            stale = start + run < stop  # frame start + run is undecided: it becomes the reference
-            if run == 0 and renewed:  # the candidates cannot decide even the reference itself (a tiny cell)
-                owner[start], h_to_o[start] = self._search(columns[start], n_o, cells[start], pbc)
-                start, stale = start + 1, False
-                continue
-            if renewed:  # a reference that decides only itself is futile; in a row, they pause tracking
-                self._futile = self._futile + 1 if run == 1 and stale else 0
-                self._plain = 8 << min(self._futile - 3, 3) if self._futile >= 3 else 0
-            start, window = start + run, min(max(2 * run, 4), self.window)
-        return owner, np.ascontiguousarray(h_to_o.transpose(0, 2, 1))
+            stale = self._follow(columns[start:stop], n_o, owner[start:stop])
+            self._owner = owner[stop - 1]
+            start = stop
+        return owner
 
-    def _fits(self, columns, n_o, cell, pbc) -> bool:
+    def _fits(self, x, n_o, cell, pbc) -> bool:
         """Whether the reference serves a frame of these atoms (columns (3, n_O + n_H)), cell and pbc."""
         ref = self._reference
-        return (ref is not None and ref["x"].shape == columns.shape and ref["n_o"] == n_o
+        return (ref is not None and ref["x"].shape == x.shape and ref["n_o"] == n_o
                 and np.array_equal(ref["lattice"].cell, cell) and np.array_equal(ref["lattice"].pbc, pbc))
 
     def _lattice(self, cell, pbc) -> _Lattice:
@@ -273,85 +268,120 @@ class BondTracker:
             self._last = _Lattice(cell.copy(), pbc.copy())
         return self._last
 
-    def _search(self, x, n_o, cell, pbc) -> tuple[np.ndarray, np.ndarray]:
-        """The assignment of one frame (O then H positions as columns (3, n_O + n_H)) by a
-        neighbour search: owners and H → O vectors as columns."""
-        lattice = self._lattice(cell, pbc)
-        o, h = x[:, :n_o], x[:, n_o:]
-        ids, distance = _oxygen_candidates(o.T, h.T, lattice, self.r_oh, 1)
-        owner = np.where(distance[:, 0] < self.r_oh, ids[:, 0], -1)
-        self.full_searches += 1
-        return owner, lattice.reduce(o[:, owner] - h) * (owner >= 0)
-
     def _renew(self, x, n_o, cell, pbc) -> None:
-        """A new reference: one frame of O then H positions as columns (3, n_O + n_H)."""
+        """A new reference: one frame of O then H positions as columns (3, n_O + n_H), whose H
+        free in the frame before are followed as free."""
         lattice = self._lattice(cell, pbc)
-        radius = self.r_oh + self.skin_A
+        radius = self.radius_A
         if pbc.any():
             radius = min(radius, 0.5 * lattice.widths[pbc].min())
-        o, h = x[:, :n_o], x[:, n_o:]
-        ids, distance = _oxygen_candidates(o.T, h.T, lattice, radius, self.k)
-        ids, found = np.maximum(ids, 0).T, (ids >= 0).T  # (k, n_H)
-        vectors = lattice.reduce((o[:, ids] - h[:, None, :]).reshape(3, -1)).reshape(3, *ids.shape)  # (3, k, n_H)
+        o, free = x[:, :n_o], np.flatnonzero(self._owner < 0)
+        ids, distance = _oxygen_candidates(o.T, np.concatenate([o, x[:, n_o + free]], axis=1).T, lattice, radius, self.m + 2)
+        # drop each O itself (distance 0; the last one if another O sits on it too)
+        itself = ids[:n_o] == np.arange(n_o)[:, None]
+        drop = np.where(itself.any(axis=1), np.argmax(itself, axis=1), self.m + 1)
+        kept = np.ones((n_o, self.m + 2), dtype=bool)
+        kept[np.arange(n_o), drop] = False
+        o_ids, o_distance = ids[:n_o][kept].reshape(n_o, self.m + 1), distance[:n_o][kept].reshape(n_o, self.m + 1)
+        listed = np.maximum(o_ids[:, :self.m], 0).T  # (m, n_O)
+        vectors = lattice.reduce((o[:, listed] - o[:, None, :]).reshape(3, -1))  # (3, m n_O): [first O of every O, second ...]
+        slot = np.full(self._owner.size, -1)
+        slot[free] = np.arange(free.size)
         self._reference = {
-            "x": x.copy(), "n_o": n_o, "lattice": lattice,
-            "ids": ids, "missing": np.where(found, 0.0, np.inf), "vectors": vectors,
-            "near": ids[:self.m], "near_missing": np.where(found[:self.m], 0.0, np.inf),
-            "near_vectors": vectors[:, :self.m].reshape(3, -1),  # [first O of every H, second ...]
-            "rho": np.minimum(distance[:, self.m], radius), "margin": np.minimum(distance[:, -1], radius) - self.r_oh,
+            "x": x.copy(), "n_o": n_o, "lattice": lattice, "ids": listed.ravel(), "vectors": vectors,
+            "missing": np.where(o_ids[:, :self.m].T >= 0, 0.0, np.inf), "rho": np.minimum(o_distance[:, self.m], radius),
+            "free": slot, "free_reach": np.minimum(distance[n_o:, 0], radius),  # per H: its place among those free, d_j
         }
         self.full_searches += 1
 
-    def _follow(self, columns, owner, h_to_o) -> int:
-        """The number of leading frames, given as O then H positions stored as columns
-        (F, 3, n_O + n_H), all in the reference cell, that rules 1–2 decide; their owners and
-        H → O vectors are written into ``owner`` (F, n_H) and ``h_to_o`` (F, 3, n_H)."""
+    def _follow(self, columns, n_o, owner) -> bool:
+        """Owners of frames given as O then H positions stored as columns (F, 3, n_O + n_H), all
+        in the reference cell, written into ``owner`` (F, n_H); whether the reference should be
+        renewed."""
         ref = self._reference
-        r_oh, n_o, n_frames = self.r_oh, ref["n_o"], len(columns)
-        n_h = columns.shape[2] - n_o
-        delta = columns - ref["x"]
-        delta -= delta[:, :, :1].copy()  # less the first O's displacement, then the mean O displacement's
-        ref["lattice"].reduce(delta)
-        delta -= delta[:, :, :n_o].mean(axis=2, keepdims=True)
-        d_o, d_h = delta[:, :, :n_o], delta[:, :, n_o:]
-        squared = np.einsum("fcn,fcn->fn", delta, delta)
-        reach = np.sqrt(squared[:, n_o:])
-        reach += np.sqrt(squared[:, :n_o].max(axis=1))[:, None]
-        # rule 1: the m nearest reference O
-        m = len(ref["near"])
-        near = np.take(d_o, ref["near"].ravel(), axis=2)  # (F, 3, m n_H)
-        near += ref["near_vectors"]
-        near = near.reshape(n_frames, 3, m, n_h)
-        near -= d_h[:, :, None]
-        squared = np.einsum("fcmn,fcmn->fmn", near, near)
-        squared += ref["near_missing"]
-        low = squared.min(axis=1)
-        nearest = np.sqrt(low)
-        kept = ref["rho"] - reach > np.minimum(nearest, r_oh)
-        decided = np.all(kept | (reach < ref["margin"]), axis=1)
-        run = int(np.argmin(decided)) if not decided.all() else n_frames
-        bonded = kept[:run] & (nearest[:run] < r_oh)
-        owner[:run] = np.where(bonded, ref["near"][0], -1)
-        np.multiply(near[:run, :, 0], bonded[:, None], out=h_to_o[:run])
-        frame, h = np.divmod(np.flatnonzero(bonded & (squared[:run, 0] > low[:run])), n_h)  # another O is nearer
+        lattice, r_oh, n_frames = ref["lattice"], self.r_oh, len(columns)
+        o, h = columns[:, :, :n_o], columns[:, :, n_o:]
+        # lower bounds on the O–O distances
+        shift = columns[:, :, :1] - ref["x"][:, :1]  # the first O's displacement, then the mean one
+        delta = o - ref["x"][:, :n_o]
+        delta -= shift
+        lattice.reduce(delta)
+        mean = delta.mean(axis=2, keepdims=True)
+        delta -= mean
+        moved = np.sqrt(np.einsum("fcn,fcn->fn", delta, delta))
+        most = moved.max(axis=1)
+        toward = np.take(delta, ref["ids"], axis=2)  # (F, 3, m n_O): from each O to its listed O, followed
+        toward += ref["vectors"]
+        toward = toward.reshape(n_frames, 3, self.m, n_o)
+        toward -= delta[:, :, None]
+        squared = np.einsum("fcmn,fcmn->fmn", toward, toward)
+        squared += ref["missing"]
+        unfollowed = ref["rho"] - moved  # (F, n_O): how near an O image not followed can be
+        unfollowed -= most[:, None]
+        separation = np.minimum(np.sqrt(squared.min(axis=1)), unfollowed)
+        # each H with its O of the frame before
+        guess = np.maximum(self._owner, 0)
+        bond = o[:, :, guess]
+        bond -= h
+        lattice.reduce(bond)
+        length = np.sqrt(np.einsum("fcn,fcn->fn", bond, bond))
+        certain = (length < r_oh) & (2.0 * length < separation[:, guess]) & (self._owner >= 0)
+        np.copyto(owner, guess)
+        frame, j = np.nonzero(~certain)
+        if frame.size == 0:
+            return False
+        stale, open_ = False, np.ones(frame.size, dtype=bool)
+        # an H near its O: the nearest of that O and the O listed for it
+        near = np.flatnonzero((self._owner[j] >= 0) & (length[frame, j] < r_oh))
+        if near.size:
+            f, i, b = frame[near], guess[j[near]], length[frame[near], j[near]]
+            to_listed = toward[f, :, :, i]  # (n, 3, m): the two index arrays go first
+            to_listed += bond[f, :, j[near]][:, :, None]  # from the H
+            squared = np.einsum("ncm,ncm->nm", to_listed, to_listed)
+            squared += ref["missing"][:, i].T
+            best = squared.argmin(axis=1)
+            distance = np.sqrt(squared[np.arange(near.size), best])
+            decided = np.minimum(distance, b) < unfollowed[f, i] - b
+            listed = ref["ids"].reshape(self.m, n_o)[best, i]
+            owner[f[decided], j[near[decided]]] = np.where(distance < b, listed, i)[decided]
+            open_[near[decided]] = False
+            stale = not decided.all()  # a bound grown weak left a bonded H open
+        # an H free at the reference
+        free = np.flatnonzero(open_ & (ref["free"][j] >= 0))
+        if free.size:
+            f, jf = frame[free], j[free]
+            displaced = (h[f, :, jf] - ref["x"][:, n_o + jf].T - shift[f, :, 0])[:, :, None]  # (n, 3, 1)
+            lattice.reduce(displaced)
+            displaced -= mean[f]
+            reach = ref["free_reach"][ref["free"][jf]] - np.sqrt(np.einsum("nc,nc->n", displaced[:, :, 0], displaced[:, :, 0]))
+            still = reach - most[f] >= r_oh
+            owner[f[still], jf[still]] = -1
+            open_[free[still]] = False
+        frame, j = frame[open_], j[open_]
         if frame.size:
-            best = squared[frame, :, h].argmin(axis=1)
-            owner[frame, h] = ref["near"][best, h]
-            h_to_o[frame, :, h] = near[frame, :, best, h]
-        # rule 2: the k nearest reference O, for the H that rule 1 left open
-        frame, h = np.divmod(np.flatnonzero(~kept[:run]), n_h)
-        if frame.size:
-            ids = ref["ids"][:, h]  # (k, n)
-            vectors = np.take(d_o.transpose(1, 0, 2).reshape(3, -1), frame * n_o + ids, axis=1)  # (3, k, n)
-            vectors += ref["vectors"][:, :, h]
-            vectors -= d_h[frame, :, h].T[:, None]
-            squared = np.einsum("ckn,ckn->kn", vectors, vectors)
-            squared += ref["missing"][:, h]
-            best = squared.argmin(axis=0)
-            pair = np.arange(frame.size)
-            bonded = squared[best, pair] < r_oh * r_oh
-            owner[frame, h] = np.where(bonded, ids[best, pair], -1)
-            h_to_o[frame, :, h] = np.where(bonded, vectors[:, best, pair], 0.0).T
-        return run
+            owner[frame, j] = self._nearest(columns, n_o, frame, j, lattice)
+            stale = stale or np.bincount(frame, minlength=n_frames)[-1] > self.many // 4
+        return stale
 
-
+    def _nearest(self, columns, n_o, frame, j, lattice) -> np.ndarray:
+        """Owners of H ``j`` (indices among the H) of frames ``frame`` (indices into ``columns``,
+        (F, 3, n_O + n_H)): compared with every O, or found by a neighbour search in frames
+        where more than :attr:`many` are asked and more than 2**15 H–O pairs would be compared."""
+        result = np.empty(frame.size, dtype=np.int64)
+        counts = np.bincount(frame, minlength=len(columns))
+        counts[counts * n_o <= 1 << 15] = 0
+        for f in np.flatnonzero(counts > self.many):
+            these = np.flatnonzero(frame == f)
+            o, h = columns[f][:, :n_o], columns[f][:, n_o + j[these]]
+            ids, distance = _oxygen_candidates(o.T, h.T, lattice, self.r_oh, 1)
+            result[these] = np.where(distance[:, 0] < self.r_oh, ids[:, 0], -1)
+            self.full_searches += 1
+        compared = np.flatnonzero(counts[frame] <= self.many)
+        for part in np.array_split(compared, max(1, compared.size * n_o // (1 << 16))):
+            if part.size:
+                h = columns[frame[part], :, n_o + j[part]]  # (n, 3): the two index arrays go first
+                vectors = columns[frame[part], :, :n_o] - h[:, :, None]  # (n, 3, n_O)
+                squared = np.einsum("ncm,ncm->nm", lattice.reduce(vectors), vectors)
+                best = squared.argmin(axis=1)
+                result[part] = np.where(squared[np.arange(part.size), best] < self.r_oh * self.r_oh, best, -1)
+        return result
