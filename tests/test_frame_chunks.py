@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from dftpost.batch import dipole_trajectory, potential_trajectory
 from dftpost.errors import DftpostError
-from dftpost.io.trajectory import frame_chunks, iter_chunk, iter_frames, parse_index, xyz_frame_offsets
+from dftpost.io import trajectory
+from dftpost.io.trajectory import frame_chunks, iter_chunk, iter_frames, parse_index, xyz_frames
 
 from test_dipole_trajectory import slab
 from test_potential import water_box
@@ -55,7 +56,7 @@ def test_frame_offsets_are_where_each_frame_written_alone_starts(tmp_path, block
     path = tmp_path / "t.extxyz"
     path.write_bytes(b"".join(texts) + b"\n\n")  # blank lines at the end end the trajectory, as for ASE
     expected = np.cumsum([0] + [len(t) for t in texts])
-    np.testing.assert_array_equal(xyz_frame_offsets(path, block=block), expected)
+    np.testing.assert_array_equal(xyz_frames(path, block=block).offsets, expected)
 
 
 def test_frame_offsets_refuse_damaged_text(tmp_path):
@@ -65,7 +66,7 @@ def test_frame_offsets_refuse_damaged_text(tmp_path):
     for name, data in cases.items():
         path = tmp_path / f"{name}.extxyz"
         path.write_bytes(data)
-        assert xyz_frame_offsets(path) is None, name
+        assert xyz_frames(path) is None, name
 
 
 @pytest.mark.parametrize("index", [":", "3:", "2:37:3", "-7:", "::4", "5:6"])
@@ -194,3 +195,57 @@ def test_damaged_text_read_in_chunks_gives_the_frames_or_the_error_of_one_pass(e
         np.testing.assert_array_equal(a.numbers, b.numbers)
         np.testing.assert_array_equal(a.positions, b.positions)
         np.testing.assert_array_equal(a.cell[:], b.cell[:])
+
+
+def read_through_ase(path, index=slice(None)):
+    """The frames as ASE's own reader finds them (its iread), under the same checks, or the error."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trajectory, "_read_xyz_frame", None)
+        try:
+            return list(iter_frames(path, index))
+        except DftpostError as exc:
+            return exc
+
+
+def assert_same_frames_or_error(ours, theirs):
+    if isinstance(theirs, DftpostError):
+        assert isinstance(ours, DftpostError) and str(ours) == str(theirs), f"ASE: {theirs}; frame by frame: {ours}"
+        return
+    assert not isinstance(ours, DftpostError), f"ASE read {len(theirs)} frames; frame by frame: {ours}"
+    assert [n for n, _ in ours] == [n for n, _ in theirs]
+    for (_, a), (_, b) in zip(ours, theirs):
+        np.testing.assert_array_equal(a.numbers, b.numbers)
+        np.testing.assert_array_equal(a.positions, b.positions)
+        np.testing.assert_array_equal(a.cell[:], b.cell[:])
+        np.testing.assert_array_equal(a.pbc, b.pbc)
+        assert a.info == b.info
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, len(BASE_TEXT) - 1), st.integers(0, 3),
+                                st.sampled_from([b"", b"\n", b" ", b"7", b"-", b"x", b"VEC1 1 0 0\n", b"\n\n", b"12\n"])),
+                      min_size=1, max_size=3),
+       index=st.sampled_from([":", "::2", "1:4", "-3:", "2"]))
+def test_damaged_text_read_frame_by_frame_gives_the_frames_or_the_error_of_ase(edits, index, tmp_path_factory):
+    """Plain extxyz is read by scanning for the frames and parsing each with ASE's frame parser;
+    on damaged text that gives what ASE's own iread gives: the same frames, or the same error."""
+    data = bytearray(BASE_TEXT)
+    for at, cut, insert in sorted(edits, reverse=True):
+        data[at:at + cut] = insert
+    path = tmp_path_factory.mktemp("fuzz") / "t.extxyz"
+    path.write_bytes(bytes(data))
+    try:
+        ours = list(iter_frames(path, parse_index(index)))
+    except DftpostError as exc:
+        ours = exc
+    assert_same_frames_or_error(ours, read_through_ase(path, parse_index(index)))
+
+
+def test_frame_by_frame_reading_equals_ase_on_real_and_written_trajectories(slabs, tmp_path):
+    path, _ = slabs
+    for index in (":", "3:17:4", "-5:", "::-3", "7"):
+        assert_same_frames_or_error(list(iter_frames(path, parse_index(index))), read_through_ase(path, parse_index(index)))
+    vec = tmp_path / "vec.xyz"  # cells as VEC lines: read by ASE's iread
+    vec.write_text("3\ncomment\nO 0 0 0\nH 0.9 0 0\nH 0 0.9 0\nVEC1 5 0 0\nVEC2 0 5 0\nVEC3 0 0 5\n" * 2)
+    frames = list(iter_frames(vec))
+    assert len(frames) == 2 and frames[1][1].cell[1, 1] == 5.0

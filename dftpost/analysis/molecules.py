@@ -220,7 +220,7 @@ class BondTracker:
     window = 16  #: frames followed at once
     many = 32  #: open H in a frame above which (and above 2**15 H–O pairs) a neighbour search replaces comparing with every O
 
-    def __init__(self, r_oh: float = DEFAULT_R_OH, radius_A: float = 6.0, m: int = 6):
+    def __init__(self, r_oh: float = DEFAULT_R_OH, radius_A: float = 6.0, m: int = 8):
         if m < 1:
             raise ValueError("BondTracker needs m >= 1")
         self.r_oh, self.radius_A, self.m = r_oh, radius_A, m

@@ -1,9 +1,16 @@
-"""MLIP trajectories, streamed frame by frame with :func:`ase.io.iread` (never all in memory),
-and cut into chunks of consecutive frames that separate processes read on their own."""
+"""MLIP trajectories, streamed frame by frame (never all in memory), and cut into chunks of
+consecutive frames that separate processes read on their own.
+
+Plain extxyz text is scanned once for where its frames start (vectorised) and each frame is
+parsed by ASE's extxyz frame parser, which is what :func:`ase.io.iread` does after its own
+line-by-line scan; other formats, and text that breaks the format, go through
+:func:`ase.io.iread`."""
 
 from __future__ import annotations
 
+import inspect
 import io
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +19,7 @@ from typing import Iterator
 import numpy as np
 from ase import Atoms
 from ase.io import iread
+from ase.io.extxyz import key_val_str_to_dict
 from ase.io.formats import filetype, get_compression
 
 from ..errors import DftpostError, MissingInputError, ParseError
@@ -40,7 +48,8 @@ class _EndOfFileGuard(io.BufferedReader):
 
     ASE's xyz reader skips as many lines as a frame's atom count says, even past the end of the
     file: one damaged count (a long number) would keep it reading nothing for hours. Only the
-    buffer is watched (once per 8 kB chunk), so reading costs what it did."""
+    buffer is watched (once per 8 kB chunk); a text file over it loses the fast checks of a
+    plain file, which costs a few per cent."""
 
     def __init__(self, path: Path):
         super().__init__(io.FileIO(path, "r"))
@@ -62,17 +71,85 @@ class _EndOfFileGuard(io.BufferedReader):
         return self._watch(super().read1(size))
 
 
+def _frame_parser():
+    """ASE's parser of one extxyz frame (the function :func:`ase.io.iread` calls once it has
+    found where the frames start), or None when this ASE has no such function of the known form."""
+    try:
+        from ase.io.extxyz import _read_xyz_frame
+    except ImportError:
+        return None
+    parameters = list(inspect.signature(_read_xyz_frame).parameters)
+    return _read_xyz_frame if parameters[:4] == ["lines", "natoms", "properties_parser", "nvec"] else None
+
+
+_read_xyz_frame = _frame_parser()
+
+
+def _parsed(handle, spans) -> Iterator[Atoms]:
+    """The frames of extxyz text in ``handle`` (text, seekable) that lie at the byte ranges
+    ``spans`` ((start, end) of each), parsed by ASE's frame parser as :func:`ase.io.iread` parses
+    them (frames found by :func:`xyz_frames`, without VEC lines)."""
+    position = None
+    for start, end in spans:
+        if start != position:
+            handle.seek(start)
+        yield _read_xyz_frame(handle, int(handle.readline()), key_val_str_to_dict, 0)
+        position = end
+
+
+def _plain_extxyz(path: Path) -> bool:
+    """Whether ASE reads ``path`` as uncompressed extxyz text."""
+    try:
+        return filetype(str(path)) == "extxyz" and get_compression(str(path))[1] is None
+    except Exception:  # noqa: BLE001 - iter_frames reports unreadable files
+        return False
+
+
 def _open_frames(path: Path, index: slice):
-    """ASE's frame iterator of ``path`` and the file it reads (to close), xyz files guarded."""
+    """The frames ``index`` selects: an iterator of their numbers in the file, an iterator that
+    reads them (Atoms), and the file to close (or None). Plain extxyz text is scanned for its
+    frames (:func:`xyz_frames`) and parsed frame by frame by ASE's parser; other files and
+    damaged text go through :func:`~ase.io.iread` (xyz text guarded), whose frame numbers follow
+    from the index."""
+    if _read_xyz_frame is not None and _plain_extxyz(path):
+        step = index.step or 1
+        forward = step > 0 and index.stop is not None and index.stop >= 0 and (index.start or 0) >= 0
+        found = xyz_frames(path, max_frames=index.stop + 1 if forward else None)  # as far as ASE looks
+        if found is not None and not found.vec_lines:
+            numbers = range(len(found.offsets) - 1)[index]
+            spans = [(int(found.offsets[k]), int(found.offsets[k + 1])) for k in numbers]
+            handle = open(path)
+            return iter(numbers), _parsed(handle, spans), handle
     try:
         fmt = filetype(str(path))
     except Exception as exc:  # ase raises several kinds for files it does not know
         raise ParseError(path, f"not a trajectory ASE can read ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
-    if fmt in ("xyz", "extxyz") and get_compression(str(path))[1] is None:
+    guarded = fmt in ("xyz", "extxyz") and get_compression(str(path))[1] is None
+
+    def frames(selection: slice):
+        if not guarded:
+            return iread(str(path), index=selection, format=fmt), None
         handle = io.TextIOWrapper(_EndOfFileGuard(path))
         handle._CHUNK_SIZE = 1 << 16  # fewer calls into the guard's Python methods (8 kB by default)
-        return iread(handle, index=index, format=fmt), handle
-    return iread(str(path), index=index, format=fmt), None
+        return iread(handle, index=selection, format=fmt), handle
+
+    if (index.start or 0) >= 0 and (index.stop is None or index.stop >= 0) and (index.step or 1) > 0:
+        numbers = itertools.count(index.start or 0, index.step or 1)
+    else:  # counted from the end: the frames are counted first (text by its frame starts)
+        found = xyz_frames(path) if guarded else None
+        if found is not None:
+            total = len(found.offsets) - 1
+        else:
+            counted, handle = frames(slice(None))
+            try:
+                total = sum(1 for _ in counted)
+            except Exception:  # noqa: BLE001 - those read before an error; the reading below reports it
+                total = 0
+            finally:
+                if handle is not None:
+                    handle.close()
+        numbers = itertools.chain(range(total)[index], itertools.count(total))
+    return (numbers, *frames(index))
 
 
 def iter_frames(path: str | Path, index: slice = slice(None)) -> Iterator[tuple[int, Atoms]]:
@@ -94,11 +171,10 @@ def iter_frames(path: str | Path, index: slice = slice(None)) -> Iterator[tuple[
         f.seek(max(0, size - 64))
         tail = f.read()
     cut = b"\0" not in head and not tail.rstrip(b" \t").endswith((b"\n", b"\r"))
-    start, step = index.start or 0, index.step or 1
-    number = start - step
-    frames, handle = _open_frames(path, index)
+    step = index.step or 1
+    numbers, frames, handle = _open_frames(path, index)
     try:
-        yield from _checked(path, frames, number, step, cut and index.stop is None and step > 0)
+        yield from _checked(path, numbers, frames, cut and index.stop is None and step > 0)
     finally:
         if handle is not None:
             handle.close()
@@ -109,7 +185,9 @@ class FrameChunk:
     """Frames ``first``, ``first + step``, … (``count`` of them) of a trajectory file, to be read
     on their own (:func:`iter_chunk`). ``byte_range`` (start, stop) is the plain xyz/extxyz text
     from the first frame to the end of the last; None means ASE reads the frames by index.
-    ``n_atoms`` is the atom count every frame must have (None: that of the chunk's first)."""
+    ``spans`` are the byte ranges (start, end) of the frames when ASE's frame parser reads them
+    (None: :func:`~ase.io.iread` reads the text). ``n_atoms`` is the atom count every frame must
+    have (None: that of the chunk's first)."""
 
     path: Path
     first: int
@@ -117,6 +195,7 @@ class FrameChunk:
     count: int
     byte_range: tuple[int, int] | None = None
     n_atoms: int | None = None
+    spans: tuple[tuple[int, int], ...] | None = None
 
 
 def frame_chunks(path: str | Path, index: slice, n_chunks: int, min_bytes: int, max_bytes: int = 1 << 26) -> list[FrameChunk] | None:
@@ -138,14 +217,16 @@ def frame_chunks(path: str | Path, index: slice, n_chunks: int, min_bytes: int, 
         return None
     if fmt not in ("xyz", "extxyz") or get_compression(str(path))[1] is not None:
         return None
-    offsets = xyz_frame_offsets(path)
-    if offsets is None:
+    found = xyz_frames(path)
+    if found is None:
         return None
+    offsets = found.offsets
     numbers = range(len(offsets) - 1)[index]
     if len(numbers) < 2:
         return None
     if offsets[numbers[-1] + 1] - offsets[numbers[0]] < min_bytes:  # the bytes the workers would read
         return None
+    parsed = fmt == "extxyz" and _read_xyz_frame is not None and not found.vec_lines
     per_chunk = math.ceil(len(numbers) / n_chunks)
     step = numbers.step
     chunks = []
@@ -155,34 +236,46 @@ def frame_chunks(path: str | Path, index: slice, n_chunks: int, min_bytes: int, 
         while count > 1 and offsets[numbers[first + count - 1] + 1] - offsets[numbers[first]] > max_bytes:
             count = max(1, count // 2)
         start, last = numbers[first], numbers[first + count - 1]
-        chunks.append(FrameChunk(path, start, step, count, (int(offsets[start]), int(offsets[last + 1]))))
+        spans = tuple((int(offsets[k]), int(offsets[k + 1])) for k in numbers[first:first + count]) if parsed else None
+        chunks.append(FrameChunk(path, start, step, count, (int(offsets[start]), int(offsets[last + 1])), spans=spans))
         first += count
     return chunks if len(chunks) > 1 else None
 
 
-def xyz_frame_offsets(path: Path, block: int = 1 << 24) -> np.ndarray | None:
-    """Byte offsets of the frame starts of an xyz/extxyz file, and of the end of its last frame
-    (n_frames + 1 values), found as ASE's reader finds them: a count line, a comment line, that
-    many atom lines and any ``VEC`` lines; a blank count line or the end of the file ends the
-    trajectory. The line ends are located in blocks of ``block`` bytes, vectorised. None if the
-    file breaks those rules (a count that is not an integer, a frame cut short)."""
-    offsets = [0]
+@dataclass(frozen=True)
+class XyzFrames:
+    """Where the frames of plain xyz/extxyz text lie: byte offsets of the frame starts and of the
+    end of the last frame (n_frames + 1 values), and whether any frame has ``VEC`` lines."""
+
+    offsets: np.ndarray
+    vec_lines: bool
+
+
+def xyz_frames(path: Path, block: int = 1 << 24, max_frames: int | None = None) -> XyzFrames | None:
+    """The frames of an xyz/extxyz file (the first ``max_frames`` at most), found as ASE's reader
+    finds them: a count line, a comment line, that many atom lines and any ``VEC`` lines; a blank
+    count line or the end of the file ends the trajectory. The line ends are located in blocks of
+    ``block`` bytes, vectorised. None if the file breaks those rules (a count that is not an
+    integer, a frame cut short)."""
+    offsets, vec_lines = [0], False
     with open(path, "rb") as f:
         data, base, line = b"", 0, 0  # data[line:] is the unread text, at file offset base + line
         ends = np.zeros(0, dtype=np.int64)  # line ends in data at or after ``line``
         cursor = 0  # index into ends of the line starting at ``line``
-        while True:
+        while max_frames is None or len(offsets) <= max_frames:
             if cursor + 2 > len(ends):  # the count and comment lines must be in the buffer
                 more = f.read(block)
                 data, base = data[line:] + more, base + line
                 ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
                 line, cursor = 0, 0
-                if not more and cursor + 2 > len(ends):
+                if len(ends) < 2:
+                    if more and len(data) <= 2 * block:
+                        continue  # read on (a longer count and comment are no xyz)
                     rest = data.strip()
-                    return np.array(offsets) if not rest else None
+                    return XyzFrames(np.array(offsets), vec_lines) if not rest and len(offsets) > 1 else None
             head = data[line:ends[cursor]]
             if not head.strip():
-                return np.array(offsets) if len(offsets) > 1 else None
+                return XyzFrames(np.array(offsets), vec_lines) if len(offsets) > 1 else None
             try:
                 n_atoms = int(head)
             except ValueError:
@@ -191,7 +284,7 @@ def xyz_frame_offsets(path: Path, block: int = 1 << 24) -> np.ndarray | None:
                 return None
             last = cursor + 1 + n_atoms  # index of the frame's last line end
             while last >= len(ends):
-                more = f.read(max(block, (n_atoms + 2) * 128))
+                more = f.read(block)
                 if not more:
                     return None
                 start = len(data)
@@ -200,8 +293,9 @@ def xyz_frame_offsets(path: Path, block: int = 1 << 24) -> np.ndarray | None:
             cursor = last + 1
             line = int(ends[last]) + 1
             while cursor < len(ends) and data[line:ends[cursor]].lstrip().startswith(b"VEC"):
-                line, cursor = int(ends[cursor]) + 1, cursor + 1
+                line, cursor, vec_lines = int(ends[cursor]) + 1, cursor + 1, True
             offsets.append(base + line)
+    return XyzFrames(np.array(offsets), vec_lines)
 
 
 def iter_chunk(chunk: FrameChunk) -> Iterator[tuple[int, Atoms]]:
@@ -218,29 +312,41 @@ def iter_chunk(chunk: FrameChunk) -> Iterator[tuple[int, Atoms]]:
     if len(text) != stop - start:
         raise ParseError(chunk.path, f"frame {chunk.first}: the file is shorter than when it was scanned (changed while being read?)")
     handle = io.TextIOWrapper(io.BytesIO(text))
-    fmt = filetype(str(chunk.path))
-    frames = iread(handle, index=slice(None, None, chunk.step), format=fmt)
-    yield from _checked(chunk.path, frames, chunk.first - chunk.step, chunk.step, False, chunk.n_atoms)
+    if chunk.spans is not None:
+        frames = _parsed(handle, [(a - start, b - start) for a, b in chunk.spans])
+    else:
+        frames = iread(handle, index=slice(None, None, chunk.step), format=filetype(str(chunk.path)))
+    numbers = range(chunk.first, chunk.first + chunk.count * chunk.step, chunk.step)
+    yield from _checked(chunk.path, iter(numbers), frames, False, chunk.n_atoms)
 
 
-def _checked(path: Path, frames, number: int, step: int, cut: bool, n_atoms: int | None = None) -> Iterator[tuple[int, Atoms]]:
-    while True:
-        number += step
+def _checked(path: Path, numbers, frames, cut: bool, n_atoms: int | None = None) -> Iterator[tuple[int, Atoms]]:
+    """(number, Atoms) of the frames read from the iterator ``frames``, numbered by the iterator
+    ``numbers``, each checked; errors name the frame. ``cut``: the text ends inside its last
+    frame (an error once the frames before are out)."""
+    last, cell_key = None, None
+    for number in numbers:
         try:
             atoms = next(frames)
         except StopIteration:
             if cut:
                 raise ParseError(
-                    path, f"frame {number - step}: the file ends inside it (no line end after its last line: truncated?)"
+                    path, f"frame {last}: the file ends inside it (no line end after its last line: truncated?)"
                 ) from None
             return
         except Exception as exc:  # ase raises many kinds for damaged files
             raise ParseError(path, f"frame {number}: cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
-        cell = atoms.cell[:]
-        if not (np.isfinite(cell).all() and np.isfinite(atoms.positions).all()):
+        last = number
+        cell = atoms.cell.array
+        key = cell.tobytes()
+        if key != cell_key:  # (most frames repeat the cell)
+            if not np.isfinite(cell).all():
+                raise ParseError(path, f"frame {number}: positions or cell are not finite numbers (NaN or Inf)")
+            if not (cell[0].any() and cell[1].any()):
+                raise ParseError(path, f"frame {number}: no cell along x and y (a slab needs its area)")
+            cell_key = key
+        if not np.isfinite(atoms.positions).all():
             raise ParseError(path, f"frame {number}: positions or cell are not finite numbers (NaN or Inf)")
-        if not (cell[0].any() and cell[1].any()):
-            raise ParseError(path, f"frame {number}: no cell along x and y (a slab needs its area)")
         if n_atoms is None:
             n_atoms = len(atoms)
         elif len(atoms) != n_atoms:
