@@ -130,6 +130,67 @@ def test_two_o_on_the_same_spot():
     assert np.isin(owner[:, 0], [0, 1]).all()
 
 
+@pytest.mark.parametrize("cell", [np.diag([11.0, 11.0, 11.0]), HEXAGONAL], ids=["orthorhombic", "hexagonal"])
+def test_a_cell_changing_every_frame_is_followed_without_new_searches(cell):
+    """NPT-like: the cell breathes (±3 %) and shears a little every frame, the atoms with it;
+    frames are mapped into the reference cell and the bounds scaled by the strain."""
+    numbers, frames = random_walk(160, cell, (True, True, False), seed=13, step_A=0.03)
+    cells, moved = [], []
+    for f, positions in enumerate(frames):
+        strain = np.eye(3) + np.array([[0.03 * np.sin(f / 7), 0.01 * np.sin(f / 5), 0.0],
+                                       [0.0, -0.02 * np.sin(f / 9), 0.0], [0.0, 0.0, 0.0]])
+        cells.append(cell @ strain)
+        moved.append(positions @ strain)
+    frames, cells = np.array(moved), np.array(cells)
+    tracker, owner = tracked(numbers, frames, cells, (True, True, False))
+    for f, positions in enumerate(frames):
+        np.testing.assert_array_equal(owner[f], assign_hydrogens(numbers, positions, cells[f], (True, True, False)).owner,
+                                      err_msg=f"frame {f}")
+    assert tracker.full_searches < len(frames) / 4
+
+
+def test_a_shrunk_cell_does_not_certify_what_only_the_reference_cell_would():
+    """The cell shrinks by 10 % along x after the first frame, O with it; the H does not follow:
+    1.1 Å from its O, 1.06 Å from the next O (2.39 Å away in the reference cell, 2.15 Å now).
+    The O–O bound must shrink with the cell, or the H stays with the wrong O."""
+    cell = np.diag([20.0, 20.0, 20.0])
+    first = np.array([[10.0, 10.0, 10.0], [12.39, 10.0, 10.0], [11.0, 10.0, 10.0]])
+    frames, cells = [first, first], [cell, cell]  # (the second frame becomes the reference)
+    for _ in range(4):
+        shrunk = first * [0.9, 1.0, 1.0]
+        shrunk[2, 0] = shrunk[0, 0] + 1.1
+        frames.append(shrunk)
+        cells.append(cell * [[0.9], [1.0], [1.0]])
+    frames, cells = np.array(frames), np.array(cells)
+    _, owner = tracked(np.array([8, 8, 1]), frames, cells, (True, True, True))
+    assert owner[:, 0].tolist() == [0, 0, 1, 1, 1, 1]
+
+
+def test_a_shrunk_cell_brings_an_unlisted_o_nearer():
+    """Only each O's nearest other O is listed (m = 1): O 1, 2 Å from O 0; O 2, 2.5 Å away along
+    x, is not. The cell shrinks by 20 % along x; the H stays 1.05 Å from O 0 and is then 0.95 Å
+    from O 2. The bound on O not listed must shrink with the cell too."""
+    cell = np.diag([20.0, 20.0, 20.0])
+    first = np.array([[10.0, 10.0, 10.0], [10.0, 12.0, 10.0], [12.5, 10.0, 10.0], [11.0, 10.0, 10.0]])
+    shrunk = first * [0.8, 1.0, 1.0]
+    shrunk[3, 0] = shrunk[0, 0] + 1.05
+    frames = np.array([first, first, shrunk, shrunk, shrunk])
+    cells = np.array([cell, cell] + [cell * [[0.8], [1.0], [1.0]]] * 3)
+    _, owner = tracked(np.array([8, 8, 8, 1]), frames, cells, (True, True, True), m=1)
+    assert owner[:, 0].tolist() == [0, 0, 2, 2, 2]
+
+
+def test_a_shrunk_cell_binds_a_free_h():
+    """A free H 1.4 Å from its nearest O; the cell shrinks by 20 % along x, atoms with it, so
+    the H is then 1.12 Å from the O: the bound that kept it free must shrink with the cell."""
+    cell = np.diag([20.0, 20.0, 20.0])
+    first = np.array([[10.0, 10.0, 10.0], [10.0, 13.0, 10.0], [11.4, 10.0, 10.0]])
+    frames = np.array([first, first] + [first * [0.8, 1.0, 1.0]] * 3)
+    cells = np.array([cell, cell] + [cell * [[0.8], [1.0], [1.0]]] * 3)
+    _, owner = tracked(np.array([8, 8, 1]), frames, cells, (True, True, True))
+    assert owner[:, 0].tolist() == [-1, -1, 0, 0, 0]
+
+
 def test_uncorrelated_frames_and_changing_cells_stay_exact():
     cell = np.diag([11.0, 11.0, 11.0])
     numbers, frames = random_walk(64, cell, (True, True, True), seed=5, step_A=0.6)  # ~1 Å per frame

@@ -209,8 +209,11 @@ class BondTracker:
     than ρ_i − |Δ_i| − max_o |Δ_o| − b_j (protons passing between neighbours); and an H free at
     the reference stays free while d_j − |Δ_j| − max_o |Δ_o| ≥ r_OH. The H still open are
     compared with every O, or, when a frame has more than :attr:`many` and a neighbour search
-    costs less, found by one. The reference is renewed when the cell changes, when a bound grown weak left a
-    bonded H open, and when more than :attr:`many` / 4 H of a frame were open. Frames are
+    costs less, found by one. A frame in another cell (NPT) is mapped into the reference cell by
+    its fractional coordinates, and the bounds found there are scaled by the smallest singular
+    value of L_ref⁻¹ L (how much the map can shorten a vector). The reference is renewed when a
+    bound grown weak left a bonded H open, when more than :attr:`many` / 4 H of a frame were
+    open, and when the cell has shrunk by more than 2 % along some direction. Frames are
     followed in windows of up to :attr:`window`, as columns (numpy runs slowly over a trailing
     axis of 3). Lengths in Å. The caller passes frames with the same atoms in the same order;
     :meth:`reset` otherwise. ``m`` and ``radius_A`` trade the cost of a frame against how long a
@@ -246,21 +249,18 @@ class BondTracker:
                                              np.arange(n_h), self._lattice(cells[start], pbc))
                 self._owner, self._reference, start = owner[start], None, start + 1
                 continue
-            if stale or not self._fits(columns[start], n_o, cells[start], pbc):
+            if stale or not self._fits(columns[start], n_o, pbc):
                 self._renew(columns[start], n_o, cells[start], pbc)
             stop = min(start + self.window, n_frames)
-            same_cell = np.all(cells[start:stop] == self._reference["lattice"].cell, axis=(1, 2))
-            stop = start + (int(np.argmin(same_cell)) if not same_cell.all() else same_cell.size)
-            stale = self._follow(columns[start:stop], n_o, owner[start:stop])
+            stale = self._follow(columns[start:stop], n_o, cells[start:stop], pbc, owner[start:stop])
             self._owner = owner[stop - 1]
             start = stop
         return owner
 
-    def _fits(self, x, n_o, cell, pbc) -> bool:
-        """Whether the reference serves a frame of these atoms (columns (3, n_O + n_H)), cell and pbc."""
+    def _fits(self, x, n_o, pbc) -> bool:
+        """Whether the reference serves a frame of these atoms (columns (3, n_O + n_H)) and pbc."""
         ref = self._reference
-        return (ref is not None and ref["x"].shape == x.shape and ref["n_o"] == n_o
-                and np.array_equal(ref["lattice"].cell, cell) and np.array_equal(ref["lattice"].pbc, pbc))
+        return ref is not None and ref["x"].shape == x.shape and ref["n_o"] == n_o and np.array_equal(ref["lattice"].pbc, pbc)
 
     def _lattice(self, cell, pbc) -> _Lattice:
         """The lattice of a cell, kept while frames share it."""
@@ -294,12 +294,21 @@ class BondTracker:
         }
         self.full_searches += 1
 
-    def _follow(self, columns, n_o, owner) -> bool:
-        """Owners of frames given as O then H positions stored as columns (F, 3, n_O + n_H), all
-        in the reference cell, written into ``owner`` (F, n_H); whether the reference should be
-        renewed."""
+    def _follow(self, columns, n_o, cells, pbc, owner) -> bool:
+        """Owners of frames given as O then H positions stored as columns (F, 3, n_O + n_H) with
+        their full-rank cells (F, 3, 3), written into ``owner`` (F, n_H); whether the reference
+        should be renewed. Frames in another cell than the reference's are mapped into it by
+        their fractional coordinates; a vector d̃ there is d = d̃ A, A = L_ref⁻¹ L, in the frame,
+        so its length is at least σ_min(A) |d̃| (``stretch``)."""
         ref = self._reference
         lattice, r_oh, n_frames = ref["lattice"], self.r_oh, len(columns)
+        real = columns
+        other = np.flatnonzero(np.any(cells != lattice.cell, axis=(1, 2)))
+        if other.size:  # columns x̃ = (A⁻¹)ᵀ x; vectors back with Aᵀ
+            back = np.repeat(np.eye(3)[None], n_frames, axis=0)
+            back[other] = (lattice.inverse @ cells[other]).transpose(0, 2, 1)
+            columns = np.linalg.solve(back, columns)
+            stretch = np.linalg.svd(back, compute_uv=False)[:, -1]
         o, h = columns[:, :, :n_o], columns[:, :, n_o:]
         # lower bounds on the O–O distances
         shift = columns[:, :, :1] - ref["x"][:, :1]  # the first O's displacement, then the mean one
@@ -324,6 +333,10 @@ class BondTracker:
         bond = o[:, :, guess]
         bond -= h
         lattice.reduce(bond)
+        if other.size:
+            bond = back @ bond
+            unfollowed *= stretch[:, None]
+            separation *= stretch[:, None]
         length = np.sqrt(np.einsum("fcn,fcn->fn", bond, bond))
         certain = (length < r_oh) & (2.0 * length < separation[:, guess]) & (self._owner >= 0)
         np.copyto(owner, guess)
@@ -336,6 +349,8 @@ class BondTracker:
         if near.size:
             f, i, b = frame[near], guess[j[near]], length[frame[near], j[near]]
             to_listed = toward[f, :, :, i]  # (n, 3, m): the two index arrays go first
+            if other.size:
+                to_listed = back[f] @ to_listed
             to_listed += bond[f, :, j[near]][:, :, None]  # from the H
             squared = np.einsum("ncm,ncm->nm", to_listed, to_listed)
             squared += ref["missing"][:, i].T
@@ -354,14 +369,17 @@ class BondTracker:
             lattice.reduce(displaced)
             displaced -= mean[f]
             reach = ref["free_reach"][ref["free"][jf]] - np.sqrt(np.einsum("nc,nc->n", displaced[:, :, 0], displaced[:, :, 0]))
-            still = reach - most[f] >= r_oh
+            still = (reach - most[f]) * (stretch[f] if other.size else 1.0) >= r_oh
             owner[f[still], jf[still]] = -1
             open_[free[still]] = False
         frame, j = frame[open_], j[open_]
         if frame.size:
-            owner[frame, j] = self._nearest(columns, n_o, frame, j, lattice)
+            for f in np.unique(frame):  # in each frame's own cell
+                these = np.flatnonzero(frame == f)
+                owner[f, j[these]] = self._nearest(real[f:f + 1], n_o, np.zeros(these.size, dtype=np.intp), j[these],
+                                                   self._lattice(cells[f], pbc))
             stale = stale or np.bincount(frame, minlength=n_frames)[-1] > self.many // 4
-        return stale
+        return stale or bool(other.size and stretch[-1] < 0.98)  # (a cell grown far from the reference's)
 
     def _nearest(self, columns, n_o, frame, j, lattice) -> np.ndarray:
         """Owners of H ``j`` (indices among the H) of frames ``frame`` (indices into ``columns``,
