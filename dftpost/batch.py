@@ -651,9 +651,9 @@ def _potential_frames(task: PotentialChunkTask, path: Path, frames, on_frames) -
 FIELD_SCHEMA = TableSchema(
     "field_profile",
     {
-        "run": Column("str", "", "the run with the field"),
+        "run": Column("str", "", "absolute path of the run with the field"),
         "input_hash": Column("str", "", "fingerprints of both runs' inputs and the parameters"),
-        "run_no_field": Column("str", "", "the run without the field"),
+        "run_no_field": Column("str", "", "absolute path of the run without the field"),
         "status": Column("str", "", "ok"),
         "axis": Column("str", "", "surface normal (x, y or z)"),
         "applied_field_V_per_A": Column("f8", "V/Å", "applied field along the axis"),
@@ -717,10 +717,10 @@ def field_profile(
         "notes": list(result.notes),
     }
     row = {
-        "run": str(r1.path),
+        "run": str(r1.path.resolve()),
         "input_hash": input_hash(r0.path) + input_hash(r1.path) + hashlib.blake2b(
             json.dumps([parameters["axis"], include_applied, margin_A, window_A]).encode(), digest_size=8).hexdigest(),
-        "run_no_field": str(r0.path),
+        "run_no_field": str(r0.path.resolve()),
         "status": "ok",
         "axis": "xyz"[axis],
         "applied_field_V_per_A": result.applied_field_V_per_A,

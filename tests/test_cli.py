@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -130,7 +131,13 @@ def test_a_second_identical_analysis_is_not_stored_twice(tmp_path):
     assert first.returncode == again.returncode == 0, first.stderr + again.stderr
     assert json.loads(again.stdout) == json.loads(first.stdout)
     assert "already stored" in again.stderr and "already stored" not in first.stderr
-    assert len(read_table(out, "field_profile")["run"]) == 1
+    table = read_table(out, "field_profile")
+    assert len(table["run"]) == 1
+    assert table["run"][0] == str((CP2K_FIXTURE / "field").resolve()) == json.loads(first.stdout)["run"]
+    assert table["run_no_field"][0] == str((CP2K_FIXTURE / "nofield").resolve())
+    relative = [os.path.relpath(p, tmp_path) for p in pair]  # the same runs named from elsewhere: the same row
+    same = dftpost("field-profile", *relative, "--out", str(out), "--json", cwd=tmp_path)
+    assert same.returncode == 0 and "already stored" in same.stderr, same.stderr
     other = dftpost("field-profile", *pair, "--out", str(out), "--json", "--margin", "2.5", cwd=tmp_path)
     assert other.returncode == 0, other.stderr
     assert len(read_table(out, "field_profile")["run"]) == 2
