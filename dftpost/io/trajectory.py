@@ -97,12 +97,14 @@ def _parsed(handle, spans) -> Iterator[Atoms]:
         position = end
 
 
-def _plain_extxyz(path: Path) -> bool:
-    """Whether ASE reads ``path`` as uncompressed extxyz text."""
+def _xyz_text(path: Path) -> str | None:
+    """"xyz" or "extxyz" when ASE reads ``path`` as uncompressed text of that format, else None
+    (also for files ASE does not know: :func:`iter_frames` reports those)."""
     try:
-        return filetype(str(path)) == "extxyz" and get_compression(str(path))[1] is None
-    except Exception:  # noqa: BLE001 - iter_frames reports unreadable files
-        return False
+        fmt = filetype(str(path))
+    except Exception:  # noqa: BLE001 - ase raises several kinds for files it does not know
+        return None
+    return fmt if fmt in ("xyz", "extxyz") and get_compression(str(path))[1] is None else None
 
 
 def _open_frames(path: Path, index: slice):
@@ -111,7 +113,8 @@ def _open_frames(path: Path, index: slice):
     frames (:func:`xyz_frames`) and parsed frame by frame by ASE's parser; other files and
     damaged text go through :func:`~ase.io.iread` (xyz text guarded), whose frame numbers follow
     from the index."""
-    if _read_xyz_frame is not None and _plain_extxyz(path):
+    text = _xyz_text(path)
+    if _read_xyz_frame is not None and text == "extxyz":
         step = index.step or 1
         forward = step > 0 and index.stop is not None and index.stop >= 0 and (index.start or 0) >= 0
         found = xyz_frames(path, max_frames=index.stop + 1 if forward else None)  # as far as ASE looks
@@ -120,11 +123,12 @@ def _open_frames(path: Path, index: slice):
             spans = [(int(found.offsets[k]), int(found.offsets[k + 1])) for k in numbers]
             handle = open(path)
             return iter(numbers), _parsed(handle, spans), handle
-    try:
-        fmt = filetype(str(path))
-    except Exception as exc:  # ase raises several kinds for files it does not know
-        raise ParseError(path, f"not a trajectory ASE can read ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
-    guarded = fmt in ("xyz", "extxyz") and get_compression(str(path))[1] is None
+    fmt, guarded = text, text is not None
+    if fmt is None:
+        try:
+            fmt = filetype(str(path))
+        except Exception as exc:  # ase raises several kinds for files it does not know
+            raise ParseError(path, f"not a trajectory ASE can read ({type(exc).__name__}: {' '.join(str(exc).split())})") from None
 
     def frames(selection: slice):
         if not guarded:
@@ -211,11 +215,8 @@ def frame_chunks(path: str | Path, index: slice, n_chunks: int, min_bytes: int, 
     path = Path(path)
     if n_chunks < 2 or (index.step or 1) < 0 or not path.is_file() or path.stat().st_size < min_bytes:
         return None  # (too small: not even scanned)
-    try:
-        fmt = filetype(str(path))
-    except Exception:  # noqa: BLE001 - iter_frames reports unreadable files
-        return None
-    if fmt not in ("xyz", "extxyz") or get_compression(str(path))[1] is not None:
+    fmt = _xyz_text(path)
+    if fmt is None:
         return None
     found = xyz_frames(path)
     if found is None:
