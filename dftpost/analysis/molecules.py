@@ -245,8 +245,7 @@ class BondTracker:
         start, stale = 0, False
         while start < n_frames:
             if self._owner is None or self._owner.size != n_h:  # nothing to try: one frame, searched
-                owner[start] = self._nearest(columns[start:start + 1], n_o, np.zeros(n_h, dtype=np.intp),
-                                             np.arange(n_h), self._lattice(cells[start], pbc))
+                owner[start] = self._nearest(columns[start], n_o, np.arange(n_h), self._lattice(cells[start], pbc))
                 self._owner, self._reference, start = owner[start], None, start + 1
                 continue
             if stale or not self._fits(columns[start], n_o, pbc):
@@ -376,30 +375,24 @@ class BondTracker:
         if frame.size:
             for f in np.unique(frame):  # in each frame's own cell
                 these = np.flatnonzero(frame == f)
-                owner[f, j[these]] = self._nearest(real[f:f + 1], n_o, np.zeros(these.size, dtype=np.intp), j[these],
-                                                   self._lattice(cells[f], pbc))
+                owner[f, j[these]] = self._nearest(real[f], n_o, j[these], self._lattice(cells[f], pbc))
             stale = stale or np.bincount(frame, minlength=n_frames)[-1] > self.many // 4
         return stale or bool(other.size and stretch[-1] < 0.98)  # (a cell grown far from the reference's)
 
-    def _nearest(self, columns, n_o, frame, j, lattice) -> np.ndarray:
-        """Owners of H ``j`` (indices among the H) of frames ``frame`` (indices into ``columns``,
-        (F, 3, n_O + n_H)): compared with every O, or found by a neighbour search in frames
-        where more than :attr:`many` are asked and more than 2**15 H–O pairs would be compared."""
-        result = np.empty(frame.size, dtype=np.int64)
-        counts = np.bincount(frame, minlength=len(columns))
-        counts[counts * n_o <= 1 << 15] = 0
-        for f in np.flatnonzero(counts > self.many):
-            these = np.flatnonzero(frame == f)
-            o, h = columns[f][:, :n_o], columns[f][:, n_o + j[these]]
+    def _nearest(self, x, n_o, j, lattice) -> np.ndarray:
+        """Owners of H ``j`` (indices among the H) of one frame (O then H positions as columns
+        (3, n_O + n_H), in ``lattice``): compared with every O (in parts of ~2**16 H–O pairs), or
+        found by a neighbour search when more than :attr:`many` are asked and more than 2**15
+        H–O pairs would be compared."""
+        o, h = x[:, :n_o], x[:, n_o + j]
+        if j.size > self.many and j.size * n_o > 1 << 15:
             ids, distance = _oxygen_candidates(o.T, h.T, lattice, self.r_oh, 1)
-            result[these] = np.where(distance[:, 0] < self.r_oh, ids[:, 0], -1)
             self.full_searches += 1
-        compared = np.flatnonzero(counts[frame] <= self.many)
-        for part in np.array_split(compared, max(1, compared.size * n_o // (1 << 16))):
-            if part.size:
-                h = columns[frame[part], :, n_o + j[part]]  # (n, 3): the two index arrays go first
-                vectors = columns[frame[part], :, :n_o] - h[:, :, None]  # (n, 3, n_O)
-                squared = np.einsum("ncm,ncm->nm", lattice.reduce(vectors), vectors)
-                best = squared.argmin(axis=1)
-                result[part] = np.where(squared[np.arange(part.size), best] < self.r_oh * self.r_oh, best, -1)
+            return np.where(distance[:, 0] < self.r_oh, ids[:, 0], -1)
+        result = np.empty(j.size, dtype=np.int64)
+        for part in np.array_split(np.arange(j.size), max(1, j.size * n_o // (1 << 16))):
+            vectors = o[None] - h[:, part].T[:, :, None]  # (n, 3, n_O)
+            squared = np.einsum("ncm,ncm->nm", lattice.reduce(vectors), vectors)
+            best = squared.argmin(axis=1)
+            result[part] = np.where(squared[np.arange(part.size), best] < self.r_oh * self.r_oh, best, -1)
         return result
