@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import DftpostError
 from ..units import DIPOLE_SHEET_V_A_PER_E
-from .molecules import DEFAULT_R_OH, BondTracker, Molecules, as_columns, assign_hydrogens, checked_cell, water_indices
+from .molecules import DEFAULT_R_OH, BondTracker, Molecules, as_columns, assign_hydrogens, checked_cell, water_first
 
 #: Default oxygen charge, e: the value the paper's authors use for revPBE-D3 water (ml-peg).
 DEFAULT_Q_O = -0.5562
@@ -226,12 +226,10 @@ def _profiles(z, n_o: int, n_h: int, cells, pbc_z: bool, owner, grid: ZGrid, q_o
     :func:`~dftpost.analysis.molecules.assign_hydrogens` or
     :class:`~dftpost.analysis.molecules.BondTracker`. ``guess_A``: see :func:`_slab_origins`."""
     n_frames, n_bins = len(z), grid.n_bins
-    if n_frames > 1 and (cells[1:] != cells[0]).any():
-        area = np.abs(cells[:, 0, 0] * cells[:, 1, 1] - cells[:, 0, 1] * cells[:, 1, 0])
-        length = np.abs(cells[:, 2, 2])
-    else:  # one cell for the batch: shape (1,) broadcasts
-        area = np.abs(cells[:1, 0, 0] * cells[:1, 1, 1] - cells[:1, 0, 1] * cells[:1, 1, 0])
-        length = np.abs(cells[:1, 2, 2])
+    if not (n_frames > 1 and (cells[1:] != cells[0]).any()):
+        cells = cells[:1]  # one cell for the batch: area and length of shape (1,) broadcast
+    area = np.abs(cells[:, 0, 0] * cells[:, 1, 1] - cells[:, 0, 1] * cells[:, 1, 0])
+    length = np.abs(cells[:, 2, 2])
     wide = np.zeros(n_frames, dtype=bool)
     if origin_A is not None:
         origin = np.full(n_frames, float(origin_A))
@@ -303,9 +301,9 @@ def frame_profile(
     pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
     check_slab_cell(cell)
     molecules = assign_hydrogens(numbers, positions, cell, pbc, r_oh)
-    order = np.concatenate([molecules.oxygen, molecules.hydrogen, np.flatnonzero((numbers != 8) & (numbers != 1))])
-    p = _profiles(positions[order, 2][None], molecules.oxygen.size, molecules.hydrogen.size, cell[None], bool(pbc[2]),
-                  molecules.owner[None], ZGrid(z_edges_A), q_o, origin_A)
+    order, n_o, n_h = water_first(numbers)
+    p = _profiles(positions[order, 2][None], n_o, n_h, cell[None], bool(pbc[2]), molecules.owner[None], ZGrid(z_edges_A),
+                  q_o, origin_A)
     return FrameProfile(
         origin_A=float(p.origin_A[0]),
         cumulative_dipole_e_per_A=p.cumulative_dipole_e_per_A[0],
@@ -403,10 +401,9 @@ class DipoleAccumulator:
         cell = np.asarray(cell_A, dtype=float)
         atoms = (numbers.shape, numbers.tobytes(), pbc.tobytes())  # compared as bytes: cheaper than array_equal
         if atoms != self._atoms:  # new atoms: new buffers, and nothing carried over
-            oxygen, hydrogen = water_indices(numbers)
+            order, n_o, n_h = water_first(numbers)
             self.flush()
-            self._order = np.concatenate([oxygen, hydrogen, np.flatnonzero((numbers != 8) & (numbers != 1))])
-            self._n_o, self._n_h = oxygen.size, hydrogen.size
+            self._order, self._n_o, self._n_h = order, n_o, n_h
             self._rows = np.empty((self.batch, numbers.size, 3))
             self._cells, self._full_cells = np.empty((self.batch, 3, 3)), np.empty((self.batch, 3, 3))
             self._pbc, self._atoms, self._cell = pbc, atoms, None

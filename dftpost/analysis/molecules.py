@@ -145,6 +145,13 @@ def water_indices(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return oxygen, hydrogen
 
 
+def water_first(numbers: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """The atoms reordered O, then H, then any others (a metal), with the numbers of O and of H;
+    an error when the frame has no water (:func:`water_indices`)."""
+    oxygen, hydrogen = water_indices(numbers)
+    return np.concatenate([oxygen, hydrogen, np.flatnonzero((numbers != 8) & (numbers != 1))]), oxygen.size, hydrogen.size
+
+
 def _bonds(o_pos, h_pos, owner, lattice: _Lattice) -> np.ndarray:
     """Minimum-image vectors from each bonded H to its O (zero for free H), Å."""
     h_to_o = np.zeros(h_pos.shape)
