@@ -51,6 +51,19 @@ app = typer.Typer(
 err = Console(stderr=True)
 
 
+# Options several commands share (one declaration, the same flags and help everywhere).
+_OUT = typer.Option(Path("results.h5"), "--out", "-o", help="HDF5 results file (appended to).")
+_JSON = typer.Option(False, "--json", help="Print one JSON object.")
+_FRAMES = typer.Option(None, "--index", help="Frames start:stop:step (Python slice; default all).")
+_TIMESTEP = typer.Option(
+    None, "--timestep-ps", help="Time between consecutive frames of the file, ps (default: the frames' time_ps/time_fs, if any)."
+)
+_TRAJECTORY_WORKERS = typer.Option(
+    None, "--workers", "-w", "-j", help="Processes to use (default: the cores available; a plain xyz/extxyz file is cut into chunks of frames)."
+)
+_TRAJECTORY_SCHEDULER = typer.Option(None, "--scheduler", help="Analyse on Dask instead: 'local', tcp://host:port or a cluster file (as for gap).")
+
+
 def _fail(error: Exception) -> None:
     err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=1)
@@ -183,7 +196,7 @@ def _interrupted(exc: KeyboardInterrupt, what: str) -> None:
 @app.command()
 def gap(
     paths: list[Path] = typer.Argument(..., help="Run directories, or parents holding many (searched recursively)."),
-    out: Path = typer.Option(Path("results.h5"), "--out", "-o", help="HDF5 results file (appended to)."),
+    out: Path = _OUT,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per run per line."),
     workers: int = typer.Option(0, "--workers", "-w", help="Processes to use (0 = all cores)."),
     d_cut: float = typer.Option(BandEdgeParameters.d_cut_A, "--d-cut", help="Water atoms counted only beyond this height above the top metal atom, Å."),
@@ -276,7 +289,7 @@ def _print_gap_table(rows: list[dict], out: Path) -> None:
 @app.command()
 def summary(
     results: Path = typer.Argument(..., help="HDF5 results file written by dftpost gap."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = _JSON,
     bin_width: float = typer.Option(0.005, "--bin-width", help="Width of the dipole bins, e/Å."),
 ) -> None:
     """Counts, metallized fraction and water gaps binned by the total dipole (paper Fig. 2c)."""
@@ -310,19 +323,17 @@ def summary(
 @app.command()
 def dipole(
     trajectory: Path = typer.Argument(..., help="An MLIP trajectory any ASE reader reads (extxyz, ...)."),
-    out: Path = typer.Option(Path("results.h5"), "--out", "-o", help="HDF5 results file (appended to)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    out: Path = _OUT,
+    as_json: bool = _JSON,
     q_o: float = typer.Option(DEFAULT_Q_O, "--q-o", help="Oxygen charge, e (q_H = -q_O/2)."),
     r_oh: float = typer.Option(DEFAULT_R_OH, "--r-oh", help="O-H bond cut-off, Å."),
     gap_ev: float = typer.Option(4.45, "--gap", help="Band gap (eV) a breakdown candidate's |μ|/ε0 exceeds."),
-    index: str = typer.Option(None, "--index", help="Frames start:stop:step (Python slice; default all)."),
+    index: str = _FRAMES,
     dz: float = typer.Option(0.1, "--dz", help="Bin width of the z profiles, Å."),
     origin: float = typer.Option(None, "--origin", help="z origin of the profiles, Å (default: top metal atom, else the vacuum gap)."),
-    timestep_ps: float = typer.Option(
-        None, "--timestep-ps", help="Time between consecutive frames of the file, ps (default: the frames' time_ps/time_fs, if any)."
-    ),
-    workers: int = typer.Option(None, "--workers", "-w", "-j", help="Processes to use (default: the cores available; a plain xyz/extxyz file is cut into chunks of frames)."),
-    scheduler: str = typer.Option(None, "--scheduler", help="Analyse on Dask instead: 'local', tcp://host:port or a cluster file (as for gap)."),
+    timestep_ps: float = _TIMESTEP,
+    workers: int = _TRAJECTORY_WORKERS,
+    scheduler: str = _TRAJECTORY_SCHEDULER,
 ) -> None:
     """Fixed-charge dipoles of water along a trajectory: cumulative profile μ_z(z), total-dipole
     distribution and autocorrelation, densities and the species census (METHODS §1).
@@ -410,20 +421,18 @@ def _print_trajectory_summary(summary: dict, row: dict, out: Path, as_json: bool
 @app.command()
 def potential(
     trajectory: Path = typer.Argument(..., help="A trajectory of periodic water boxes any ASE reader reads (extxyz, ...)."),
-    out: Path = typer.Option(Path("results.h5"), "--out", "-o", help="HDF5 results file (appended to)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    out: Path = _OUT,
+    as_json: bool = _JSON,
     q_o: float = typer.Option(DEFAULT_Q_O, "--q-o", help="Oxygen charge, e (q_H = -q_O/2)."),
     sigma: float = typer.Option(DEFAULT_SIGMA_A, "--sigma", help="Width of the Gaussian charges, Å (0 = point charges)."),
     tolerance: float = typer.Option(DEFAULT_TOLERANCE_V, "--tolerance", help="Accuracy wanted on the potential of every atom, V."),
     self_term: bool = typer.Option(True, "--self-term/--no-self-term", help="Count an atom's own Gaussian at its centre (the potential of the whole smooth charge)."),
     intermolecular: bool = typer.Option(False, "--intermolecular", help="Leave out the atoms of the atom's own molecule."),
     gap_ev: float = typer.Option(4.45, "--gap", help="Band gap (eV) ΔV is compared with."),
-    index: str = typer.Option(None, "--index", help="Frames start:stop:step (Python slice; default all)."),
-    timestep_ps: float = typer.Option(
-        None, "--timestep-ps", help="Time between consecutive frames of the file, ps (default: the frames' time_ps/time_fs, if any)."
-    ),
-    workers: int = typer.Option(None, "--workers", "-w", "-j", help="Processes to use (default: the cores available; a plain xyz/extxyz file is cut into chunks of frames)."),
-    scheduler: str = typer.Option(None, "--scheduler", help="Analyse on Dask instead: 'local', tcp://host:port or a cluster file (as for gap)."),
+    index: str = _FRAMES,
+    timestep_ps: float = _TIMESTEP,
+    workers: int = _TRAJECTORY_WORKERS,
+    scheduler: str = _TRAJECTORY_SCHEDULER,
 ) -> None:
     """Potential-difference proxy of periodic water boxes (METHODS §2): Gaussian charges on O and
     H, the periodic (tin-foil Ewald, PME) potential at every atom, ΔV = max − min per frame, its
@@ -457,8 +466,8 @@ def field_profile_command(
     run_no_field: Path = typer.Argument(..., help="Run directory without the field."),
     run_field: Path = typer.Argument(..., help="Run directory of the same frame with the field."),
     axis: str = typer.Option("z", "--axis", help="Surface normal: x, y or z (the lattice direction averaged along)."),
-    out: Path = typer.Option(Path("results.h5"), "--out", "-o", help="HDF5 results file (appended to)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    out: Path = _OUT,
+    as_json: bool = _JSON,
     plot: Path = typer.Option(None, "--plot", help="Draw ΔV(z) and Δρ(z) to this file (png, pdf, svg)."),
     include_applied: str = typer.Option("auto", "--include-applied", help="Add −E·z to ΔV: auto (decide from the vacuum slope), yes or no."),
     margin: float = typer.Option(3.0, "--margin", help="Regions stay this far from the atoms, Å."),
@@ -510,8 +519,8 @@ def fit_charge_command(
     max_dipole: float = typer.Option(DEFAULT_MAX_DIPOLE, "--max-dipole", help="Leave out frames with |μ_DFT| at or above this, e/Å."),
     source: str = typer.Option("auto", "--source", help="DFT dipole from the log, the density cube, or auto (log if printed)."),
     intercept: bool = typer.Option(False, "--intercept", help="Fit μ_DFT = q_O·s + b instead of q_O·s."),
-    out: Path = typer.Option(Path("results.h5"), "--out", "-o", help="HDF5 results file (appended to)."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    out: Path = _OUT,
+    as_json: bool = _JSON,
     plot: Path = typer.Option(None, "--plot", help="Draw the parity plot to this file (png, pdf, svg)."),
     workers: int = typer.Option(None, "--workers", "-w", "-j", help="Processes reading the runs (default: the cores available)."),
     scheduler: str = typer.Option(None, "--scheduler", help="Read the runs on Dask instead: 'local', tcp://host:port or a cluster file (as for gap)."),
@@ -608,7 +617,7 @@ def generate(
     partition: str = typer.Option(None, "--partition", help="SLURM: partition."),
     account: str = typer.Option(None, "--account", help="SLURM: account."),
     wait: float = typer.Option(600.0, "--wait", help="dftpost gap --wait in each task, s."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = _JSON,
 ) -> None:
     """DFT run directories, job scripts and a manifest for chosen frames of an MLIP trajectory.
 
