@@ -159,59 +159,40 @@ def test_a_bad_frame_in_a_later_chunk_gives_the_error_of_one_process(tmp_path, d
 BASE_TEXT = b"".join(frame_texts([slab(k, n=3) for k in range(5)]))
 
 
-def read_all(path):
-    """(numbers, positions, cell) of every frame, or the error."""
-    try:
-        chunks = frame_chunks(path, slice(None), 4, min_bytes=1)
-        frames = [f for c in chunks for f in iter_chunk(c)] if chunks else None
-    except DftpostError as exc:
-        return exc
-    return frames
+#: Damage to BASE_TEXT: (offset, bytes cut there, bytes inserted) edits.
+EDITS = st.lists(st.tuples(st.integers(0, len(BASE_TEXT) - 1), st.integers(0, 3),
+                           st.sampled_from([b"", b"\n", b" ", b"7", b"-", b"x", b"VEC1 1 0 0\n", b"\n\n", b"12\n"])),
+                 min_size=1, max_size=3)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(edits=st.lists(st.tuples(st.integers(0, len(BASE_TEXT) - 1), st.integers(0, 3),
-                                st.sampled_from([b"", b"\n", b" ", b"7", b"-", b"x", b"VEC1 1 0 0\n", b"\n\n", b"12\n"])),
-                      min_size=1, max_size=3))
-def test_damaged_text_read_in_chunks_gives_the_frames_or_the_error_of_one_pass(edits, tmp_path_factory):
+def damaged(edits, tmp_path_factory):
+    """BASE_TEXT with the edits applied (from the end backwards), in a new .extxyz file."""
     data = bytearray(BASE_TEXT)
     for at, cut, insert in sorted(edits, reverse=True):
         data[at:at + cut] = insert
     path = tmp_path_factory.mktemp("fuzz") / "t.extxyz"
     path.write_bytes(bytes(data))
+    return path
+
+
+def frames_or_error(read):
+    """The list of (number, Atoms) that ``read()`` yields, or the DftpostError it raises."""
     try:
-        streamed = list(iter_frames(path))
+        return list(read())
     except DftpostError as exc:
-        streamed = exc
-    chunked = read_all(path)
-    if chunked is None:  # not cut: the file is streamed in one pass
-        return
-    if isinstance(streamed, DftpostError):
-        assert isinstance(chunked, DftpostError), f"one pass: {streamed}; chunks read {len(chunked)} frames"
-        return
-    assert not isinstance(chunked, DftpostError), f"one pass read {len(streamed)} frames; chunks: {chunked}"
-    assert [n for n, _ in chunked] == [n for n, _ in streamed]
-    for (_, a), (_, b) in zip(chunked, streamed):
-        np.testing.assert_array_equal(a.numbers, b.numbers)
-        np.testing.assert_array_equal(a.positions, b.positions)
-        np.testing.assert_array_equal(a.cell[:], b.cell[:])
+        return exc
 
 
-def read_through_ase(path, index=slice(None)):
-    """The frames as ASE's own reader finds them (its iread), under the same checks, or the error."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trajectory, "_read_xyz_frame", None)
-        try:
-            return list(iter_frames(path, index))
-        except DftpostError as exc:
-            return exc
+def read_all(path):
+    """(number, Atoms) of every frame read in chunks, the error, or None when the file is not cut."""
+    chunks = frames_or_error(lambda: frame_chunks(path, slice(None), 4, min_bytes=1) or [])
+    if not chunks or isinstance(chunks, DftpostError):
+        return chunks or None
+    return frames_or_error(lambda: (f for c in chunks for f in iter_chunk(c)))
 
 
-def assert_same_frames_or_error(ours, theirs):
-    if isinstance(theirs, DftpostError):
-        assert isinstance(ours, DftpostError) and str(ours) == str(theirs), f"ASE: {theirs}; frame by frame: {ours}"
-        return
-    assert not isinstance(ours, DftpostError), f"ASE read {len(theirs)} frames; frame by frame: {ours}"
+def assert_same_frames(ours, theirs):
+    """The same frame numbers, and frames equal in atoms, positions, cell, pbc and info."""
     assert [n for n, _ in ours] == [n for n, _ in theirs]
     for (_, a), (_, b) in zip(ours, theirs):
         np.testing.assert_array_equal(a.numbers, b.numbers)
@@ -222,22 +203,42 @@ def assert_same_frames_or_error(ours, theirs):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(edits=st.lists(st.tuples(st.integers(0, len(BASE_TEXT) - 1), st.integers(0, 3),
-                                st.sampled_from([b"", b"\n", b" ", b"7", b"-", b"x", b"VEC1 1 0 0\n", b"\n\n", b"12\n"])),
-                      min_size=1, max_size=3),
-       index=st.sampled_from([":", "::2", "1:4", "-3:", "2"]))
+@given(edits=EDITS)
+def test_damaged_text_read_in_chunks_gives_the_frames_or_the_error_of_one_pass(edits, tmp_path_factory):
+    path = damaged(edits, tmp_path_factory)
+    streamed = frames_or_error(lambda: iter_frames(path))
+    chunked = read_all(path)
+    if chunked is None:  # not cut: the file is streamed in one pass
+        return
+    if isinstance(streamed, DftpostError):
+        assert isinstance(chunked, DftpostError), f"one pass: {streamed}; chunks read {len(chunked)} frames"
+        return
+    assert not isinstance(chunked, DftpostError), f"one pass read {len(streamed)} frames; chunks: {chunked}"
+    assert_same_frames(chunked, streamed)
+
+
+def read_through_ase(path, index=slice(None)):
+    """The frames as ASE's own reader finds them (its iread), under the same checks, or the error."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trajectory, "_read_xyz_frame", None)
+        return frames_or_error(lambda: iter_frames(path, index))
+
+
+def assert_same_frames_or_error(ours, theirs):
+    if isinstance(theirs, DftpostError):
+        assert isinstance(ours, DftpostError) and str(ours) == str(theirs), f"ASE: {theirs}; frame by frame: {ours}"
+        return
+    assert not isinstance(ours, DftpostError), f"ASE read {len(theirs)} frames; frame by frame: {ours}"
+    assert_same_frames(ours, theirs)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=EDITS, index=st.sampled_from([":", "::2", "1:4", "-3:", "2"]))
 def test_damaged_text_read_frame_by_frame_gives_the_frames_or_the_error_of_ase(edits, index, tmp_path_factory):
     """Plain extxyz is read by scanning for the frames and parsing each with ASE's frame parser;
     on damaged text that gives what ASE's own iread gives: the same frames, or the same error."""
-    data = bytearray(BASE_TEXT)
-    for at, cut, insert in sorted(edits, reverse=True):
-        data[at:at + cut] = insert
-    path = tmp_path_factory.mktemp("fuzz") / "t.extxyz"
-    path.write_bytes(bytes(data))
-    try:
-        ours = list(iter_frames(path, parse_index(index)))
-    except DftpostError as exc:
-        ours = exc
+    path = damaged(edits, tmp_path_factory)
+    ours = frames_or_error(lambda: iter_frames(path, parse_index(index)))
     assert_same_frames_or_error(ours, read_through_ase(path, parse_index(index)))
 
 
