@@ -71,3 +71,27 @@ def dask_address():
         scheduler_kwargs=_NO_FIXED_PORT, silence_logs=40,
     ) as cluster:
         yield cluster.scheduler_address
+
+
+# Test tiers: ``pytest -m "not slow"`` answers in under two minutes; CI runs everything. Slow are
+# the groups that start other programs or many processes: live CP2K runs, package installs,
+# worker pools and Dask clusters, and generated campaigns.
+SLOW_MODULES = {"test_parallel.py", "test_cp2k_live.py"}
+SLOW_TESTS = {
+    "test_install_gives_the_console_script_and_no_top_level_cli",
+    "test_dipole_in_chunks_on_processes_and_dask_equals_one_process",
+    "test_potential_in_chunks_on_processes_equals_one_process",
+    "test_fit_reads_runs_in_parallel_with_the_same_result",
+    "test_worker_processes_started_from_the_source_checkout",
+    "test_waiting_writer_takes_its_turn",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if (
+            item.get_closest_marker("cp2k")
+            or item.path.name in SLOW_MODULES
+            or item.originalname in SLOW_TESTS
+        ):
+            item.add_marker(pytest.mark.slow)

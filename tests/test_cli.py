@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import venv
 from pathlib import Path
@@ -102,8 +103,14 @@ def test_unfinished_run_warns_on_stderr(copy_dir):
 def test_install_gives_the_console_script_and_no_top_level_cli(tmp_path, editable):
     """Both install kinds provide ``dftpost`` and ``dftpost.cli``, never a module named ``cli``."""
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
+    # the new environment sees the dependencies of the one running the tests (a venv or the
+    # system Python alike), after its own site-packages, so the dftpost it finds is the new install
+    own = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    parent = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    (Path(own) / "test-parent-env.pth").write_text("\n".join(sorted(parent)) + "\n")
     install = [str(python), "-m", "pip", "install", "-q", "--no-deps"] + (["-e"] if editable else []) + [str(REPO)]
     done = subprocess.run(install, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -141,3 +148,15 @@ def test_a_second_identical_analysis_is_not_stored_twice(tmp_path):
     other = dftpost("field-profile", *pair, "--out", str(out), "--json", "--margin", "2.5", cwd=tmp_path)
     assert other.returncode == 0, other.stderr
     assert len(read_table(out, "field_profile")["run"]) == 2
+
+
+def test_ci_runs_the_readme_test_command_as_written():
+    """.ci/run ends with the README's second set-up command, letter for letter; both make and use
+    a virtual environment (system Pythons of current Debian and Ubuntu refuse pip installs)."""
+    readme = (REPO / "README.md").read_text()
+    setup = readme[readme.index("## Set up") :].split("\n## ", 1)[0]
+    commands = [block.strip() for block in setup.split("```bash")[1:]]
+    commands = [block.split("```")[0].strip() for block in commands]
+    assert len(commands) == 2 and all(c.startswith("python3 -m venv .venv && . .venv/bin/activate && ") for c in commands)
+    ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert ci[-1] == commands[1]
