@@ -57,6 +57,8 @@ import fcntl
 import json
 import os
 import re
+import resource
+import shutil
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -84,6 +86,7 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _CHUNK_ROWS = 1024  # rows per HDF5 chunk: 8 KiB of an "f8" column
 _COPY_ROWS = 64  # rows of per-row arrays held in memory at once while a file is rewritten
 _N_ROWS = "_n_rows"
+_WRITE_MARGIN = 1 << 20  # bytes of room a write asks for beyond its estimate (HDF5's metadata)
 
 
 class StoreLockedError(DftpostError):
@@ -91,7 +94,12 @@ class StoreLockedError(DftpostError):
 
 
 class StoreFormatError(DftpostError):
-    """The file is not a dftpost store this version can use, or a table in it has other columns."""
+    """The file is not a dftpost store this version can use, is damaged, or a table in it has
+    other columns."""
+
+
+class StoreWriteError(DftpostError):
+    """Writing to the store failed (a full disk, a file-size limit): rows committed before stay."""
 
 
 @dataclass(frozen=True)
@@ -173,8 +181,11 @@ class ResultStore:
 
     def __init__(self, path: str | Path, wait_s: float = 0.0):
         self.path = Path(path)
-        if self.path.exists():
-            _open_read(self.path).close()  # a wrong file is refused before a lock file appears beside it
+        if self.path.exists() or self.path.is_symlink():
+            # a wrong or damaged file is refused before a lock file appears beside it: nothing is
+            # ever written into a file that does not validate
+            with _open_read(self.path) as f:
+                _validate(f, self.path, tables=None)
         deadline = time.monotonic() + wait_s
         while True:
             try:
@@ -196,17 +207,25 @@ class ResultStore:
     def __enter__(self) -> ResultStore:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, kind, *exc) -> None:
+        self.close(failing=kind is not None)
 
-    def close(self) -> None:
-        """Close the file, then release the writer's lock."""
+    def close(self, failing: bool = False) -> None:
+        """Close the file, then release the writer's lock (always). A file that cannot be closed
+        (a full disk) raises :class:`StoreWriteError`, unless ``failing``: an error is already on
+        its way, and that one is the one to report."""
         if self._lock_fd is None:
             return
-        if getattr(self, "_file", None):
-            self._file.close()
-        os.close(self._lock_fd)
-        self._lock_fd = None
+        try:
+            if getattr(self, "_file", None):
+                self._file.close()
+        except (OSError, RuntimeError) as error:
+            if not failing:
+                raise StoreWriteError(self.path, f"cannot finish writing the store ({_reason(error)}); "
+                                                 "the rows committed before are intact") from None
+        finally:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def append(self, schema: TableSchema, rows: list[dict]) -> list[int]:
         """Append ``rows`` to table ``schema.name`` (created on first use); return their row indices.
@@ -227,17 +246,27 @@ class ResultStore:
         arrays = {n: [_row_array(n, c, r.get(n)) for r in rows] for n, c in schema.arrays.items()}
         if not rows:
             return []
+        # HDF5 can crash, not fail, when the disk fills under it: refuse what may not fit
+        payload = sum(v.nbytes if v.dtype != object else sum(len(x.encode()) + 16 for x in v) for v in columns.values())
+        payload += sum(a.nbytes + 16 for values in arrays.values() for a in values)
+        datasets = len(columns) + 2 * len(arrays)
+        _check_room(self.path, 2 * payload + _WRITE_MARGIN + datasets * _CHUNK_ROWS * 16,
+                    f"{len(rows)} row(s) of table {schema.name!r}")
         table = self._table(schema)
         start = int(table[_N_ROWS][()])
-        for name, values in columns.items():
-            _write(table[name], start, values)
-        for name, values in arrays.items():
-            group = self._file[f"{schema.name}_arrays"]
-            _write_arrays(group[name], start, [a.ravel() for a in values])
-            _write_arrays(group[f"{name}.shape"], start, [np.array(a.shape, "i8") for a in values])
-        self.flush()  # the rows' data are in the file before the count that makes them rows
-        table[_N_ROWS][()] = start + len(rows)
-        self.flush()
+        try:
+            for name, values in columns.items():
+                _write(table[name], start, values)
+            for name, values in arrays.items():
+                group = self._file[f"{schema.name}_arrays"]
+                _write_arrays(group[name], start, [a.ravel() for a in values])
+                _write_arrays(group[f"{name}.shape"], start, [np.array(a.shape, "i8") for a in values])
+            self.flush()  # the rows' data are in the file before the count that makes them rows
+            table[_N_ROWS][()] = start + len(rows)
+            self.flush()
+        except (OSError, RuntimeError) as error:
+            raise StoreWriteError(self.path, f"cannot write {len(rows)} row(s) to table {schema.name!r} "
+                                             f"({_reason(error)}); the rows stored before are intact") from None
         return list(range(start, start + len(rows)))
 
     def stored_keys(self, table: str) -> set[tuple]:
@@ -277,8 +306,10 @@ def read_table(path: str | Path, table: str) -> dict[str, np.ndarray]:
     """
     with _open_read(Path(path)) as f:
         group = _table_group(f, Path(path), table)
+        _validate(f, Path(path), tables=[table])
         n = int(group[_N_ROWS][()])
-        return {name: _read(group[name], n) for name in _stored_schema(group).columns}
+        with _damage(Path(path), f"table {table!r}", f):
+            return {name: _read(group[name], n) for name in _stored_schema(group).columns}
 
 
 def read_arrays(path: str | Path, table: str, row_index: int) -> dict[str, np.ndarray]:
@@ -286,32 +317,207 @@ def read_arrays(path: str | Path, table: str, row_index: int) -> dict[str, np.nd
     (an array not given for the row is empty)."""
     with _open_read(Path(path)) as f:
         group = _table_group(f, Path(path), table)
+        _validate(f, Path(path), tables=[table])
         n = int(group[_N_ROWS][()])
         if not 0 <= row_index < n:
             raise MissingInputError(path, f"table {table!r} has no row {row_index} (it has {n} rows)")
         arrays = f.get(f"{table}_arrays", {})
-        return {
-            name: arrays[name][row_index].reshape(arrays[f"{name}.shape"][row_index])
-            for name in _stored_schema(group).arrays
-        }
+        with _damage(Path(path), f"row {row_index} of table {table!r}", f):
+            return {
+                name: arrays[name][row_index].reshape(arrays[f"{name}.shape"][row_index])
+                for name in _stored_schema(group).arrays
+            }
 
 
 def _open_read(path: Path) -> h5py.File:
     """Open a store read-only as a SWMR reader without HDF5's file lock (see the module docstring)."""
+    if path.is_dir():
+        raise StoreFormatError(path, "is a directory, not a results file (name a file, e.g. results.h5)")
+    if path.exists() and not path.is_file():
+        raise StoreFormatError(path, "is not a regular file (a device, FIFO or socket), not a results file")
+    _check_length(path)
     try:
         f = h5py.File(path, "r", swmr=True, locking=False)
     except FileNotFoundError:
+        if path.is_symlink():
+            raise MissingInputError(path, "a symbolic link to nothing (or a loop of links)") from None
         raise MissingInputError(path, "no such file") from None
+    except PermissionError:
+        raise StoreFormatError(path, "cannot be read: permission denied") from None
     except OSError as error:
-        raise StoreFormatError(path, f"cannot be read as HDF5 ({error})") from None
-    version = f.attrs.get("dftpost_schema_version")
-    if version is None or version > SCHEMA_VERSION:
+        raise StoreFormatError(path, f"cannot be read as HDF5: not an HDF5 file, or damaged beyond opening ({_reason(error)})") from None
+    try:
+        version = f.attrs.get("dftpost_schema_version")
+    except (OSError, RuntimeError, KeyError) as error:
         f.close()
-        raise StoreFormatError(path, "not a dftpost results store (no dftpost_schema_version attribute)"
-                               if version is None else
-                               f"written by a newer dftpost (store schema {version}, this dftpost reads "
-                               f"up to {SCHEMA_VERSION}); upgrade dftpost")
+        raise StoreFormatError(path, f"damaged: its attributes cannot be read ({_reason(error)})") from None
+    if version is None:
+        f.close()
+        raise StoreFormatError(path, "not a dftpost results store (no dftpost_schema_version attribute)")
+    if not isinstance(version, (int, np.integer)) or isinstance(version, (bool, np.bool_)):
+        f.close()
+        raise StoreFormatError(path, f"damaged: dftpost_schema_version is {version!r}, not a whole number")
+    if version > SCHEMA_VERSION:
+        f.close()
+        raise StoreFormatError(path, f"written by a newer dftpost (store schema {version}, this dftpost reads "
+                                     f"up to {SCHEMA_VERSION}); upgrade dftpost")
     return f
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_length(path: Path) -> None:
+    """Refuse a file shorter than the end-of-file address its HDF5 superblock records: a copy or
+    a write that did not finish. HDF5 itself skips this check for SWMR readers and may then read
+    garbage or never return. Skipped while a writer holds the store's lock (the writer may have
+    recorded space it is still filling)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(96)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return  # h5py names the problem
+    if not head.startswith(_HDF5_SIGNATURE) or len(head) < 12:
+        return
+    version = head[8]
+    if version in (0, 1):
+        offsets = head[13]
+        start = 24 + (4 if version == 1 else 0)
+        field = start + 2 * offsets  # base address, free-space address, then end-of-file address
+    elif version in (2, 3):
+        offsets = head[9]
+        field = 12 + 2 * offsets  # base address, superblock extension address, end-of-file address
+    else:
+        return
+    if offsets not in (2, 4, 8) or len(head) < field + offsets:
+        return
+    end = int.from_bytes(head[field : field + offsets], "little")
+    if size < end and not _writer_active(path):
+        raise StoreFormatError(path, f"damaged: cut short, {size} of the {end} bytes it says it holds "
+                                     "(a copy or a write that did not finish)")
+
+
+def _writer_active(path: Path) -> bool:
+    """True when a :class:`ResultStore` holds the writer's lock of ``path`` (no lock file is made)."""
+    try:
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _check_room(path: Path, needed: int, what: str, whole_file: bool = False) -> None:
+    """Raise :class:`StoreWriteError` unless ``needed`` bytes more fit: on the file system, and
+    under the process's file-size limit (``ulimit -f``) for the file (``whole_file``: a new file
+    of that size, as a rewrite writes)."""
+    directory = path.parent if str(path.parent) else Path(".")
+    room = shutil.disk_usage(directory).free
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY:
+        size = 0 if whole_file or not path.exists() else path.stat().st_size
+        room = min(room, max(limit - size, 0))
+    if room < needed:
+        raise StoreWriteError(path, f"no room to write {what}: {room / 2**20:.1f} MiB can be written (free disk "
+                                    f"space or the file-size limit), {needed / 2**20:.1f} MiB needed; "
+                                    "the rows stored before are intact")
+
+
+def _reason(error: BaseException) -> str:
+    """An HDF5 or OS error in one short line (HDF5's messages span lines and name C functions)."""
+    text = " ".join(str(error).split())
+    if m := re.search(r"error message = '([^']*)'", text):  # HDF5's record of a failed system call
+        text = m.group(1)
+    text = re.sub(r"^\[Errno \d+\]\s*", "", text)
+    text = re.sub(r"^Unable to (?:synchronously )?\w+ \w+ \((.*)\)$", r"\1", text)
+    return text[:200]
+
+
+class _damage:
+    """Turns the errors h5py raises on a damaged file into one :class:`StoreFormatError` that
+    names the part that failed and the tables that can still be read."""
+
+    def __init__(self, path: Path, what: str, f: h5py.File):
+        self.path, self.what, self.f = path, what, f
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, _tb):
+        if error is None or not isinstance(error, (OSError, RuntimeError, KeyError, ValueError, TypeError)):
+            return False
+        raise StoreFormatError(self.path, f"damaged: {self.what} cannot be read ({_reason(error)})"
+                                          f"{_readable(self.f, self.path)}") from None
+
+
+def _readable(f: h5py.File, path: Path) -> str:
+    """``"; tables still readable: a, b"`` (or that none is) for a message about a damaged file."""
+    good = []
+    for name in _table_names(f):
+        try:
+            _validate(f, path, tables=[name])
+        except StoreFormatError:
+            continue
+        good.append(name)
+    return f"; tables still readable: {', '.join(good)}" if good else "; no table can be read"
+
+
+def _table_names(f: h5py.File) -> list[str]:
+    names = []
+    for name in f.keys():
+        try:
+            if isinstance(f[name], h5py.Group) and "schema_json" in f[name].attrs:
+                names.append(name)
+        except (OSError, RuntimeError, KeyError):
+            names.append(name)  # a group whose header cannot be read: reported by _validate
+    return sorted(names)
+
+
+def _validate(f: h5py.File, path: Path, tables: list[str] | None) -> None:
+    """Check ``tables`` (all when None) of an open store before anything reads or writes them:
+    the schema parses, every column and per-row array holds at least the committed rows (a file
+    cut while growing holds fewer), and the committed values of every column can be read.
+
+    Raises :class:`StoreFormatError` naming the damaged part and the tables still readable.
+    Costs one read of the columns (one value per row), not of the per-row arrays' contents.
+    """
+    for name in _table_names(f) if tables is None else tables:
+        where = f"table {name!r}"
+        try:
+            group = f[name]
+            schema = _stored_schema(group)
+            n = int(group[_N_ROWS][()])
+            if n < 0:
+                raise ValueError(f"a negative row count {n}")
+            for column in schema.columns:
+                size = group[column].shape[0]
+                if size < n:
+                    raise ValueError(f"{n} rows committed but column {column!r} holds {size} (a file cut short?)")
+                _read(group[column], n)
+            if schema.arrays:
+                arrays = f[f"{name}_arrays"]
+                for array in schema.arrays:
+                    for dataset in (array, f"{array}.shape"):
+                        size = arrays[dataset].shape[0]
+                        if size < n:
+                            raise ValueError(f"{n} rows committed but array {dataset!r} holds {size} (a file cut short?)")
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as error:
+            others = [t for t in _table_names(f) if t != name]
+            good = []
+            for other in others if tables is None or len(tables) == 1 else []:
+                try:
+                    _validate(f, path, tables=[other])
+                    good.append(other)
+                except StoreFormatError:
+                    pass
+            tail = f"; tables still readable: {', '.join(good)}" if good else ""
+            raise StoreFormatError(path, f"damaged: {where}: {_reason(error)}{tail}") from None
 
 
 def _open_writer(path: Path) -> h5py.File:
@@ -359,20 +565,31 @@ def _rewrite(path: Path, add: TableSchema | None = None) -> None:
     creates the file, adds or extends tables, and takes over a file left by a killed writer.
     """
     tmp = _tmp(path)
-    with h5py.File(tmp, "w", libver="latest") as new:
-        if path.exists():
-            with _open_read(path) as old:
-                new.attrs.update(old.attrs)
-                tables = [n for n, g in old.items() if "schema_json" in g.attrs]
-                for name in tables:
-                    _copy_table(old, new, name, add if add is not None and add.name == name else None)
-                for name in old.keys() - {*tables, *(f"{t}_arrays" for t in tables)}:
-                    old.copy(name, new)  # anything else a user put into the file
-        else:
-            new.attrs.update(dftpost_schema_version=SCHEMA_VERSION, dftpost_version=__version__,
-                             created=_now())
-        if add is not None and add.name not in new:
-            _create_table(new, add)
+    size = path.stat().st_size if path.exists() else 0
+    extra = 0 if add is None else (len(add.columns) + 2 * len(add.arrays)) * _CHUNK_ROWS * 16
+    _check_room(path, size + extra + _WRITE_MARGIN, "a copy of the store", whole_file=True)
+    try:
+        with h5py.File(tmp, "w", libver="latest") as new:
+            if path.exists():
+                with _open_read(path) as old:
+                    new.attrs.update(old.attrs)
+                    tables = _table_names(old)
+                    for name in tables:
+                        _copy_table(old, new, name, add if add is not None and add.name == name else None)
+                    for name in old.keys() - {*tables, *(f"{t}_arrays" for t in tables)}:
+                        old.copy(name, new)  # anything else a user put into the file
+            else:
+                new.attrs.update(dftpost_schema_version=SCHEMA_VERSION, dftpost_version=__version__,
+                                 created=_now())
+            if add is not None and add.name not in new:
+                _create_table(new, add)
+    except (OSError, RuntimeError) as error:
+        tmp.unlink(missing_ok=True)
+        raise StoreWriteError(path, f"cannot write the store ({_reason(error)}); "
+                                    "the rows stored before are intact") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
 
 
