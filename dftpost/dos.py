@@ -59,6 +59,13 @@ class ProjectedDos:
     projected on ``projections[p]`` at ``energies_eV[k]``, in states/eV (per spin channel when
     there are two; both spins together when there is one).
 
+    One convention whichever program wrote it: a state counts the electrons it can hold, so that
+    the DoS summed over channels integrates to the electron count below E_F (a spin-restricted
+    orbital counts 2, a spin–orbit spinor or a state of one spin channel 1). Readers convert to
+    it: CP2K's weights are scaled by ``spin_degeneracy``; FHI-aims up to 151211 wrote
+    spin-restricted files with one state per orbital, doubled by its reader. A per-atom threshold
+    on this DoS therefore means the same for both programs.
+
     Discrete form (``eigenvalues_eV`` set): ``values[s, p, i]`` is the weight (0–1) of state
     ``i`` of spin ``s`` on ``projections[p]``; ``eigenvalues_eV[s, i]`` and ``occupations[s, i]``
     describe the state. ``spin_degeneracy`` is the number of electrons a state holds in the DoS

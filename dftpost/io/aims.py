@@ -77,13 +77,18 @@ def parse_dos_name(path: str | Path) -> AimsDosName | None:
 _MU = re.compile(r"mu\s*=\s*([-+]?\d+\.\d*(?:[EeDd][-+]?\d+)?)\s*eV", re.I)
 
 
-def read_dos(path: str | Path, fermi_level_eV: float | None = None) -> ProjectedDos:
+def read_dos(path: str | Path, fermi_level_eV: float | None = None, program_version: str | None = None) -> ProjectedDos:
     """One FHI-aims DoS file as a grid-form :class:`~dftpost.dos.ProjectedDos`.
 
     Energies are returned relative to the chemical potential μ. A shifted file carries μ in its
     header; a ``_raw`` file does not, so ``fermi_level_eV`` (from ``aims.out``) must be given
     for it. Orbital columns ``l= 0`` ... are kept as ``s, p, d, ...``; a ``KS_DOS_total`` file
     with two DOS columns becomes two spin channels.
+
+    The DoS follows :class:`~dftpost.dos.ProjectedDos`' convention (one channel counts both
+    spins). FHI-aims writes it so since 171221 (``spin_degeneracy`` × weight, output_mulliken.f90
+    and output_KS_dos.f90); up to 151211 a spin-restricted file counted one state per orbital, and
+    its values are doubled when ``program_version`` (from aims.out) says the run is that old.
     """
     path = Path(path)
     name = parse_dos_name(path)
@@ -135,7 +140,7 @@ def read_dos(path: str | Path, fermi_level_eV: float | None = None) -> Projected
         return ProjectedDos(
             fermi_level_eV=mu,
             projections=(Projection(label="total", kind="sum"),),
-            values=data[:, 1:].T[:, None, :],
+            values=data[:, 1:].T[:, None, :] * _restricted_factor(len(columns) - 1, program_version),
             energies_eV=energies,
             sources=(path,),
         )
@@ -146,6 +151,7 @@ def read_dos(path: str | Path, fermi_level_eV: float | None = None) -> Projected
             raise ParseError(path, f"unexpected column {column!r} (expected 'l= N')")
         orbitals.append(L_LABELS[int(m.group(1))])
         orbital_values.append(data[:, j])
+    factor = _restricted_factor(1 if name is None or name.spin is None else 2, program_version)
     species = name.species if name else _species_from_header(header)
     if name is not None and name.what == "atom":
         projection = Projection(
@@ -156,12 +162,40 @@ def read_dos(path: str | Path, fermi_level_eV: float | None = None) -> Projected
     return ProjectedDos(
         fermi_level_eV=mu,
         projections=(projection,),
-        values=data[:, 1][None, None, :],
+        values=data[:, 1][None, None, :] * factor,
         energies_eV=energies,
         orbitals=tuple(orbitals),
-        orbital_values=np.array(orbital_values)[None, None, :, :] if orbitals else None,
+        orbital_values=np.array(orbital_values)[None, None, :, :] * factor if orbitals else None,
         sources=(path,),
     )
+
+
+#: The first FHI-aims version seen to count both spins in a spin-restricted DoS file (151211 is
+#: the last seen counting one state per orbital; the versions between are not verified).
+BOTH_SPINS_SINCE = 20171221
+
+
+def _restricted_factor(n_channels: int, program_version: str | None) -> float:
+    """2 for a spin-restricted DoS (one channel) of an FHI-aims older than
+    :data:`BOTH_SPINS_SINCE`, which counted one state per orbital; else 1."""
+    date = version_date(program_version)
+    return 2.0 if n_channels == 1 and date is not None and date < BOTH_SPINS_SINCE else 1.0
+
+
+def version_date(version: str | None) -> int | None:
+    """An FHI-aims version as the integer YYYYMMDD of its date, or None.
+
+    Versions are dates: ``yymmdd`` since 2015 (``151211``, ``210716.2``), ``mmddyy`` before
+    (``071914_7``); a string that is neither gives None."""
+    m = re.match(r"(\d\d)(\d\d)(\d\d)", version or "")
+    if m is None:
+        return None
+    a, b, c = (int(x) for x in m.groups())
+    if 1 <= b <= 12 and 1 <= c <= 31:
+        return 20000000 + a * 10000 + b * 100 + c
+    if 1 <= a <= 12 and 1 <= b <= 31:
+        return 20000000 + c * 10000 + a * 100 + b
+    return None
 
 
 def _mu_value(match: re.Match | None, path: Path) -> float:
@@ -189,8 +223,11 @@ def _dos_columns(line: str) -> list[str]:
     return text.split()
 
 
-def read_dos_files(paths: list[Path], fermi_level_eV: float | None = None) -> ProjectedDos:
-    """Several per-atom (or per-species) DoS files of one run as one DoS.
+def read_dos_files(
+    paths: list[Path], fermi_level_eV: float | None = None, program_version: str | None = None
+) -> ProjectedDos:
+    """Several per-atom (or per-species) DoS files of one run as one DoS (see :func:`read_dos`
+    for ``fermi_level_eV`` and ``program_version``).
 
     Projections are ordered by atom index (or species name); ``spin_up``/``spin_dn`` files become
     spin channels 0 and 1. All files must share the energy grid and μ.
@@ -219,7 +256,7 @@ def read_dos_files(paths: list[Path], fermi_level_eV: float | None = None) -> Pr
             ((n, p) for n, p in named if n.spin == spin),
             key=lambda item: (item[0].atom_index if item[0].atom_index is not None else -1, item[0].species or ""),
         )
-        per_spin.append(ProjectedDos.concatenate([read_dos(p, fermi_level_eV) for _, p in chosen]))
+        per_spin.append(ProjectedDos.concatenate([read_dos(p, fermi_level_eV, program_version) for _, p in chosen]))
     if len(per_spin) == 1:
         return per_spin[0]
     up, dn = per_spin

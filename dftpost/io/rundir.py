@@ -388,7 +388,7 @@ def _read_aims(directory: Path) -> Run:
         mu = None
         if out is not None:
             mu = out.dos_fermi_levels_eV.get(dos_paths[0].name, out.fermi_level_eV)
-        pdos = aims.read_dos_files(dos_paths, fermi_level_eV=mu)
+        pdos = aims.read_dos_files(dos_paths, fermi_level_eV=mu, program_version=out.program_version if out else None)
         files["pdos"] = pdos.sources
     else:
         missing.append("pdos (atom_proj_dos*.dat)")
@@ -450,13 +450,13 @@ def describe_file(path: str | Path) -> dict:
         out.update(format="cp2k-pdos", code="cp2k", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
         return out
     if (name := aims.parse_dos_name(path)) is not None:
-        mu = None
-        if name.raw:  # energies on FHI-aims' internal zero: μ from the aims.out beside it
-            logs = [p for p in sorted(path.parent.iterdir()) if p.is_file() and sniff_log(p) == "fhi-aims"]
-            if logs:
-                o = aims.read_output(logs[0])
-                mu = o.dos_fermi_levels_eV.get(path.name, o.fermi_level_eV)
-        dos = aims.read_dos(path, fermi_level_eV=mu)
+        # the aims.out beside it gives μ of a _raw file and the version (for the DoS normalisation)
+        mu, version = None, None
+        logs = [p for p in sorted(path.parent.iterdir()) if p.is_file() and sniff_log(p) == "fhi-aims"]
+        if logs:
+            o = aims.read_output(logs[0])
+            mu, version = o.dos_fermi_levels_eV.get(path.name, o.fermi_level_eV), o.program_version
+        dos = aims.read_dos(path, fermi_level_eV=mu, program_version=version)
         out.update(format="fhi-aims-dos", code="fhi-aims", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
         return out
     code = sniff_log(path)
