@@ -331,10 +331,18 @@ def check_compatible(a: ProjectedDos, b: ProjectedDos, energies: bool = True) ->
         )
 
 
+#: Occupation (electrons) from which a state counts as partly filled, FHI-aims' value
+#: (``occupation_def`` in its output_eigenfunctions.f90), used for both programs.
+FRACTIONAL_OCCUPATION = 0.05
+
+
 def _band_edges_from_occupations(dos: ProjectedDos) -> dict:
-    """HOMO and LUMO (eV vs E_F) of a discrete DoS, from the occupations."""
+    """HOMO and LUMO (eV vs E_F) of a discrete DoS, from the occupations, and whether any state
+    is partly filled (``fractional_occupations``: smearing over states at E_F, a metal; then
+    the HOMO–LUMO difference is no gap)."""
     occupied = dos.occupations > 1e-3 * dos.spin_degeneracy
-    out = {"homo_eV": None, "lumo_eV": None}
+    partial = (dos.occupations >= FRACTIONAL_OCCUPATION) & (dos.occupations <= dos.spin_degeneracy - FRACTIONAL_OCCUPATION)
+    out = {"homo_eV": None, "lumo_eV": None, "fractional_occupations": bool(partial.any())}
     if occupied.any():
         out["homo_eV"] = float(dos.eigenvalues_eV[occupied].max())
     if (~occupied).any():
