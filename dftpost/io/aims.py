@@ -288,9 +288,6 @@ def read_geometry(path: str | Path):
     ``constrain_relaxation``, ``homogeneous_field``, ...) and ``#`` comments are ignored.
     Raises :class:`ParseError` naming the file and line for anything it cannot use.
     """
-    from ase import Atoms
-    from ase.data import atomic_numbers
-
     path = Path(path)
     try:
         text = path.read_text(errors="strict")
@@ -298,8 +295,51 @@ def read_geometry(path: str | Path):
         raise ParseError(path, "not a text file") from None
     except OSError as exc:
         raise MissingInputError(path, f"cannot read: {exc.strerror}") from None
+    return _structure(enumerate(text.splitlines(), start=1), path)
+
+
+#: The headings above the structures aims.out prints: after each relaxation step, at the end of
+#: a relaxation, after each molecular-dynamics step.
+_AIMS_STRUCTURE = re.compile(
+    r"^\s*(?:Updated atomic structure:|Final atomic structure:|Atomic structure \(and velocities\) as used in the preceding time step:)",
+    re.M,
+)
+_STRUCTURE_WORDS = ("lattice_vector", "atom", "atom_frac", "velocity")
+
+
+def read_output_structure(path: str | Path):
+    """The last structure aims.out prints (:class:`ase.Atoms`, Å): the final geometry of a
+    relaxation or the last step of molecular dynamics; None if it prints none.
+
+    Its lines are those of geometry.in (``lattice_vector``, ``atom``, ``velocity``); a block
+    without lattice vectors (fixed cell) keeps the last ones printed before it.
+    """
+    path = Path(path)
+    text = path.read_text(errors="replace")
+    heads = list(_AIMS_STRUCTURE.finditer(text))
+    if not heads:
+        return None
+    at = heads[-1].end()
+    lines = []
+    for number, line in enumerate(text[at:].splitlines(), start=text.count("\n", 0, at) + 1):
+        words = line.split()
+        if words and words[0] in _STRUCTURE_WORDS:
+            lines.append((number, line))
+        elif words and lines:
+            break
+    if not any(line.split()[0] == "lattice_vector" for _n, line in lines):
+        before = [(text.count("\n", 0, m.start()) + 1, m.group(0)) for m in re.finditer(r"(?m)^\s*lattice_vector\s.*$", text[:at])]
+        lines = before[-3:] + lines
+    return _structure(lines, path)
+
+
+def _structure(numbered_lines, path: Path):
+    """Atoms (Å) from numbered geometry.in-style lines; ParseError naming file and line."""
+    from ase import Atoms
+    from ase.data import atomic_numbers
+
     lattice, atoms = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in numbered_lines:
         words = line.split("#", 1)[0].split()
         if not words or words[0] not in ("lattice_vector", "atom", "atom_frac"):
             continue

@@ -316,7 +316,8 @@ def _aims_structure(directory: Path, log_path: Path | None, out, warnings: list[
     """The structure of an FHI-aims run (Å) and the file it came from, or (None, None).
 
     A relaxation or molecular dynamics (several SCF cycles) ends on another geometry than its
-    ``geometry.in``: the structure is the last one aims.out prints. Otherwise ``geometry.in``, read
+    ``geometry.in``: the structure is the last one aims.out prints
+    (:func:`dftpost.io.aims.read_output_structure`). Otherwise ``geometry.in``, read
     by ASE or, where ASE refuses it (Cartesian and fractional atoms mixed), by
     :func:`dftpost.io.aims.read_geometry`. A ``geometry.in`` that cannot be used or that disagrees
     with the atom count of aims.out gives way to aims.out's structure. Each choice other than a
@@ -330,14 +331,17 @@ def _aims_structure(directory: Path, log_path: Path | None, out, warnings: list[
             warnings.append(f"{reason}; no aims.out to take the structure from")
             return None, None
         try:
-            atoms = _ase_read(log_path, format="aims-output")
-        except Exception as exc:  # ASE raises many kinds for unusual logs
-            warnings.append(f"{reason}; ASE could not read the structure from {log_path.name} either ({' '.join(str(exc).split())[:120]})")
+            atoms = aims.read_output_structure(log_path)
+            where = "the last structure it prints"
+            if atoms is None:  # a single point prints its input geometry only: ASE reads that
+                atoms, where = _ase_read(log_path, format="aims-output"), "its geometry echo"
+        except Exception as exc:  # dftpost's ParseError, or any of the many kinds ASE raises
+            warnings.append(f"{reason}; no structure could be read from {log_path.name} either ({' '.join(str(exc).split())[:120]})")
             return None, None
-        if n_expected is not None and len(atoms) != n_expected or not np.isfinite(atoms.positions).all():
-            warnings.append(f"{reason}; the structure ASE read from {log_path.name} is not usable either")
+        if n_expected is not None and len(atoms) != n_expected:
+            warnings.append(f"{reason}; {log_path.name} gives {len(atoms)} atoms where it says {n_expected}: no structure")
             return None, None
-        warnings.append(f"{reason}: structure taken from {log_path.name}")
+        warnings.append(f"{reason}: structure taken from {log_path.name} ({where})")
         return atoms, log_path
 
     if out is not None and out.n_scf_cycles > 1:
