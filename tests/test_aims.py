@@ -204,3 +204,49 @@ def test_unfinished_aims_out(tmp_path, realdata):
     out = aims.read_output(path)
     assert not out.finished and not out.scf_converged
     assert out.fermi_level_eV is not None  # the last SCF step that was written
+
+
+def _fortran_e(value: float, width: int, digits: int) -> str:
+    """Fortran ``Ew.d``: ``0.ddd…E±ee`` right-justified."""
+    if value == 0:
+        return f"{'0.' + '0' * digits + 'E+00':>{width}}"
+    exponent = int(np.floor(np.log10(abs(value)))) + 1
+    mantissa = abs(value) / 10.0**exponent
+    text = f"{'-' if value < 0 else ''}0.{round(mantissa * 10**digits):0{digits}d}E{exponent:+03d}"
+    return f"{text:>{width}}"
+
+
+def test_dipole_correction_from_the_dipole_method(tmp_path, realdata):
+    """dipole_correction_method dipole (hartree_potential_recip.f90,
+    evaluate_dipole_correction_from_dipole): FHI-aims prints the cell's dipole μ (ions minus
+    electrons, output_periodic_dipole_moment.f90: '(2X,A,1X,1E30.15,A)', e·Å), then the
+    gradient 2·dip_grad and jump 2·pot_jump with pot_jump = −μ/A·2π, dip_grad = −pot_jump/L
+    (atomic units). Written so into a real aims.out: dftpost reads μ, and μ = ε0 Ω g, jump = −L g."""
+    from dftpost.io import rundir
+    from dftpost.units import BOHR_A, EPSILON0_E_PER_V_A, HARTREE_EV
+
+    src = realdata / "fhiaims/aimstools/MoS2_homogeneous_field"
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "geometry.in").write_text((src / "geometry.in").read_text())
+    cell = aims.read_geometry(folder / "geometry.in").cell
+    area_bohr2 = abs(np.cross(cell[0], cell[1])[2]) / BOHR_A**2
+    length_bohr = abs(cell[2][2]) / BOHR_A
+    dipole_e_A = -0.0345678901234567
+    pot_jump = -(dipole_e_A / BOHR_A) / area_bohr2 * 2 * np.pi
+    dip_grad = -pot_jump / length_bohr
+    lines = (src / "aims.out").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "Self-consistency cycle converged" in line)
+    block = [
+        "  | Total dipole moment in z-direction [eAng]          :" + " " + _fortran_e(dipole_e_A, 30, 15),
+        aims_format.value_line("Dipole correction gradient", 2 * dip_grad * HARTREE_EV / BOHR_A, "eV/Angstrom"),
+        aims_format.value_line("Dipole correction potential jump", 2 * pot_jump * HARTREE_EV, "eV"),
+    ]
+    (folder / "aims.out").write_text("\n".join(lines[:at] + block + lines[at:]) + "\n")
+    out = aims.read_output(folder / "aims.out")
+    assert out.dipole_z_e_A == pytest.approx(dipole_e_A, rel=1e-14)
+    volume = abs(np.linalg.det(cell))
+    assert EPSILON0_E_PER_V_A * volume * out.dipole_correction_gradient_eV_per_A == pytest.approx(dipole_e_A, rel=1e-5)
+    assert out.dipole_correction_jump_eV == pytest.approx(-abs(cell[2][2]) * out.dipole_correction_gradient_eV_per_A, rel=1e-6)
+    run = rundir.read_run(folder)
+    assert run.dipole_correction.dipole_e_A == pytest.approx(dipole_e_A)

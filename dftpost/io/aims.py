@@ -397,6 +397,11 @@ class AimsOutput:
     their occupation numbers; ``fractional_occupations`` applies FHI-aims' own test (LUMO
     occupation ≥ 0.05 or HOMO occupation ≤ spin degeneracy − 0.05): then the run has no
     HOMO–LUMO gap (it is metallic within its smearing) and ``homo_lumo_gap_eV`` is None.
+
+    Dipole correction (hartree_potential_recip.f90): the printed gradient g (eV/Å) is that of
+    the physical dipole μ of the cell, g = μ/(ε0 Ω), and the printed jump is −L_z g (eV);
+    ``dipole_z_e_A`` is μ itself (ions minus electrons, e·Å) where FHI-aims prints it
+    (``dipole_correction_method dipole``).
     """
 
     path: Path
@@ -414,6 +419,7 @@ class AimsOutput:
     work_functions_eV: tuple[float | None, float | None]
     homogeneous_field_V_per_A: np.ndarray | None
     warnings: tuple[str, ...] = field(default=())
+    dipole_z_e_A: float | None = None
     n_spin: int | None = None
     scf_fermi_levels_eV: tuple[float | None, ...] = ()
     n_scf_cycles: int = 0
@@ -447,6 +453,8 @@ _AIMS_ELECTRONS = re.compile(r"\|\s*Formal number of electrons \(from input file
 _AIMS_DOS_FILE = re.compile(r"to file\s+(\S+?)\.?\s*$")
 _AIMS_GRADIENT = re.compile(r"\|\s*Dipole correction gradient\s*:\s*(\S+)\s*eV/Angstrom")
 _AIMS_JUMP = re.compile(r"\|\s*Dipole correction potential jump\s*:\s*(\S+)\s*eV")
+# output_periodic_dipole_moment.f90 (dipole_correction_method dipole): ions minus electrons, e·Å
+_AIMS_DIPOLE_Z = re.compile(r"\|\s*Total dipole moment in z-direction \[eAng\]\s*:\s*(\S+)")
 _AIMS_VACUUM = re.compile(r'\|\s*Potential vacuum level, "(upper|lower)" slab surface\s*:\s*(\S+)')
 _AIMS_WORK = re.compile(r'\|\s*Work function \("(upper|lower)" slab surface\)\s*:\s*(\S+)')
 _AIMS_FIELD = re.compile(r"Homogeneous electric field specified\. Values:\s+(\S+)\s+(\S+)\s+(\S+)")
@@ -539,6 +547,7 @@ def read_output(path: str | Path) -> AimsOutput:
     jumps = _AIMS_JUMP.findall(scf_part)
     vac = dict(_AIMS_VACUUM.findall(post))
     work = dict(_AIMS_WORK.findall(post))
+    dipoles = _AIMS_DIPOLE_Z.findall(scf_part)
     field_match = _AIMS_FIELD.search(text)
     n_atoms = _AIMS_ATOMS.search(text)
     if "Dipole correction not performed" in scf_part:
@@ -566,6 +575,7 @@ def read_output(path: str | Path) -> AimsOutput:
         if field_match
         else None,
         warnings=tuple(warn),
+        dipole_z_e_A=num(dipoles[-1], "dipole moment") if dipoles else None,
         n_spin=n_spin,
         scf_fermi_levels_eV=scf_levels,
         n_scf_cycles=len(cycles),

@@ -155,11 +155,13 @@ def _aims_dipole(out) -> DipoleCorrection | None:
         return None
     return DipoleCorrection(
         axis=2,
+        dipole_e_A=out.dipole_z_e_A,
         gradient_eV_per_A=out.dipole_correction_gradient_eV_per_A,
         potential_jump_eV=out.dipole_correction_jump_eV,
         vacuum_levels_eV=out.vacuum_levels_eV,
         work_functions_eV=out.work_functions_eV,
-        source="aims.out 'Dipole correction gradient / potential jump' (FHI-aims applies it along z)",
+        source="aims.out 'Dipole correction gradient / potential jump' (FHI-aims applies it along z)"
+        + ("; 'Total dipole moment in z-direction'" if out.dipole_z_e_A is not None else ""),
     )
 
 
