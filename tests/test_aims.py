@@ -206,16 +206,6 @@ def test_unfinished_aims_out(tmp_path, realdata):
     assert out.fermi_level_eV is not None  # the last SCF step that was written
 
 
-def _fortran_e(value: float, width: int, digits: int) -> str:
-    """Fortran ``Ew.d``: ``0.ddd…E±ee`` right-justified."""
-    if value == 0:
-        return f"{'0.' + '0' * digits + 'E+00':>{width}}"
-    exponent = int(np.floor(np.log10(abs(value)))) + 1
-    mantissa = abs(value) / 10.0**exponent
-    text = f"{'-' if value < 0 else ''}0.{round(mantissa * 10**digits):0{digits}d}E{exponent:+03d}"
-    return f"{text:>{width}}"
-
-
 def test_dipole_correction_from_the_dipole_method(tmp_path, realdata):
     """dipole_correction_method dipole (hartree_potential_recip.f90,
     evaluate_dipole_correction_from_dipole): FHI-aims prints the cell's dipole μ (ions minus
@@ -238,7 +228,7 @@ def test_dipole_correction_from_the_dipole_method(tmp_path, realdata):
     lines = (src / "aims.out").read_text().splitlines()
     at = next(i for i, line in enumerate(lines) if "Self-consistency cycle converged" in line)
     block = [
-        "  | Total dipole moment in z-direction [eAng]          :" + " " + _fortran_e(dipole_e_A, 30, 15),
+        "  | Total dipole moment in z-direction [eAng]          :" + " " + aims_format.fortran_e(dipole_e_A, 30, 15),
         aims_format.value_line("Dipole correction gradient", 2 * dip_grad * HARTREE_EV / BOHR_A, "eV/Angstrom"),
         aims_format.value_line("Dipole correction potential jump", 2 * pot_jump * HARTREE_EV, "eV"),
     ]

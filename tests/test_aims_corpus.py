@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,10 @@ import pytest
 from dftpost.errors import DftpostError, MissingInputError
 from dftpost.io import aims, rundir
 
-from conftest import REPO
+from conftest import FIXTURES, REPO
+
+sys.path.insert(0, str(FIXTURES / "aims"))
+import aims_format  # noqa: E402  (the fixture writer of FHI-aims formats)
 
 REAL = REPO / "tests" / "data" / "real" / "fhiaims"
 CORPUS = Path(os.environ.get("DFTPOST_CORPUS", REPO.parent / "shared" / "corpus")) / "fhiaims"
@@ -348,3 +352,55 @@ def test_corpus_size():
     assert len(CASES) >= 20
     dates = {aims.version_date(c.version) for c in CASES}
     assert min(dates) < 20110101 and max(dates) > 20210101
+
+
+def _fhi_aims_cube(path: Path, cell_A: np.ndarray, numbers, positions_A, values: np.ndarray) -> None:
+    """A cube as FHI-aims writes it by default for a periodic cell (no real FHI-aims cube is
+    public). setup_cube_defaults.f90 (since Oct 2017): cube_origin = the cell centre, 100 steps
+    per lattice vector of length L/100 (here ``values.shape``); output_cube_files_p2.f90: point i
+    at (i − 1)·step − (N − 1)/2·step + cube_origin, header origin −(offset − cube_origin);
+    write_cube_header.f90: two title lines, '(1X,I4,3F12.6)' for counts and vectors (Bohr),
+    '(1X,I4,4F12.6)' for atoms (Z, 0.0, x, y, z); data '(1E16.8, $)', a line break after six
+    values or at the end of each z column."""
+    from dftpost.units import BOHR_A
+
+    shape = np.array(values.shape)
+    step = cell_A / shape[:, None] / BOHR_A
+    centre = cell_A.sum(axis=0) / 2 / BOHR_A
+    origin = centre - ((shape - 1) / 2.0) @ step
+    lines = [" CUBE FILE written by FHI-AIMS", " *****************************"]
+    lines.append(f" {len(numbers):4d}" + "".join(f"{x:12.6f}" for x in origin))
+    lines += [f" {n:4d}" + "".join(f"{x:12.6f}" for x in v) for n, v in zip(shape, step)]
+    lines += [f" {z:4d}{0.0:12.6f}" + "".join(f"{x / BOHR_A:12.6f}" for x in p) for z, p in zip(numbers, positions_A)]
+    body, row = [], ""
+    for column in values.reshape(-1, shape[2]):
+        for k, v in enumerate(column):
+            row += aims_format.fortran_e(v, 16, 8)
+            if (k + 1) % 6 == 0 or k + 1 == len(column):
+                body.append(row)
+                row = ""
+    path.write_text("\n".join(lines + body) + "\n")
+
+
+def test_fhi_aims_cube_grid_is_voxel_centred(tmp_path):
+    """The default periodic FHI-aims cube starts half a voxel inside the cell (the PPSTM/ppafm
+    users' observation: origin 0.094308 Bohr for a 0.188616 Bohr step); dftpost takes the header
+    origin as the first point, so planar averages sit at (k + ½)·L/N and a density integrates to
+    its charge. FHI-aims' default 'legacy' cube content is per Å³ (output_cube_files_p2.f90:
+    inv_bohr_3 = 1/bohr³ applied to per-Bohr³ values)."""
+    from dftpost.analysis.profiles import planar_average
+    from dftpost.io.cube import read_cube
+
+    cell = np.diag([4.0, 5.0, 12.0])
+    shape = (6, 5, 24)
+    z = (np.arange(shape[2]) + 0.5) * 12.0 / shape[2]
+    density = np.broadcast_to(np.exp(-((z - 6.0) ** 2)), shape).copy()  # per Å³, legacy content
+    density *= 8.0 / (density.sum() * np.prod(np.diag(cell)) / np.prod(shape))  # 8 electrons
+    path = tmp_path / "cube_001_total_density.cube"
+    _fhi_aims_cube(path, cell, [8], [[2.0, 2.5, 6.0]], density)
+    grid = read_cube(path)
+    np.testing.assert_allclose(grid.origin_A, np.diag(cell) / np.array(shape) / 2, atol=1e-6)
+    assert grid.integral() == pytest.approx(8.0, rel=1e-6)
+    z_grid, profile = planar_average(grid, axis=2)
+    np.testing.assert_allclose(z_grid, z, atol=1e-5)
+    assert abs(z_grid[np.argmax(profile)] - 6.0) == pytest.approx(0.25, abs=1e-5)  # the points nearest the peak
