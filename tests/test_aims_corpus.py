@@ -214,14 +214,14 @@ def test_constrained_spins_overall_fermi_level(case):
 
 def _final_structure(text: str) -> tuple[list[str], np.ndarray]:
     """Species and positions (Å) of the last structure block aims.out prints."""
-    at = max(text.rfind("Final atomic structure"), text.rfind("Updated atomic structure"))
+    at = max(text.rfind("Final atomic structure"), text.rfind("Updated atomic structure"), text.rfind("Atomic structure (and"))
     block = text[at:].split("\n\n", 2)[:2]
     atoms = re.findall(r"^\s*atom\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", "\n".join(block), re.M)
     return [a[3] for a in atoms], np.array([[float(x) for x in a[:3]] for a in atoms])
 
 
-@pytest.mark.parametrize("case", [p for p in PARAMS if "relaxation" in p.values[0].kind])
-def test_relaxation_structure_is_the_final_one(case, tmp_path):
+@pytest.mark.parametrize("case", [p for p in PARAMS if "relaxation" in p.values[0].kind or "MD" in p.values[0].kind])
+def test_relaxation_and_md_structure_is_the_final_one(case, tmp_path):
     path = _present(case)
     text = path.read_text()
     symbols, positions = _final_structure(text)

@@ -301,7 +301,7 @@ def read_geometry(path: str | Path):
 #: The headings above the structures aims.out prints: after each relaxation step, at the end of
 #: a relaxation, after each molecular-dynamics step.
 _AIMS_STRUCTURE = re.compile(
-    r"^\s*(?:Updated atomic structure:|Final atomic structure:|Atomic structure \(and velocities\) as used in the preceding time step:)",
+    r"^\s*(?:Updated atomic structure:|Final atomic structure:|(?:Final a|A)tomic structure \(and velocities\) as used in the preceding time step:)",
     re.M,
 )
 _STRUCTURE_WORDS = ("lattice_vector", "atom", "atom_frac", "velocity")
