@@ -56,6 +56,8 @@ CASES = [
     Case("ceo2_dftu_210226/aims_CC.out", "210226", "DFT+U", True),
     Case("gaas_hse06_soc_210413/aims.out", "210413", "hybrid, SOC", True),
     Case("he_gw_090214/He_scGW_ontop_PBE.out", "090214", "GW, molecule", True),
+    Case("dielectric_221103/aims.out", "221103", "k-points, DFPT dielectric", True),
+    Case("md_sample_221103/aims.out", "221103", "metal, supercell", True),
     Case("electronic_parsers/CHN_gw/output.out", "180607", "GW, molecule"),
     Case("electronic_parsers/Si_pbe_vs_gw_bands/aims.out", "210716.2", "GW, k-points"),
     Case("fhiaims_regression/Al_mp_broadening/aims.out", "190813", "metal"),
@@ -79,6 +81,12 @@ CASES = [
 ]
 
 
+def _case(log_part: str) -> Case:
+    """The case whose log path contains ``log_part``."""
+    (case,) = [c for c in CASES if log_part in c.log]
+    return case
+
+
 def _present(case: Case) -> Path:
     if not case.path.is_file():
         pytest.skip(f"{case.path} is absent (licence: not committed; see tests/data/real/PROVENANCE.md)")
@@ -98,8 +106,12 @@ def _last_cycle(text: str) -> str:
 
 
 def _printed_mu(cycle: str) -> float | None:
-    """The chemical potential the cycle printed last, in the order of precedence FHI-aims uses:
-    the overall level of constrained spins, else the last per-iteration value."""
+    """The chemical potential of the cycle's end: its final summary ('| Chemical Potential :',
+    newer versions print only the first iteration's otherwise), else the overall level of
+    constrained spins, else the last per-iteration value."""
+    final = re.findall(r"\| Chemical Potential\s*:\s*" + _NUMBER, cycle)
+    if final:
+        return float(final[-1])
     overall = re.findall(r"Overall Fermi level:\s*\n.*Ha\s+" + _NUMBER, cycle)
     if overall:
         return float(overall[-1])
@@ -164,7 +176,7 @@ def test_homo_lumo_and_fractional_occupations(case):
 
 def test_units_glued_to_numbers_171221():
     """171221 prints '| Chemical potential (Fermi level):    -5.73085442eV' (no blank)."""
-    case = CASES[0]
+    case = _case("si_171221")
     path = _present(case)
     assert re.search(r"Chemical potential \(Fermi level\):\s+-5\.73085442eV", path.read_text())
     out = aims.read_output(path)
@@ -193,7 +205,7 @@ def test_dos_header_mu_is_the_aims_out_mu(case):
 def test_fixed_spin_moment_fermi_levels():
     """Fixed spin moment: FHI-aims prints μ per channel; the overall μ it forms from them
     (advance_KS_solution.f90) is the μ of the DoS headers."""
-    path = _present(CASES[21])
+    path = _present(_case("fsm_4"))
     text = path.read_text()
     out = aims.read_output(path)
     up = float(re.findall(r"Chemical potential, spin up:\s*" + _NUMBER, text)[-1])
@@ -243,7 +255,7 @@ def test_dos_normalisation_is_the_same_in_old_and_new_versions():
     one's spin-restricted DoS counts one state per orbital, the new one two (output_KS_dos.f90:
     ``spin_degeneracy * k_weights``). Read, both count both spins, and the 8 valence electrons of
     Si2 lie below E_F."""
-    old_case, new_case = CASES[1], CASES[0]
+    old_case, new_case = _case("si_071914"), _case("si_171221")
     old_path, new_path = _present(old_case), _present(new_case)
     assert (old_path.parent / "control.in").read_text() == (new_path.parent / "control.in").read_text()
     old = aims.read_dos(old_path.parent / "KS_DOS_total.dat", program_version="071914_7")
@@ -259,7 +271,7 @@ def test_dos_normalisation_is_the_same_in_old_and_new_versions():
 def test_soc_and_scalar_dos_count_both_spins():
     """MgS (190824): the scalar and spin–orbit species DoS below E_F both hold MgS's 8 valence
     electrons (S 3s2 3p4, Mg 3s2), the window (from 15 eV below E_F) covering them."""
-    path = _present(CASES[22])
+    path = _present(_case("MgS_pDOS/"))
     version = aims.read_output(path).program_version
     for suffix in ("", ".no_soc"):
         dos = [aims.read_dos(path.parent / f"{sp}_l_proj_dos.dat{suffix}", program_version=version) for sp in ("Mg", "S")]
@@ -270,7 +282,7 @@ def test_soc_and_scalar_dos_count_both_spins():
 
 def test_atom_projected_dos_names_are_inspected(tmp_path):
     """Löwdin/newer atom files are named atom_projected_dos_<Sp><NNNN>.dat (output_lowdin.f90)."""
-    path = _present(CASES[22])
+    path = _present(_case("MgS_pDOS/"))
     out = aims.read_output(path)
     for name in ("atom_projected_dos_S0002.dat", "atom_projected_dos_Mg0001.dat.no_soc", "atom_proj_dos_S0002_raw.dat"):
         described = rundir.describe_file(path.parent / name)
@@ -281,7 +293,7 @@ def test_atom_projected_dos_names_are_inspected(tmp_path):
 
 
 def test_missing_spin_channel_is_an_error(tmp_path):
-    path = _present(CASES[21])
+    path = _present(_case("fsm_4"))
     folder = tmp_path / "run"
     shutil.copytree(path.parent, folder)
     for p in folder.glob("atom_proj_dos_spin_dn*"):
@@ -295,7 +307,7 @@ def test_missing_spin_channel_is_an_error(tmp_path):
 
 
 def test_unconverged_run_says_so():
-    path = _present(CASES[-1])
+    path = _present(_case("V3+"))
     out = aims.read_output(path)
     assert not out.scf_converged and not out.finished
     run = rundir.read_run(path.parent)
@@ -306,7 +318,7 @@ def test_geometry_with_cartesian_and_fractional_atoms(tmp_path):
     """FHI-aims accepts atom and atom_frac in one geometry.in; ASE refuses the mix. A real
     geometry.in (all atom_frac) rewritten with its second atom in Cartesian coordinates gives
     the same structure."""
-    case = CASES[5]  # CeO2, three atoms, a cell
+    case = _case("ceo2")  # CeO2, three atoms, a cell
     path = _present(case)
     reference = rundir.read_run(path.parent).atoms
     lines = (path.parent / "geometry.in").read_text().splitlines()
@@ -323,7 +335,7 @@ def test_geometry_with_cartesian_and_fractional_atoms(tmp_path):
 
 
 def test_unusable_geometry_in_falls_back_to_aims_out(tmp_path):
-    path = _present(CASES[5])
+    path = _present(_case("ceo2"))
     folder = tmp_path / "run"
     shutil.copytree(path.parent, folder)
     (folder / "geometry.in").write_text("lattice_vector 1 0 0\natom 0 0 0 Ce\n")  # 1 atom, aims.out says 3
