@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -240,3 +241,46 @@ def test_dipole_correction_from_the_dipole_method(tmp_path, realdata):
     assert out.dipole_correction_jump_eV == pytest.approx(-abs(cell[2][2]) * out.dipole_correction_gradient_eV_per_A, rel=1e-6)
     run = rundir.read_run(folder)
     assert run.dipole_correction.dipole_e_A == pytest.approx(dipole_e_A)
+
+
+def test_inspect_every_dos_name_variant(tmp_path, realdata):
+    """`dftpost inspect` on one DoS file of each name FHI-aims writes (atom_projected_dos_ is the
+    Löwdin/newer spelling, output_lowdin.f90), a _raw one taking μ from the aims.out beside it."""
+    from dftpost.io import rundir
+
+    src = realdata / "fhiaims/aimstools/Si_closed_shell_soc"
+    out = aims.read_output(src / "aims.out")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "aims.out").write_text((src / "aims.out").read_text())
+    names = {
+        "atom_proj_dos_Si0001.dat": "atom_proj_dos_Si0001.dat",
+        "atom_projected_dos_Si0001.dat": "atom_proj_dos_Si0001.dat",
+        "atom_proj_dos_tetrahedron_Si0001_raw.dat": "atom_proj_dos_tetrahedron_Si0001_raw.dat",
+        "Si_l_proj_dos.dat.no_soc": "Si_l_proj_dos.dat.no_soc",
+        "KS_DOS_total_tetrahedron.dat": "KS_DOS_total_tetrahedron.dat",
+    }
+    for name, original in names.items():
+        (folder / name).write_text((src / original).read_text())
+        described = rundir.describe_file(folder / name)
+        assert described["format"] == "fhi-aims-dos", name
+        header = re.search(r"mu =\s*(\S+)", (src / original).read_text())
+        # a shifted file: the μ of its header (the spin-orbit tetrahedron files have their own,
+        # -4.830862 eV, printed nowhere in aims.out); a _raw one: aims.out's μ of the SOC run
+        mu = float(header.group(1)) if header else out.dos_fermi_levels_eV.get(original, out.fermi_level_soc_eV)
+        assert described["fermi_level_eV"] == pytest.approx(mu, abs=1e-6), name
+
+
+def test_one_spin_channel_is_an_error(tmp_path, realdata):
+    """FHI-aims writes both spin channels; spin_up files alone name the missing spin_dn."""
+    from dftpost.io import rundir
+
+    src = realdata / "fhiaims/aimstools/Fe_open_shell_no_soc"
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for p in src.iterdir():
+        if "spin_dn" not in p.name:
+            (folder / p.name).write_bytes(p.read_bytes())
+    with pytest.raises(MissingInputError, match="spin_dn") as info:
+        rundir.read_run(folder)
+    assert str(folder) in str(info.value)

@@ -304,6 +304,19 @@ def _aims_dos_paths(directory: Path) -> list[Path]:
     return []
 
 
+def _aims_dos_mu(out, path: Path) -> float | None:
+    """The chemical potential (eV) aims.out printed for a DoS file: the one it names the file
+    with, else that of the spin–orbit run (SOC set) or of the scalar one (``.no_soc`` or no SOC)."""
+    if out is None:
+        return None
+    if path.name in out.dos_fermi_levels_eV:
+        return out.dos_fermi_levels_eV[path.name]
+    name = aims.parse_dos_name(path)
+    if out.fermi_level_soc_eV is not None and name is not None and not name.no_soc:
+        return out.fermi_level_soc_eV
+    return out.fermi_level_eV
+
+
 def _ase_read(path: Path, format: str):
     """ase.io.read (the last image) without the FutureWarning ASE ≥ 3.24 prints for its built-in
     FHI-aims IO."""
@@ -391,11 +404,14 @@ def _read_aims(directory: Path) -> Run:
     dos_paths = _aims_dos_paths(directory)
     pdos = None
     if dos_paths:
-        mu = None
-        if out is not None:
-            mu = out.dos_fermi_levels_eV.get(dos_paths[0].name, out.fermi_level_eV)
+        mu = _aims_dos_mu(out, dos_paths[0])
         pdos = aims.read_dos_files(dos_paths, fermi_level_eV=mu, program_version=out.program_version if out else None)
         files["pdos"] = pdos.sources
+        if mu is not None and abs(pdos.fermi_level_eV - mu) > 1e-3:
+            warnings.append(
+                f"{dos_paths[0].name}: its header's mu {pdos.fermi_level_eV:.6f} eV is not the chemical potential aims.out "
+                f"printed for it ({mu:.6f} eV); the header's is used (FHI-aims' tetrahedron DoS of a spin-orbit run has its own)"
+            )
     else:
         missing.append("pdos (atom_proj_dos*.dat)")
     cubes = _cube_headers(directory, warnings)
@@ -461,7 +477,7 @@ def describe_file(path: str | Path) -> dict:
         logs = [p for p in sorted(path.parent.iterdir()) if p.is_file() and sniff_log(p) == "fhi-aims"]
         if logs:
             o = aims.read_output(logs[0])
-            mu, version = o.dos_fermi_levels_eV.get(path.name, o.fermi_level_eV), o.program_version
+            mu, version = _aims_dos_mu(o, path), o.program_version
         dos = aims.read_dos(path, fermi_level_eV=mu, program_version=version)
         out.update(format="fhi-aims-dos", code="fhi-aims", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
         return out
