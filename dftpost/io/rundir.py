@@ -507,6 +507,8 @@ def describe_file(path: str | Path) -> dict:
             n_atoms=o.n_atoms,
             applied_field_V_per_A=_vector(o.homogeneous_field_V_per_A),
             dipole_correction=None if (d := _aims_dipole(o)) is None else d.summary(),
+            scf_fermi_levels_eV=list(o.scf_fermi_levels_eV),
+            fermi_levels_spin_eV=None if o.fermi_levels_spin_eV is None else list(o.fermi_levels_spin_eV),
             homo_eV=o.homo_eV,
             lumo_eV=o.lumo_eV,
             homo_lumo_gap_eV=o.homo_lumo_gap_eV,
