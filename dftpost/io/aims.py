@@ -513,6 +513,8 @@ def read_output(path: str | Path) -> AimsOutput:
             "the last SCF cycle printed no chemical potential (with output_level MD_light FHI-aims prints it for the "
             "first geometry only): the Fermi level of the final geometry is unknown"
         )
+    elif fermi is None and _AIMS_SCF_START not in text:
+        warn.append("aims.out holds no SCF cycle (FHI-aims stopped before the first): no chemical potential (Fermi level)")
     elif fermi is None:
         warn.append("aims.out prints no chemical potential (Fermi level) for its SCF cycle")
     dos_mu: dict[str, float] = {}
@@ -578,7 +580,7 @@ def read_output(path: str | Path) -> AimsOutput:
         dipole_z_e_A=num(dipoles[-1], "dipole moment") if dipoles else None,
         n_spin=n_spin,
         scf_fermi_levels_eV=scf_levels,
-        n_scf_cycles=len(cycles),
+        n_scf_cycles=text.count(_AIMS_SCF_START),
         fermi_levels_spin_eV=spin_levels,
         homo_eV=homo[0],
         lumo_eV=lumo[0],
