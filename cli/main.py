@@ -128,11 +128,17 @@ def _print_summary(s: dict) -> None:
             f"({', '.join(pdos['projections'][:6])}{' …' if pdos['n_projections'] > 6 else ''}), "
             f"{pdos['energy_min_eV']:.2f} to {pdos['energy_max_eV']:.2f} eV vs E_F"
         )
-        if pdos.get("homo_eV") is not None and pdos.get("lumo_eV") is not None:
+        if pdos.get("fractional_occupations"):
+            text += "; fractional occupations: metallic within the smearing, no HOMO–LUMO gap"
+        elif pdos.get("homo_eV") is not None and pdos.get("lumo_eV") is not None:
             text += f"; HOMO–LUMO gap {pdos['lumo_eV'] - pdos['homo_eV']:.3f} eV"
         row("projected DoS", text)
     else:
         row("projected DoS", None)
+    if s.get("fractional_occupations"):
+        row("HOMO–LUMO gap", "none: fractional occupations (metallic within the smearing)")
+    elif s.get("homo_lumo_gap_eV") is not None:
+        row("HOMO–LUMO gap (eV)", f"{s['homo_lumo_gap_eV']:.4f}")
     dip = s.get("dipole_correction")
     if dip:
         parts = [f"along {dip['axis']}"]

@@ -59,6 +59,13 @@ class ProjectedDos:
     projected on ``projections[p]`` at ``energies_eV[k]``, in states/eV (per spin channel when
     there are two; both spins together when there is one).
 
+    One convention whichever program wrote it: a state counts the electrons it can hold, so that
+    the DoS summed over channels integrates to the electron count below E_F (a spin-restricted
+    orbital counts 2, a spin–orbit spinor or a state of one spin channel 1). Readers convert to
+    it: CP2K's weights are scaled by ``spin_degeneracy``; FHI-aims up to 151211 wrote
+    spin-restricted files with one state per orbital, doubled by its reader. A per-atom threshold
+    on this DoS therefore means the same for both programs.
+
     Discrete form (``eigenvalues_eV`` set): ``values[s, p, i]`` is the weight (0–1) of state
     ``i`` of spin ``s`` on ``projections[p]``; ``eigenvalues_eV[s, i]`` and ``occupations[s, i]``
     describe the state. ``spin_degeneracy`` is the number of electrons a state holds in the DoS
@@ -324,10 +331,18 @@ def check_compatible(a: ProjectedDos, b: ProjectedDos, energies: bool = True) ->
         )
 
 
+#: Occupation (electrons) from which a state counts as partly filled, FHI-aims' value
+#: (``occupation_def`` in its output_eigenfunctions.f90), used for both programs.
+FRACTIONAL_OCCUPATION = 0.05
+
+
 def _band_edges_from_occupations(dos: ProjectedDos) -> dict:
-    """HOMO and LUMO (eV vs E_F) of a discrete DoS, from the occupations."""
+    """HOMO and LUMO (eV vs E_F) of a discrete DoS, from the occupations, and whether any state
+    is partly filled (``fractional_occupations``: smearing over states at E_F, a metal; then
+    the HOMO–LUMO difference is no gap)."""
     occupied = dos.occupations > 1e-3 * dos.spin_degeneracy
-    out = {"homo_eV": None, "lumo_eV": None}
+    partial = (dos.occupations >= FRACTIONAL_OCCUPATION) & (dos.occupations <= dos.spin_degeneracy - FRACTIONAL_OCCUPATION)
+    out = {"homo_eV": None, "lumo_eV": None, "fractional_occupations": bool(partial.any())}
     if occupied.any():
         out["homo_eV"] = float(dos.eigenvalues_eV[occupied].max())
     if (~occupied).any():

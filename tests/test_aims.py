@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -204,3 +205,82 @@ def test_unfinished_aims_out(tmp_path, realdata):
     out = aims.read_output(path)
     assert not out.finished and not out.scf_converged
     assert out.fermi_level_eV is not None  # the last SCF step that was written
+
+
+def test_dipole_correction_from_the_dipole_method(tmp_path, realdata):
+    """dipole_correction_method dipole (hartree_potential_recip.f90,
+    evaluate_dipole_correction_from_dipole): FHI-aims prints the cell's dipole μ (ions minus
+    electrons, output_periodic_dipole_moment.f90: '(2X,A,1X,1E30.15,A)', e·Å), then the
+    gradient 2·dip_grad and jump 2·pot_jump with pot_jump = −μ/A·2π, dip_grad = −pot_jump/L
+    (atomic units). Written so into a real aims.out: dftpost reads μ, and μ = ε0 Ω g, jump = −L g."""
+    from dftpost.io import rundir
+    from dftpost.units import BOHR_A, EPSILON0_E_PER_V_A, HARTREE_EV
+
+    src = realdata / "fhiaims/aimstools/MoS2_homogeneous_field"
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "geometry.in").write_text((src / "geometry.in").read_text())
+    cell = aims.read_geometry(folder / "geometry.in").cell
+    area_bohr2 = abs(np.cross(cell[0], cell[1])[2]) / BOHR_A**2
+    length_bohr = abs(cell[2][2]) / BOHR_A
+    dipole_e_A = -0.0345678901234567
+    pot_jump = -(dipole_e_A / BOHR_A) / area_bohr2 * 2 * np.pi
+    dip_grad = -pot_jump / length_bohr
+    lines = (src / "aims.out").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if "Self-consistency cycle converged" in line)
+    block = [
+        "  | Total dipole moment in z-direction [eAng]          :" + " " + aims_format.fortran_e(dipole_e_A, 30, 15),
+        aims_format.value_line("Dipole correction gradient", 2 * dip_grad * HARTREE_EV / BOHR_A, "eV/Angstrom"),
+        aims_format.value_line("Dipole correction potential jump", 2 * pot_jump * HARTREE_EV, "eV"),
+    ]
+    (folder / "aims.out").write_text("\n".join(lines[:at] + block + lines[at:]) + "\n")
+    out = aims.read_output(folder / "aims.out")
+    assert out.dipole_z_e_A == pytest.approx(dipole_e_A, rel=1e-14)
+    volume = abs(np.linalg.det(cell))
+    assert EPSILON0_E_PER_V_A * volume * out.dipole_correction_gradient_eV_per_A == pytest.approx(dipole_e_A, rel=1e-5)
+    assert out.dipole_correction_jump_eV == pytest.approx(-abs(cell[2][2]) * out.dipole_correction_gradient_eV_per_A, rel=1e-6)
+    run = rundir.read_run(folder)
+    assert run.dipole_correction.dipole_e_A == pytest.approx(dipole_e_A)
+
+
+def test_inspect_every_dos_name_variant(tmp_path, realdata):
+    """`dftpost inspect` on one DoS file of each name FHI-aims writes (atom_projected_dos_ is the
+    Löwdin/newer spelling, output_lowdin.f90), a _raw one taking μ from the aims.out beside it."""
+    from dftpost.io import rundir
+
+    src = realdata / "fhiaims/aimstools/Si_closed_shell_soc"
+    out = aims.read_output(src / "aims.out")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "aims.out").write_text((src / "aims.out").read_text())
+    names = {
+        "atom_proj_dos_Si0001.dat": "atom_proj_dos_Si0001.dat",
+        "atom_projected_dos_Si0001.dat": "atom_proj_dos_Si0001.dat",
+        "atom_proj_dos_tetrahedron_Si0001_raw.dat": "atom_proj_dos_tetrahedron_Si0001_raw.dat",
+        "Si_l_proj_dos.dat.no_soc": "Si_l_proj_dos.dat.no_soc",
+        "KS_DOS_total_tetrahedron.dat": "KS_DOS_total_tetrahedron.dat",
+    }
+    for name, original in names.items():
+        (folder / name).write_text((src / original).read_text())
+        described = rundir.describe_file(folder / name)
+        assert described["format"] == "fhi-aims-dos", name
+        header = re.search(r"mu =\s*(\S+)", (src / original).read_text())
+        # a shifted file: the μ of its header (the spin-orbit tetrahedron files have their own,
+        # -4.830862 eV, printed nowhere in aims.out); a _raw one: aims.out's μ of the SOC run
+        mu = float(header.group(1)) if header else out.dos_fermi_levels_eV.get(original, out.fermi_level_soc_eV)
+        assert described["fermi_level_eV"] == pytest.approx(mu, abs=1e-6), name
+
+
+def test_one_spin_channel_is_an_error(tmp_path, realdata):
+    """FHI-aims writes both spin channels; spin_up files alone name the missing spin_dn."""
+    from dftpost.io import rundir
+
+    src = realdata / "fhiaims/aimstools/Fe_open_shell_no_soc"
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for p in src.iterdir():
+        if "spin_dn" not in p.name:
+            (folder / p.name).write_bytes(p.read_bytes())
+    with pytest.raises(MissingInputError, match="spin_dn") as info:
+        rundir.read_run(folder)
+    assert str(folder) in str(info.value)

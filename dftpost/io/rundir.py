@@ -155,11 +155,13 @@ def _aims_dipole(out) -> DipoleCorrection | None:
         return None
     return DipoleCorrection(
         axis=2,
+        dipole_e_A=out.dipole_z_e_A,
         gradient_eV_per_A=out.dipole_correction_gradient_eV_per_A,
         potential_jump_eV=out.dipole_correction_jump_eV,
         vacuum_levels_eV=out.vacuum_levels_eV,
         work_functions_eV=out.work_functions_eV,
-        source="aims.out 'Dipole correction gradient / potential jump' (FHI-aims applies it along z)",
+        source="aims.out 'Dipole correction gradient / potential jump' (FHI-aims applies it along z)"
+        + ("; 'Total dipole moment in z-direction'" if out.dipole_z_e_A is not None else ""),
     )
 
 
@@ -302,13 +304,78 @@ def _aims_dos_paths(directory: Path) -> list[Path]:
     return []
 
 
+def _aims_dos_mu(out, path: Path) -> float | None:
+    """The chemical potential (eV) aims.out printed for a DoS file: the one it names the file
+    with, else that of the spin–orbit run (SOC set) or of the scalar one (``.no_soc`` or no SOC)."""
+    if out is None:
+        return None
+    if path.name in out.dos_fermi_levels_eV:
+        return out.dos_fermi_levels_eV[path.name]
+    name = aims.parse_dos_name(path)
+    if out.fermi_level_soc_eV is not None and name is not None and not name.no_soc:
+        return out.fermi_level_soc_eV
+    return out.fermi_level_eV
+
+
 def _ase_read(path: Path, format: str):
-    """ase.io.read without the FutureWarning ASE ≥ 3.24 prints for its built-in FHI-aims IO."""
+    """ase.io.read (the last image) without the FutureWarning ASE ≥ 3.24 prints for its built-in
+    FHI-aims IO."""
     from ase.io import read
 
     with warnings_module.catch_warnings():
         warnings_module.simplefilter("ignore", FutureWarning)
         return read(path, format=format)
+
+
+def _aims_structure(directory: Path, log_path: Path | None, out, warnings: list[str]):
+    """The structure of an FHI-aims run (Å) and the file it came from, or (None, None).
+
+    A relaxation or molecular dynamics (several SCF cycles) ends on another geometry than its
+    ``geometry.in``: the structure is the last one aims.out prints
+    (:func:`dftpost.io.aims.read_output_structure`). Otherwise ``geometry.in``, read
+    by ASE or, where ASE refuses it (Cartesian and fractional atoms mixed), by
+    :func:`dftpost.io.aims.read_geometry`. A ``geometry.in`` that cannot be used or that disagrees
+    with the atom count of aims.out gives way to aims.out's structure. Each choice other than a
+    plain ``geometry.in`` is a warning naming the source.
+    """
+    geometry = directory / "geometry.in"
+    n_expected = out.n_atoms if out is not None else None
+
+    def from_log(reason: str):
+        if log_path is None:
+            warnings.append(f"{reason}; no aims.out to take the structure from")
+            return None, None
+        try:
+            atoms = aims.read_output_structure(log_path)
+            where = "the last structure it prints"
+            if atoms is None:  # a single point prints its input geometry only: ASE reads that
+                atoms, where = _ase_read(log_path, format="aims-output"), "its geometry echo"
+        except Exception as exc:  # dftpost's ParseError, or any of the many kinds ASE raises
+            warnings.append(f"{reason}; no structure could be read from {log_path.name} either ({' '.join(str(exc).split())[:120]})")
+            return None, None
+        if n_expected is not None and len(atoms) != n_expected:
+            warnings.append(f"{reason}; {log_path.name} gives {len(atoms)} atoms where it says {n_expected}: no structure")
+            return None, None
+        warnings.append(f"{reason}: structure taken from {log_path.name} ({where})")
+        return atoms, log_path
+
+    if out is not None and out.n_scf_cycles > 1:
+        return from_log(f"{out.n_scf_cycles} geometries (relaxation or molecular dynamics), geometry.in holds the first")
+    if not geometry.exists():
+        return from_log("no geometry.in")
+    try:
+        atoms = _ase_read(geometry, format="aims")
+    except Exception as exc:  # ase raises many kinds for files it refuses
+        try:
+            atoms = aims.read_geometry(geometry)
+        except DftpostError as own:
+            return from_log(f"{geometry}: cannot read the structure ({own.problem})")
+        warnings.append(f"{geometry}: ASE refuses it ({' '.join(str(exc).split())[:120]}); read by dftpost's own geometry.in reader")
+    if not (np.isfinite(atoms.positions).all() and np.isfinite(atoms.cell[:]).all()):
+        return from_log(f"{geometry}: positions or lattice vectors that are not finite numbers (NaN or Inf)")
+    if n_expected is not None and len(atoms) != n_expected:
+        return from_log(f"{geometry}: {len(atoms)} atoms, but aims.out says {n_expected}")
+    return atoms, geometry
 
 
 def _read_aims(directory: Path) -> Run:
@@ -326,32 +393,25 @@ def _read_aims(directory: Path) -> Run:
         warnings.extend(out.warnings)
         if not out.finished:
             warnings.append(f"{log_path}: FHI-aims did not end normally (no 'Have a nice day.'): truncated or still running")
-    atoms = None
-    geometry = directory / "geometry.in"
-    if geometry.exists():
-        try:
-            atoms = _ase_read(geometry, format="aims")
-            files["geometry"] = (geometry,)
-        except Exception as exc:  # ase raises many kinds for bad files
-            raise ParseError(geometry, f"cannot read the structure: {' '.join(str(exc).split())}") from None
-        if not (np.isfinite(atoms.positions).all() and np.isfinite(atoms.cell[:]).all()):
-            raise ParseError(geometry, "positions or lattice vectors that are not finite numbers (NaN or Inf)")
-    elif log_path is not None:
-        try:
-            atoms = _ase_read(log_path, format="aims-output")
-        except Exception:  # an unfinished or unusual log: the structure is then missing
-            warnings.append(f"no geometry.in and ASE could not read the structure from {log_path.name}")
+    if out is not None and not out.scf_converged:
+        warnings.append(f"{log_path}: no SCF cycle converged: the values are those of the last, unconverged one")
+    atoms, structure_file = _aims_structure(directory, log_path, out, warnings)
     if atoms is None:
         missing.append("structure (geometry.in)")
+    else:
+        files["geometry"] = (structure_file,)
 
     dos_paths = _aims_dos_paths(directory)
     pdos = None
     if dos_paths:
-        mu = None
-        if out is not None:
-            mu = out.dos_fermi_levels_eV.get(dos_paths[0].name, out.fermi_level_eV)
-        pdos = aims.read_dos_files(dos_paths, fermi_level_eV=mu)
+        mu = _aims_dos_mu(out, dos_paths[0])
+        pdos = aims.read_dos_files(dos_paths, fermi_level_eV=mu, program_version=out.program_version if out else None)
         files["pdos"] = pdos.sources
+        if mu is not None and abs(pdos.fermi_level_eV - mu) > 1e-3:
+            warnings.append(
+                f"{dos_paths[0].name}: its header's mu {pdos.fermi_level_eV:.6f} eV is not the chemical potential aims.out "
+                f"printed for it ({mu:.6f} eV); the header's is used (FHI-aims' tetrahedron DoS of a spin-orbit run has its own)"
+            )
     else:
         missing.append("pdos (atom_proj_dos*.dat)")
     cubes = _cube_headers(directory, warnings)
@@ -411,8 +471,14 @@ def describe_file(path: str | Path) -> dict:
         dos = cp2k.read_pdos(path)
         out.update(format="cp2k-pdos", code="cp2k", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
         return out
-    if aims.parse_dos_name(path):
-        dos = aims.read_dos(path)
+    if (name := aims.parse_dos_name(path)) is not None:
+        # the aims.out beside it gives μ of a _raw file and the version (for the DoS normalisation)
+        mu, version = None, None
+        logs = [p for p in sorted(path.parent.iterdir()) if p.is_file() and sniff_log(p) == "fhi-aims"]
+        if logs:
+            o = aims.read_output(logs[0])
+            mu, version = _aims_dos_mu(o, path), o.program_version
+        dos = aims.read_dos(path, fermi_level_eV=mu, program_version=version)
         out.update(format="fhi-aims-dos", code="fhi-aims", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
         return out
     code = sniff_log(path)
@@ -441,6 +507,13 @@ def describe_file(path: str | Path) -> dict:
             n_atoms=o.n_atoms,
             applied_field_V_per_A=_vector(o.homogeneous_field_V_per_A),
             dipole_correction=None if (d := _aims_dipole(o)) is None else d.summary(),
+            scf_fermi_levels_eV=list(o.scf_fermi_levels_eV),
+            fermi_levels_spin_eV=None if o.fermi_levels_spin_eV is None else list(o.fermi_levels_spin_eV),
+            homo_eV=o.homo_eV,
+            lumo_eV=o.lumo_eV,
+            homo_lumo_gap_eV=o.homo_lumo_gap_eV,
+            fractional_occupations=o.fractional_occupations,
+            warnings=list(o.warnings),
         )
         return out
     if path.suffix == ".inp":
