@@ -107,31 +107,6 @@ def test_multiple_snapshots_read_the_last(tmp_path, realdata):
     assert dos.fermi_level_eV == pytest.approx(-0.3 * HARTREE_EV)
 
 
-def test_newer_format_with_total_column_and_ev_units(tmp_path, realdata):
-    """CP2K ≥ 2025 can write energies in eV and a 'total' column (ENERGY_UNIT eV)."""
-    src = realdata / "cp2k/water8_slab_field/run_a_nofield/water_slab-k1-1.pdos"
-    old = cp2k.read_pdos(src)
-    lines = src.read_text().splitlines()
-    header = lines[0].replace("-0.226126 a.u.", f"{-0.226126 * HARTREE_EV:.6f} eV")
-    columns = lines[1].replace("[a.u.]", "[eV]  ") + "             total"
-    body = []
-    for line in lines[2:]:
-        parts = line.split()
-        values = [float(x) for x in parts[3:]]
-        body.append(
-            f"{parts[0]:>8} {float(parts[1]) * HARTREE_EV:17.6f} {parts[2]:>15} "
-            + " ".join(f"{v:17.8f}" for v in values)
-            + f" {sum(values):17.8f}"
-        )
-    path = tmp_path / "water_slab-k1-1.pdos"
-    path.write_text("\n".join([header, columns, *body]) + "\n")
-    new = cp2k.read_pdos(path)
-    assert new.fermi_level_eV == pytest.approx(old.fermi_level_eV, abs=1e-5)
-    np.testing.assert_allclose(new.eigenvalues_eV, old.eigenvalues_eV, atol=2e-5)
-    np.testing.assert_allclose(new.values, old.values, atol=1e-7)
-    assert new.orbitals == old.orbitals
-
-
 # ---------------------------------------------------------------------------- log and input
 def test_slab_dipole_sign_is_physical(realdata):
     """CP2K prints the slab dipole counting electrons positive; the density cube with the core

@@ -194,7 +194,7 @@ def _read_cp2k(directory: Path) -> Run:
         warnings.extend(inp.warnings)
     project = (log.project if log else None) or (inp.project if inp else None)
     pdos_paths = [
-        p for p in sorted(directory.glob("*.pdos"))
+        p for p in sorted(directory.glob("*.pdos*"))
         if (n := cp2k.parse_pdos_name(p)) is not None and (project is None or n.project == project)
     ]
     pdos = None
@@ -407,7 +407,7 @@ def describe_file(path: str | Path) -> dict:
         header = read_cube_header(path)
         out.update(format="cube", code=header.program, n_atoms=header.n_atoms, cubes=[header.summary()])
         return out
-    if cp2k.parse_pdos_name(path) or path.suffix == ".pdos":
+    if cp2k.parse_pdos_name(path) or path.suffix in (".pdos", ".pdos_raw"):
         dos = cp2k.read_pdos(path)
         out.update(format="cp2k-pdos", code="cp2k", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
         return out
