@@ -9,7 +9,9 @@ from dftpost.errors import DftpostError, ParseError
 from dftpost.io import cp2k
 from dftpost.units import FIELD_AU_V_PER_A, HARTREE_EV
 
-from conftest import CP2K_FIXTURE, REALDATA, ids, realdata_files
+from dftpost.io.rundir import read_run
+
+from conftest import CP2K_FIXTURE, FIXTURES, REALDATA, ids, realdata_files
 
 REAL_PDOS = realdata_files("cp2k/**/*.pdos") + sorted(CP2K_FIXTURE.glob("*/*.pdos"))
 
@@ -268,3 +270,39 @@ def test_input_cell_vectors_scaled_coordinates_and_variables(tmp_path):
     np.testing.assert_allclose(inp.atoms.cell[:], cell)
     np.testing.assert_allclose(inp.atoms.positions, reference.positions, atol=1e-12)
     assert inp.ldos_lists == ((0, 2, 3),)
+
+
+# ---------------------------------------------------------------------------- MULTIPLE_UNIT_CELL
+MUC = FIXTURES / "cp2k" / "muc_skew"
+
+
+def test_multiple_unit_cell_replicates_as_cp2k_did():
+    """A skewed unit cell of 3 atoms, replicated 2 x 1 x 3: the structure read from the input is
+    the one CP2K 2023.1 printed (18 atoms, in its order, and the replicated cell)."""
+    inp = cp2k.read_input(MUC / "h2_muc.inp")
+    log = cp2k.read_log(MUC / "h2_muc.out")
+    assert log.n_atoms == len(log.atoms) == len(inp.atoms) == 18
+    assert inp.atoms.get_chemical_symbols() == log.atoms.get_chemical_symbols()
+    np.testing.assert_allclose(inp.atoms.positions, log.atoms.positions, atol=1e-6)
+    np.testing.assert_allclose(inp.atoms.cell[:], log.cell_A, atol=1e-3)  # CELL| printed to 1e-3 Å
+    assert read_run(MUC).atoms is not None
+
+
+def test_structure_with_another_atom_count_than_the_log_is_an_error(copy_dir):
+    run_dir = copy_dir(MUC)
+    text = (run_dir / "h2_muc.inp").read_text()
+    (run_dir / "h2_muc.inp").write_text(text.replace("&TOPOLOGY\n      MULTIPLE_UNIT_CELL 2 1 3\n    &END TOPOLOGY\n", ""))
+    assert len(cp2k.read_input(run_dir / "h2_muc.inp").atoms) == 3  # &CELL alone scales the cell only
+    with pytest.raises(ParseError, match=r"h2_muc.inp: gives 3 atoms, the log h2_muc.out counts 18"):
+        read_run(run_dir)
+
+
+def test_topology_and_cell_replication_that_disagree_are_an_error(copy_dir):
+    run_dir = copy_dir(MUC)
+    path = run_dir / "h2_muc.inp"
+    path.write_text(path.read_text().replace("&TOPOLOGY\n      MULTIPLE_UNIT_CELL 2 1 3", "&TOPOLOGY\n      MULTIPLE_UNIT_CELL 2 1 1"))
+    with pytest.raises(ParseError, match="differs from &CELL MULTIPLE_UNIT_CELL"):
+        cp2k.read_input(path)
+    path.write_text(path.read_text().replace("MULTIPLE_UNIT_CELL 2 1 1", "MULTIPLE_UNIT_CELL 2 0 1"))
+    with pytest.raises(ParseError, match="not three positive integers"):
+        cp2k.read_input(path)

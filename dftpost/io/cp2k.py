@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
+from ase.geometry import cellpar_to_cell
 
 from ..dos import L_LABELS, ProjectedDos, Projection, check_compatible
 from ..errors import MissingInputError, ParseError
@@ -748,24 +749,75 @@ def _parse_index_list(value: str, path: Path) -> list[int]:
 
 
 def _input_structure(fe: Cp2kSection, path: Path, warnings: list[str]) -> Atoms | None:
+    """The structure of ``&SUBSYS``: cell, coordinates (``&COORD`` or ``&TOPOLOGY
+    COORD_FILE_NAME``), both replicated as ``MULTIPLE_UNIT_CELL`` asks (:func:`_replicate`)."""
     subsys = fe.find("SUBSYS")
     if not subsys:
         return None
     subsys = subsys[0]
     cell_sec = subsys.find("CELL")
-    cell = None
+    cell = None  # of the unit cell the coordinates are given in, Å (rows a, b, c)
+    cell_repeats = topology_repeats = (1, 1, 1)
     if cell_sec:
         c = cell_sec[0]
         if c.get("ABC"):
             abc = _lengths(c.get("ABC"), path, "&CELL ABC")
             angles = _numbers(c.get("ALPHA_BETA_GAMMA"), path, "ALPHA_BETA_GAMMA", 3) if c.get("ALPHA_BETA_GAMMA") else [90.0] * 3
-            cell = list(abc[:3]) + list(angles[:3])
+            cell = cellpar_to_cell(list(abc[:3]) + list(angles[:3]))
         elif all(c.get(k) for k in "ABC"):
-            cell = [_lengths(c.get(k), path, f"&CELL {k}")[:3] for k in "ABC"]
-    symbols: list[str] = []
-    positions: list[list[float]] = []
+            cell = np.array([_lengths(c.get(k), path, f"&CELL {k}")[:3] for k in "ABC"])
+        cell_repeats = _repeats(c.get("MULTIPLE_UNIT_CELL"), path, "&CELL MULTIPLE_UNIT_CELL")
+    topo = subsys.find("TOPOLOGY")
+    if topo:
+        topology_repeats = _repeats(topo[0].get("MULTIPLE_UNIT_CELL"), path, "&TOPOLOGY MULTIPLE_UNIT_CELL")
+    if topology_repeats != (1, 1, 1) and topology_repeats != cell_repeats:
+        # CP2K aborts on this too (topology_multiple_unit_cell.F, topology_muc)
+        raise ParseError(path, f"&TOPOLOGY MULTIPLE_UNIT_CELL {topology_repeats} differs from &CELL MULTIPLE_UNIT_CELL {cell_repeats}")
+    if cell_repeats != (1, 1, 1) and cell is None:
+        raise ParseError(path, "MULTIPLE_UNIT_CELL needs the cell, and &CELL gives none dftpost reads (ABC or A, B, C)")
+    atoms = _input_coordinates(subsys, cell, path, warnings)
+    if atoms is None:
+        return None
+    return _replicate(atoms, cell, cell_repeats, topology_repeats)
+
+
+def _repeats(text: str | None, path: Path, what: str) -> tuple[int, int, int]:
+    """Three positive integers of a ``MULTIPLE_UNIT_CELL`` keyword (1 1 1 when absent)."""
+    if text is None:
+        return (1, 1, 1)
+    try:
+        repeats = tuple(int(x) for x in text.split())
+    except ValueError:
+        repeats = ()
+    if len(repeats) != 3 or min(repeats) < 1:
+        raise ParseError(path, f"{what} {text!r} is not three positive integers")
+    return repeats
+
+
+def _replicate(atoms: Atoms, unit_cell: np.ndarray | None, cell_repeats, topology_repeats) -> Atoms:
+    """The structure CP2K builds: the cell is the unit cell times ``&CELL MULTIPLE_UNIT_CELL``
+    (cell_methods.F, set_multiple_unit_cell); ``&TOPOLOGY MULTIPLE_UNIT_CELL`` copies all atoms
+    once per image, translated by (i-1)a + (j-1)b + (k-1)c of the unit cell, with i running
+    fastest and k slowest (topology_multiple_unit_cell.F, topology_muc)."""
+    if unit_cell is None:
+        return atoms
+    if topology_repeats != (1, 1, 1):
+        n1, n2, n3 = topology_repeats
+        shifts = np.array([[i, j, k] for k in range(n3) for j in range(n2) for i in range(n1)]) @ unit_cell
+        positions = (shifts[:, None, :] + atoms.positions[None, :, :]).reshape(-1, 3)
+        atoms = Atoms(symbols=list(atoms.get_chemical_symbols()) * len(shifts), positions=positions)
+    atoms.set_cell(unit_cell * np.array(cell_repeats)[:, None])
+    atoms.pbc = True
+    return atoms
+
+
+def _input_coordinates(subsys: Cp2kSection, cell: np.ndarray | None, path: Path, warnings: list[str]) -> Atoms | None:
+    """The atoms of ``&COORD`` (scaled ones against the unit ``cell``) or of the file
+    ``&TOPOLOGY COORD_FILE_NAME`` names, in Å, before any replication."""
     coord = subsys.find("COORD")
     if coord:
+        symbols: list[str] = []
+        positions: list[list[float]] = []
         scaled = _bool(coord[0].get("SCALED")) if coord[0].get("SCALED") is not None else False
         factor = _length_unit(coord[0].get("UNIT") or "angstrom", path, "&COORD UNIT")
         for key, value in coord[0].keywords:
@@ -777,33 +829,30 @@ def _input_structure(fe: Cp2kSection, path: Path, warnings: list[str]) -> Atoms 
             positions.append(xyz if scaled else [x * factor for x in xyz])
         if scaled and cell is None:
             raise ParseError(path, "&COORD SCALED needs the cell, and &CELL gives none dftpost reads (ABC or A, B, C)")
+        if not symbols:
+            return None
         if scaled:
-            atoms = Atoms(symbols=_elements(symbols, path), cell=cell, pbc=True)
-            atoms.set_scaled_positions(positions)
-            return atoms
-    else:
-        topo = subsys.find("TOPOLOGY")
-        name = topo[0].get("COORD_FILE_NAME") if topo else None
-        if name:
-            coord_path = (path.parent / name.strip("'\"")).resolve()
-            if not coord_path.exists():
-                warnings.append(f"&TOPOLOGY COORD_FILE_NAME {name} does not exist: no structure from the input")
-                return None
-            from ase.io import read as ase_read
-
-            try:
-                loaded = ase_read(coord_path)
-            except Exception as exc:  # ase raises many kinds for bad files
-                raise ParseError(coord_path, f"cannot read the coordinates: {' '.join(str(exc).split())}") from None
-            if not np.isfinite(loaded.positions).all():
-                raise ParseError(coord_path, "coordinates that are not finite numbers (NaN or Inf)")
-            if cell is not None:
-                loaded.set_cell(cell)
-                loaded.pbc = True
-            return loaded
-    if not symbols:
+            positions = (np.array(positions) @ cell).tolist()
+        return Atoms(symbols=_elements(symbols, path), positions=positions)
+    topo = subsys.find("TOPOLOGY")
+    name = topo[0].get("COORD_FILE_NAME") if topo else None
+    if not name:
         return None
-    return Atoms(symbols=_elements(symbols, path), positions=positions, cell=cell, pbc=cell is not None)
+    coord_path = (path.parent / name.strip("'\"")).resolve()
+    if not coord_path.exists():
+        warnings.append(f"&TOPOLOGY COORD_FILE_NAME {name} does not exist: no structure from the input")
+        return None
+    from ase.io import read as ase_read
+
+    try:
+        loaded = ase_read(coord_path)
+    except Exception as exc:  # ase raises many kinds for bad files
+        raise ParseError(coord_path, f"cannot read the coordinates: {' '.join(str(exc).split())}") from None
+    if not np.isfinite(loaded.positions).all():
+        raise ParseError(coord_path, "coordinates that are not finite numbers (NaN or Inf)")
+    if cell is None:
+        return loaded
+    return Atoms(symbols=loaded.get_chemical_symbols(), positions=loaded.positions)
 
 
 def _elements(symbols: list[str], path: Path) -> list[str]:

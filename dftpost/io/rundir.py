@@ -235,6 +235,13 @@ def _read_cp2k(directory: Path) -> Run:
         warnings.append(f"structure taken from {cubes[0].path.name}")
     if atoms is None:
         missing.append("structure")
+    elif log is not None and log.n_atoms is not None and len(atoms) != log.n_atoms:
+        source = input_path if inp is not None and inp.atoms is not None else (log_path if log.atoms is not None else cubes[0].path)
+        raise ParseError(
+            source,
+            f"gives {len(atoms)} atoms, the log {log_path.name} counts {log.n_atoms} ('- Atoms:'): "
+            "not the structure of this run",
+        )
 
     fermi, source = None, None
     if pdos is not None:
