@@ -680,7 +680,8 @@ def read_input(path: str | Path) -> Cp2kInput:
     fe = force_eval[0]
     atoms = _input_structure(fe, path, warnings)
     lists = []
-    for ldos in fe.find("DFT", "PRINT", "PDOS", "LDOS"):
+    # &PRINT%PDOS%LDOS up to CP2K 2026.1, &PRINT%DOS%LDOS from 2026.2
+    for ldos in fe.find("DFT", "PRINT", "PDOS", "LDOS") + fe.find("DFT", "PRINT", "DOS", "LDOS"):
         indices: list[int] = []
         for key, value in ldos.keywords:
             if key == "LIST":
