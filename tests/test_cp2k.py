@@ -306,3 +306,39 @@ def test_topology_and_cell_replication_that_disagree_are_an_error(copy_dir):
     path.write_text(path.read_text().replace("MULTIPLE_UNIT_CELL 2 1 1", "MULTIPLE_UNIT_CELL 2 0 1"))
     with pytest.raises(ParseError, match="not three positive integers"):
         cp2k.read_input(path)
+
+
+# ---------------------------------------------------------------------------- &EFIELD
+def efield_input(tmp_path, efield_lines: str):
+    text = (CP2K_FIXTURE / "nofield" / "water4.inp").read_text()
+    text = text.replace("    &POISSON\n", f"    &EFIELD\n{efield_lines}    &END EFIELD\n    &POISSON\n", 1)
+    assert "&EFIELD" in text
+    path = tmp_path / "water4.inp"
+    path.write_text(text)
+    (tmp_path / "water4.xyz").write_text((CP2K_FIXTURE / "nofield" / "water4.xyz").read_text())
+    return path
+
+
+@pytest.mark.parametrize(
+    "lines, expected_V_per_A",
+    [
+        # efield_utils.F (v2023.1:144, v2026.2:138 with cp_control_utils.F:3198): E0 = sqrt(I / 3.50944e16) a.u.
+        ("      INTENSITY 3.50944E14\n      POLARISATION 0 0 2\n", [0, 0, 0.1 * FIELD_AU_V_PER_A]),
+        # input_cp2k_field.F v2026.2:179-183: AMPLITUDE, default unit V/m (Vm-1); cp_units.F: VNM-1, VA-1
+        ("      AMPLITUDE 1.0E9\n", [0, 0, 0.1]),
+        ("      AMPLITUDE [Vnm-1] 1.06\n      POLARISATION 1 0 0\n", [0.106, 0, 0]),
+        ("      AMPLITUDE [VA-1] 0.2\n      PHASE 1.0\n", [0, 0, -0.2]),  # cos(pi * PHASE)
+        ("      AMPLITUDE [VA-1] 0.3\n      POLARISATION 0 0 0\n", [0.1, 0.1, 0.1]),  # make_field: pol = 1/3
+    ],
+)
+def test_efield_intensity_and_amplitude_as_cp2k_defines_them(tmp_path, lines, expected_V_per_A):
+    inp = cp2k.read_input(efield_input(tmp_path, lines))
+    assert inp.applied_field_source == "&EFIELD"
+    np.testing.assert_allclose(inp.applied_field_V_per_A, expected_V_per_A, atol=1e-9)
+
+
+def test_efield_with_both_intensity_and_amplitude_is_an_error(tmp_path):
+    with pytest.raises(ParseError, match="both INTENSITY and AMPLITUDE"):
+        cp2k.read_input(efield_input(tmp_path, "      INTENSITY 1.0E12\n      AMPLITUDE 1.0E9\n"))
+    with pytest.raises(ParseError, match=r"unit \[MV\] is not one"):
+        cp2k.read_input(efield_input(tmp_path, "      AMPLITUDE [MV] 1.0\n"))

@@ -717,6 +717,34 @@ def read_input(path: str | Path) -> Cp2kInput:
     )
 
 
+def _efield(s: Cp2kSection, path: Path) -> np.ndarray:
+    """The field (V/Å) of one ``&EFIELD`` section at the start of a run, as CP2K's Quickstep
+    applies it (efield_utils.F, make_field): amplitude E0 = sqrt(INTENSITY / 3.50944e16) a.u.
+    with INTENSITY in W/cm², or, from CP2K 2026.2 on, ``AMPLITUDE`` (V/m unless a unit is
+    given; both keywords at once abort CP2K); times cos(π·PHASE) along the normalised
+    POLARISATION (a zero vector means (1/3, 1/3, 1/3)). The field is the physical one: the
+    electrons' Hamiltonian gains +E·r. Several sections add up."""
+    intensity, amplitude = s.get("INTENSITY"), s.get("AMPLITUDE")
+    if intensity is not None and amplitude is not None:
+        raise ParseError(path, "&EFIELD gives both INTENSITY and AMPLITUDE (CP2K stops on this)")
+    if amplitude is not None:
+        m = re.match(r"\s*\[([^\]]*)\]", amplitude)
+        unit = m.group(1).strip().upper() if m else "VM-1"
+        if unit not in _FIELD_UNITS:
+            raise ParseError(path, f"&EFIELD AMPLITUDE unit [{unit}] is not one CP2K knows ({', '.join(_FIELD_UNITS)})")
+        e0_V_per_A = _float(amplitude[m.end() :].strip() if m else amplitude.strip(), path, "&EFIELD AMPLITUDE") * _FIELD_UNITS[unit]
+    else:
+        watts = _float(intensity or "0.0", path, "&EFIELD INTENSITY")
+        if watts < 0:
+            raise ParseError(path, f"&EFIELD INTENSITY {watts:g} W/cm² is negative")
+        e0_V_per_A = math.sqrt(watts / _INTENSITY_W_CM2_PER_AU2) * FIELD_AU_V_PER_A
+    phase = _float(s.get("PHASE") or "0.0", path, "&EFIELD PHASE")
+    pol = np.array(_numbers(s.get("POLARISATION") or s.get("POLARIZATION") or "0 0 1", path, "POLARISATION", 3)[:3])
+    norm = np.linalg.norm(pol)
+    direction = pol / norm if norm > 0 else np.full(3, 1.0 / 3.0)
+    return e0_V_per_A * math.cos(math.pi * phase) * direction
+
+
 def _stride(text: str, path: Path) -> tuple[int, ...]:
     try:
         stride = tuple(int(x) for x in text.split())
@@ -897,17 +925,28 @@ def _numbers(text: str, path: Path, what: str, at_least: int = 0) -> list[float]
     return numbers
 
 
+#: W/cm² per squared atomic unit of field: CP2K's I = 3.50944e16 E0² (cp_control_utils.F, efield_utils.F)
+_INTENSITY_W_CM2_PER_AU2 = 3.50944e16
+#: V/Å per unit of an &EFIELD AMPLITUDE (CP2K ≥ 2026.2, cp_units.F; default V/m)
+_FIELD_UNITS = {"VM-1": 1e-10, "VOLT_PER_M": 1e-10, "VNM-1": 0.1, "VOLT_PER_NM": 0.1, "VA-1": 1.0,
+                "VOLT_PER_ANGSTROM": 1.0, "AU_EFIELD": FIELD_AU_V_PER_A}
+
+
 def _input_field(dft: Cp2kSection, path: Path) -> tuple[np.ndarray | None, str | None]:
-    for name in ("PERIODIC_EFIELD", "EFIELD"):
-        sections = dft.find(name)
-        if sections:
-            s = sections[0]
-            intensity = _float(s.get("INTENSITY") or "0.0", path, f"&{name} INTENSITY")
-            pol = np.array(_numbers(s.get("POLARISATION") or s.get("POLARIZATION") or "0 0 1", path, "POLARISATION", 3)[:3])
-            norm = np.linalg.norm(pol)
-            if norm == 0:
-                return None, None
-            return intensity * FIELD_AU_V_PER_A * pol / norm, f"&{name}"
+    """The applied field (V/Å) of ``&PERIODIC_EFIELD`` (INTENSITY in a.u.), of the ``&EFIELD``
+    sections (:func:`_efield`) or of a linear ``&EXTERNAL_POTENTIAL``."""
+    periodic = dft.find("PERIODIC_EFIELD")
+    if periodic:
+        s = periodic[0]
+        intensity = _float(s.get("INTENSITY") or "0.0", path, "&PERIODIC_EFIELD INTENSITY")
+        pol = np.array(_numbers(s.get("POLARISATION") or s.get("POLARIZATION") or "0 0 1", path, "POLARISATION", 3)[:3])
+        norm = np.linalg.norm(pol)
+        if norm == 0:
+            return None, None
+        return intensity * FIELD_AU_V_PER_A * pol / norm, "&PERIODIC_EFIELD"
+    efields = dft.find("EFIELD")
+    if efields:
+        return sum(_efield(s, path) for s in efields), "&EFIELD"
     ext = dft.find("EXTERNAL_POTENTIAL")
     if ext:
         s = ext[0]
