@@ -330,3 +330,34 @@ def test_spin_channels_of_shifted_files_share_cp2ks_zero(tmp_path):
     beta.write_text("\n".join(rows[:5] + body) + "\n")
     dos = cp2k.read_pdos_files([alpha, beta])
     np.testing.assert_allclose(dos.eigenvalues_eV[1] - dos.eigenvalues_eV[0], -0.05 * HARTREE_EV, atol=1e-5)
+
+
+def test_curve_of_the_first_trunk_builds_reads_alike(tmp_path):
+    """The .pdos curves of trunk builds of 26 May - 1 June 2026 (src/qs_pdos.F at f51a18d89b,
+    lines 1026-1053): the E(Fermi) on the title line, no E(HOCO), no energy zero (absolute
+    energies in a.u.), no total column."""
+    states = read_states(NOFIELD / "water4-k2-1.pdos")
+    title, fermi, names, e, occ, w = states
+    reference = tmp_path / "ref" / "water4-k2_curve-1.pdos"
+    reference.parent.mkdir()
+    write_curve_v2026_2(reference, *states, zero="FERMI", unit="eV")
+    lines = []
+    for line in reference.read_text().splitlines():
+        if line.startswith("# Projected DOS"):
+            lines.append(f"{line}, E(Fermi) = {F(fermi, 12, 6)} a.u.")
+        elif line.startswith(("# E(", "# Energy zero")):
+            continue
+        elif line.startswith("# Energy["):
+            lines.append("# Energy[a.u.]" + "".join("  " + n for n in names))
+        elif line.startswith("#"):
+            lines.append(line)
+        else:
+            values = [float(x) for x in line.split()]
+            energy_au = values[0] / CP2K_EV + fermi
+            lines.append(F(energy_au, 15, 8) + "".join("  " + F(x * CP2K_EV, 20, 8) for x in values[2:]))
+    old = tmp_path / "water4-k2-1.pdos"
+    old.write_text("\n".join(lines) + "\n")
+    a, b = cp2k.read_pdos(reference), cp2k.read_pdos(old)
+    assert not b.is_discrete and b.labels == a.labels == ("H",)
+    np.testing.assert_allclose(b.energies_eV, a.energies_eV, atol=2e-8 * HARTREE_EV)
+    np.testing.assert_allclose(b.values, a.values, rtol=1e-5, atol=1e-6 * a.values.max())
