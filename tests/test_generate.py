@@ -466,6 +466,7 @@ def _cp2k_seconds(log: Path) -> float:
 
 
 @pytest.mark.cp2k
+@pytest.mark.slow
 @pytest.mark.skipif(CP2K is None, reason="CP2K (cp2k.psmp) is not installed")
 def test_generated_cp2k_campaign_runs_and_gap_stores_every_frame(trajectory, tmp_path):
     out = tmp_path / "camp"
@@ -508,6 +509,7 @@ def test_generated_cp2k_campaign_runs_and_gap_stores_every_frame(trajectory, tmp
 
 
 @pytest.mark.cp2k
+@pytest.mark.slow
 @pytest.mark.skipif(CP2K is None, reason="CP2K (cp2k.psmp) is not installed")
 def test_generated_field_pair_gives_the_applied_field_in_vacuum(trajectory, tmp_path):
     out = tmp_path / "field"
@@ -534,6 +536,7 @@ def test_generated_field_pair_gives_the_applied_field_in_vacuum(trajectory, tmp_
 
 
 @pytest.mark.cp2k
+@pytest.mark.slow
 @pytest.mark.skipif(CP2K is None, reason="CP2K (cp2k.psmp) is not installed")
 def test_default_mixing_runs_a_frame_where_broyden_aborts(tmp_path, monkeypatch):
     """The pitfall of the fixtures: lower layer H up, upper layer H down (seed 20240705). With
