@@ -527,11 +527,14 @@ def _parse_numbers(text: bytes, path: Path, offset: int) -> np.ndarray:
     values = parse_floats(text)
     if values is not None:
         return values
-    # Fortran drops the exponent letter for three-digit exponents (0.12345-100); put it back.
-    fixed = re.sub(rb"(\d)([-+]\d{3})(?=\s|$)", rb"\1E\2", text)
     # CP2K 2026.2's E13.5E3 fills all 13 places of a negative value (-0.12345E-001), with no
-    # blank before it: split such glued fields before their sign
-    fixed = re.sub(rb"(?<=\d)(?=[-+]\d\.)", b" ", fixed)
+    # blank before it: a blank before every "-0." (no exponent has a point) splits them
+    fixed = text.replace(b"-0.", b" -0.")
+    values = parse_floats(fixed)
+    if values is not None:
+        return values
+    # Fortran drops the exponent letter for three-digit exponents (0.12345-100); put it back.
+    fixed = re.sub(rb"(\d)([-+]\d{3})(?=\s|$)", rb"\1E\2", fixed)
     values = parse_floats(fixed)
     if values is not None:
         return values
