@@ -612,6 +612,7 @@ def generate(
     mixing: str = typer.Option("auto", "--mixing", help="CP2K: SCF mixing method; auto: DIRECT_P_MIXING without metal (BROYDEN_MIXING aborted on some water frames with the dipole correction), BROYDEN_MIXING (α 0.1, β 1.5) with metal."),
     cube_stride: int = typer.Option(2, "--cube-stride", help="CP2K: STRIDE of the V_HARTREE and density cubes."),
     project: str = typer.Option("frame", "--project", help="CP2K: project name (file names PROJECT.inp, PROJECT.out, ...)."),
+    cp2k_version: str = typer.Option(None, "--cp2k-version", help="CP2K: the release the inputs are for, e.g. 2023.1 or 2026.2 (2026.2 moved PDoS/LDOS under &PRINT%DOS); default: what cp2k.psmp --version reports, else the newest layout dftpost knows."),
     kind: list[str] = typer.Option([], "--kind", help="CP2K: EL=BASIS,POTENTIAL for one element (repeatable), e.g. Cu=DZVP-MOLOPT-SR-GTH,GTH-PBE-q11."),
     species_dir: Path = typer.Option(None, "--species-dir", help="FHI-aims: species defaults folder (…/defaults_2020 or …/defaults_2020/intermediate); default $AIMS_SPECIES_DIR."),
     basis: str = typer.Option("intermediate", "--basis", help="FHI-aims: species-default level."),
@@ -636,6 +637,7 @@ def generate(
     the file or folder); 2 for usage errors.
     """
     from dftpost.inputs import AimsSettings, Cp2kSettings, JobSettings, generate_campaign, parse_selection
+    from dftpost.inputs import cp2k as cp2k_inputs
     from dftpost.inputs.jobs import shell_word_list
 
     def usage(message: str) -> None:
@@ -664,8 +666,11 @@ def generate(
         if len(grid) != 3 or min(grid) < 1:
             usage(f"--k-grid takes three positive integers N1,N2,N3, not {k_grid}")
     try:
+        if code == "cp2k" and cp2k_version is None:
+            cp2k_version = cp2k_inputs.installed_cp2k_version() or cp2k_inputs.NEWEST_CP2K_VERSION
         cp2k_settings = Cp2kSettings(project=project, xc=xc, kinds=tuple(kinds), cutoff_Ry=cutoff, rel_cutoff_Ry=rel_cutoff,
-                                     eps_scf=eps_scf, mixing=mixing, cube_stride=cube_stride)
+                                     eps_scf=eps_scf, mixing=mixing, cube_stride=cube_stride,
+                                     cp2k_version=cp2k_version or cp2k_inputs.NEWEST_CP2K_VERSION)
         aims_settings = AimsSettings(xc=xc.lower(), basis=basis, k_grid=grid, occupation=("gaussian", smearing))
         if dft_command is not None:
             shell_word_list(dft_command, "--dft-command")
@@ -706,6 +711,8 @@ def generate(
             "frames": [{"index": f["index"], "dipole_e_per_A": f["dipole_e_per_A"], "reason": f["reason"],
                         "runs": [r["dir"] for r in f["runs"]]} for f in frames],
         }
+        if code == "cp2k":
+            data["cp2k_version"] = cp2k_settings.cp2k_version
         print(json.dumps(data, ensure_ascii=False))
         return
     console = Console()
@@ -718,6 +725,8 @@ def generate(
     for f in frames:
         table.add_row(str(f["index"]), f"{f['dipole_e_per_A']:+.5f}", escape(f["reason"]), escape(" ".join(r["dir"] for r in f["runs"])))
     console.print(table)
+    if code == "cp2k":
+        console.print(escape(cp2k_inputs.layout_note(cp2k_settings)), highlight=False, soft_wrap=True)
     console.print(
         f"run: bash {escape(str(campaign.directory / 'run_all.sh'))}  or  sbatch {escape(str(campaign.directory / 'submit.slurm'))}",
         highlight=False, soft_wrap=True,

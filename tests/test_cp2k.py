@@ -9,7 +9,9 @@ from dftpost.errors import DftpostError, ParseError
 from dftpost.io import cp2k
 from dftpost.units import FIELD_AU_V_PER_A, HARTREE_EV
 
-from conftest import CP2K_FIXTURE, REALDATA, ids, realdata_files
+from dftpost.io.rundir import read_run
+
+from conftest import CP2K_FIXTURE, FIXTURES, REALDATA, ids, realdata_files
 
 REAL_PDOS = realdata_files("cp2k/**/*.pdos") + sorted(CP2K_FIXTURE.glob("*/*.pdos"))
 
@@ -105,31 +107,6 @@ def test_multiple_snapshots_read_the_last(tmp_path, realdata):
     path.write_text(text + second)
     dos = cp2k.read_pdos(path)
     assert dos.fermi_level_eV == pytest.approx(-0.3 * HARTREE_EV)
-
-
-def test_newer_format_with_total_column_and_ev_units(tmp_path, realdata):
-    """CP2K ≥ 2025 can write energies in eV and a 'total' column (ENERGY_UNIT eV)."""
-    src = realdata / "cp2k/water8_slab_field/run_a_nofield/water_slab-k1-1.pdos"
-    old = cp2k.read_pdos(src)
-    lines = src.read_text().splitlines()
-    header = lines[0].replace("-0.226126 a.u.", f"{-0.226126 * HARTREE_EV:.6f} eV")
-    columns = lines[1].replace("[a.u.]", "[eV]  ") + "             total"
-    body = []
-    for line in lines[2:]:
-        parts = line.split()
-        values = [float(x) for x in parts[3:]]
-        body.append(
-            f"{parts[0]:>8} {float(parts[1]) * HARTREE_EV:17.6f} {parts[2]:>15} "
-            + " ".join(f"{v:17.8f}" for v in values)
-            + f" {sum(values):17.8f}"
-        )
-    path = tmp_path / "water_slab-k1-1.pdos"
-    path.write_text("\n".join([header, columns, *body]) + "\n")
-    new = cp2k.read_pdos(path)
-    assert new.fermi_level_eV == pytest.approx(old.fermi_level_eV, abs=1e-5)
-    np.testing.assert_allclose(new.eigenvalues_eV, old.eigenvalues_eV, atol=2e-5)
-    np.testing.assert_allclose(new.values, old.values, atol=1e-7)
-    assert new.orbitals == old.orbitals
 
 
 # ---------------------------------------------------------------------------- log and input
@@ -293,3 +270,75 @@ def test_input_cell_vectors_scaled_coordinates_and_variables(tmp_path):
     np.testing.assert_allclose(inp.atoms.cell[:], cell)
     np.testing.assert_allclose(inp.atoms.positions, reference.positions, atol=1e-12)
     assert inp.ldos_lists == ((0, 2, 3),)
+
+
+# ---------------------------------------------------------------------------- MULTIPLE_UNIT_CELL
+MUC = FIXTURES / "cp2k" / "muc_skew"
+
+
+def test_multiple_unit_cell_replicates_as_cp2k_did():
+    """A skewed unit cell of 3 atoms, replicated 2 x 1 x 3: the structure read from the input is
+    the one CP2K 2023.1 printed (18 atoms, in its order, and the replicated cell)."""
+    inp = cp2k.read_input(MUC / "h2_muc.inp")
+    log = cp2k.read_log(MUC / "h2_muc.out")
+    assert log.n_atoms == len(log.atoms) == len(inp.atoms) == 18
+    assert inp.atoms.get_chemical_symbols() == log.atoms.get_chemical_symbols()
+    np.testing.assert_allclose(inp.atoms.positions, log.atoms.positions, atol=1e-6)
+    np.testing.assert_allclose(inp.atoms.cell[:], log.cell_A, atol=1e-3)  # CELL| printed to 1e-3 Å
+    assert read_run(MUC).atoms is not None
+
+
+def test_structure_with_another_atom_count_than_the_log_is_an_error(copy_dir):
+    run_dir = copy_dir(MUC)
+    text = (run_dir / "h2_muc.inp").read_text()
+    (run_dir / "h2_muc.inp").write_text(text.replace("&TOPOLOGY\n      MULTIPLE_UNIT_CELL 2 1 3\n    &END TOPOLOGY\n", ""))
+    assert len(cp2k.read_input(run_dir / "h2_muc.inp").atoms) == 3  # &CELL alone scales the cell only
+    with pytest.raises(ParseError, match=r"h2_muc.inp: gives 3 atoms, the log h2_muc.out counts 18"):
+        read_run(run_dir)
+
+
+def test_topology_and_cell_replication_that_disagree_are_an_error(copy_dir):
+    run_dir = copy_dir(MUC)
+    path = run_dir / "h2_muc.inp"
+    path.write_text(path.read_text().replace("&TOPOLOGY\n      MULTIPLE_UNIT_CELL 2 1 3", "&TOPOLOGY\n      MULTIPLE_UNIT_CELL 2 1 1"))
+    with pytest.raises(ParseError, match="differs from &CELL MULTIPLE_UNIT_CELL"):
+        cp2k.read_input(path)
+    path.write_text(path.read_text().replace("MULTIPLE_UNIT_CELL 2 1 1", "MULTIPLE_UNIT_CELL 2 0 1"))
+    with pytest.raises(ParseError, match="not three positive integers"):
+        cp2k.read_input(path)
+
+
+# ---------------------------------------------------------------------------- &EFIELD
+def efield_input(tmp_path, efield_lines: str):
+    text = (CP2K_FIXTURE / "nofield" / "water4.inp").read_text()
+    text = text.replace("    &POISSON\n", f"    &EFIELD\n{efield_lines}    &END EFIELD\n    &POISSON\n", 1)
+    assert "&EFIELD" in text
+    path = tmp_path / "water4.inp"
+    path.write_text(text)
+    (tmp_path / "water4.xyz").write_text((CP2K_FIXTURE / "nofield" / "water4.xyz").read_text())
+    return path
+
+
+@pytest.mark.parametrize(
+    "lines, expected_V_per_A",
+    [
+        # efield_utils.F (v2023.1:144, v2026.2:138 with cp_control_utils.F:3198): E0 = sqrt(I / 3.50944e16) a.u.
+        ("      INTENSITY 3.50944E14\n      POLARISATION 0 0 2\n", [0, 0, 0.1 * FIELD_AU_V_PER_A]),
+        # input_cp2k_field.F v2026.2:179-183: AMPLITUDE, default unit V/m (Vm-1); cp_units.F: VNM-1, VA-1
+        ("      AMPLITUDE 1.0E9\n", [0, 0, 0.1]),
+        ("      AMPLITUDE [Vnm-1] 1.06\n      POLARISATION 1 0 0\n", [0.106, 0, 0]),
+        ("      AMPLITUDE [VA-1] 0.2\n      PHASE 1.0\n", [0, 0, -0.2]),  # cos(pi * PHASE)
+        ("      AMPLITUDE [VA-1] 0.3\n      POLARISATION 0 0 0\n", [0.1, 0.1, 0.1]),  # make_field: pol = 1/3
+    ],
+)
+def test_efield_intensity_and_amplitude_as_cp2k_defines_them(tmp_path, lines, expected_V_per_A):
+    inp = cp2k.read_input(efield_input(tmp_path, lines))
+    assert inp.applied_field_source == "&EFIELD"
+    np.testing.assert_allclose(inp.applied_field_V_per_A, expected_V_per_A, atol=1e-9)
+
+
+def test_efield_with_both_intensity_and_amplitude_is_an_error(tmp_path):
+    with pytest.raises(ParseError, match="both INTENSITY and AMPLITUDE"):
+        cp2k.read_input(efield_input(tmp_path, "      INTENSITY 1.0E12\n      AMPLITUDE 1.0E9\n"))
+    with pytest.raises(ParseError, match=r"unit \[MV\] is not one"):
+        cp2k.read_input(efield_input(tmp_path, "      AMPLITUDE [MV] 1.0\n"))

@@ -17,6 +17,7 @@ from conftest import CP2K_FIXTURE, FIXTURES
 
 pytestmark = [
     pytest.mark.cp2k,
+    pytest.mark.slow,
     pytest.mark.skipif(shutil.which("cp2k.psmp") is None, reason="CP2K (cp2k.psmp) is not installed"),
 ]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -465,6 +466,7 @@ def _cp2k_seconds(log: Path) -> float:
 
 
 @pytest.mark.cp2k
+@pytest.mark.slow
 @pytest.mark.skipif(CP2K is None, reason="CP2K (cp2k.psmp) is not installed")
 def test_generated_cp2k_campaign_runs_and_gap_stores_every_frame(trajectory, tmp_path):
     out = tmp_path / "camp"
@@ -507,6 +509,7 @@ def test_generated_cp2k_campaign_runs_and_gap_stores_every_frame(trajectory, tmp
 
 
 @pytest.mark.cp2k
+@pytest.mark.slow
 @pytest.mark.skipif(CP2K is None, reason="CP2K (cp2k.psmp) is not installed")
 def test_generated_field_pair_gives_the_applied_field_in_vacuum(trajectory, tmp_path):
     out = tmp_path / "field"
@@ -533,6 +536,7 @@ def test_generated_field_pair_gives_the_applied_field_in_vacuum(trajectory, tmp_
 
 
 @pytest.mark.cp2k
+@pytest.mark.slow
 @pytest.mark.skipif(CP2K is None, reason="CP2K (cp2k.psmp) is not installed")
 def test_default_mixing_runs_a_frame_where_broyden_aborts(tmp_path, monkeypatch):
     """The pitfall of the fixtures: lower layer H up, upper layer H down (seed 20240705). With
@@ -555,3 +559,124 @@ def test_default_mixing_runs_a_frame_where_broyden_aborts(tmp_path, monkeypatch)
         outcome[mixing] = (done.returncode, "needs more vacuum space" in log, read_table(out / "results.h5", "gap")["status"][0])
     assert outcome["BROYDEN_MIXING"] == (1, True, "error")
     assert outcome["DIRECT_P_MIXING"] == (0, False, "ok")
+
+
+# ----------------------------------------------------------------------------- CP2K releases
+CP2K_SOURCE = Path(os.environ.get("DFTPOST_CP2K_SOURCE", FIXTURES.parents[1] / ".mirror" / "cp2k+cp2k" / "repo"))
+#: the layout (key of VERIFIED_PRINT_PATHS) of each release checked against its source
+LAYOUT_OF = {"2023.1": "2023.1", "2024.1": "2023.1", "2025.2": "2023.1", "2026.1": "2023.1", "2026.2": "2026.2"}
+
+
+def print_paths(section, prefix=()) -> set[str]:
+    """Every section and keyword path written below a section (comments left out)."""
+    out = set()
+    for key, _value in section.keywords:
+        if key != "!":
+            out.add("/".join(prefix + (key,)))
+    for child in section.sections:
+        out.add("/".join(prefix + (child.name,)))
+        out |= print_paths(child, prefix + (child.name,))
+    return out
+
+
+def generated_print_paths(version: str) -> set[str]:
+    slab = prepare_slab(water_frames()[0])
+    settings = Cp2kSettings(cp2k_version=version, mo_index_range=(13, 20))
+    tree = cp2k_input(slab.atoms, settings, coord_file="x.xyz", ldos_lists=slab.pdos_lists())
+    (printing,) = tree.find("FORCE_EVAL", "DFT", "PRINT")
+    return print_paths(printing)
+
+
+def cp2k_source(tag: str, path: str) -> list[str]:
+    if not (CP2K_SOURCE / "HEAD").exists():
+        pytest.skip(f"CP2K's source history is not at {CP2K_SOURCE}")
+    done = subprocess.run(["git", "-C", str(CP2K_SOURCE), "show", f"{tag}:{path}"], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"{path} at {tag} is not in the CP2K mirror")
+    return done.stdout.splitlines()
+
+
+@pytest.mark.parametrize("version", sorted(LAYOUT_OF))
+def test_every_print_path_written_is_one_verified_for_its_release(version):
+    from dftpost.inputs.cp2k import VERIFIED_PRINT_PATHS
+
+    written = generated_print_paths(version)
+    assert written <= set(VERIFIED_PRINT_PATHS[LAYOUT_OF[version]]), written - set(VERIFIED_PRINT_PATHS[LAYOUT_OF[version]])
+    if version >= "2026.2":
+        assert {"DOS", "DOS/PDOS", "DOS/LDOS/LIST"} <= written and "PDOS" not in written
+    else:
+        assert {"PDOS", "PDOS/LDOS/LIST"} <= written and "DOS" not in written
+
+
+@pytest.mark.parametrize("layout", ["2023.1", "2026.2"])
+def test_verified_print_paths_cite_their_definitions_in_cp2ks_source(layout):
+    """Each cited file:line at the tag creates the section or keyword the path ends in."""
+    from dftpost.inputs.cp2k import VERIFIED_PRINT_PATHS
+
+    for path, where in VERIFIED_PRINT_PATHS[layout].items():
+        file, line = where.rsplit(":", 1)
+        text = cp2k_source(f"v{layout}", file)[int(line) - 1]
+        name = path.rsplit("/", 1)[-1]
+        assert re.search(rf'"{name}\s*"', text, re.I), (path, where, text)
+
+
+# the print keys that hold the PDoS: a section made by cp_print_key_section_create with this name
+PDOS_PRINT_KEY = re.compile(r'cp_print_key_section_create\(\s*print_key,\s*__LOCATION__,\s*"PDOS"')
+
+
+@pytest.mark.parametrize("version", sorted(LAYOUT_OF))
+def test_each_release_defines_the_pdos_layout_written_for_it(version):
+    """Before 2026.2 &DFT%PRINT%PDOS is a print key; 2026.2 has none (an input with it does not
+    run there) and defines &PDOS and &LDOS inside the &DOS print key (add_dos_keywords)."""
+    file = "src/input_cp2k_dft.F" if version < "2025.1" else "src/input_cp2k_print_dft.F"
+    source = "\n".join(cp2k_source(f"v{version}", file))
+    names = {m.upper() for m in re.findall(r'(?:keyword_create|section_create)\([^)]*?name="(\w+)"', source, re.S)}
+    names |= {m.upper() for m in re.findall(r'cp_print_key_section_create\([\s&]*\w+,\s*__LOCATION__,\s*(?:name=)?"(\w+)"', source)}
+    names |= {m.upper() for m in re.findall(r'create_e_density_section\([\s&]*\w+,\s*"(\w+)"', source)}
+    for path in generated_print_paths(version):
+        for part in path.split("/"):
+            if part not in ("EACH", "QS_SCF", "ADD_LAST"):  # of every print key (cp_output_handling.F)
+                assert part in names, (version, path, part)
+    if LAYOUT_OF[version] == "2026.2":
+        assert not PDOS_PRINT_KEY.search(source)
+        assert "CALL add_dos_keywords(print_key, xas_mode=.FALSE.)" in source
+    else:
+        assert PDOS_PRINT_KEY.search(source)
+
+
+def test_generate_cp2k_version_chooses_the_layout_and_says_so(trajectory, tmp_path, monkeypatch):
+    from dftpost.inputs import cp2k as cp2k_inputs
+
+    for version, section in (("2026.2", "&DOS"), ("2023.1", "&PDOS")):
+        out = tmp_path / f"camp{version}"
+        result = runner.invoke(app, ["generate", str(trajectory), str(out), "--code", "cp2k", "--select", "indices:0",
+                                     "--cp2k-version", version, "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["cp2k_version"] == version
+        (inp,) = out.glob("*/*.inp") or out.glob("*/*/*.inp")
+        text = inp.read_text()
+        assert f"    {section}\n" in text
+        assert ("&DOS" in text) == (version == "2026.2")
+        assert f"input written for CP2K {version}" in (out / "run_task.sh").read_text()
+        read = read_input(inp)
+        assert read.ldos_lists and all(read.ldos_lists)  # the LDOS lists, from either location
+    # the same lists from both layouts
+    lists = [read_input(next((tmp_path / f"camp{v}").rglob("*.inp"))).ldos_lists for v in ("2023.1", "2026.2")]
+    assert lists[0] == lists[1]
+    bad = runner.invoke(app, ["generate", str(trajectory), str(tmp_path / "bad"), "--code", "cp2k", "--cp2k-version", "latest"])
+    assert bad.exit_code == 2 and "not a release number" in bad.output
+    # default: the installed CP2K's release, else the newest layout
+    monkeypatch.setattr(cp2k_inputs, "installed_cp2k_version", lambda: "2024.1")
+    result = runner.invoke(app, ["generate", str(trajectory), str(tmp_path / "d1"), "--code", "cp2k", "--select", "indices:0", "--json"])
+    assert json.loads(result.output)["cp2k_version"] == "2024.1"
+    monkeypatch.setattr(cp2k_inputs, "installed_cp2k_version", lambda: None)
+    result = runner.invoke(app, ["generate", str(trajectory), str(tmp_path / "d2"), "--code", "cp2k", "--select", "indices:0", "--json"])
+    assert json.loads(result.output)["cp2k_version"] == cp2k_inputs.NEWEST_CP2K_VERSION == "2026.2"
+
+
+@pytest.mark.skipif(CP2K is None, reason="CP2K (cp2k.psmp) is not installed")
+def test_installed_cp2k_version_is_what_the_program_reports():
+    from dftpost.inputs.cp2k import installed_cp2k_version
+
+    printed = subprocess.run([CP2K, "--version"], capture_output=True, text=True).stdout
+    assert installed_cp2k_version() == re.search(r"CP2K version (\S+)", printed).group(1)

@@ -7,7 +7,7 @@ import pytest
 
 from dftpost.errors import DftpostError, MissingInputError, ParseError
 from dftpost.io import cp2k
-from dftpost.io.rundir import describe_file, read_run
+from dftpost.io.rundir import describe_file, detect_code, find_run_dirs, read_run, sniff_log
 
 from conftest import CP2K_FIXTURE
 
@@ -88,13 +88,6 @@ def test_damaged_file_in_a_run_names_the_file(copy_dir):
     assert str(bad) in str(info.value)
 
 
-def test_two_programs_in_one_directory(copy_dir, realdata):
-    run_dir = copy_dir(CP2K_FIXTURE / "nofield")
-    (run_dir / "aims.out").write_text((realdata / "fhiaims/aimstools/hBN_mlk_no_soc/aims.out").read_text())
-    with pytest.raises(ParseError, match="both an FHI-aims and a CP2K log"):
-        read_run(run_dir)
-
-
 def test_describe_single_files(realdata):
     assert describe_file(CP2K_FIXTURE / "nofield/water4-k1-1.pdos")["format"] == "cp2k-pdos"
     cube = describe_file(CP2K_FIXTURE / "nofield/water4-v_hartree-1_0.cube")
@@ -105,3 +98,56 @@ def test_describe_single_files(realdata):
     assert aims_out["code"] == "fhi-aims" and aims_out["applied_field_V_per_A"] == [0.0, 0.0, 0.1]
     with pytest.raises(DftpostError, match="not a file dftpost knows"):
         describe_file(realdata / "fhiaims/aimstools/MoS2_homogeneous_field/control.in")
+
+
+def test_two_programs_in_one_directory_name_both_logs_and_are_not_skipped(copy_dir, realdata, tmp_path):
+    parent = tmp_path / "batch"
+    parent.mkdir()
+    run_dir = copy_dir(CP2K_FIXTURE / "nofield", "batch/both")
+    (run_dir / "aims.out").write_text((realdata / "fhiaims/aimstools/hBN_mlk_no_soc/aims.out").read_text())
+    assert find_run_dirs([parent]) == [run_dir.resolve()]  # found, not skipped as "no run"
+    with pytest.raises(ParseError, match=r"FHI-aims log \(aims.out\) and a CP2K log \(water4.out\)"):
+        read_run(run_dir)
+
+
+def test_cp2k_log_after_a_long_scheduler_preamble(copy_dir):
+    """Half a megabyte of SLURM cpu-bind lines before CP2K's banner."""
+    run_dir = copy_dir(CP2K_FIXTURE / "nofield")
+    log = run_dir / "water4.out"
+    preamble = "".join(
+        f"cpu-bind=MASK - nid{node:06d}, task {task:3d} {task:3d} [{40000 + task}]: mask 0x{1 << (task % 64):x} set\n"
+        for node in range(8) for task in range(128)
+    ) * 7
+    assert 450_000 < len(preamble) < 600_000
+    log.write_text(preamble + log.read_text())
+    assert sniff_log(log) == "cp2k" and detect_code(run_dir) == "cp2k"
+    original = cp2k.read_log(CP2K_FIXTURE / "nofield/water4.out")
+    parsed = cp2k.read_log(log)
+    assert parsed.program_version == original.program_version and parsed.program_version.startswith("2023.1")
+    assert parsed.finished and parsed.fermi_level_eV == original.fermi_level_eV
+    run = read_run(run_dir)
+    assert run.files["log"] == (log,) and run.finished and run.program_version == original.program_version
+    assert describe_file(log)["format"] == "cp2k-log"
+
+
+def test_sniff_reads_only_up_to_the_banner(tmp_path, monkeypatch):
+    """A log whose banner comes after 3 MB is recognised; after it, nothing more is read."""
+    log = tmp_path / "big.out"
+    with open(log, "w") as f:
+        f.write("srun: cpu-bind line\n" * 150_000)
+        f.write(" DBCSR| CPU Multiplication driver  XSMM\n CP2K| version string:  CP2K version 2026.2\n")
+        f.write("x" * 5_000_000)
+    reads = []
+    real_open = open
+
+    def counting_open(*args, **kwargs):
+        handle = real_open(*args, **kwargs)
+        read = handle.read
+        handle_read = lambda n=-1: (reads.append(n), read(n))[1]  # noqa: E731
+        return type("H", (), {"read": staticmethod(handle_read), "__enter__": lambda s: s,
+                              "__exit__": lambda s, *a: handle.close()})()
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    assert sniff_log(log) == "cp2k"
+    monkeypatch.undo()
+    assert 3 <= len(reads) <= 4  # 3 MB of preamble: blocks of 1 MiB up to the banner

@@ -281,7 +281,7 @@ def _write(work: Path, outdir: Path, trajectory: Path, chosen: FrameSelection, p
     input_name = manifest["frames"][0]["runs"][0]["input"]
     log_name = manifest["frames"][0]["runs"][0]["log"]
     write_job_scripts(work, outdir, code, tasks, input_name, log_name, jobs, gap_options(d_cut_A, q_o, jobs.wait_s),
-                      outdir.name)
+                      outdir.name, cp2k_inputs.layout_note(cp2k) if code == "cp2k" else "")
     (work / MANIFEST).write_text(dumps_manifest(manifest))
 
 

@@ -25,7 +25,12 @@ What a generated run holds (:func:`cp2k_input`), after the recipe of the real ru
   converges: frames with metal get that, and the abort remains possible there (the job script
   reports it; ``--mixing`` chooses another).
 - PDoS of every kind and of the ``&LDOS`` lists chosen at generation (the water atoms beyond
-  d_cut, then water layers), with all virtual states (``NLUMO -1``).
+  d_cut, then water layers), with all virtual states (``NLUMO -1``), in the layout of the CP2K
+  release the input is for (``Cp2kSettings.cp2k_version``): up to 2026.1 the print key
+  ``&PRINT%PDOS`` holds ``NLUMO``, ``COMPONENTS`` and the ``&LDOS`` lists; from 2026.2 on the
+  print key ``&PRINT%DOS`` holds ``NLUMO``, a ``&PDOS`` section (``COMPONENTS``) and the
+  ``&LDOS`` lists (``&PRINT%PDOS`` no longer exists there). :data:`VERIFIED_PRINT_PATHS`
+  lists where CP2K's source defines each of them.
 - ``V_HARTREE`` and electron-density cubes (``STRIDE``).
 - For the field twin, a homogeneous field along +z as the external electrostatic potential
   φ(z) = −A·z (``&EXTERNAL_POTENTIAL FUNCTION -A*Z``, Hartree and bohr): it works with
@@ -37,7 +42,10 @@ What a generated run holds (:func:`cp2k_input`), after the recipe of the real ru
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -55,6 +63,91 @@ COMMENT = "!"
 MIXING_METHODS = ("DIRECT_P_MIXING", "BROYDEN_MIXING", "PULAY_MIXING", "KERKER_MIXING", "MULTISECANT_MIXING", "NONE")
 
 
+#: The newest CP2K release whose input layout dftpost writes (the default when no CP2K is found).
+NEWEST_CP2K_VERSION = "2026.2"
+#: The first release that prints PDoS and LDOS by ``&DFT%PRINT%DOS`` (before: ``&DFT%PRINT%PDOS``).
+DOS_SECTION_SINCE = (2026, 2)
+#: The ``&DFT%PRINT`` paths dftpost writes, per layout (named by the release whose source was
+#: read: 2023.1 for every release before 2026.2, 2026.2 for it and later), and where CP2K's source
+#: defines each (file:line at that tag; tests/test_generate.py checks them against the source).
+VERIFIED_PRINT_PATHS = {
+    "2023.1": {
+        "PDOS": "src/input_cp2k_dft.F:2395",
+        "PDOS/COMPONENTS": "src/input_cp2k_dft.F:2398",
+        "PDOS/NLUMO": "src/input_cp2k_dft.F:2412",
+        "PDOS/LDOS": "src/input_cp2k_dft.F:2424",
+        "PDOS/LDOS/LIST": "src/input_cp2k_dft.F:2435",
+        "MO": "src/input_cp2k_dft.F:982",
+        "MO/ENERGIES": "src/input_cp2k_dft.F:995",
+        "MO/OCCUPATION_NUMBERS": "src/input_cp2k_dft.F:1007",
+        "MO/MO_INDEX_RANGE": "src/input_cp2k_dft.F:1029",
+        "MO/ADD_LAST": "src/input/cp_output_handling.F:264",
+        "MO/EACH": "src/input/cp_output_handling.F:223",
+        "MO/EACH/QS_SCF": "src/common/cp_iter_types.F:34",
+        "E_DENSITY_CUBE": "src/input_cp2k_dft.F:1137",
+        "E_DENSITY_CUBE/STRIDE": "src/input_cp2k_dft.F:1142",
+        "V_HARTREE_CUBE": "src/input_cp2k_dft.F:1215",
+        "V_HARTREE_CUBE/STRIDE": "src/input_cp2k_dft.F:1221",
+    },
+    "2026.2": {
+        "DOS": "src/input_cp2k_print_dft.F:1181",
+        "DOS/NLUMO": "src/input_cp2k_print_dft.F:2714",
+        "DOS/PDOS": "src/input_cp2k_print_dft.F:2724",
+        "DOS/PDOS/COMPONENTS": "src/input_cp2k_print_dft.F:2730",
+        "DOS/LDOS": "src/input_cp2k_print_dft.F:2806",
+        "DOS/LDOS/LIST": "src/input_cp2k_print_dft.F:2815",
+        "MO": "src/input_cp2k_print_dft.F:540",
+        "MO/ENERGIES": "src/input_cp2k_print_dft.F:558",
+        "MO/OCCUPATION_NUMBERS": "src/input_cp2k_print_dft.F:570",
+        "MO/MO_INDEX_RANGE": "src/input_cp2k_print_dft.F:592",
+        "MO/ADD_LAST": "src/input/cp_output_handling.F:262",
+        "MO/EACH": "src/input/cp_output_handling.F:221",
+        "MO/EACH/QS_SCF": "src/common/cp_iter_types.F:34",
+        "E_DENSITY_CUBE": "src/input_cp2k_print_dft.F:868",
+        "E_DENSITY_CUBE/STRIDE": "src/input_cp2k_print_dft.F:2601",
+        "V_HARTREE_CUBE": "src/input_cp2k_print_dft.F:929",
+        "V_HARTREE_CUBE/STRIDE": "src/input_cp2k_print_dft.F:935",
+    },
+}
+
+
+def cp2k_release(version: str) -> tuple[int, int]:
+    """(year, number) of a CP2K version string: ``2023.1``, ``v2026.2``, ``2026.2 (Development
+    Version)``; raises :class:`DftpostError` for anything else."""
+    m = re.match(r"\s*(?:CP2K version\s+)?v?(\d+)\.(\d+)", str(version))
+    if m is None:
+        raise DftpostError(None, f"CP2K version {version!r} is not a release number such as 2023.1 or 2026.2")
+    return int(m.group(1)), int(m.group(2))
+
+
+@lru_cache(maxsize=None)
+def installed_cp2k_version(program: str = "cp2k.psmp") -> str | None:
+    """The version ``program --version`` reports (``2023.1``), or None when it is not on PATH or
+    says no version."""
+    path = shutil.which(program)
+    if path is None:
+        return None
+    try:
+        text = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=120).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"CP2K version\s+(\S+)", text)
+    return m.group(1) if m else None
+
+
+def uses_dos_section(version: str) -> bool:
+    """True when CP2K ``version`` prints PDoS and LDOS by ``&DFT%PRINT%DOS`` (2026.2 and later)."""
+    return cp2k_release(version) >= DOS_SECTION_SINCE
+
+
+def layout_note(settings: "Cp2kSettings") -> str:
+    """One line saying which CP2K release and PDoS layout an input is written for."""
+    where = "&DFT%PRINT%DOS with &PDOS and &LDOS" if uses_dos_section(settings.cp2k_version) else "&DFT%PRINT%PDOS with &LDOS"
+    since = ".".join(map(str, DOS_SECTION_SINCE))
+    older = "CP2K >= " + since if uses_dos_section(settings.cp2k_version) else "CP2K < " + since
+    return f"input written for CP2K {settings.cp2k_version}: PDoS and LDOS in {where} (the layout of {older})"
+
+
 @dataclass(frozen=True)
 class Cp2kSettings:
     """Settings of a generated CP2K run (units: Ry for cutoffs, K for the smearing).
@@ -66,6 +159,7 @@ class Cp2kSettings:
     cubes at STRIDE 2. ``kinds`` maps an element to (basis set, potential); others get
     ``basis`` and ``GTH-<xc>``. ``added_mos`` None: 20, or 2 per metal atom (at least 20) with
     a metal. ``mo_index_range`` prints those MO energies in the log (1-based, or None).
+    ``cp2k_version`` is the CP2K release the input is for (its PDoS layout: :func:`layout_note`).
     """
 
     project: str = "frame"
@@ -92,8 +186,10 @@ class Cp2kSettings:
     density_cube: bool = True
     print_level: str = "MEDIUM"
     mo_index_range: tuple[int, int] | None = None
+    cp2k_version: str = NEWEST_CP2K_VERSION
 
     def __post_init__(self):
+        cp2k_release(self.cp2k_version)
         if self.mixing.upper() not in MIXING_METHODS + ("AUTO",):
             raise DftpostError(None, f"CP2K mixing {self.mixing!r} is not auto or one of {', '.join(MIXING_METHODS)}")
         for name in ("cutoff_Ry", "rel_cutoff_Ry", "eps_default", "eps_scf", "mixing_alpha", "mixing_beta", "smear_temperature_K"):
@@ -268,11 +364,15 @@ def cp2k_input(
                 sections=[Cp2kSection("EACH", keywords=[("QS_SCF", "0")])],
             )
         )
-    pdos = Cp2kSection(
-        "PDOS",
-        keywords=[(COMMENT, "-1 = all virtual states" if s.nlumo == -1 else f"{s.nlumo} virtual states"),
-                  ("NLUMO", str(s.nlumo)), ("COMPONENTS", ".FALSE.")],
-    )
+    nlumo = [(COMMENT, "-1 = all virtual states" if s.nlumo == -1 else f"{s.nlumo} virtual states"), ("NLUMO", str(s.nlumo))]
+    if uses_dos_section(s.cp2k_version):
+        pdos = Cp2kSection(
+            "DOS",
+            keywords=[(COMMENT, layout_note(s)), *nlumo],
+            sections=[Cp2kSection("PDOS", keywords=[("COMPONENTS", ".FALSE.")])],
+        )
+    else:
+        pdos = Cp2kSection("PDOS", keywords=[*nlumo, ("COMPONENTS", ".FALSE.")])
     labels = list(ldos_labels) if ldos_labels is not None else [None] * len(ldos_lists)
     if len(labels) != len(ldos_lists):
         raise DftpostError(None, "one label per LDOS list")

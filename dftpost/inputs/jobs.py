@@ -69,8 +69,10 @@ def gap_options(d_cut_A: float, q_o_e: float, wait_s: float) -> list[str]:
     return ["--d-cut", repr(float(d_cut_A)), "--q-o", repr(float(q_o_e)), "--workers", "1", "--wait", f"{wait_s:g}"]
 
 
-def run_task_script(code: str, input_name: str, log_name: str, settings: JobSettings, gap_opts: list[str], name: str) -> str:
-    """The text of ``run_task.sh`` (bash)."""
+def run_task_script(code: str, input_name: str, log_name: str, settings: JobSettings, gap_opts: list[str], name: str,
+                    program_note: str = "") -> str:
+    """The text of ``run_task.sh`` (bash); ``program_note`` (one line, e.g. the CP2K release the
+    inputs are for) is stated in its header."""
     program = shell_word_list(settings.dft_command or _program(code), "the DFT command")
     dftpost = shell_word_list(settings.dftpost_command, "the dftpost command")
     finished = FINISHED[code]
@@ -79,11 +81,12 @@ def run_task_script(code: str, input_name: str, log_name: str, settings: JobSett
     else:
         start = f"$DFT_CMD > {shlex.quote(log_name)} 2> dft.console"
     gap = " ".join(shlex.quote(o) for o in gap_opts)
+    note = f"# The {program_note}.\n" if program_note else ""
     return f"""#!/usr/bin/env bash
 # One task of the dftpost campaign {name} (written by dftpost generate): the DFT runs of one
 # frame (line TASK+1 of tasks.txt), each skipped when its log says the program ended normally,
 # then dftpost gap on them into the campaign's HDF5 file.
-#   bash run_task.sh TASK        TASK counts from 0 (default: $SLURM_ARRAY_TASK_ID)
+{note}#   bash run_task.sh TASK        TASK counts from 0 (default: $SLURM_ARRAY_TASK_ID)
 # Environment: DFT_CMD starts the program in a run directory (default: {program}),
 # DFTPOST the dftpost command, RESULTS the HDF5 file (default: results.h5 of the campaign).
 set -uo pipefail
@@ -182,6 +185,7 @@ def write_job_scripts(
     settings: JobSettings,
     gap_opts: list[str],
     name: str,
+    program_note: str = "",
 ) -> list[str]:
     """Write ``tasks.txt``, ``run_task.sh``, ``run_all.sh``, ``submit.slurm`` and ``logs/``
     into ``directory`` (the campaign being written, to be renamed to ``final_directory``, whose
@@ -189,7 +193,7 @@ def write_job_scripts(
     (directory / "logs").mkdir()
     (directory / "tasks.txt").write_text("".join(" ".join(runs) + "\n" for runs in tasks))
     scripts = {
-        "run_task.sh": run_task_script(code, input_name, log_name, settings, gap_opts, name),
+        "run_task.sh": run_task_script(code, input_name, log_name, settings, gap_opts, name, program_note),
         "run_all.sh": run_all_script(name),
         "submit.slurm": slurm_script(code, final_directory, len(tasks), settings, name),
     }

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers
+from ase.geometry import cellpar_to_cell
 
 from ..dos import L_LABELS, ProjectedDos, Projection, check_compatible
 from ..errors import MissingInputError, ParseError
@@ -22,27 +23,38 @@ from ..units import BOHR_A, FIELD_AU_V_PER_A, HARTREE_EV
 from .text import numeric_table
 
 # ----------------------------------------------------------------------------- PDOS files
-#: ``<project>-[ALPHA_|BETA_]k<K>-<iter>.pdos`` or ``...list<L>-<iter>.pdos``; the project may
-#: contain ``-``, so the name is matched from the right.
+#: ``<project>-[ALPHA_|BETA_](k|list)<N>[_curve]-<iter>.pdos[_raw]``; the project may contain
+#: ``-``, so the name is matched from the right. ``_curve`` files hold a broadened DoS on an
+#: energy grid (CP2K ≥ 2026.2, ``&DOS%CURVE``); ``.pdos_raw`` files hold the discrete states
+#: written by CP2K trunk builds of May–July 2026, whose ``.pdos`` files were then curves.
 PDOS_NAME = re.compile(
-    r"^(?P<project>.+?)-(?:(?P<spin>ALPHA|BETA)_)?(?P<what>k|list)(?P<index>\d+)-(?P<iter>\d+(?:_\d+)?)\.pdos$"
+    r"^(?P<project>.+?)-(?:(?P<spin>ALPHA|BETA)_)?(?P<what>k|list)(?P<index>\d+)(?P<curve>_curve)?"
+    r"-(?P<iter>\d+(?:_\d+)?)\.(?P<extension>pdos|pdos_raw)$"
 )
 _HEADER_KIND = re.compile(r"atomic kind\s+(?P<name>\S+)", re.I)
-_HEADER_LIST = re.compile(r"list\s+(?P<index>\d+)\s+of\s+(?P<n>\d+)\s+atoms", re.I)
-_HEADER_FERMI = re.compile(r"E\(Fermi\)\s*=\s*(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[EeDd][-+]?\d+)?|[^\s\[]+)\s*(?P<unit>a\.u\.|eV|\[a\.u\.\]|\[eV\])?", re.I)
-_HEADER_STEP = re.compile(r"iteration step i\s*=\s*(?P<step>\d+)", re.I)
+_HEADER_LIST = re.compile(r"list\s+(?P<index>\d+)(?:\s+of\s+(?P<n>\d+)\s+atoms)?", re.I)
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[EeDd][-+]?\d+)?"
+_HEADER_FERMI = re.compile(rf"E\(Fermi\)\s*=\s*(?P<value>{_NUMBER}|[^\s\[]+)\s*(?P<unit>a\.u\.|eV|\[a\.u\.\]|\[eV\])?", re.I)
+_HEADER_HOCO = re.compile(rf"E\(HOCO\)\s*=\s*(?P<value>{_NUMBER}|\S+)\s*a\.u\.", re.I)
+_HEADER_ZERO = re.compile(r"Energy zero:\s*(?:AUTO\s*->\s*)?(?P<zero>\S+)", re.I)
+_HEADER_FWHM = re.compile(rf"(?P<shape>[\w-]+) broadening, FWHM =\s*(?P<value>{_NUMBER}|\S+)\s*a\.u\.", re.I)
+#: FWHM of a Gaussian over its standard deviation
+_FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 
 @dataclass(frozen=True)
 class PdosName:
     """What a CP2K ``.pdos`` file name says: project, spin (``ALPHA``/``BETA``/``None``),
-    ``"kind"`` or ``"list"`` with its 1-based index, and the print-key counter."""
+    ``"kind"`` or ``"list"`` with its 1-based index, the print-key counter, whether it is a
+    broadened ``_curve`` file and whether its extension is ``.pdos_raw``."""
 
     project: str
     spin: str | None
     what: str
     index: int
     iteration: tuple[int, ...]
+    curve: bool = False
+    raw: bool = False
 
 
 def parse_pdos_name(path: str | Path) -> PdosName | None:
@@ -55,6 +67,8 @@ def parse_pdos_name(path: str | Path) -> PdosName | None:
         what="kind" if m["what"] == "k" else "list",
         index=int(m["index"]),
         iteration=tuple(int(x) for x in m["iter"].split("_")),
+        curve=m["curve"] is not None,
+        raw=m["extension"] == "pdos_raw",
     )
 
 
@@ -65,36 +79,69 @@ def _orbital_to_l(label: str) -> str | None:
 
 
 def read_pdos(path: str | Path) -> ProjectedDos:
-    """One CP2K ``.pdos`` file as a discrete :class:`~dftpost.dos.ProjectedDos`.
+    """One CP2K projected-DoS file as a :class:`~dftpost.dos.ProjectedDos`, in every layout CP2K
+    has written (``docs/formats.md``):
 
-    Eigenvalues are converted to eV relative to the Fermi level of the header; orbital columns
-    (l-resolved ``s p d f`` or m-resolved ``s py pz px d-2 ...``) are summed per l channel, and
-    their sum (or the ``total`` column of newer CP2K versions) is the weight of the projection.
-    A file holding several snapshots (``APPEND``) is read at its last one.
+    - the discrete states of a ``.pdos`` file (up to 2026.1: one header line ``... E(Fermi) =
+      x a.u.``; from 2026.2: ``E(Fermi)`` and ``E(HOCO)`` on lines of their own and a ``Total``
+      column) or of a ``.pdos_raw`` file (trunk builds of 2026, eigenvalues possibly in eV and
+      relative to the ``Energy zero`` the header names): a discrete DoS, eigenvalues in eV
+      relative to E(Fermi), weights summed per l channel (their sum, or the ``Total`` column,
+      is the weight of the projection);
+    - a broadened ``_curve`` file (``&DOS%CURVE``, also the only k-point PDoS): a DoS on an
+      energy grid in states/eV (both spins together in a closed-shell file), energies relative
+      to E(Fermi) whatever ``ENERGY_ZERO`` and ``ENERGY_UNIT`` the file was written with.
+
+    A file holding several snapshots (``APPEND``) is read at its last one. The ``E(HOCO)`` of
+    newer headers is not kept: it is the highest occupied eigenvalue, which the discrete DoS
+    holds (``summary()["homo_eV"]``); it only serves to undo a HOCO energy zero.
     """
-    path = Path(path)
+    return _read_pdos(Path(path))[0]
+
+
+def _read_pdos(path: Path) -> tuple[ProjectedDos, tuple[str, float] | None]:
+    """:func:`read_pdos`, and for a file whose energies are relative to a shifted zero (the
+    ``Energy zero`` line): (FERMI, HOCO or ABSOLUTE; that zero's energy in eV), else None."""
     try:
         text = path.read_text()
     except UnicodeDecodeError:
         raise ParseError(path, "not a text file (is this a CP2K .pdos file?)") from None
-    lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("#") and "Projected DOS" in line]
-    if not starts:
+    title = text.rfind("Projected DOS")
+    start = text.rfind("\n", 0, title) + 1
+    if title < 0 or not text.startswith("#", start):
         raise ParseError(path, "no '# Projected DOS for ...' header: not a CP2K .pdos file")
-    first = starts[-1]
-    header, columns_line = lines[first], lines[first + 1] if first + 1 < len(lines) else ""
-    if not columns_line.startswith("#"):
-        raise ParseError(path, f"line {first + 2}: expected the column header after the title")
-    fermi_match = _HEADER_FERMI.search(header)
+    header_line = text.count("\n", 0, start) + 1
+    header: list[str] = []  # the title, the lines after it, the column line: one pass
+    position = start
+    # a column line shorter than its A42 edit descriptor is right-justified: "  #   MO Energy[eV]..."
+    while text[position : position + 8].lstrip(" ").startswith("#"):
+        end = text.find("\n", position)
+        if end < 0:
+            raise ParseError(path, f"line {header_line + len(header)}: the header is cut short (truncated?)")
+        header.append(text[position:end].lstrip(" "))
+        position = end + 1
+    if len(header) < 2:
+        raise ParseError(path, f"line {header_line + 1}: expected the column header after the title")
+    if "in real space" in header[0]:
+        raise ParseError(path, "a real-space LDOS (&R_LDOS) file: dftpost reads the PDoS of kinds and &LDOS lists")
+    meta, columns_line = " ".join(header[:-1]), header[-1]
+    fermi_match = _HEADER_FERMI.search(meta)
     if fermi_match is None:
-        raise ParseError(path, f"line {first + 1}: no E(Fermi) in the header")
-    energy_in_ev = "[ev]" in columns_line.lower() or "ev" in (fermi_match["unit"] or "").lower()
-    scale = 1.0 if energy_in_ev else HARTREE_EV
-    fermi_eV = _float(fermi_match["value"].replace("D", "E").replace("d", "e"), path, "E(Fermi)") * scale
-
+        raise ParseError(path, f"lines {header_line}-{header_line + len(header) - 2}: no E(Fermi) in the header")
+    unit = (fermi_match["unit"] or "a.u.").lower()
+    fermi_eV = _float(fermi_match["value"].replace("D", "E").replace("d", "e"), path, "E(Fermi)")
+    fermi_eV *= 1.0 if "ev" in unit else HARTREE_EV
+    shift = _energy_zero(meta, fermi_eV, path)
+    name = parse_pdos_name(path)
+    projection = _projection_from_header(header[0], name, path)
+    energy_scale = 1.0 if "[ev]" in columns_line.lower().replace(" ", "") else HARTREE_EV
+    zero_eV = shift[1] if shift else 0.0
+    data = numeric_table(text[position:].encode(), path)
+    if "Occupation" not in columns_line:
+        if not re.match(r"#\s*Energy\s*\[", columns_line):
+            raise ParseError(path, f"line {header_line + len(header) - 1}: not a column header of a CP2K .pdos file: {columns_line[:60]!r}")
+        return _pdos_curve(path, header, data, name, projection, fermi_eV, zero_eV, energy_scale), shift
     columns = _column_names(columns_line)
-    # the data lines as written, line ends included (a last line without one was cut short)
-    data = numeric_table("".join(text.splitlines(keepends=True)[first + 2 :]).encode(), path)
     if data.shape[1] != len(columns):
         raise ParseError(
             path, f"data lines have {data.shape[1]} columns, the header names {len(columns)}: {' '.join(columns)}"
@@ -107,20 +154,9 @@ def read_pdos(path: str | Path) -> ProjectedDos:
             f"data line {wrong[0] + 1}: MO index {data[wrong[0], 0]:g} where {wrong[0] + 1} belongs "
             "(a line missing, repeated or out of order)",
         )
-    eigen = data[:, 1] * scale
+    eigen_eV = data[:, 1] * energy_scale + zero_eV
     occupation = data[:, 2]
-    orbital_names = columns[3:]
-    total_col = [i for i, name in enumerate(orbital_names) if name.lower() == "total"]
-    weights_all = data[:, 3:]
-    channel_l = [_orbital_to_l(name) for name in orbital_names]
-    orbitals = [l for l in L_LABELS if l in channel_l]
-    orbital_weights = np.stack(
-        [weights_all[:, [j for j, c in enumerate(channel_l) if c == l]].sum(axis=1) for l in orbitals]
-    ) if orbitals else np.zeros((0, eigen.size))
-    weight = weights_all[:, total_col[0]] if total_col else orbital_weights.sum(axis=0)
-
-    name = parse_pdos_name(path)
-    projection = _projection_from_header(header, name, path)
+    orbitals, weight, orbital_weights = _orbital_channels(path, columns[3:], data[:, 3:])
     # a closed-shell state holds two electrons; ALPHA/BETA files (or, for a renamed file,
     # occupations that never exceed one) hold one spin channel
     if name is not None:
@@ -131,19 +167,87 @@ def read_pdos(path: str | Path) -> ProjectedDos:
         fermi_level_eV=fermi_eV,
         projections=(projection,),
         values=weight[None, None, :],
-        eigenvalues_eV=(eigen - fermi_eV)[None, :],
+        eigenvalues_eV=(eigen_eV - fermi_eV)[None, :],
         occupations=occupation[None, :],
         spin_degeneracy=spin_degeneracy,
-        orbitals=tuple(orbitals),
+        orbitals=orbitals,
         orbital_values=orbital_weights[None, None, :, :],
+        sources=(path,),
+    ), shift
+
+
+def _energy_zero(meta: str, fermi_eV: float, path: Path) -> tuple[str, float] | None:
+    """The ``Energy zero`` of a header (FERMI, HOCO or ABSOLUTE; ``AUTO -> X`` is X) and its
+    energy in eV; None when the header names none (energies are then absolute, as in every
+    ``.pdos`` file of a CP2K release)."""
+    zero = _HEADER_ZERO.search(meta)
+    if zero is None:
+        return None
+    hoco = _HEADER_HOCO.search(meta)
+    hoco_eV = _float(hoco["value"], path, "E(HOCO)") * HARTREE_EV if hoco else None
+    label = zero["zero"].upper()
+    if label == "FERMI":
+        return label, fermi_eV
+    if label == "ABSOLUTE":
+        return label, 0.0
+    if label == "HOCO" and hoco_eV is not None:
+        return label, hoco_eV
+    raise ParseError(path, f"energy zero {zero['zero']!r} is not FERMI, HOCO (with an E(HOCO) line) or ABSOLUTE")
+
+
+def _orbital_channels(path: Path, names: list[str], weights: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """(l channels, total weight, weight per l channel) of the orbital columns of a .pdos file:
+    ``s p d`` or ``s py pz px d-2 ...`` summed per l; the ``Total`` column, where written, must
+    be their sum (a misaligned column is an error)."""
+    total_col = [i for i, name in enumerate(names) if name.lower() == "total"]
+    channel_l = [_orbital_to_l(name) for name in names]
+    orbitals = tuple(l for l in L_LABELS if l in channel_l)
+    orbital_weights = np.stack(
+        [weights[:, [j for j, c in enumerate(channel_l) if c == l]].sum(axis=1) for l in orbitals]
+    ) if orbitals else np.zeros((0, weights.shape[0]))
+    weight = orbital_weights.sum(axis=0)
+    if total_col:
+        total = weights[:, total_col[0]]
+        # each column is rounded to its last printed digit (1e-8 for F16.8, 1e-12 for F20.12)
+        off = np.abs(total - weight) > 1e-6 * max(1, len(names))
+        if off.any():
+            raise ParseError(path, f"data line {np.flatnonzero(off)[0] + 1}: the total column is not the sum of the orbital columns")
+        weight = total
+    return orbitals, weight, orbital_weights
+
+
+def _pdos_curve(path, header, data, name, projection, fermi_eV, zero_eV, energy_scale) -> ProjectedDos:
+    """A broadened ``_curve`` file (energy, total, orbital columns; densities per energy unit
+    per orbital) as a grid :class:`ProjectedDos` in states/eV relative to E(Fermi)."""
+    columns = header[-1].lstrip("#").split()[1:]  # total, s, p, ... after "Energy[unit]"
+    if data.shape[1] != len(columns) + 1:
+        raise ParseError(path, f"data lines have {data.shape[1]} columns, the header names {len(columns) + 1}")
+    energies_eV = data[:, 0] * energy_scale + zero_eV - fermi_eV
+    if np.any(np.diff(energies_eV) <= 0):
+        raise ParseError(path, "the energies of the broadened DoS do not increase line by line")
+    orbitals, weight, orbital_weights = _orbital_channels(path, columns, data[:, 1:])
+    spin_degeneracy = 1 if name is not None and name.spin else 2  # a closed-shell orbital holds two
+    per_eV = spin_degeneracy / energy_scale
+    fwhm = _HEADER_FWHM.search(" ".join(header))
+    # the Gaussian's standard deviation; Lorentzian and pseudo-Voigt shapes have none
+    sigma = _float(fwhm["value"], path, "FWHM") * HARTREE_EV / _FWHM_PER_SIGMA if fwhm and fwhm["shape"].lower() == "gaussian" else None
+    return ProjectedDos(
+        fermi_level_eV=fermi_eV,
+        projections=(projection,),
+        values=weight[None, None, :] * per_eV,
+        energies_eV=energies_eV,
+        orbitals=orbitals,
+        orbital_values=orbital_weights[None, None, :, :] * per_eV,
+        broadening_eV=sigma,
         sources=(path,),
     )
 
 
 def _column_names(line: str) -> list[str]:
-    """Column names of a .pdos header: ``MO``, ``Eigenvalue``, ``Occupation``, orbitals..."""
+    """Column names of a .pdos header: ``MO``, ``Eigenvalue``, ``Occupation``, orbitals...
+    (``MO Eigenvalue [a.u.]`` up to 2026.1, ``MO Energy[a.u.]`` from 2026.2)."""
     text = line.lstrip("#")
-    text = re.sub(r"MO\s+Eigenvalue\s*\[[^\]]*\]", "MO Eigenvalue", text)
+    text = re.sub(r"MO\s+(?:Eigenvalue|Energy)\s*\[[^\]]*\]", "MO Eigenvalue", text)
     return text.split()
 
 
@@ -159,56 +263,116 @@ def _projection_from_header(header: str, name: PdosName | None, path: Path) -> P
         )
     lst = _HEADER_LIST.search(header)
     if lst:
-        return Projection(label=f"list{lst['index']}", kind="list", n_atoms=int(lst["n"]))
+        return Projection(label=f"list{lst['index']}", kind="list", n_atoms=int(lst["n"]) if lst["n"] else None)
     raise ParseError(path, "the header names neither an atomic kind nor an LDOS list")
 
 
 def read_pdos_files(paths: list[Path]) -> ProjectedDos:
-    """Several ``.pdos`` files of one run (kinds and lists, ALPHA/BETA) as one DoS.
+    """Several projected-DoS files of one run (kinds and lists, ALPHA/BETA) as one DoS.
 
     Projections keep the order kinds-then-lists by index; spin channels are stacked
-    (ALPHA first). Only the latest print-key counter of each projection is used.
+    (ALPHA first). Only the latest print-key counter of each projection is used. Discrete
+    files are used when there are any: ``.pdos_raw`` (whose run's ``.pdos`` files are curves)
+    before ``.pdos``; the broadened ``_curve`` files only without them (k-point runs).
+    An ALPHA file without its BETA twin (or the reverse) is an error naming what is missing.
     """
-    latest: dict[tuple, tuple[tuple[int, ...], Path]] = {}
+    named = []
     for p in paths:
         name = parse_pdos_name(p)
         if name is None:
-            raise ParseError(p, "file name is not <project>-[ALPHA_|BETA_](k|list)<N>-<step>.pdos")
+            raise ParseError(p, "file name is not <project>-[ALPHA_|BETA_](k|list)<N>[_curve]-<step>.pdos[_raw]")
+        named.append((name, p))
+    for chosen in ([x for x in named if x[0].raw], [x for x in named if not x[0].curve], named):
+        if chosen:
+            named = chosen
+            break
+    latest: dict[tuple, tuple[tuple[int, ...], Path]] = {}
+    for name, p in named:
         key = (name.spin, name.what, name.index)
         if key not in latest or name.iteration > latest[key][0]:
             latest[key] = (name.iteration, p)
     spins = sorted({k[0] for k in latest}, key=lambda s: {None: 0, "ALPHA": 1, "BETA": 2}[s])
     if None in spins and len(spins) > 1:
         raise ParseError(paths[0].parent, "mixes spin-polarised (ALPHA/BETA) and closed-shell .pdos files")
+    if spins in (["ALPHA"], ["BETA"]):
+        other = "BETA" if spins == ["ALPHA"] else "ALPHA"
+        raise MissingInputError(
+            paths[0].parent,
+            f"{spins[0]} .pdos files ({', '.join(sorted(p.name for _, p in latest.values()))}) without the {other} "
+            "ones: a spin-polarised run writes both channels",
+        )
     order = sorted({(k[1] != "kind", k[2]) for k in latest})
-    per_spin = []
+    per_spin, zeros = [], []
     for spin in spins:
-        parts = []
+        parts, spin_zeros = [], set()
         for is_list, index in order:
             key = (spin, "list" if is_list else "kind", index)
             if key not in latest:
                 raise MissingInputError(paths[0].parent, f"no .pdos file for {key[1]} {index} of spin {spin}")
-            parts.append(read_pdos(latest[key][1]))
+            dos, zero = _read_pdos(latest[key][1])
+            parts.append(dos)
+            spin_zeros.add(zero)
         per_spin.append(ProjectedDos.concatenate(parts))
+        zeros.append(spin_zeros.pop() if len(spin_zeros) == 1 else None)
     if len(per_spin) == 1:
         return per_spin[0]
     a, b = per_spin
+    if None not in zeros and all(z[0] != "ABSOLUTE" for z in zeros):
+        # each file was read against its own channel's zero; CP2K shifted both channels by the
+        # higher of the two (qs_pdos.F: energy_ref = MAXVAL(e_fermi_ref) or MAXVAL(hoco_ref))
+        common = max(z[1] for z in zeros)
+        a, b = (_shifted(x, common - z[1]) for x, z in zip(per_spin, zeros))
     check_compatible(a, b, energies=False)  # one Fermi level for both spins
-    if a.eigenvalues_eV.shape != b.eigenvalues_eV.shape:
+    if not a.is_discrete:
+        a, b = _common_grid(a, b)
+    elif a.eigenvalues_eV.shape != b.eigenvalues_eV.shape:
         # ALPHA and BETA may hold different numbers of states: pad with zero weight far away
         n = max(a.values.shape[-1], b.values.shape[-1])
         a, b = (_pad_states(x, n) for x in (a, b))
+    energies = {"energies_eV": a.energies_eV} if not a.is_discrete else {
+        "eigenvalues_eV": np.concatenate([a.eigenvalues_eV, b.eigenvalues_eV]),
+        "occupations": np.concatenate([a.occupations, b.occupations]),
+    }
     return replace(
         a,
         values=np.concatenate([a.values, b.values]),
-        eigenvalues_eV=np.concatenate([a.eigenvalues_eV, b.eigenvalues_eV]),
-        occupations=np.concatenate([a.occupations, b.occupations]),
         orbital_values=None
         if a.orbital_values is None or b.orbital_values is None or a.orbitals != b.orbitals
         else np.concatenate([a.orbital_values, b.orbital_values]),
         orbitals=a.orbitals if a.orbitals == b.orbitals else (),
         sources=a.sources + b.sources,
+        **energies,
     )
+
+
+def _shifted(dos: ProjectedDos, delta_eV: float) -> ProjectedDos:
+    """``dos`` with its energies (or eigenvalues) moved by ``delta_eV``."""
+    if dos.is_discrete:
+        return replace(dos, eigenvalues_eV=dos.eigenvalues_eV + delta_eV)
+    return replace(dos, energies_eV=dos.energies_eV + delta_eV)
+
+
+def _common_grid(a: ProjectedDos, b: ProjectedDos) -> tuple[ProjectedDos, ProjectedDos]:
+    """Two grid DoS (the ALPHA and BETA curves, whose grids CP2K starts at each channel's lowest
+    state) on one grid of the first's spacing over both ranges: linear interpolation, zero
+    outside a curve's range (CP2K's curves reach zero at their ends)."""
+    if a.energies_eV.shape == b.energies_eV.shape and np.abs(a.energies_eV - b.energies_eV).max() < 1e-9:
+        return a, b
+    step = a.energies_eV[1] - a.energies_eV[0]
+    low = min(a.energies_eV[0], b.energies_eV[0])
+    n = int(round((max(a.energies_eV[-1], b.energies_eV[-1]) - low) / step)) + 1
+    grid = low + step * np.arange(n)
+
+    def resample(dos: ProjectedDos) -> ProjectedDos:
+        on = lambda v: np.apply_along_axis(lambda y: np.interp(grid, dos.energies_eV, y, left=0.0, right=0.0), -1, v)  # noqa: E731
+        return replace(
+            dos,
+            energies_eV=grid,
+            values=on(dos.values),
+            orbital_values=None if dos.orbital_values is None else on(dos.orbital_values),
+        )
+
+    return resample(a), resample(b)
 
 
 def _pad_states(dos: ProjectedDos, n: int) -> ProjectedDos:
@@ -516,7 +680,8 @@ def read_input(path: str | Path) -> Cp2kInput:
     fe = force_eval[0]
     atoms = _input_structure(fe, path, warnings)
     lists = []
-    for ldos in fe.find("DFT", "PRINT", "PDOS", "LDOS"):
+    # &PRINT%PDOS%LDOS up to CP2K 2026.1, &PRINT%DOS%LDOS from 2026.2
+    for ldos in fe.find("DFT", "PRINT", "PDOS", "LDOS") + fe.find("DFT", "PRINT", "DOS", "LDOS"):
         indices: list[int] = []
         for key, value in ldos.keywords:
             if key == "LIST":
@@ -552,6 +717,34 @@ def read_input(path: str | Path) -> Cp2kInput:
     )
 
 
+def _efield(s: Cp2kSection, path: Path) -> np.ndarray:
+    """The field (V/Å) of one ``&EFIELD`` section at the start of a run, as CP2K's Quickstep
+    applies it (efield_utils.F, make_field): amplitude E0 = sqrt(INTENSITY / 3.50944e16) a.u.
+    with INTENSITY in W/cm², or, from CP2K 2026.2 on, ``AMPLITUDE`` (V/m unless a unit is
+    given; both keywords at once abort CP2K); times cos(π·PHASE) along the normalised
+    POLARISATION (a zero vector means (1/3, 1/3, 1/3)). The field is the physical one: the
+    electrons' Hamiltonian gains +E·r. Several sections add up."""
+    intensity, amplitude = s.get("INTENSITY"), s.get("AMPLITUDE")
+    if intensity is not None and amplitude is not None:
+        raise ParseError(path, "&EFIELD gives both INTENSITY and AMPLITUDE (CP2K stops on this)")
+    if amplitude is not None:
+        m = re.match(r"\s*\[([^\]]*)\]", amplitude)
+        unit = m.group(1).strip().upper() if m else "VM-1"
+        if unit not in _FIELD_UNITS:
+            raise ParseError(path, f"&EFIELD AMPLITUDE unit [{unit}] is not one CP2K knows ({', '.join(_FIELD_UNITS)})")
+        e0_V_per_A = _float(amplitude[m.end() :].strip() if m else amplitude.strip(), path, "&EFIELD AMPLITUDE") * _FIELD_UNITS[unit]
+    else:
+        watts = _float(intensity or "0.0", path, "&EFIELD INTENSITY")
+        if watts < 0:
+            raise ParseError(path, f"&EFIELD INTENSITY {watts:g} W/cm² is negative")
+        e0_V_per_A = math.sqrt(watts / _INTENSITY_W_CM2_PER_AU2) * FIELD_AU_V_PER_A
+    phase = _float(s.get("PHASE") or "0.0", path, "&EFIELD PHASE")
+    pol = np.array(_numbers(s.get("POLARISATION") or s.get("POLARIZATION") or "0 0 1", path, "POLARISATION", 3)[:3])
+    norm = np.linalg.norm(pol)
+    direction = pol / norm if norm > 0 else np.full(3, 1.0 / 3.0)
+    return e0_V_per_A * math.cos(math.pi * phase) * direction
+
+
 def _stride(text: str, path: Path) -> tuple[int, ...]:
     try:
         stride = tuple(int(x) for x in text.split())
@@ -585,24 +778,75 @@ def _parse_index_list(value: str, path: Path) -> list[int]:
 
 
 def _input_structure(fe: Cp2kSection, path: Path, warnings: list[str]) -> Atoms | None:
+    """The structure of ``&SUBSYS``: cell, coordinates (``&COORD`` or ``&TOPOLOGY
+    COORD_FILE_NAME``), both replicated as ``MULTIPLE_UNIT_CELL`` asks (:func:`_replicate`)."""
     subsys = fe.find("SUBSYS")
     if not subsys:
         return None
     subsys = subsys[0]
     cell_sec = subsys.find("CELL")
-    cell = None
+    cell = None  # of the unit cell the coordinates are given in, Å (rows a, b, c)
+    cell_repeats = topology_repeats = (1, 1, 1)
     if cell_sec:
         c = cell_sec[0]
         if c.get("ABC"):
             abc = _lengths(c.get("ABC"), path, "&CELL ABC")
             angles = _numbers(c.get("ALPHA_BETA_GAMMA"), path, "ALPHA_BETA_GAMMA", 3) if c.get("ALPHA_BETA_GAMMA") else [90.0] * 3
-            cell = list(abc[:3]) + list(angles[:3])
+            cell = cellpar_to_cell(list(abc[:3]) + list(angles[:3]))
         elif all(c.get(k) for k in "ABC"):
-            cell = [_lengths(c.get(k), path, f"&CELL {k}")[:3] for k in "ABC"]
-    symbols: list[str] = []
-    positions: list[list[float]] = []
+            cell = np.array([_lengths(c.get(k), path, f"&CELL {k}")[:3] for k in "ABC"])
+        cell_repeats = _repeats(c.get("MULTIPLE_UNIT_CELL"), path, "&CELL MULTIPLE_UNIT_CELL")
+    topo = subsys.find("TOPOLOGY")
+    if topo:
+        topology_repeats = _repeats(topo[0].get("MULTIPLE_UNIT_CELL"), path, "&TOPOLOGY MULTIPLE_UNIT_CELL")
+    if topology_repeats != (1, 1, 1) and topology_repeats != cell_repeats:
+        # CP2K aborts on this too (topology_multiple_unit_cell.F, topology_muc)
+        raise ParseError(path, f"&TOPOLOGY MULTIPLE_UNIT_CELL {topology_repeats} differs from &CELL MULTIPLE_UNIT_CELL {cell_repeats}")
+    if cell_repeats != (1, 1, 1) and cell is None:
+        raise ParseError(path, "MULTIPLE_UNIT_CELL needs the cell, and &CELL gives none dftpost reads (ABC or A, B, C)")
+    atoms = _input_coordinates(subsys, cell, path, warnings)
+    if atoms is None:
+        return None
+    return _replicate(atoms, cell, cell_repeats, topology_repeats)
+
+
+def _repeats(text: str | None, path: Path, what: str) -> tuple[int, int, int]:
+    """Three positive integers of a ``MULTIPLE_UNIT_CELL`` keyword (1 1 1 when absent)."""
+    if text is None:
+        return (1, 1, 1)
+    try:
+        repeats = tuple(int(x) for x in text.split())
+    except ValueError:
+        repeats = ()
+    if len(repeats) != 3 or min(repeats) < 1:
+        raise ParseError(path, f"{what} {text!r} is not three positive integers")
+    return repeats
+
+
+def _replicate(atoms: Atoms, unit_cell: np.ndarray | None, cell_repeats, topology_repeats) -> Atoms:
+    """The structure CP2K builds: the cell is the unit cell times ``&CELL MULTIPLE_UNIT_CELL``
+    (cell_methods.F, set_multiple_unit_cell); ``&TOPOLOGY MULTIPLE_UNIT_CELL`` copies all atoms
+    once per image, translated by (i-1)a + (j-1)b + (k-1)c of the unit cell, with i running
+    fastest and k slowest (topology_multiple_unit_cell.F, topology_muc)."""
+    if unit_cell is None:
+        return atoms
+    if topology_repeats != (1, 1, 1):
+        n1, n2, n3 = topology_repeats
+        shifts = np.array([[i, j, k] for k in range(n3) for j in range(n2) for i in range(n1)]) @ unit_cell
+        positions = (shifts[:, None, :] + atoms.positions[None, :, :]).reshape(-1, 3)
+        atoms = Atoms(symbols=list(atoms.get_chemical_symbols()) * len(shifts), positions=positions)
+    atoms.set_cell(unit_cell * np.array(cell_repeats)[:, None])
+    atoms.pbc = True
+    return atoms
+
+
+def _input_coordinates(subsys: Cp2kSection, cell: np.ndarray | None, path: Path, warnings: list[str]) -> Atoms | None:
+    """The atoms of ``&COORD`` (scaled ones against the unit ``cell``) or of the file
+    ``&TOPOLOGY COORD_FILE_NAME`` names, in Å, before any replication."""
     coord = subsys.find("COORD")
     if coord:
+        symbols: list[str] = []
+        positions: list[list[float]] = []
         scaled = _bool(coord[0].get("SCALED")) if coord[0].get("SCALED") is not None else False
         factor = _length_unit(coord[0].get("UNIT") or "angstrom", path, "&COORD UNIT")
         for key, value in coord[0].keywords:
@@ -614,33 +858,30 @@ def _input_structure(fe: Cp2kSection, path: Path, warnings: list[str]) -> Atoms 
             positions.append(xyz if scaled else [x * factor for x in xyz])
         if scaled and cell is None:
             raise ParseError(path, "&COORD SCALED needs the cell, and &CELL gives none dftpost reads (ABC or A, B, C)")
+        if not symbols:
+            return None
         if scaled:
-            atoms = Atoms(symbols=_elements(symbols, path), cell=cell, pbc=True)
-            atoms.set_scaled_positions(positions)
-            return atoms
-    else:
-        topo = subsys.find("TOPOLOGY")
-        name = topo[0].get("COORD_FILE_NAME") if topo else None
-        if name:
-            coord_path = (path.parent / name.strip("'\"")).resolve()
-            if not coord_path.exists():
-                warnings.append(f"&TOPOLOGY COORD_FILE_NAME {name} does not exist: no structure from the input")
-                return None
-            from ase.io import read as ase_read
-
-            try:
-                loaded = ase_read(coord_path)
-            except Exception as exc:  # ase raises many kinds for bad files
-                raise ParseError(coord_path, f"cannot read the coordinates: {' '.join(str(exc).split())}") from None
-            if not np.isfinite(loaded.positions).all():
-                raise ParseError(coord_path, "coordinates that are not finite numbers (NaN or Inf)")
-            if cell is not None:
-                loaded.set_cell(cell)
-                loaded.pbc = True
-            return loaded
-    if not symbols:
+            positions = (np.array(positions) @ cell).tolist()
+        return Atoms(symbols=_elements(symbols, path), positions=positions)
+    topo = subsys.find("TOPOLOGY")
+    name = topo[0].get("COORD_FILE_NAME") if topo else None
+    if not name:
         return None
-    return Atoms(symbols=_elements(symbols, path), positions=positions, cell=cell, pbc=cell is not None)
+    coord_path = (path.parent / name.strip("'\"")).resolve()
+    if not coord_path.exists():
+        warnings.append(f"&TOPOLOGY COORD_FILE_NAME {name} does not exist: no structure from the input")
+        return None
+    from ase.io import read as ase_read
+
+    try:
+        loaded = ase_read(coord_path)
+    except Exception as exc:  # ase raises many kinds for bad files
+        raise ParseError(coord_path, f"cannot read the coordinates: {' '.join(str(exc).split())}") from None
+    if not np.isfinite(loaded.positions).all():
+        raise ParseError(coord_path, "coordinates that are not finite numbers (NaN or Inf)")
+    if cell is None:
+        return loaded
+    return Atoms(symbols=loaded.get_chemical_symbols(), positions=loaded.positions)
 
 
 def _elements(symbols: list[str], path: Path) -> list[str]:
@@ -684,17 +925,28 @@ def _numbers(text: str, path: Path, what: str, at_least: int = 0) -> list[float]
     return numbers
 
 
+#: W/cm² per squared atomic unit of field: CP2K's I = 3.50944e16 E0² (cp_control_utils.F, efield_utils.F)
+_INTENSITY_W_CM2_PER_AU2 = 3.50944e16
+#: V/Å per unit of an &EFIELD AMPLITUDE (CP2K ≥ 2026.2, cp_units.F; default V/m)
+_FIELD_UNITS = {"VM-1": 1e-10, "VOLT_PER_M": 1e-10, "VNM-1": 0.1, "VOLT_PER_NM": 0.1, "VA-1": 1.0,
+                "VOLT_PER_ANGSTROM": 1.0, "AU_EFIELD": FIELD_AU_V_PER_A}
+
+
 def _input_field(dft: Cp2kSection, path: Path) -> tuple[np.ndarray | None, str | None]:
-    for name in ("PERIODIC_EFIELD", "EFIELD"):
-        sections = dft.find(name)
-        if sections:
-            s = sections[0]
-            intensity = _float(s.get("INTENSITY") or "0.0", path, f"&{name} INTENSITY")
-            pol = np.array(_numbers(s.get("POLARISATION") or s.get("POLARIZATION") or "0 0 1", path, "POLARISATION", 3)[:3])
-            norm = np.linalg.norm(pol)
-            if norm == 0:
-                return None, None
-            return intensity * FIELD_AU_V_PER_A * pol / norm, f"&{name}"
+    """The applied field (V/Å) of ``&PERIODIC_EFIELD`` (INTENSITY in a.u.), of the ``&EFIELD``
+    sections (:func:`_efield`) or of a linear ``&EXTERNAL_POTENTIAL``."""
+    periodic = dft.find("PERIODIC_EFIELD")
+    if periodic:
+        s = periodic[0]
+        intensity = _float(s.get("INTENSITY") or "0.0", path, "&PERIODIC_EFIELD INTENSITY")
+        pol = np.array(_numbers(s.get("POLARISATION") or s.get("POLARIZATION") or "0 0 1", path, "POLARISATION", 3)[:3])
+        norm = np.linalg.norm(pol)
+        if norm == 0:
+            return None, None
+        return intensity * FIELD_AU_V_PER_A * pol / norm, "&PERIODIC_EFIELD"
+    efields = dft.find("EFIELD")
+    if efields:
+        return sum(_efield(s, path) for s in efields), "&EFIELD"
     ext = dft.find("EXTERNAL_POTENTIAL")
     if ext:
         s = ext[0]

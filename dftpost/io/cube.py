@@ -6,10 +6,13 @@ file holds (see :data:`dftpost.grid.QUANTITY_UNITS`): densities e/Bohr³ → e/�
 in V (sign flipped: φ = −V_H·27.211 V), wavefunctions Bohr^-3/2 → Å^-3/2.
 
 The data block is read in chunks into one preallocated array, so the peak memory is the array
-plus a few MB. Files written with a fixed-width ``E`` format (CP2K, FHI-aims and Gaussian write
-``E13.5``) are decoded without Python-level float parsing: the bytes of each field are gathered
-with strided views and the digits combined eight at a time (see ``benchmarks/`` for the figures
-against ASE and pymatgen); any other layout is read with :func:`numpy.fromstring`.
+plus a few MB. Files written with a fixed-width ``E`` format (CP2K up to 2026.1, FHI-aims and
+Gaussian write ``E13.5``) are decoded without Python-level float parsing: the bytes of each field
+are gathered with strided views and the digits combined eight at a time (see ``benchmarks/`` for
+the figures against ASE and pymatgen); any other layout (CP2K 2026.2's ``E13.5E3``, whose negative
+values fill the field with no blank between them, and the ``1X,ES12.4E3`` of later CP2K) is read
+with :func:`numpy.fromstring`. The second column of an atom line (0, or the effective nuclear
+charge CP2K writes from 2026.1 on) is not used.
 """
 
 from __future__ import annotations
@@ -524,8 +527,14 @@ def _parse_numbers(text: bytes, path: Path, offset: int) -> np.ndarray:
     values = parse_floats(text)
     if values is not None:
         return values
+    # CP2K 2026.2's E13.5E3 fills all 13 places of a negative value (-0.12345E-001), with no
+    # blank before it: a blank before every "-0." (no exponent has a point) splits them
+    fixed = text.replace(b"-0.", b" -0.")
+    values = parse_floats(fixed)
+    if values is not None:
+        return values
     # Fortran drops the exponent letter for three-digit exponents (0.12345-100); put it back.
-    fixed = re.sub(rb"(\d)([-+]\d{3})(?=\s|$)", rb"\1E\2", text)
+    fixed = re.sub(rb"(\d)([-+]\d{3})(?=\s|$)", rb"\1E\2", fixed)
     values = parse_floats(fixed)
     if values is not None:
         return values

@@ -17,20 +17,31 @@ from . import aims, cp2k
 from .cube import read_cube_header
 
 _LOG_SUFFIXES = {".out", ".log", ".stdout", ".txt"}
-_SNIFF_BYTES = 20_000
+#: Read size of :func:`sniff_log`, and the text the programs' logs are recognised by (their
+#: banners; a job scheduler may print any amount of text before them).
+_SNIFF_BLOCK = 1 << 20
+_LOG_MARKERS = ((b"Invoking FHI-aims", "fhi-aims"), (b"FHI-aims version", "fhi-aims"),
+                (b"CP2K|", "cp2k"), (b"PROGRAM STARTED AT", "cp2k"))
 
 
 def sniff_log(path: Path) -> str | None:
-    """``"fhi-aims"`` or ``"cp2k"`` if the file's first kilobytes are that program's log."""
+    """``"fhi-aims"`` or ``"cp2k"`` if the file is that program's log: the program whose banner
+    comes first, wherever it is (after a scheduler's preamble of any length). The file is read
+    block by block up to the banner only; None for a file without one or with NUL bytes."""
+    overlap = max(len(marker) for marker, _ in _LOG_MARKERS) - 1
+    tail = b""
     try:
         with open(path, "rb") as f:
-            head = f.read(_SNIFF_BYTES)
+            while block := f.read(_SNIFF_BLOCK):
+                if b"\0" in block:
+                    return None  # binary data, not a log
+                text = tail + block
+                hits = [(at, code) for marker, code in _LOG_MARKERS if (at := text.find(marker)) >= 0]
+                if hits:
+                    return min(hits)[1]
+                tail = text[-overlap:]
     except OSError:
         return None
-    if b"Invoking FHI-aims" in head or b"FHI-aims version" in head:
-        return "fhi-aims"
-    if b"CP2K|" in head or b"PROGRAM STARTED AT" in head:
-        return "cp2k"
     return None
 
 
@@ -48,7 +59,11 @@ def detect_code(directory: Path) -> str:
     """The program that wrote a run directory, from its logs or, lacking one, its file names."""
     logs = _logs(directory)
     if logs["fhi-aims"] and logs["cp2k"]:
-        raise ParseError(directory, "holds both an FHI-aims and a CP2K log: one run per directory")
+        names = lambda code: ", ".join(p.name for p in logs[code])  # noqa: E731
+        raise ParseError(
+            directory,
+            f"holds both an FHI-aims log ({names('fhi-aims')}) and a CP2K log ({names('cp2k')}): one run per directory",
+        )
     for code, paths in logs.items():
         if paths:
             return code
@@ -64,11 +79,15 @@ def detect_code(directory: Path) -> str:
 
 
 def looks_like_run(directory: Path) -> bool:
-    """True if a directory holds a DFT run that dftpost reads (cheap: names and log headers)."""
+    """True if a directory holds a DFT run that dftpost reads (cheap: names and log headers).
+    A directory with the logs of both programs is one (reading it is then an error that
+    names both logs)."""
     try:
         detect_code(directory)
-    except DftpostError:
+    except MissingInputError:
         return False
+    except ParseError:
+        pass  # the logs of both programs: a run, whose reading is an error naming both logs
     return True
 
 
@@ -196,7 +215,7 @@ def _read_cp2k(directory: Path) -> Run:
         warnings.extend(inp.warnings)
     project = (log.project if log else None) or (inp.project if inp else None)
     pdos_paths = [
-        p for p in sorted(directory.glob("*.pdos"))
+        p for p in sorted(directory.glob("*.pdos*"))
         if (n := cp2k.parse_pdos_name(p)) is not None and (project is None or n.project == project)
     ]
     pdos = None
@@ -218,6 +237,13 @@ def _read_cp2k(directory: Path) -> Run:
         warnings.append(f"structure taken from {cubes[0].path.name}")
     if atoms is None:
         missing.append("structure")
+    elif log is not None and log.n_atoms is not None and len(atoms) != log.n_atoms:
+        source = input_path if inp is not None and inp.atoms is not None else (log_path if log.atoms is not None else cubes[0].path)
+        raise ParseError(
+            source,
+            f"gives {len(atoms)} atoms, the log {log_path.name} counts {log.n_atoms} ('- Atoms:'): "
+            "not the structure of this run",
+        )
 
     fermi, source = None, None
     if pdos is not None:
@@ -467,7 +493,7 @@ def describe_file(path: str | Path) -> dict:
         header = read_cube_header(path)
         out.update(format="cube", code=header.program, n_atoms=header.n_atoms, cubes=[header.summary()])
         return out
-    if cp2k.parse_pdos_name(path) or path.suffix == ".pdos":
+    if cp2k.parse_pdos_name(path) or path.suffix in (".pdos", ".pdos_raw"):
         dos = cp2k.read_pdos(path)
         out.update(format="cp2k-pdos", code="cp2k", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
         return out
