@@ -2,11 +2,65 @@
 
 The API in a notebook::
 
-    from dftpost.io.rundir import read_run
-    run = read_run("frame_0042/")          # a Run: code, structure, Fermi level, PDoS, cubes ...
-    water = run.pdos.on_grid(sigma_eV=0.1)  # CP2K eigenvalues broadened onto an energy grid
+    import dftpost
+    run = dftpost.read_run("frame_0042/")        # a Run: code, structure, Fermi level, PDoS, cubes ...
+    gap = dftpost.water_gap(run)                 # water band edges (eV vs E_F) and the verdict
+    pdos = dftpost.read_pdos("frame_0042/water-k1-1.pdos")
+    for number, atoms in dftpost.read_trajectory("md.extxyz"):   # streamed ASE Atoms
+        ...
 
-Units everywhere: eV, Å, e, e·Å, V, V/Å, e/Å³ (see :mod:`dftpost.units`).
+Units everywhere: eV, Å, e, e·Å, V, V/Å, e/Å³ (see :mod:`dftpost.units`). The names below are
+imported on first use, so ``import dftpost`` (and the command line) stays fast.
 """
 
+from __future__ import annotations
+
+import importlib
+
 __version__ = "0.1.0"
+
+#: public name -> (module, attribute)
+_EXPORTS = {
+    # readers
+    "read_run": ("dftpost.io.rundir", "read_run"),
+    "read_cube": ("dftpost.io.cube", "read_cube"),
+    "read_pdos": ("dftpost.io.projected_dos", "read_pdos"),
+    "read_trajectory": ("dftpost.io.trajectory", "iter_frames"),
+    # data types
+    "Run": ("dftpost.run", "Run"),
+    "DipoleCorrection": ("dftpost.run", "DipoleCorrection"),
+    "ProjectedDos": ("dftpost.dos", "ProjectedDos"),
+    "Grid": ("dftpost.grid", "Grid"),
+    "CubeHeader": ("dftpost.grid", "CubeHeader"),
+    # analyses
+    "BandEdgeParameters": ("dftpost.analysis.bandedges", "BandEdgeParameters"),
+    "water_gap": ("dftpost.analysis.bandedges", "water_gap"),
+    "find_band_edges": ("dftpost.analysis.bandedges", "find_band_edges"),
+    "fixed_charge_dipole": ("dftpost.analysis.dipole", "fixed_charge_dipole"),
+    "fit_oxygen_charge": ("dftpost.analysis.charge_fit", "fit_oxygen_charge"),
+    "planar_average": ("dftpost.analysis.profiles", "planar_average"),
+    # the results store
+    "ResultStore": ("dftpost.store", "ResultStore"),
+    "read_table": ("dftpost.store", "read_table"),
+    "read_arrays": ("dftpost.store", "read_arrays"),
+    # errors
+    "DftpostError": ("dftpost.errors", "DftpostError"),
+    "ParseError": ("dftpost.errors", "ParseError"),
+    "MissingInputError": ("dftpost.errors", "MissingInputError"),
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    try:
+        module, attribute = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'dftpost' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # imported once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
