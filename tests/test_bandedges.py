@@ -200,3 +200,104 @@ def test_missing_inputs_are_errors_naming_the_run(copy_dir):
         water_gap(replace(run, atoms=None))
     with pytest.raises(DftpostError, match="never exceeds"):
         water_gap(run, BandEdgeParameters(threshold=1e6, threshold_mode="absolute"))
+
+
+# --------------------------------------------------------------------------- tilted water slabs
+WATER8 = "cp2k/water8_slab_field/run_a_nofield"  # real CP2K 2023.1: list1 = upper layer, list2 = lower
+
+
+def tilted_run(run, shift_eV: float, fermi: str):
+    """The real run with the upper layer's share of every state moved by ``shift_eV`` (a tilt of
+    that size across the slab) and the occupations refilled by aufbau with the run's electrons.
+
+    Each state becomes two pieces, the lower layer's weight at ε and the upper layer's at ε + D;
+    a piece of weight w holds 2w electrons, filled in the order of its energy. ``fermi`` puts E_F
+    (the zero of the energies) at the highest occupied piece ("top") or half way between it and
+    the lowest piece with room left ("middle"). Returns the run, the highest occupied and lowest
+    unoccupied energies of the pieces (eV on the run's own scale), and the pieces' energies,
+    weights and occupations."""
+    pdos = run.pdos
+    upper, lower = pdos.labels.index("list1"), pdos.labels.index("list2")
+    eps = pdos.eigenvalues_eV[0]
+    energies = np.concatenate([eps, eps + shift_eV])
+    weights = np.zeros((1, 2, energies.size))
+    weights[0, 0, eps.size:] = pdos.values[0, upper]
+    weights[0, 1, : eps.size] = pdos.values[0, lower]
+    capacity = 2.0 * weights[0].sum(axis=0)
+    electrons = pdos.occupations.sum()
+    occupation = np.zeros(energies.size)
+    for i in np.argsort(energies, kind="stable"):
+        filled = min(capacity[i], electrons)
+        electrons -= filled
+        occupation[i] = 2.0 * filled / capacity[i] if capacity[i] > 0 else 0.0
+    assert electrons == pytest.approx(0.0, abs=1e-6)
+    homo = energies[occupation > 2e-3].max()
+    lumo = energies[occupation < 2 - 2e-3].min()
+    fermi_eV = homo if fermi == "top" else 0.5 * (homo + lumo)
+    tilted = ProjectedDos(
+        fermi_level_eV=pdos.fermi_level_eV + fermi_eV,
+        projections=(pdos.projections[upper], pdos.projections[lower]),
+        values=weights,
+        eigenvalues_eV=(energies - fermi_eV)[None, :],
+        occupations=occupation[None, :],
+        spin_degeneracy=2,
+    )
+    return replace(run, pdos=tilted, fermi_level_eV=tilted.fermi_level_eV), homo - fermi_eV, lumo - fermi_eV, (
+        energies - fermi_eV, weights[0].sum(axis=0), occupation)
+
+
+@pytest.fixture(scope="module")
+def water8(realdata):
+    return read_run(realdata / WATER8)
+
+
+SHIFTS = [0.0, 1.0, 3.0, 5.0, 5.4, 6.0, 6.3, 6.5, 7.0, 8.4, 10.0, 14.0]
+
+
+@pytest.mark.parametrize("fermi", ["top", "middle"])
+@pytest.mark.parametrize("shift", SHIFTS + [-d for d in SHIFTS if d])
+def test_tilted_real_water_slab_verdict_and_gap(water8, shift, fermi):
+    """A rigid shift D of the upper layer closes the real slab's eigenvalue gap G (6.397 eV, from
+    the .pdos occupations) exactly at |D| = G: below it the water is not metallized and the
+    thresholded gap lies within the broadening of the refilled eigenvalue gap; at and beyond it
+    (bands overlapping by |D| − G, up to 7.6 eV) the water is metallized, wherever E_F sits."""
+    eps = water8.pdos.eigenvalues_eV[0]
+    occupied = water8.pdos.occupations[0] > 0
+    g0 = eps[~occupied].min() - eps[occupied].max()
+    assert g0 == pytest.approx(6.397, abs=1e-3)
+    run, homo, lumo, (energies, weights, occupation) = tilted_run(water8, shift, fermi)
+    dipole = -0.01 if shift > 0 else 0.01  # bands rising upward ⇔ a dipole pointing down
+    result = water_gap(run, dipole_e_per_A=dipole)
+    row = result.row()
+    assert row["metallized"] == (abs(shift) >= g0)
+    assert row["verdict_basis"].startswith("occupations")
+    assert row["water_homo_eV"] == pytest.approx(homo) and row["water_lumo_eV"] == pytest.approx(lumo)
+    if abs(shift) >= g0:
+        return
+    assert lumo - homo == pytest.approx(g0 - abs(shift), abs=1e-9)
+    assert homo < row["reference_eV"] < lumo and row["start_offset_used_eV"] == 0.0
+    # pieces a threshold can see on their own (peak 2w/(σ√2π) above T) bound the thresholded edges
+    params = result.parameters
+    seen = 2 * weights / (params.sigma_eV * np.sqrt(2 * np.pi)) > row["threshold_states_per_eV"]
+    visible_gap = energies[seen & (occupation < 1)].min() - energies[seen & (occupation > 1)].max()
+    step = params.spacing_eV
+    assert (lumo - homo) - 6 * params.sigma_eV <= row["gap_eV"] <= visible_gap + step
+    assert row["vbm_eV"] <= row["cbm_eV"]
+
+
+def test_tilted_slab_results_do_not_depend_on_where_e_f_sits(water8):
+    for shift in (2.0, 5.4, 8.4):
+        rows = [water_gap(tilted_run(water8, shift, f)[0], dipole_e_per_A=-0.01).row() for f in ("top", "middle")]
+        assert rows[0]["metallized"] == rows[1]["metallized"]
+        for key in ("vbm_eV", "cbm_eV"):
+            absolute = [r[key] + r["fermi_level_eV"] for r in rows]
+            assert absolute[0] == pytest.approx(absolute[1], abs=0.021)
+
+
+def test_water_without_occupations_keeps_the_dos_reference_and_says_so(water8):
+    """FHI-aims-like: the same water as a DoS on a grid (no occupations) is judged from the
+    broadened DoS, and the row says so."""
+    grid = water8.pdos.on_grid(0.1)
+    row = water_gap(replace(water8, pdos=grid)).row()
+    assert "no occupations" in row["verdict_basis"] and row["water_homo_eV"] is None
+    assert not row["metallized"]

@@ -8,10 +8,16 @@
 4. Gap = CBM − VBM; the water is metallized when VBM ≥ E_F or CBM ≤ E_F.
 
 Energies are eV relative to E_F as the program printed it. The scans start from a reference
-level: E_F when a metal pins it; for water alone (CP2K puts E_F at the HOMO, FHI-aims' smeared
-μ may sit at a band edge) the middle of the water's gap around E_F, recorded with the result. A
-first scan that starts inside a band which reaches the reference has met a band crossing E_F:
-the edge is the starting point, as in the paper's literal rule, and the water is metallized. A
+level: E_F when a metal pins it. Water alone has no such pin (CP2K puts E_F at the HOMO, FHI-aims'
+smeared μ may sit at a band edge), but the program knows which states are occupied: where the
+DoS carries occupations (CP2K), the water is metallized when its occupied and unoccupied states
+overlap or touch (electrons moved from one end of the slab to the other, paper SM S1.2.2), and
+the scans start at the middle between the highest occupied and the lowest unoccupied water
+state, with no offset s (s steps over bands crossing a pinned E_F; here the occupations already
+say where the gap is). Without occupations (FHI-aims' broadened DoS) the reference is the middle
+of the water's gap around E_F in the broadened DoS. The result records how the verdict was
+reached (``verdict_basis``). A first scan that starts inside a band which reaches the reference
+has met a band crossing it: the edge is the starting point, as in the paper's literal rule. A
 scan that starts inside any other band (the other band's tail) first leaves it in the direction
 of the scan and records it (``started_in_band``), so it is not mistaken for the edge sought.
 
@@ -76,7 +82,8 @@ class BandEdgeParameters:
 @dataclass(frozen=True)
 class BandEdges:
     """Result of the search on one DoS. Energies in eV relative to E_F; ``threshold_states_per_eV``
-    is the T actually used; ``branch`` says which edge was searched first."""
+    is the T actually used, ``start_offset_eV`` the s; ``branch`` says which edge was searched
+    first."""
 
     vbm_eV: float
     cbm_eV: float
@@ -85,6 +92,7 @@ class BandEdges:
     started_in_band: bool
     reference_eV: float = 0.0
     notes: tuple[str, ...] = ()
+    start_offset_eV: float = 1.0
 
     @property
     def gap_eV(self) -> float:
@@ -145,11 +153,14 @@ def find_band_edges(
     start_offset_eV: float = 1.0,
     separation_eV: float = 0.5,
     reference_eV: float = 0.0,
+    second_from_reference: bool = False,
 ) -> BandEdges:
     """VBM and CBM of a DoS on an increasing grid (eV vs E_F), by the paper's thresholded scan.
 
     The scans start at ``reference_eV ± s`` (the reference is E_F, 0, unless the caller knows
-    better) and the water is metallized when an edge reaches the reference.
+    better) and the water is metallized when an edge reaches the reference. The second scan
+    starts δ beyond the first edge, or, with ``second_from_reference`` (for a reference known to
+    lie in the gap, where δ could step over a narrow gap's other edge), at the reference itself.
 
     Raises :class:`~dftpost.errors.DftpostError` when the DoS never exceeds the threshold on the
     side searched (no band found within the grid), and for input the search cannot use: energies
@@ -199,12 +210,18 @@ def find_band_edges(
 
     if dipole_e_per_A < 0:
         vbm, in_band = search(reference_eV + start_offset_eV, -1, "VBM", first=True)
-        cbm, _ = search(energies_eV[vbm] + separation_eV, +1, "CBM", first=False)
-        branch = "dipole<0: VBM searched down from reference+s, then CBM up from VBM+δ"
+        second = reference_eV if second_from_reference else energies_eV[vbm] + separation_eV
+        cbm, _ = search(second, +1, "CBM", first=False)
+        branch = "dipole<0: VBM searched down from reference+s, then CBM up from " + (
+            "the reference" if second_from_reference else "VBM+δ"
+        )
     else:
         cbm, in_band = search(reference_eV - start_offset_eV, +1, "CBM", first=True)
-        vbm, _ = search(energies_eV[cbm] - separation_eV, -1, "VBM", first=False)
-        branch = "dipole>=0: CBM searched up from reference-s, then VBM down from CBM-δ"
+        second = reference_eV if second_from_reference else energies_eV[cbm] - separation_eV
+        vbm, _ = search(second, -1, "VBM", first=False)
+        branch = "dipole>=0: CBM searched up from reference-s, then VBM down from " + (
+            "the reference" if second_from_reference else "CBM-δ"
+        )
     return BandEdges(
         vbm_eV=float(energies_eV[vbm]),
         cbm_eV=float(energies_eV[cbm]),
@@ -213,6 +230,7 @@ def find_band_edges(
         started_in_band=in_band,
         reference_eV=float(reference_eV),
         notes=tuple(notes),
+        start_offset_eV=float(start_offset_eV),
     )
 
 
@@ -282,6 +300,44 @@ def water_pdos(pdos: ProjectedDos, atom_indices: np.ndarray, water_only_structur
     )
 
 
+#: A state holding less than this fraction of its capacity counts as empty, and one missing less
+#: than this fraction as full (CP2K prints occupations to 1e-6; smearing tails are smaller).
+OCCUPATION_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class WaterLevels:
+    """The highest occupied and the lowest unoccupied water state (eV vs E_F), read from the
+    occupations of a discrete DoS (every spin channel together). A partly filled state is both."""
+
+    highest_occupied_eV: float
+    lowest_unoccupied_eV: float
+
+    @property
+    def metallized(self) -> bool:
+        """Occupied and unoccupied water states overlap or touch."""
+        return self.highest_occupied_eV >= self.lowest_unoccupied_eV
+
+    @property
+    def middle_eV(self) -> float:
+        return 0.5 * (self.highest_occupied_eV + self.lowest_unoccupied_eV)
+
+
+def water_levels(dos: ProjectedDos) -> WaterLevels | None:
+    """The :class:`WaterLevels` of the states with weight on the projections of ``dos`` (the
+    water PDoS), or None when ``dos`` has no occupations (a DoS on a grid) or lacks occupied or
+    unoccupied states (a run that printed no virtual states)."""
+    if not dos.is_discrete or dos.occupations is None:
+        return None
+    on_water = dos.values.sum(axis=1) > 0  # (spin, state)
+    capacity = dos.spin_degeneracy
+    occupied = on_water & (dos.occupations > OCCUPATION_TOLERANCE * capacity)
+    vacant = on_water & (dos.occupations < (1.0 - OCCUPATION_TOLERANCE) * capacity)
+    if not occupied.any() or not vacant.any():
+        return None
+    return WaterLevels(float(dos.eigenvalues_eV[occupied].max()), float(dos.eigenvalues_eV[vacant].min()))
+
+
 def _threshold(params: BandEdgeParameters, dos: np.ndarray, n_atoms: int) -> float:
     if params.threshold_mode == "per_atom":
         return params.threshold * n_atoms
@@ -310,9 +366,14 @@ _MAX_Z_BINS = 100_000
 class WaterGap:
     """The band-edge analysis of one run. Energies eV vs E_F (``fermi_level_eV`` as printed by
     the program); dipole in e/Å with its source; z-resolved PDoS on ``energies_eV`` with bin edges
-    in Å and local edges per bin (NaN where the search failed in a bin)."""
+    in Å and local edges per bin (NaN where the search failed in a bin). ``metallized`` is the
+    verdict and ``verdict_basis`` says how it was reached; ``levels`` are the water's highest
+    occupied and lowest unoccupied states where the run gives occupations."""
 
     edges: BandEdges
+    metallized: bool
+    verdict_basis: str
+    levels: WaterLevels | None
     fermi_level_eV: float
     reference: str
     dipole_e_per_A: float
@@ -335,7 +396,11 @@ class WaterGap:
             "vbm_eV": e.vbm_eV,
             "cbm_eV": e.cbm_eV,
             "gap_eV": e.gap_eV,
-            "metallized": e.metallized,
+            "metallized": self.metallized,
+            "verdict_basis": self.verdict_basis,
+            "water_homo_eV": None if self.levels is None else self.levels.highest_occupied_eV,
+            "water_lumo_eV": None if self.levels is None else self.levels.lowest_unoccupied_eV,
+            "start_offset_used_eV": e.start_offset_eV,
             "dipole_e_per_A": self.dipole_e_per_A,
             "dipole_source": self.dipole_source,
             "fermi_level_eV": self.fermi_level_eV,
@@ -384,15 +449,27 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
     grid = selected.on_grid(params.sigma_eV, _energy_grid(selected, params))
     energies, dos = grid.energies_eV, grid.values.sum(axis=0)[0]  # spins summed
     threshold = _threshold(params, dos, indices.size)
-    reference_eV, reference = _reference(energies, dos, threshold, params.separation_eV, top is not None)
-    edges = find_band_edges(
-        energies, dos, dipole_e_per_A, threshold, params.start_offset_eV, params.separation_eV, reference_eV
-    )
+    levels = None if top is not None else water_levels(selected)
+    start_offset = params.start_offset_eV
+    if levels is not None:
+        reference_eV, start_offset = levels.middle_eV, 0.0
+        reference = (
+            f"middle between the water's highest occupied and lowest unoccupied states "
+            f"({reference_eV:+.3f} eV; no metal pins E_F; both scans start there, s not applied)"
+        )
+        edges = _edges_in_known_gap(energies, dos, dipole_e_per_A, threshold, params.separation_eV, levels)
+    else:
+        reference_eV, reference = _reference(energies, dos, threshold, params.separation_eV, top is not None)
+        edges = find_band_edges(energies, dos, dipole_e_per_A, threshold, start_offset, params.separation_eV, reference_eV)
+    metallized, basis = _verdict(edges, levels, top is not None)
     bins, z_dos, local_vbm, local_cbm = _z_resolved(
-        run.pdos, positions, indices, params, energies, dipole_e_per_A, water_only, reference_eV
+        run.pdos, positions, indices, params, energies, dipole_e_per_A, water_only, reference_eV, start_offset
     )
     return WaterGap(
         edges=edges,
+        metallized=metallized,
+        verdict_basis=basis,
+        levels=levels,
         fermi_level_eV=run.fermi_level_eV,
         reference=reference,
         dipole_e_per_A=float(dipole_e_per_A),
@@ -407,6 +484,49 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         z_resolved_dos=z_dos,
         local_vbm_eV=local_vbm,
         local_cbm_eV=local_cbm,
+    )
+
+
+def _edges_in_known_gap(energies, dos, dipole, threshold, separation_eV, levels: WaterLevels) -> BandEdges:
+    """Edges of water alone whose occupations locate its gap (eV vs E_F).
+
+    With the occupied and unoccupied states apart and the water PDoS below T in the middle
+    between them, both thresholded scans start there (s = 0, the second scan not δ beyond the
+    first edge, which would step over the other edge of a gap narrower than 2 × tail + δ). When
+    the broadening fills that middle (a gap narrower than the broadening), no threshold crossing
+    separates the bands: the edges are the highest occupied and lowest unoccupied states. With
+    overlapping states (metallized), the paper's scan with s = 0 gives the edges.
+    """
+    middle = levels.middle_eV
+    if levels.metallized:
+        return find_band_edges(energies, dos, dipole, threshold, 0.0, separation_eV, middle)
+    if np.interp(middle, energies, dos) <= threshold:
+        return find_band_edges(energies, dos, dipole, threshold, 0.0, separation_eV, middle, second_from_reference=True)
+    return BandEdges(
+        vbm_eV=levels.highest_occupied_eV,
+        cbm_eV=levels.lowest_unoccupied_eV,
+        threshold_states_per_eV=float(threshold),
+        branch="occupations: edges are the highest occupied and lowest unoccupied water states",
+        started_in_band=False,
+        reference_eV=middle,
+        notes=(
+            f"the water PDoS exceeds T across the {levels.lowest_unoccupied_eV - levels.highest_occupied_eV:.3f} eV "
+            "between the highest occupied and lowest unoccupied water states (a gap narrower than the "
+            "broadening): edges taken from the occupations",
+        ),
+        start_offset_eV=0.0,
+    )
+
+
+def _verdict(edges: BandEdges, levels: WaterLevels | None, substrate: bool) -> tuple[bool, str]:
+    """Whether the water is metallized and how that was decided."""
+    if substrate:
+        return edges.metallized, "band edges against the Fermi level pinned by the substrate"
+    if levels is None:
+        return edges.metallized, "band edges against the middle of the water gap in the broadened DoS (no occupations in the run)"
+    return levels.metallized, (
+        f"occupations: highest occupied water state {levels.highest_occupied_eV:+.3f} eV, lowest unoccupied "
+        f"{levels.lowest_unoccupied_eV:+.3f} eV ({'overlap or touch: metallized' if levels.metallized else 'apart'})"
     )
 
 
@@ -443,7 +563,7 @@ def _reference(energies: np.ndarray, dos: np.ndarray, threshold: float, separati
     return float(middle), f"middle of the water gap around E_F ({middle:+.3f} eV; no metal pins E_F)"
 
 
-def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, reference_eV):
+def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, reference_eV, start_offset_eV):
     """Water PDoS in z bins and the local band edges of each bin.
 
     Per-atom DoS (FHI-aims) is binned by atom height in bins of ``z_bin_A``; CP2K lists that lie
@@ -486,7 +606,7 @@ def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, 
                 z_dos[b],
                 dipole,
                 _threshold(params, z_dos[b], group.size),
-                params.start_offset_eV,
+                start_offset_eV,
                 params.separation_eV,
                 reference_eV,
             )
