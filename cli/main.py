@@ -178,6 +178,9 @@ def _gap_json(row: dict) -> dict:
         "water_homo_eV",
         "water_lumo_eV",
         "n_water_atoms",
+        "n_water_atoms_above_substrate",
+        "n_water_atoms_below_substrate",
+        "n_substrate_atoms",
         "code",
         "input_hash",
     )

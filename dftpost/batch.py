@@ -65,6 +65,9 @@ GAP_SCHEMA = TableSchema(
         "dipole_e_per_A": Column("f8", "e/Å", "total dipole per area along the surface normal"),
         "dipole_source": Column("str", "", "where the dipole came from"),
         "n_water_atoms": Column("i8", "", "water atoms in the PDoS (beyond d_cut)"),
+        "n_water_atoms_above_substrate": Column("i8", "", "of those, atoms above their nearest substrate atom (-1: no substrate)"),
+        "n_water_atoms_below_substrate": Column("i8", "", "of those, atoms below their nearest substrate atom (-1: no substrate)"),
+        "n_substrate_atoms": Column("i8", "", "atoms not in a water molecule (metal, oxide, hydroxyl, free H)"),
         "threshold_states_per_eV": Column("f8", "states/eV", "threshold T used"),
         "started_in_band": Column("i1", "", "1 if a scan started inside a band"),
         "parameters": Column("str", "", "JSON of the BandEdgeParameters"),
@@ -79,6 +82,8 @@ GAP_SCHEMA = TableSchema(
         "z_resolved_dos": Column("f8", "states/eV", "water PDoS per z bin (n_bins x n_energies)"),
         "local_vbm_eV": Column("f8", "eV", "VBM of each z bin (NaN where none was found)"),
         "local_cbm_eV": Column("f8", "eV", "CBM of each z bin (NaN where none was found)"),
+        "water_atoms": Column("i8", "", "0-based indices of the water atoms in the PDoS"),
+        "water_side": Column("i1", "", "per water atom: +1 above, -1 below its nearest substrate atom, 0 no substrate"),
     },
 )
 
@@ -122,6 +127,8 @@ def analyse_gap(task: GapTask) -> dict:
             z_resolved_dos=result.z_resolved_dos,
             local_vbm_eV=result.local_vbm_eV,
             local_cbm_eV=result.local_cbm_eV,
+            water_atoms=result.selection.indices,
+            water_side=result.selection.side,
         )
     except DftpostError as exc:
         row.update(status="error", error=str(exc))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from dftpost.analysis.bandedges import BandEdgeParameters, find_band_edges, water_atoms, water_gap, water_pdos
+from dftpost.analysis.bandedges import BandEdgeParameters, find_band_edges, select_water, water_atoms, water_gap, water_pdos
 from dftpost.dos import ProjectedDos, Projection
 from dftpost.errors import DftpostError
 from dftpost.io import aims
@@ -146,7 +146,9 @@ def test_fhi_aims_per_atom_dos_through_the_same_code_path(realdata, folder, file
 
 
 # --------------------------------------------------------------------------- water selection
-def test_water_beyond_d_cut_of_the_top_metal_layer_through_the_boundary():
+def test_water_under_the_metal_through_the_boundary_is_next_to_it():
+    """Pt at z = 1 and 3 Å in a 20 Å cell: the molecule at z = 19.5 Å (its H at 0.1 Å) lies
+    1.5 Å (H: 0.9 Å) below the bottom Pt through the periodic boundary, not 16.5 Å above the top."""
     cell = np.diag([5.0, 5.0, 20.0])
     atoms = Atoms(
         "Pt2OH2OH2",
@@ -154,11 +156,14 @@ def test_water_beyond_d_cut_of_the_top_metal_layer_through_the_boundary():
         cell=cell,
         pbc=True,
     )
-    chosen, top = water_atoms(atoms.numbers, atoms.positions, cell, d_cut_A=3.5)
-    assert top == 3.0
-    assert chosen.tolist() == [5, 6, 7]  # the molecule across the boundary is far above the metal
-    with pytest.raises(DftpostError, match="d_cut"):
-        water_atoms(atoms.numbers, atoms.positions, cell, d_cut_A=30)
+    with pytest.raises(DftpostError, match="d_cut = 3.5"):
+        water_atoms(atoms.numbers, atoms.positions, cell, d_cut_A=3.5)
+    selection = select_water(atoms.numbers, atoms.positions, cell, d_cut_A=1.0)
+    assert selection.indices.tolist() == [2, 3, 4]  # 1.5 Å above Pt; the other's H is 0.9 Å below
+    assert selection.side.tolist() == [1, 1, 1] and selection.top_substrate_A == 3.0
+    assert selection.distance_A == pytest.approx([1.5, 2.0, 2.0])
+    both = select_water(atoms.numbers, atoms.positions, cell, d_cut_A=0.5)
+    assert both.indices.tolist() == [2, 3, 4, 5, 6, 7] and both.side.tolist() == [1, 1, 1, -1, -1, -1]
 
 
 def _discrete(projections, n_states=4):

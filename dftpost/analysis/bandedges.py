@@ -1,7 +1,10 @@
 """Water band edges and false metallization from a projected DoS (paper SM S1.0.5, METHODS §4).
 
-1. The water PDoS sums the projections of the H and O atoms farther than ``d_cut`` above the
-   highest metal atom (all water when there is no metal).
+1. The water PDoS sums the projections of the water molecules (O with two H within r_OH) whose
+   atoms all lie farther than ``d_cut`` from the nearest substrate atom (every atom not in a
+   water molecule: metal, oxide), along the normal with the minimum image, so water on either
+   side of a slab or between two slabs is judged by its own interface (all water when the
+   structure is H and O alone).
 2. μ_z < 0 (bands tilt up): scan down from E_F + s for the first energy whose water PDoS exceeds
    T: the VBM; then up from VBM + δ for the first energy above T: the CBM.
 3. μ_z ≥ 0 (bands tilt down): scan up from E_F − s: the CBM; then down from CBM − δ: the VBM.
@@ -37,7 +40,7 @@ from ..dos import DEFAULT_SIGMA_EV, DEFAULT_SPACING_EV, MAX_GRID_POINTS, Project
 from ..errors import DftpostError
 from ..run import Run
 from .dipole import DEFAULT_Q_O, fixed_charge_dipole
-from .molecules import DEFAULT_R_OH
+from .molecules import DEFAULT_R_OH, assign_hydrogens
 
 
 @dataclass(frozen=True)
@@ -235,28 +238,115 @@ def find_band_edges(
 
 
 # ----------------------------------------------------------------------------- water selection
-def water_atoms(numbers: np.ndarray, positions_A: np.ndarray, cell_A: np.ndarray, d_cut_A: float, axis: int = 2):
-    """Indices of the O and H atoms farther than ``d_cut_A`` above the highest metal atom
-    (every atom that is not H or O counts as metal), measured upward along ``axis`` through the
-    periodic boundary; all O and H when there is no metal. Returns (indices, top metal height or
-    None)."""
+@dataclass(frozen=True, eq=False)
+class WaterSelection:
+    """The water atoms whose PDoS is summed, and the substrate they face.
+
+    Water is molecules: each O with two (or more: H3O) H within ``r_OH`` (H → nearest O, as the
+    dipole analysis assigns them) and those H; every other atom (a metal, an oxide's O, a surface
+    hydroxyl, a free H) is the substrate. A structure of H and O alone is all water (no
+    substrate). ``indices`` (sorted) are the atoms of the molecules whose every atom lies farther
+    than ``d_cut`` from the nearest substrate atom, measured along the surface normal with the
+    minimum image along it; ``side[k]`` is +1 when atom ``indices[k]`` lies above that nearest
+    substrate atom, −1 below (0 without a substrate); ``distance_A[k]`` is that distance (Å,
+    inf without a substrate). ``molecule_atoms`` are all water-molecule atoms, selected or not;
+    ``top_substrate_A`` is the height of the highest substrate atom (None without).
+    """
+
+    indices: np.ndarray
+    side: np.ndarray
+    distance_A: np.ndarray
+    molecule_atoms: np.ndarray
+    substrate: np.ndarray
+    top_substrate_A: float | None
+
+
+def select_water(
+    numbers: np.ndarray,
+    positions_A: np.ndarray,
+    cell_A: np.ndarray,
+    d_cut_A: float,
+    axis: int = 2,
+    pbc=(True, True, True),
+    r_oh_A: float = DEFAULT_R_OH,
+) -> WaterSelection:
+    """The :class:`WaterSelection` of one structure (lengths in Å).
+
+    The distance along the normal ``axis`` is |Δh| with Δh the height difference folded into
+    (−L/2, L/2] when the cell is periodic along ``axis`` (L: the cell vector's component along
+    the normal; slab cells have their other two vectors in the plane). So water under the bottom
+    layer, next to it through the periodic boundary, is near the substrate, and water between
+    two substrate slabs faces each. Raises :class:`~dftpost.errors.DftpostError` when there is no
+    water molecule or none beyond ``d_cut``.
+    """
     numbers = np.asarray(numbers)
-    water = np.flatnonzero((numbers == 1) | (numbers == 8))
-    metal = np.flatnonzero((numbers != 1) & (numbers != 8))
-    if water.size == 0:
+    positions = np.asarray(positions_A, dtype=float)
+    pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
+    if not np.any((numbers == 1) | (numbers == 8)):
         raise DftpostError(None, "the structure holds no H or O atoms")
-    if metal.size == 0:
-        return water, None
-    height = np.asarray(positions_A)[:, axis]
-    top = float(height[metal].max())
-    length = float(np.linalg.norm(np.asarray(cell_A)[axis]))
-    above = height[water] - top
-    if length > 0:
-        above = np.mod(above, length)
-    chosen = water[above > d_cut_A]
-    if chosen.size == 0:
-        raise DftpostError(None, f"no water atom is more than d_cut = {d_cut_A} Å above the top metal atom")
-    return chosen, top
+    if np.all((numbers == 1) | (numbers == 8)):
+        water = np.flatnonzero((numbers == 1) | (numbers == 8))
+        zeros = np.zeros(water.size, dtype=int)
+        return WaterSelection(water, zeros, np.full(water.size, np.inf), water, np.zeros(0, dtype=int), None)
+    molecules = assign_hydrogens(numbers, positions, cell_A, pbc, r_oh_A)
+    whole = np.flatnonzero(molecules.hydrogens_per_oxygen >= 2)
+    if whole.size == 0:
+        raise DftpostError(None, f"no water molecule: no O has two H within r_OH = {r_oh_A} Å")
+    member = np.isin(molecules.owner, whole)
+    molecule_of = np.concatenate([molecules.oxygen[whole], molecules.hydrogen[member]])
+    label = np.concatenate([whole, molecules.owner[member]])  # the molecule each atom belongs to
+    substrate = np.setdiff1d(np.arange(numbers.size), molecule_of)
+    height = positions[:, axis]
+    length = abs(float(np.asarray(cell_A, dtype=float)[axis][axis])) if pbc[axis] else 0.0
+    distance, side = _normal_distance(height[molecule_of], height[substrate], length)
+    far = np.ones(numbers.size, dtype=bool)  # per molecule (indexed by its O's position)
+    np.logical_and.at(far, label, distance > d_cut_A)
+    chosen = far[label]
+    order = np.argsort(molecule_of[chosen])
+    indices = molecule_of[chosen][order]
+    if indices.size == 0:
+        raise DftpostError(
+            None, f"no water molecule lies wholly more than d_cut = {d_cut_A} Å from the substrate (along the normal)"
+        )
+    return WaterSelection(
+        indices=indices,
+        side=side[chosen][order],
+        distance_A=distance[chosen][order],
+        molecule_atoms=np.sort(molecule_of),
+        substrate=substrate,
+        top_substrate_A=float(height[substrate].max()),
+    )
+
+
+def _normal_distance(heights_A: np.ndarray, substrate_A: np.ndarray, length_A: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each height, the distance (Å) to the nearest substrate height and the side (+1 above
+    it, −1 below), with the minimum image along a period ``length_A`` (0: not periodic).
+    O(N log N): each height is compared with its two neighbours among the sorted substrate."""
+    ref = np.sort(substrate_A if length_A <= 0 else np.mod(substrate_A, length_A))
+    h = heights_A if length_A <= 0 else np.mod(heights_A, length_A)
+    k = np.searchsorted(ref, h)
+    candidates = np.stack([ref[(k - 1) % ref.size], ref[k % ref.size]])
+    delta = h[None, :] - candidates
+    if length_A > 0:
+        delta -= length_A * np.round(delta / length_A)
+    nearest = np.argmin(np.abs(delta), axis=0)
+    picked = delta[nearest, np.arange(h.size)]
+    return np.abs(picked), np.where(picked >= 0, 1, -1)
+
+
+def water_atoms(
+    numbers: np.ndarray,
+    positions_A: np.ndarray,
+    cell_A: np.ndarray,
+    d_cut_A: float,
+    axis: int = 2,
+    pbc=(True, True, True),
+    r_oh_A: float = DEFAULT_R_OH,
+):
+    """Indices of the water atoms beyond ``d_cut_A`` from the substrate and the height of the
+    highest substrate atom (None without one): :func:`select_water` in short."""
+    selection = select_water(numbers, positions_A, cell_A, d_cut_A, axis, pbc, r_oh_A)
+    return selection.indices, selection.top_substrate_A
 
 
 def water_pdos(pdos: ProjectedDos, atom_indices: np.ndarray, water_only_structure: bool) -> ProjectedDos:
@@ -368,7 +458,8 @@ class WaterGap:
     the program); dipole in e/Å with its source; z-resolved PDoS on ``energies_eV`` with bin edges
     in Å and local edges per bin (NaN where the search failed in a bin). ``metallized`` is the
     verdict and ``verdict_basis`` says how it was reached; ``levels`` are the water's highest
-    occupied and lowest unoccupied states where the run gives occupations."""
+    occupied and lowest unoccupied states where the run gives occupations; ``selection`` the
+    water atoms summed and the side of the substrate each faces."""
 
     edges: BandEdges
     metallized: bool
@@ -382,6 +473,7 @@ class WaterGap:
     top_metal_A: float | None
     parameters: BandEdgeParameters
     census: dict[str, int] | None
+    selection: WaterSelection = field(repr=False)
     energies_eV: np.ndarray = field(repr=False)
     water_dos: np.ndarray = field(repr=False)
     z_bin_edges_A: np.ndarray = field(repr=False)
@@ -407,6 +499,9 @@ class WaterGap:
             "reference_eV": e.reference_eV,
             "reference": self.reference,
             "n_water_atoms": self.n_water_atoms,
+            "n_water_atoms_above_substrate": None if self.top_metal_A is None else int((self.selection.side > 0).sum()),
+            "n_water_atoms_below_substrate": None if self.top_metal_A is None else int((self.selection.side < 0).sum()),
+            "n_substrate_atoms": int(self.selection.substrate.size),
             "threshold_states_per_eV": e.threshold_states_per_eV,
             "started_in_band": e.started_in_band,
             "branch": e.branch,
@@ -436,13 +531,17 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         raise DftpostError(None, "no structure in the run: cannot select the water atoms")
     atoms = run.atoms
     numbers, positions, cell = atoms.numbers, atoms.positions, atoms.cell[:]
-    indices, top = water_atoms(numbers, positions, cell, params.d_cut_A, params.axis)
-    water_only = bool(np.all((numbers == 1) | (numbers == 8)))
+    selection = select_water(numbers, positions, cell, params.d_cut_A, params.axis, atoms.pbc, params.r_oh_A)
+    indices, top = selection.indices, selection.top_substrate_A
+    water_only = top is None
     census = None
     if dipole_e_per_A is None:
-        dipole = fixed_charge_dipole(numbers, positions, cell, atoms.pbc, params.q_o_e, params.r_oh_A, params.axis)
+        molecules = selection.molecule_atoms  # a substrate's O (an oxide) carries no q_O
+        dipole = fixed_charge_dipole(
+            numbers[molecules], positions[molecules], cell, atoms.pbc, params.q_o_e, params.r_oh_A, params.axis
+        )
         dipole_e_per_A, census = dipole.total_e_per_A, dipole.census
-        source = f"fixed-charge model, q_O = {params.q_o_e} e, r_OH = {params.r_oh_A} Å"
+        source = f"fixed-charge model of the water molecules, q_O = {params.q_o_e} e, r_OH = {params.r_oh_A} Å"
     else:
         source = "given by the user"
     selected = water_pdos(run.pdos, indices, water_only)
@@ -478,6 +577,7 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         top_metal_A=top,
         parameters=params,
         census=census,
+        selection=selection,
         energies_eV=energies,
         water_dos=dos,
         z_bin_edges_A=bins,
