@@ -102,6 +102,8 @@ def test_fit_over_real_runs_and_cli(tmp_path):
     for key in ("q_O_e", "q_O_stderr_e", "r2", "rmse_e_per_A", "n_used", "n_rejected"):
         assert key in data
     assert data["n_used"] == 2 and data["n_rejected"] == 3
+    assert done.stderr.count("left out:") == 3 and "applied field" in done.stderr  # each with its reason
+    assert data["q_O_ci95_e"] == [None, None] and "from 2 frames" in data["interval_note"] in done.stderr
     assert -0.7 < data["q_O_e"] < -0.4 and data["q_O_stderr_e"] > 0
     assert (tmp_path / "parity.png").stat().st_size > 10_000
 
@@ -160,3 +162,59 @@ def test_strided_cube_dipoles_of_the_frames(frame):
     assert abs(d["cube_e_A"] - d["log_e_A"]) <= max(0.015 * abs(d["log_e_A"]), 0.003)
     only_cube = dft_dipole(run, "cube")
     assert only_cube["source"] == "cube" and any("strided" in w for w in only_cube["warnings"])
+
+
+# --------------------------------------------------------------------------- which runs, which dipole
+DIPOLE_CORRECTED = [
+    CP2K_FIXTURE / "nofield",
+    CP2K_FIXTURE / "field",
+    REALDATA / "cp2k/generated_cp2k2023.1/water_dipcor",
+    REALDATA / "cp2k/water8_slab_field/run_a_nofield",
+    REALDATA / "cp2k/water8_slab_field/run_c_extpot_field",
+]
+
+
+@pytest.mark.parametrize("folder", DIPOLE_CORRECTED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_vacuum_step_of_the_potential_cube_gives_the_printed_dipole(folder):
+    """μ = ε0 A ΔV from the vacuum plateaus of CP2K's V_HARTREE cube (STRIDE 2 where set) equals
+    the dipole CP2K prints to 1e-3, where the strided density cube was up to 4 % off."""
+    if not folder.exists():
+        pytest.skip("real data not available")
+    run = read_run(folder)
+    d = dft_dipole(run, "cube")
+    assert d["source"] == "potential_step" and not any("strided" in w for w in d["warnings"])
+    printed = run.dipole_correction.dipole_e_A
+    assert d["dipole_e_A"] == pytest.approx(printed, rel=1e-3)
+    assert abs(d["dipole_e_A"] - printed) <= abs(d["cube_e_A"] - printed) + 1e-4  # no worse than the density
+
+
+def test_a_metal_run_is_left_out_unless_included(copy_dir):
+    """The same real run with a Cu atom added to its structure (far from the water) counts as a
+    metal–water run: left out by default with the reason, in the fit with --include-substrate,
+    where its lever still sums the water molecules only."""
+    runs = [copy_dir(FRAMES / f"frame_{k}", f"frame_{k}") for k in range(4)]
+    xyz = runs[1] / "water4.xyz"
+    lines = xyz.read_text().splitlines()
+    lines[0] = str(int(lines[0]) + 1)
+    lines.append("Cu       3.000000      3.000000      1.000000")
+    xyz.write_text("\n".join(lines) + "\n")
+    result, row = fit_charge(runs, max_dipole_e_per_A=0.05)
+    frames = json.loads(row["frames"])
+    assert result.n_used == 3 and frames[1]["rejected"].startswith("not water alone (Cu present)")
+    assert frames[1]["substrate"] == "Cu" and not frames[1]["used"]
+    with pytest.raises(DftpostError, match="1 left out for other reasons"):
+        fit_charge(runs[:2], max_dipole_e_per_A=0.05)
+    included, row_in = fit_charge(runs, max_dipole_e_per_A=0.05, include_substrate=True)
+    reference, _ = fit_charge([FRAMES], max_dipole_e_per_A=0.05)
+    assert included.n_used == 4 and row_in["include_substrate"] == 1
+    assert included.q_o_e == pytest.approx(reference.q_o_e, rel=1e-9)  # the Cu adds nothing to the lever
+    assert json.loads(row_in["frames"])[1]["lever_per_A"] == json.loads(row["frames"])[1]["lever_per_A"]
+
+
+def test_no_interval_from_fewer_than_three_frames():
+    s = np.array([0.01, -0.02, 0.03])
+    two = fit_oxygen_charge(s[:2], -0.55 * s[:2] + np.array([1e-4, -1e-4]), max_dipole_e_per_A=1.0)
+    assert np.isnan(two.q_o_ci95_e).all() and "from 2 frames" in two.interval_note
+    assert two.q_o_e == pytest.approx(-0.55, abs=0.01)  # the fit itself is still made
+    three = fit_oxygen_charge(s, -0.55 * s + np.array([1e-4, -1e-4, 2e-4]), max_dipole_e_per_A=1.0)
+    assert np.isfinite(three.q_o_ci95_e).all() and three.interval_note == ""

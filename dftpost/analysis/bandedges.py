@@ -40,7 +40,7 @@ from ..dos import DEFAULT_SIGMA_EV, DEFAULT_SPACING_EV, MAX_GRID_POINTS, Project
 from ..errors import DftpostError
 from ..run import Run
 from .dipole import DEFAULT_Q_O, fixed_charge_dipole
-from .molecules import DEFAULT_R_OH, assign_hydrogens
+from .molecules import DEFAULT_R_OH, water_molecules
 
 
 @dataclass(frozen=True)
@@ -242,8 +242,8 @@ def find_band_edges(
 class WaterSelection:
     """The water atoms whose PDoS is summed, and the substrate they face.
 
-    Water is molecules: each O with two (or more: H3O) H within ``r_OH`` (H → nearest O, as the
-    dipole analysis assigns them) and those H; every other atom (a metal, an oxide's O, a surface
+    Water is molecules (:func:`~dftpost.analysis.molecules.water_molecules`: each O with two or
+    more H within ``r_OH``, as the dipole analysis assigns them, and those H); every other atom (a metal, an oxide's O, a surface
     hydroxyl, a free H) is the substrate. A structure of H and O alone is all water (no
     substrate). ``indices`` (sorted) are the atoms of the molecules whose every atom lies farther
     than ``d_cut`` from the nearest substrate atom, measured along the surface normal with the
@@ -288,18 +288,12 @@ def select_water(
         water = np.flatnonzero((numbers == 1) | (numbers == 8))
         zeros = np.zeros(water.size, dtype=int)
         return WaterSelection(water, zeros, np.full(water.size, np.inf), water, np.zeros(0, dtype=int), None)
-    molecules = assign_hydrogens(numbers, positions, cell_A, pbc, r_oh_A)
-    whole = np.flatnonzero(molecules.hydrogens_per_oxygen >= 2)
-    if whole.size == 0:
-        raise DftpostError(None, f"no water molecule: no O has two H within r_OH = {r_oh_A} Å")
-    member = np.isin(molecules.owner, whole)
-    molecule_of = np.concatenate([molecules.oxygen[whole], molecules.hydrogen[member]])
-    label = np.concatenate([whole, molecules.owner[member]])  # the molecule each atom belongs to
+    molecule_of, label = water_molecules(numbers, positions, cell_A, pbc, r_oh_A)  # label: the molecule's O
     substrate = np.setdiff1d(np.arange(numbers.size), molecule_of)
     height = positions[:, axis]
     length = abs(float(np.asarray(cell_A, dtype=float)[axis][axis])) if pbc[axis] else 0.0
     distance, side = _normal_distance(height[molecule_of], height[substrate], length)
-    far = np.ones(numbers.size, dtype=bool)  # per molecule (indexed by its O's position)
+    far = np.ones(numbers.size, dtype=bool)  # per molecule (indexed by its O)
     np.logical_and.at(far, label, distance > d_cut_A)
     chosen = far[label]
     order = np.argsort(molecule_of[chosen])
