@@ -185,6 +185,9 @@ def _gap_json(row: dict) -> dict:
         "input_hash",
     )
     out = {k: _json_value(row.get(k)) for k in keys}
+    for key in ("vbm_by_spin_eV", "cbm_by_spin_eV"):  # null for a closed shell
+        value = row.get(key)
+        out[key] = None if value is None or len(value) == 0 else [_json_value(float(v)) for v in value]
     out["metallized"] = None if row.get("metallized") in (None, -1) else bool(row["metallized"])
     if row.get("status") != "ok":
         out["error"] = row.get("error", "")

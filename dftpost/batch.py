@@ -82,6 +82,8 @@ GAP_SCHEMA = TableSchema(
         "z_resolved_dos": Column("f8", "states/eV", "water PDoS per z bin (n_bins x n_energies)"),
         "local_vbm_eV": Column("f8", "eV", "VBM of each z bin (NaN where none was found)"),
         "local_cbm_eV": Column("f8", "eV", "CBM of each z bin (NaN where none was found)"),
+        "vbm_by_spin_eV": Column("f8", "eV", "VBM of spin up and down (empty for a closed shell; NaN: none found)"),
+        "cbm_by_spin_eV": Column("f8", "eV", "CBM of spin up and down (empty for a closed shell; NaN: none found)"),
         "water_atoms": Column("i8", "", "0-based indices of the water atoms in the PDoS"),
         "water_side": Column("i1", "", "per water atom: +1 above, -1 below its nearest substrate atom, 0 no substrate"),
     },
@@ -118,6 +120,8 @@ def analyse_gap(task: GapTask) -> dict:
         values["notes"] = json.dumps(values["notes"])
         values["metallized"] = int(values["metallized"])
         values["started_in_band"] = int(values["started_in_band"])
+        for key in ("vbm_by_spin_eV", "cbm_by_spin_eV"):  # per-row arrays: NaN where a channel has none
+            values[key] = None if values[key] is None else np.array([np.nan if v is None else v for v in values[key]])
         values.pop("branch")
         row.update(values, status="ok", error="")
         row.update(

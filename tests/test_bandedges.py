@@ -306,3 +306,40 @@ def test_water_without_occupations_keeps_the_dos_reference_and_says_so(water8):
     row = water_gap(replace(water8, pdos=grid)).row()
     assert "no occupations" in row["verdict_basis"] and row["water_homo_eV"] is None
     assert not row["metallized"]
+
+
+# --------------------------------------------------------------------------- spin channels
+def spin_polarised(run, down_shift_eV: float):
+    """The real closed-shell run as two spin channels (one electron per state), the down
+    channel's spectrum moved rigidly by ``down_shift_eV`` (smaller than the gap, so the
+    occupations stay those of the closed shell)."""
+    pdos = run.pdos
+    eps = pdos.eigenvalues_eV[0]
+    two = ProjectedDos(
+        fermi_level_eV=pdos.fermi_level_eV,
+        projections=pdos.projections,
+        values=np.concatenate([pdos.values, pdos.values]),
+        eigenvalues_eV=np.stack([eps, eps + down_shift_eV]),
+        occupations=np.concatenate([pdos.occupations, pdos.occupations]) / 2,
+        spin_degeneracy=1,
+    )
+    return replace(run, pdos=two)
+
+
+def test_edges_per_spin_channel(water8):
+    """Two equal channels have each the edges of their sum (T/2 per channel of half the DoS);
+    moving the down channel by 0.5 eV moves its edges by 0.5 eV and leaves the up channel's; the
+    combined VBM is the down channel's top within the tail of the threshold; closed shell: null."""
+    closed = water_gap(water8).row()
+    assert closed["vbm_by_spin_eV"] is None and closed["cbm_by_spin_eV"] is None
+    equal = water_gap(spin_polarised(water8, 0.0)).row()
+    assert equal["vbm_by_spin_eV"] == [closed["vbm_eV"]] * 2 and equal["cbm_by_spin_eV"] == [closed["cbm_eV"]] * 2
+    assert (equal["vbm_eV"], equal["cbm_eV"], equal["metallized"]) == (closed["vbm_eV"], closed["cbm_eV"], False)
+    moved = water_gap(spin_polarised(water8, 0.5)).row()
+    step = 0.021
+    assert moved["vbm_by_spin_eV"][0] == pytest.approx(closed["vbm_eV"], abs=step)
+    assert moved["cbm_by_spin_eV"][0] == pytest.approx(closed["cbm_eV"], abs=step)
+    assert moved["vbm_by_spin_eV"][1] == pytest.approx(closed["vbm_eV"] + 0.5, abs=step)
+    assert moved["cbm_by_spin_eV"][1] == pytest.approx(closed["cbm_eV"] + 0.5, abs=step)
+    assert moved["vbm_by_spin_eV"][1] - 0.3 <= moved["vbm_eV"] <= moved["vbm_by_spin_eV"][1] + step
+    assert moved["cbm_by_spin_eV"][0] - step <= moved["cbm_eV"] <= moved["cbm_by_spin_eV"][0] + 0.3

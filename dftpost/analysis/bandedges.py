@@ -32,7 +32,7 @@ T = 0.01 states/eV per water atom, s = 1.0 eV, δ = 0.5 eV, Gaussian broadening 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -453,9 +453,11 @@ class WaterGap:
     in Å and local edges per bin (NaN where the search failed in a bin). ``metallized`` is the
     verdict and ``verdict_basis`` says how it was reached; ``levels`` are the water's highest
     occupied and lowest unoccupied states where the run gives occupations; ``selection`` the
-    water atoms summed and the side of the substrate each faces."""
+    water atoms summed and the side of the substrate each faces; ``edges_by_spin`` the edges of
+    each spin channel of a spin-polarised run (None for a closed shell)."""
 
     edges: BandEdges
+    edges_by_spin: tuple[BandEdges | None, BandEdges | None] | None
     metallized: bool
     verdict_basis: str
     levels: WaterLevels | None
@@ -487,6 +489,8 @@ class WaterGap:
             "water_homo_eV": None if self.levels is None else self.levels.highest_occupied_eV,
             "water_lumo_eV": None if self.levels is None else self.levels.lowest_unoccupied_eV,
             "start_offset_used_eV": e.start_offset_eV,
+            "vbm_by_spin_eV": None if self.edges_by_spin is None else [None if c is None else c.vbm_eV for c in self.edges_by_spin],
+            "cbm_by_spin_eV": None if self.edges_by_spin is None else [None if c is None else c.cbm_eV for c in self.edges_by_spin],
             "dipole_e_per_A": self.dipole_e_per_A,
             "dipole_source": self.dipole_source,
             "fermi_level_eV": self.fermi_level_eV,
@@ -555,11 +559,19 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         reference_eV, reference = _reference(energies, dos, threshold, params.separation_eV, top is not None)
         edges = find_band_edges(energies, dos, dipole_e_per_A, threshold, start_offset, params.separation_eV, reference_eV)
     metallized, basis = _verdict(edges, levels, top is not None)
+    by_spin = None
+    if grid.n_spin == 2:
+        by_spin = tuple(
+            _channel_edges(selected, grid.values[s, 0], s, energies, dipole_e_per_A, threshold, params, top is not None,
+                           start_offset, reference_eV)
+            for s in range(2)
+        )
     bins, z_dos, local_vbm, local_cbm = _z_resolved(
         run.pdos, positions, indices, params, energies, dipole_e_per_A, water_only, reference_eV, start_offset
     )
     return WaterGap(
         edges=edges,
+        edges_by_spin=by_spin,
         metallized=metallized,
         verdict_basis=basis,
         levels=levels,
@@ -579,6 +591,28 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         local_vbm_eV=local_vbm,
         local_cbm_eV=local_cbm,
     )
+
+
+def _channel_edges(selected, dos, spin, energies, dipole, threshold, params, substrate, start_offset, reference_eV):
+    """The edges of one spin channel (eV vs E_F), searched as the combined ones with half the
+    threshold (a channel holds half the states of a closed shell, so T/2 keeps the edges of two
+    equal channels those of their sum); from the channel's own occupations where water alone
+    has them. None where the channel has no band above T/2 on a side searched."""
+    levels = None
+    if not substrate and selected.is_discrete:
+        channel = replace(
+            selected,
+            values=selected.values[spin : spin + 1],
+            eigenvalues_eV=selected.eigenvalues_eV[spin : spin + 1],
+            occupations=None if selected.occupations is None else selected.occupations[spin : spin + 1],
+        )
+        levels = water_levels(channel)
+    try:
+        if levels is not None:
+            return _edges_in_known_gap(energies, dos, dipole, 0.5 * threshold, params.separation_eV, levels)
+        return find_band_edges(energies, dos, dipole, 0.5 * threshold, start_offset, params.separation_eV, reference_eV)
+    except DftpostError:
+        return None
 
 
 def _edges_in_known_gap(energies, dos, dipole, threshold, separation_eV, levels: WaterLevels) -> BandEdges:
