@@ -52,7 +52,9 @@ class BandEdgeParameters:
     of the water PDoS). ``start_offset_eV`` is s, ``separation_eV`` is δ; ``sigma_eV`` and
     ``spacing_eV`` apply to eigenvalue DoS (CP2K); ``q_o_e`` and ``r_oh_A`` to the fixed-charge
     dipole; ``axis`` is the surface normal (0, 1, 2); ``z_bin_A`` the width of the z bins of the
-    z-resolved PDoS.
+    z-resolved PDoS; ``occupation_tolerance`` the fraction of a state's capacity below which it
+    counts as empty (and short of which as full) when the occupations decide the verdict of
+    water alone.
     """
 
     d_cut_A: float = 3.5
@@ -66,6 +68,7 @@ class BandEdgeParameters:
     r_oh_A: float = DEFAULT_R_OH
     axis: int = 2
     z_bin_A: float = 3.0
+    occupation_tolerance: float = 1e-3
 
     def __post_init__(self):
         if self.threshold_mode not in ("per_atom", "absolute", "relative"):
@@ -78,6 +81,8 @@ class BandEdgeParameters:
                 raise DftpostError(None, f"{name} must be positive, got {getattr(self, name)}")
         if self.start_offset_eV < 0 or self.separation_eV <= 0 or self.d_cut_A < 0:
             raise DftpostError(None, "start offset and d_cut must be >= 0 and the separation > 0")
+        if not 0 < self.occupation_tolerance < 0.5:
+            raise DftpostError(None, f"occupation_tolerance must lie between 0 and 0.5, got {self.occupation_tolerance}")
         if self.axis not in (0, 1, 2):
             raise DftpostError(None, f"axis must be 0, 1 or 2 (x, y, z), got {self.axis}")
 
@@ -384,11 +389,6 @@ def water_pdos(pdos: ProjectedDos, atom_indices: np.ndarray, water_only_structur
     )
 
 
-#: A state holding less than this fraction of its capacity counts as empty, and one missing less
-#: than this fraction as full (CP2K prints occupations to 1e-6; smearing tails are smaller).
-OCCUPATION_TOLERANCE = 1e-3
-
-
 @dataclass(frozen=True)
 class WaterLevels:
     """The highest occupied and the lowest unoccupied water state (eV vs E_F), read from the
@@ -407,16 +407,18 @@ class WaterLevels:
         return 0.5 * (self.highest_occupied_eV + self.lowest_unoccupied_eV)
 
 
-def water_levels(dos: ProjectedDos) -> WaterLevels | None:
+def water_levels(dos: ProjectedDos, tolerance: float = BandEdgeParameters.occupation_tolerance) -> WaterLevels | None:
     """The :class:`WaterLevels` of the states with weight on the projections of ``dos`` (the
     water PDoS), or None when ``dos`` has no occupations (a DoS on a grid) or lacks occupied or
-    unoccupied states (a run that printed no virtual states)."""
+    unoccupied states (a run that printed no virtual states). A state holding less than
+    ``tolerance`` of its capacity is empty, one short of less than ``tolerance`` full (CP2K
+    prints occupations to 1e-6; a smeared insulator's tails are far smaller)."""
     if not dos.is_discrete or dos.occupations is None:
         return None
     on_water = dos.values.sum(axis=1) > 0  # (spin, state)
     capacity = dos.spin_degeneracy
-    occupied = on_water & (dos.occupations > OCCUPATION_TOLERANCE * capacity)
-    vacant = on_water & (dos.occupations < (1.0 - OCCUPATION_TOLERANCE) * capacity)
+    occupied = on_water & (dos.occupations > tolerance * capacity)
+    vacant = on_water & (dos.occupations < (1.0 - tolerance) * capacity)
     if not occupied.any() or not vacant.any():
         return None
     return WaterLevels(float(dos.eigenvalues_eV[occupied].max()), float(dos.eigenvalues_eV[vacant].min()))
@@ -546,7 +548,7 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
     grid = selected.on_grid(params.sigma_eV, _energy_grid(selected, params))
     energies, dos = grid.energies_eV, grid.values.sum(axis=0)[0]  # spins summed
     threshold = _threshold(params, dos, indices.size)
-    levels = None if top is not None else water_levels(selected)
+    levels = None if top is not None else water_levels(selected, params.occupation_tolerance)
     start_offset = params.start_offset_eV
     if levels is not None:
         reference_eV, start_offset = levels.middle_eV, 0.0
@@ -606,7 +608,7 @@ def _channel_edges(selected, dos, spin, energies, dipole, threshold, params, sub
             eigenvalues_eV=selected.eigenvalues_eV[spin : spin + 1],
             occupations=None if selected.occupations is None else selected.occupations[spin : spin + 1],
         )
-        levels = water_levels(channel)
+        levels = water_levels(channel, params.occupation_tolerance)
     try:
         if levels is not None:
             return _edges_in_known_gap(energies, dos, dipole, 0.5 * threshold, params.separation_eV, levels)
