@@ -54,7 +54,7 @@ GAP_SCHEMA = TableSchema(
         "fermi_level_eV": Column("f8", "eV", "Fermi level as the program printed it (its own energy zero)"),
         "vbm_eV": Column("f8", "eV", "water valence-band maximum, relative to the Fermi level"),
         "cbm_eV": Column("f8", "eV", "water conduction-band minimum, relative to the Fermi level"),
-        "gap_eV": Column("f8", "eV", "cbm_eV - vbm_eV"),
+        "gap_eV": Column("f8", "eV", "cbm_eV - vbm_eV (negative: occupied and unoccupied water states overlap)"),
         "metallized": Column("i1", "", "1 if the water is metallized (see verdict_basis), 0 if not, -1 unknown"),
         "verdict_basis": Column("str", "", "how the verdict was reached (occupations, or edges against a reference)"),
         "water_homo_eV": Column("f8", "eV", "highest occupied water state, from the occupations (NaN without)"),

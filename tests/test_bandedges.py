@@ -277,7 +277,8 @@ def test_tilted_real_water_slab_verdict_and_gap(water8, shift, fermi):
     assert row["metallized"] == (abs(shift) >= g0)
     assert row["verdict_basis"].startswith("occupations")
     assert row["water_homo_eV"] == pytest.approx(homo) and row["water_lumo_eV"] == pytest.approx(lumo)
-    if abs(shift) >= g0:
+    if abs(shift) >= g0:  # the edges are the overlapping states: a gap of minus the overlap
+        assert (row["vbm_eV"], row["cbm_eV"]) == (row["water_homo_eV"], row["water_lumo_eV"]) and row["gap_eV"] <= 0
         return
     assert lumo - homo == pytest.approx(g0 - abs(shift), abs=1e-9)
     assert homo < row["reference_eV"] < lumo and row["start_offset_used_eV"] == 0.0
@@ -343,3 +344,28 @@ def test_edges_per_spin_channel(water8):
     assert moved["cbm_by_spin_eV"][1] == pytest.approx(closed["cbm_eV"] + 0.5, abs=step)
     assert moved["vbm_by_spin_eV"][1] - 0.3 <= moved["vbm_eV"] <= moved["vbm_by_spin_eV"][1] + step
     assert moved["cbm_by_spin_eV"][0] - step <= moved["cbm_eV"] <= moved["cbm_by_spin_eV"][0] + 0.3
+
+
+# --------------------------------------------------------------------------- a real metallized slab
+METALLIZED = CP2K_FIXTURE.parent / "water10_oriented"  # fixtures/cp2k/make_metallized_slab.py
+
+
+def test_real_water_slab_metallized_by_its_own_dipole():
+    """CP2K 2023.1 on 10 H2O, all H up in 5 layers (a fixed-charge step of 14.4 V, far above the
+    6.4 eV gap of the unpolarised water8 slab), smeared at 300 K. CP2K's own numbers, read here
+    straight from the .pdos columns, say the electrons moved: states above CP2K's E_F hold
+    electrons, on the upper molecules, and states below it lack them, on the lower molecules. The
+    verdict comes from the occupations and the edges are the overlapping states."""
+    files = [METALLIZED / f"water10-list{k}-1.pdos" for k in (1, 2)]
+    lower, upper = (np.loadtxt(f) for f in files)
+    fermi_au = float(re.search(r"E\(Fermi\) =\s*(\S+)", files[0].read_text()).group(1))
+    occupation, weight_lower, weight_upper = lower[:, 2], lower[:, 3:].sum(axis=1), upper[:, 3:].sum(axis=1)
+    above = lower[:, 1] > fermi_au
+    electrons_above, holes_below = occupation[above], 2.0 - occupation[~above]
+    assert electrons_above.sum() > 0.05 and holes_below.sum() == pytest.approx(electrons_above.sum(), rel=1e-3)
+    assert np.dot(electrons_above, weight_upper[above]) / electrons_above.sum() > 0.95
+    assert np.dot(holes_below, weight_lower[~above]) / holes_below.sum() > 0.95
+    row = water_gap(read_run(METALLIZED)).row()
+    assert row["metallized"] and row["verdict_basis"].startswith("occupations")
+    assert row["dipole_e_per_A"] > 0.07  # H up: the upper molecules' states lie lower
+    assert row["water_homo_eV"] >= row["water_lumo_eV"] and row["gap_eV"] <= 0

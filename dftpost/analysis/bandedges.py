@@ -622,16 +622,22 @@ def _edges_in_known_gap(energies, dos, dipole, threshold, separation_eV, levels:
 
     With the occupied and unoccupied states apart and the water PDoS below T in the middle
     between them, both thresholded scans start there (s = 0, the second scan not δ beyond the
-    first edge, which would step over the other edge of a gap narrower than 2 × tail + δ). When
-    the broadening fills that middle (a gap narrower than the broadening), no threshold crossing
-    separates the bands: the edges are the highest occupied and lowest unoccupied states. With
-    overlapping states (metallized), the paper's scan with s = 0 gives the edges.
+    first edge, which would step over the other edge of a gap narrower than 2 × tail + δ).
+    Otherwise no threshold crossing separates the bands at the reference: a gap narrower than the
+    broadening, or occupied and unoccupied states that overlap (metallized water, where a scan
+    leaving the band at the reference would take a deeper band for the edge). The edges are then
+    the highest occupied and the lowest unoccupied water state, and a negative gap is their overlap.
     """
     middle = levels.middle_eV
-    if levels.metallized:
-        return find_band_edges(energies, dos, dipole, threshold, 0.0, separation_eV, middle)
-    if np.interp(middle, energies, dos) <= threshold:
+    if not levels.metallized and np.interp(middle, energies, dos) <= threshold:
         return find_band_edges(energies, dos, dipole, threshold, 0.0, separation_eV, middle, second_from_reference=True)
+    why = (
+        "occupied and unoccupied water states overlap"
+        if levels.metallized
+        else "the water PDoS exceeds T across the "
+        f"{levels.lowest_unoccupied_eV - levels.highest_occupied_eV:.3f} eV between the highest occupied and lowest "
+        "unoccupied water states (a gap narrower than the broadening)"
+    )
     return BandEdges(
         vbm_eV=levels.highest_occupied_eV,
         cbm_eV=levels.lowest_unoccupied_eV,
@@ -639,11 +645,7 @@ def _edges_in_known_gap(energies, dos, dipole, threshold, separation_eV, levels:
         branch="occupations: edges are the highest occupied and lowest unoccupied water states",
         started_in_band=False,
         reference_eV=middle,
-        notes=(
-            f"the water PDoS exceeds T across the {levels.lowest_unoccupied_eV - levels.highest_occupied_eV:.3f} eV "
-            "between the highest occupied and lowest unoccupied water states (a gap narrower than the "
-            "broadening): edges taken from the occupations",
-        ),
+        notes=(f"{why}: edges taken from the occupations",),
         start_offset_eV=0.0,
     )
 
