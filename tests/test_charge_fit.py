@@ -186,6 +186,7 @@ def test_vacuum_step_of_the_potential_cube_gives_the_printed_dipole(folder):
     printed = run.dipole_correction.dipole_e_A
     assert d["dipole_e_A"] == pytest.approx(printed, rel=1e-3)
     assert abs(d["dipole_e_A"] - printed) <= abs(d["cube_e_A"] - printed) + 1e-4  # no worse than the density
+    assert d["cube_vs_log_relative"] < 1e-3 and not any("differ" in w for w in d["warnings"])  # checked against the step
 
 
 def test_a_metal_run_is_left_out_unless_included(copy_dir):
