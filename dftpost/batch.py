@@ -816,7 +816,10 @@ def dft_dipole(run: Run, source: str = "auto", axis: int = 2) -> dict:
         out["warnings"].append("FHI-aims dipole from the correction gradient: sign convention not verified")
     potential = [c for c in run.cubes if c.quantity == "electrostatic_potential"]
     if potential and dc is not None and source in ("auto", "cube"):
-        out["potential_step_e_A"], _ = potential_step_dipole(read_cube(potential[0].path, program=run.code), axis)
+        try:
+            out["potential_step_e_A"], _ = potential_step_dipole(read_cube(potential[0].path, program=run.code), axis)
+        except DftpostError as exc:  # no plateaus to read: the density cube may still serve
+            out["warnings"].append(f"no dipole from the potential cube's vacuum step: {exc.problem}")
     density = [c for c in run.cubes if c.quantity == "electron_density"]
     if density and run.core_charges_e is not None and source in ("auto", "cube"):
         grid = read_cube(density[0].path, program=run.code)

@@ -219,3 +219,28 @@ def test_no_interval_from_fewer_than_three_frames():
     assert two.q_o_e == pytest.approx(-0.55, abs=0.01)  # the fit itself is still made
     three = fit_oxygen_charge(s, -0.55 * s + np.array([1e-4, -1e-4, 2e-4]), max_dipole_e_per_A=1.0)
     assert np.isfinite(three.q_o_ci95_e).all() and three.interval_note == ""
+
+
+def test_potential_step_dipole_of_an_analytic_step():
+    """A slab at z = 10–15 Å in a 30 Å cell, the potential 0 below it, rising through it to
+    1.5 V, flat above it up to a correction jump back to 0 at 25 Å: μ = ε0 A · 1.5 V, wherever
+    the grid's origin lies; a vacuum too thin for plateaus is an error."""
+    from ase import Atoms
+
+    from dftpost.analysis.charge_fit import potential_step_dipole
+    from dftpost.grid import Grid
+    from dftpost.units import EPSILON0_E_PER_V_A
+
+    n = 300
+    z = 0.1 * np.arange(n)
+    phi = np.where(z < 10, 0.0, np.where(z < 15, 0.3 * (z - 10), np.where(z < 25, 1.5, 0.0)))
+    atoms = Atoms("O2", positions=[[0, 0, 10.0], [0, 0, 15.0]], cell=[8.0, 9.0, 30.0], pbc=True)
+    values = np.broadcast_to(phi, (4, 4, n)).copy()
+    grid = Grid(values, np.zeros(3), np.diag([2.0, 2.25, 0.1]), atoms, "electrostatic_potential", "V")
+    dipole, step = potential_step_dipole(grid)
+    assert step == pytest.approx(1.5, abs=1e-12) and dipole == pytest.approx(EPSILON0_E_PER_V_A * 72.0 * 1.5, rel=1e-12)
+    rolled = Grid(np.roll(values, 70, axis=2), np.array([0, 0, -7.0]), grid.voxel_A, atoms, grid.quantity, grid.units)
+    assert potential_step_dipole(rolled)[1] == pytest.approx(1.5, abs=1e-12)
+    crowded = atoms + Atoms("O5", positions=[[0, 0, h] for h in (19.0, 23.0, 27.0, 1.0, 5.0)])
+    with pytest.raises(DftpostError, match="too thin"):
+        potential_step_dipole(Grid(values, np.zeros(3), grid.voxel_A, crowded, grid.quantity, grid.units))
