@@ -180,11 +180,20 @@ def _gap_json(row: dict) -> dict:
         "fermi_level_eV",
         "reference_eV",
         "reference",
+        "verdict_basis",
+        "water_homo_eV",
+        "water_lumo_eV",
         "n_water_atoms",
+        "n_water_atoms_above_substrate",
+        "n_water_atoms_below_substrate",
+        "n_substrate_atoms",
         "code",
         "input_hash",
     )
     out = {k: _json_value(row.get(k)) for k in keys}
+    for key in ("vbm_by_spin_eV", "cbm_by_spin_eV"):  # null for a closed shell
+        value = row.get(key)
+        out[key] = None if value is None or len(value) == 0 else [_json_value(float(v)) for v in value]
     out["metallized"] = None if row.get("metallized") in (None, -1) else bool(row["metallized"])
     if row.get("status") != "ok":
         out["error"] = row.get("error", "")
@@ -525,6 +534,9 @@ def fit_charge_command(
     max_dipole: float = typer.Option(DEFAULT_MAX_DIPOLE, "--max-dipole", help="Leave out frames with |μ_DFT| at or above this, e/Å."),
     source: str = typer.Option("auto", "--source", help="DFT dipole from the log, the density cube, or auto (log if printed)."),
     intercept: bool = typer.Option(False, "--intercept", help="Fit μ_DFT = q_O·s + b instead of q_O·s."),
+    include_substrate: bool = typer.Option(
+        False, "--include-substrate", help="Let runs with a metal or oxide into the fit (their DFT dipole holds the substrate's own)."
+    ),
     out: Path = _OUT,
     as_json: bool = _JSON,
     plot: Path = typer.Option(None, "--plot", help="Draw the parity plot to this file (png, pdf, svg)."),
@@ -539,7 +551,10 @@ def fit_charge_command(
         raise typer.Exit(code=2)
     try:
         with stop_on_signals():
-            result, row = fit_charge(paths, source, max_dipole, intercept, workers=workers or default_workers(), scheduler=scheduler)
+            result, row = fit_charge(
+                paths, source, max_dipole, intercept, workers=workers or default_workers(), scheduler=scheduler,
+                include_substrate=include_substrate,
+            )
         with ResultStore(out) as store:
             store.append(CHARGE_FIT_SCHEMA, [row])
         if plot is not None:
@@ -558,10 +573,14 @@ def fit_charge_command(
         if "error" in frame:
             failed += 1
             err.print(f"[red]failed:[/] {escape(frame['error'])}", highlight=False, soft_wrap=True)
+        elif "rejected" in frame:
+            err.print(f"left out: {escape(frame['run'])}: {escape(frame['rejected'])}", highlight=False, soft_wrap=True)
+    if result.interval_note:
+        err.print(f"[yellow]warning:[/] {escape(result.interval_note)}", highlight=False, soft_wrap=True)
     data = {
         "q_O_e": result.q_o_e,
         "q_O_stderr_e": result.q_o_stderr_e,
-        "q_O_ci95_e": list(result.q_o_ci95_e),
+        "q_O_ci95_e": [_json_value(x) for x in result.q_o_ci95_e],
         "intercept_e_per_A": result.intercept_e_per_A,
         "r2": _json_value(result.r2),
         "rmse_e_per_A": result.rmse_e_per_A,
@@ -569,16 +588,20 @@ def fit_charge_command(
         "n_rejected": result.n_rejected,
         "max_dipole_e_per_A": max_dipole,
         "source": source,
+        "include_substrate": include_substrate,
+        "interval_note": result.interval_note or None,
         "frames": frames,
         "out": str(out),
     }
     if as_json:
         print(json.dumps(data, ensure_ascii=False, default=float))
     else:
+        interval = (
+            f"95 % bootstrap {result.q_o_ci95_e[0]:.4f} … {result.q_o_ci95_e[1]:.4f}" if not result.interval_note else "no interval"
+        )
         Console().print(
-            f"q_O = {result.q_o_e:.4f} ± {result.q_o_stderr_e:.4f} e (95 % bootstrap {result.q_o_ci95_e[0]:.4f} … "
-            f"{result.q_o_ci95_e[1]:.4f}), R² = {result.r2:.4f}, RMSE = {result.rmse_e_per_A:.2e} e/Å; "
-            f"{result.n_used} frames used, {result.n_rejected} left out → {out}"
+            f"q_O = {result.q_o_e:.4f} ± {result.q_o_stderr_e:.4f} e ({interval}), R² = {result.r2:.4f}, "
+            f"RMSE = {result.rmse_e_per_A:.2e} e/Å; {result.n_used} frames used, {result.n_rejected} left out → {out}"
         )
     raise typer.Exit(code=1 if failed else 0)
 

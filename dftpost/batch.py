@@ -25,11 +25,11 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .analysis.bandedges import BandEdgeParameters, gap_by_dipole, water_gap
-from .analysis.charge_fit import DEFAULT_MAX_DIPOLE, ChargeFit, density_dipole, fit_oxygen_charge
+from .analysis.charge_fit import DEFAULT_MAX_DIPOLE, ChargeFit, density_dipole, fit_oxygen_charge, potential_step_dipole
 from .analysis.correlation import autocorrelation, block_average, integrated_correlation_time
 from .analysis.electrostatics import DEFAULT_SIGMA_A, DEFAULT_TOLERANCE_V, choose_parameters, potential_spread
 from .analysis.dipole import DEFAULT_Q_O, DipoleAccumulator, DipoleTrajectory, fixed_charge_dipole, repeat_distance_z
-from .analysis.molecules import DEFAULT_R_OH
+from .analysis.molecules import DEFAULT_R_OH, water_molecules
 from .analysis.profiles import FieldResponse, field_response
 from .errors import DftpostError
 from .grid import Grid
@@ -54,13 +54,20 @@ GAP_SCHEMA = TableSchema(
         "fermi_level_eV": Column("f8", "eV", "Fermi level as the program printed it (its own energy zero)"),
         "vbm_eV": Column("f8", "eV", "water valence-band maximum, relative to the Fermi level"),
         "cbm_eV": Column("f8", "eV", "water conduction-band minimum, relative to the Fermi level"),
-        "gap_eV": Column("f8", "eV", "cbm_eV - vbm_eV"),
-        "metallized": Column("i1", "", "1 if VBM >= reference or CBM <= reference, 0 if not, -1 unknown"),
+        "gap_eV": Column("f8", "eV", "cbm_eV - vbm_eV (negative: occupied and unoccupied water states overlap)"),
+        "metallized": Column("i1", "", "1 if the water is metallized (see verdict_basis), 0 if not, -1 unknown"),
+        "verdict_basis": Column("str", "", "how the verdict was reached (occupations, or edges against a reference)"),
+        "water_homo_eV": Column("f8", "eV", "highest occupied water state, from the occupations (NaN without)"),
+        "water_lumo_eV": Column("f8", "eV", "lowest unoccupied water state, from the occupations (NaN without)"),
+        "start_offset_used_eV": Column("f8", "eV", "start offset s the first scan used (0 when the occupations locate the gap)"),
         "reference_eV": Column("f8", "eV", "level the scans start from and metallization is judged by"),
         "reference": Column("str", "", "what the reference level is"),
         "dipole_e_per_A": Column("f8", "e/Å", "total dipole per area along the surface normal"),
         "dipole_source": Column("str", "", "where the dipole came from"),
         "n_water_atoms": Column("i8", "", "water atoms in the PDoS (beyond d_cut)"),
+        "n_water_atoms_above_substrate": Column("i8", "", "of those, atoms above their nearest substrate atom (-1: no substrate)"),
+        "n_water_atoms_below_substrate": Column("i8", "", "of those, atoms below their nearest substrate atom (-1: no substrate)"),
+        "n_substrate_atoms": Column("i8", "", "atoms not in a water molecule (metal, oxide, hydroxyl, free H)"),
         "threshold_states_per_eV": Column("f8", "states/eV", "threshold T used"),
         "started_in_band": Column("i1", "", "1 if a scan started inside a band"),
         "parameters": Column("str", "", "JSON of the BandEdgeParameters"),
@@ -75,6 +82,10 @@ GAP_SCHEMA = TableSchema(
         "z_resolved_dos": Column("f8", "states/eV", "water PDoS per z bin (n_bins x n_energies)"),
         "local_vbm_eV": Column("f8", "eV", "VBM of each z bin (NaN where none was found)"),
         "local_cbm_eV": Column("f8", "eV", "CBM of each z bin (NaN where none was found)"),
+        "vbm_by_spin_eV": Column("f8", "eV", "VBM of spin up and down (empty for a closed shell; NaN: none found)"),
+        "cbm_by_spin_eV": Column("f8", "eV", "CBM of spin up and down (empty for a closed shell; NaN: none found)"),
+        "water_atoms": Column("i8", "", "0-based indices of the water atoms in the PDoS"),
+        "water_side": Column("i1", "", "per water atom: +1 above, -1 below its nearest substrate atom, 0 no substrate"),
     },
 )
 
@@ -109,6 +120,8 @@ def analyse_gap(task: GapTask) -> dict:
         values["notes"] = json.dumps(values["notes"])
         values["metallized"] = int(values["metallized"])
         values["started_in_band"] = int(values["started_in_band"])
+        for key in ("vbm_by_spin_eV", "cbm_by_spin_eV"):  # per-row arrays: NaN where a channel has none
+            values[key] = None if values[key] is None else np.array([np.nan if v is None else v for v in values[key]])
         values.pop("branch")
         row.update(values, status="ok", error="")
         row.update(
@@ -118,6 +131,8 @@ def analyse_gap(task: GapTask) -> dict:
             z_resolved_dos=result.z_resolved_dos,
             local_vbm_eV=result.local_vbm_eV,
             local_cbm_eV=result.local_cbm_eV,
+            water_atoms=result.selection.indices,
+            water_side=result.selection.side,
         )
     except DftpostError as exc:
         row.update(status="error", error=str(exc))
@@ -765,6 +780,8 @@ CHARGE_FIT_SCHEMA = TableSchema(
         "n_rejected": Column("i8", "", "frames left out"),
         "max_dipole_e_per_A": Column("f8", "e/Å", "|μ_DFT| threshold"),
         "source": Column("str", "", "log, cube or auto"),
+        "include_substrate": Column("i1", "", "1 if runs with a metal or oxide were let into the fit"),
+        "interval_note": Column("str", "", "why there is no confidence interval (empty when there is one)"),
         "frames": Column("str", "", "JSON: per run the lever, dipoles, source, used and why not"),
         "analysed_at": Column("str", "", "ISO time the row was made"),
     },
@@ -777,15 +794,19 @@ CHARGE_FIT_SCHEMA = TableSchema(
 
 
 def dft_dipole(run: Run, source: str = "auto", axis: int = 2) -> dict:
-    """The DFT dipole of a run along ``axis`` (e·Å) from the log and/or the density cube.
+    """The DFT dipole of a run along ``axis`` (e·Å) from the log and/or the cubes.
 
-    Returns ``dipole_e_A`` (from ``source``: ``"log"``, ``"cube"``, or ``"auto"`` = the log when
-    it prints one, else the cube), and ``log_e_A`` / ``cube_e_A`` when available, with
-    ``warnings`` (a strided cube as the only source, log and cube more than 2 % apart).
+    ``source``: ``"log"``; ``"cube"``: the vacuum step of the electrostatic-potential cube of a
+    dipole-corrected run (ΔV = μ/(ε0 A), :func:`~dftpost.analysis.charge_fit.potential_step_dipole`)
+    where there is one, else the integral of the density cube (a strided cube loses charge); or
+    ``"auto"``: the log when it prints one, else as ``"cube"``. Returns ``dipole_e_A`` with its
+    ``source`` ("log", "potential_step" or "cube" for the density), ``log_e_A``,
+    ``potential_step_e_A`` and ``cube_e_A`` (density) when available, and ``warnings`` (a strided
+    density cube as the source, log and cube more than 2 % apart).
     """
     if source not in ("auto", "log", "cube"):
         raise DftpostError(None, f"source must be log, cube or auto, not {source!r}")
-    out: dict = {"log_e_A": None, "cube_e_A": None, "warnings": []}
+    out: dict = {"log_e_A": None, "potential_step_e_A": None, "cube_e_A": None, "warnings": []}
     dc = run.dipole_correction
     if dc is not None and dc.dipole_e_A is not None:
         out["log_e_A"] = dc.dipole_e_A
@@ -793,28 +814,37 @@ def dft_dipole(run: Run, source: str = "auto", axis: int = 2) -> dict:
         # FHI-aims: μ = ε0 Ω g (sign as printed: not verified on a real dipole-corrected run)
         out["log_e_A"] = EPSILON0_E_PER_V_A * run.atoms.get_volume() * dc.gradient_eV_per_A
         out["warnings"].append("FHI-aims dipole from the correction gradient: sign convention not verified")
+    potential = [c for c in run.cubes if c.quantity == "electrostatic_potential"]
+    if potential and dc is not None and source in ("auto", "cube"):
+        try:
+            out["potential_step_e_A"], _ = potential_step_dipole(read_cube(potential[0].path, program=run.code), axis)
+        except DftpostError as exc:  # no plateaus to read: the density cube may still serve
+            out["warnings"].append(f"no dipole from the potential cube's vacuum step: {exc.problem}")
     density = [c for c in run.cubes if c.quantity == "electron_density"]
     if density and run.core_charges_e is not None and source in ("auto", "cube"):
         grid = read_cube(density[0].path, program=run.code)
         out["cube_e_A"] = density_dipole(grid, run.core_charges_e, axis)
-        stride = run.density_cube_stride
-        if stride and max(stride) > 1 and (source == "cube" or out["log_e_A"] is None):
-            out["warnings"].append(
-                f"the density cube is strided ({'x'.join(map(str, stride))}): its dipole can be several % off"
-            )
     if source == "log" or (source == "auto" and out["log_e_A"] is not None):
         if out["log_e_A"] is None:
             raise DftpostError(run.path, "the log prints no dipole (no dipole correction?)")
         out["dipole_e_A"], out["source"] = out["log_e_A"], "log"
+    elif out["potential_step_e_A"] is not None:
+        out["dipole_e_A"], out["source"] = out["potential_step_e_A"], "potential_step"
     else:
         if out["cube_e_A"] is None:
-            raise DftpostError(run.path, "no dipole: neither printed in the log nor an electron-density cube with core charges")
+            raise DftpostError(run.path, "no dipole: neither printed in the log nor a cube (dipole-corrected potential, or density with core charges)")
         out["dipole_e_A"], out["source"] = out["cube_e_A"], "cube"
-    if out["log_e_A"] is not None and out["cube_e_A"] is not None:
-        difference = abs(out["cube_e_A"] - out["log_e_A"]) / max(abs(out["log_e_A"]), 1e-12)
+        stride = run.density_cube_stride
+        if stride and max(stride) > 1:
+            out["warnings"].append(
+                f"the density cube is strided ({'x'.join(map(str, stride))}): its dipole can be several % off"
+            )
+    cube, which = (out["potential_step_e_A"], "potential-step") if out["potential_step_e_A"] is not None else (out["cube_e_A"], "cube")
+    if out["log_e_A"] is not None and cube is not None:  # the log against the better cube dipole
+        difference = abs(cube - out["log_e_A"]) / max(abs(out["log_e_A"]), 1e-12)
         out["cube_vs_log_relative"] = difference
         if difference > 0.02:
-            out["warnings"].append(f"log and cube dipoles differ by {100 * difference:.1f} %")
+            out["warnings"].append(f"log and {which} dipoles differ by {100 * difference:.1f} %")
     return out
 
 
@@ -825,18 +855,24 @@ class ChargeFitTask:
     directory: Path
     source: str
     r_oh: float
+    include_substrate: bool = False
 
 
 def charge_fit_frame(task: ChargeFitTask) -> dict:
-    """One run's entry of a charge fit: the fixed-charge lever s (1/Å), the DFT dipole per area
-    (e/Å) and where it came from, whether the run may enter the fit (``keep``) and why not; an
-    ``error`` instead when the run cannot be used. Never raises for bad input."""
+    """One run's entry of a charge fit: the fixed-charge lever s (1/Å) of its water molecules,
+    the DFT dipole per area (e/Å) and where it came from, whether the run may enter the fit
+    (``keep``) and why not; an ``error`` instead when the run cannot be used. A run with atoms
+    other than H and O (a metal, an oxide) is left out unless ``include_substrate``: its DFT
+    dipole holds the substrate's own. Never raises for bad input."""
     frame: dict = {"run": str(task.directory)}
     try:
         run = read_run(task.directory)
         if run.atoms is None:
             raise DftpostError(task.directory, "no structure")
-        fc = fixed_charge_dipole(run.atoms.numbers, run.atoms.positions, run.atoms.cell[:], run.atoms.pbc, -1.0, task.r_oh)
+        atoms = run.atoms
+        substrate = sorted(set(atoms.get_chemical_symbols()) - {"H", "O"})
+        water = water_molecules(atoms.numbers, atoms.positions, atoms.cell[:], atoms.pbc, task.r_oh)[0] if substrate else slice(None)
+        fc = fixed_charge_dipole(atoms.numbers[water], atoms.positions[water], atoms.cell[:], atoms.pbc, -1.0, task.r_oh)
         d = dft_dipole(run, task.source)
     except DftpostError as exc:
         return {**frame, "error": str(exc), "keep": False}
@@ -851,11 +887,18 @@ def charge_fit_frame(task: ChargeFitTask) -> dict:
         census=fc.census,
     )
     field = run.applied_field_V_per_A is not None and np.any(run.applied_field_V_per_A != 0)
-    frame["keep"] = not fc.dissociated and not field
-    if fc.dissociated:
+    if substrate:
+        frame["substrate"] = "".join(substrate)
+    if substrate and not task.include_substrate:
+        frame["rejected"] = (
+            f"not water alone ({', '.join(substrate)} present): the DFT dipole holds the substrate's own "
+            "(include such runs explicitly to fit them)"
+        )
+    elif fc.dissociated:
         frame["rejected"] = "dissociated water (O, OH, H3O or free H present)"
     elif field:
         frame["rejected"] = "an applied field polarises the water beyond the fixed charges"
+    frame["keep"] = "rejected" not in frame
     return frame
 
 
@@ -871,15 +914,18 @@ def fit_charge(
     r_oh: float = DEFAULT_R_OH,
     workers: int = 1,
     scheduler: str | None = None,
+    include_substrate: bool = False,
 ) -> tuple[ChargeFit, dict]:
     """Fit q_O over every run at or below ``paths``; the fit and its table row (arrays in).
 
-    The runs are read (and their cubes integrated) by ``workers`` local processes or on a Dask
-    ``scheduler`` (:func:`~dftpost.parallel.map_unordered`); the frames keep the runs' order.
+    Only runs of water alone enter by default (``include_substrate`` lets metal/oxide runs in);
+    every frame left out says why. The runs are read (and their cubes integrated) by ``workers``
+    local processes or on a Dask ``scheduler`` (:func:`~dftpost.parallel.map_unordered`); the
+    frames keep the runs' order.
     """
     spec = parse_scheduler(scheduler) if scheduler is not None else None  # a wrong one fails before any work
     runs = find_run_dirs(list(paths))
-    tasks = [ChargeFitTask(directory, source, r_oh) for directory in runs]
+    tasks = [ChargeFitTask(directory, source, r_oh, include_substrate) for directory in runs]
     done = dict(map_unordered(charge_fit_frame, tasks, workers, on_crash=_charge_fit_crash, scheduler=spec))
     frames = [done[task] for task in tasks]
     lever = [f.get("lever_per_A", np.nan) for f in frames]
@@ -897,7 +943,8 @@ def fit_charge(
     row = {
         "run": json.dumps([f["run"] for f in frames]),
         "input_hash": hashlib.blake2b(
-            ("".join(input_hash(r) for r in runs) + f"{source}{max_dipole_e_per_A}{intercept}{r_oh}").encode(), digest_size=16
+            ("".join(input_hash(r) for r in runs) + f"{source}{max_dipole_e_per_A}{intercept}{r_oh}{include_substrate}").encode(),
+            digest_size=16,
         ).hexdigest(),
         "status": "ok",
         "q_o_e": result.q_o_e,
@@ -911,6 +958,8 @@ def fit_charge(
         "n_rejected": result.n_rejected,
         "max_dipole_e_per_A": max_dipole_e_per_A,
         "source": source,
+        "include_substrate": int(include_substrate),
+        "interval_note": result.interval_note,
         "frames": json.dumps(frames, ensure_ascii=False, default=float),
         "analysed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "lever": lever_a,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from dftpost.analysis.bandedges import BandEdgeParameters, find_band_edges, water_atoms, water_gap, water_pdos
+from dftpost.analysis.bandedges import BandEdgeParameters, find_band_edges, select_water, water_atoms, water_gap, water_pdos
 from dftpost.dos import ProjectedDos, Projection
 from dftpost.errors import DftpostError
 from dftpost.io import aims
@@ -146,7 +146,9 @@ def test_fhi_aims_per_atom_dos_through_the_same_code_path(realdata, folder, file
 
 
 # --------------------------------------------------------------------------- water selection
-def test_water_beyond_d_cut_of_the_top_metal_layer_through_the_boundary():
+def test_water_under_the_metal_through_the_boundary_is_next_to_it():
+    """Pt at z = 1 and 3 Å in a 20 Å cell: the molecule at z = 19.5 Å (its H at 0.1 Å) lies
+    1.5 Å (H: 0.9 Å) below the bottom Pt through the periodic boundary, not 16.5 Å above the top."""
     cell = np.diag([5.0, 5.0, 20.0])
     atoms = Atoms(
         "Pt2OH2OH2",
@@ -154,11 +156,14 @@ def test_water_beyond_d_cut_of_the_top_metal_layer_through_the_boundary():
         cell=cell,
         pbc=True,
     )
-    chosen, top = water_atoms(atoms.numbers, atoms.positions, cell, d_cut_A=3.5)
-    assert top == 3.0
-    assert chosen.tolist() == [5, 6, 7]  # the molecule across the boundary is far above the metal
-    with pytest.raises(DftpostError, match="d_cut"):
-        water_atoms(atoms.numbers, atoms.positions, cell, d_cut_A=30)
+    with pytest.raises(DftpostError, match="d_cut = 3.5"):
+        water_atoms(atoms.numbers, atoms.positions, cell, d_cut_A=3.5)
+    selection = select_water(atoms.numbers, atoms.positions, cell, d_cut_A=1.0)
+    assert selection.indices.tolist() == [2, 3, 4]  # 1.5 Å above Pt; the other's H is 0.9 Å below
+    assert selection.side.tolist() == [1, 1, 1] and selection.top_substrate_A == 3.0
+    assert selection.distance_A == pytest.approx([1.5, 2.0, 2.0])
+    both = select_water(atoms.numbers, atoms.positions, cell, d_cut_A=0.5)
+    assert both.indices.tolist() == [2, 3, 4, 5, 6, 7] and both.side.tolist() == [1, 1, 1, -1, -1, -1]
 
 
 def _discrete(projections, n_states=4):
@@ -200,3 +205,167 @@ def test_missing_inputs_are_errors_naming_the_run(copy_dir):
         water_gap(replace(run, atoms=None))
     with pytest.raises(DftpostError, match="never exceeds"):
         water_gap(run, BandEdgeParameters(threshold=1e6, threshold_mode="absolute"))
+
+
+# --------------------------------------------------------------------------- tilted water slabs
+WATER8 = "cp2k/water8_slab_field/run_a_nofield"  # real CP2K 2023.1: list1 = upper layer, list2 = lower
+
+
+def tilted_run(run, shift_eV: float, fermi: str):
+    """The real run with the upper layer's share of every state moved by ``shift_eV`` (a tilt of
+    that size across the slab) and the occupations refilled by aufbau with the run's electrons.
+
+    Each state becomes two pieces, the lower layer's weight at ε and the upper layer's at ε + D;
+    a piece of weight w holds 2w electrons, filled in the order of its energy. ``fermi`` puts E_F
+    (the zero of the energies) at the highest occupied piece ("top") or half way between it and
+    the lowest piece with room left ("middle"). Returns the run, the highest occupied and lowest
+    unoccupied energies of the pieces (eV on the run's own scale), and the pieces' energies,
+    weights and occupations."""
+    pdos = run.pdos
+    upper, lower = pdos.labels.index("list1"), pdos.labels.index("list2")
+    eps = pdos.eigenvalues_eV[0]
+    energies = np.concatenate([eps, eps + shift_eV])
+    weights = np.zeros((1, 2, energies.size))
+    weights[0, 0, eps.size:] = pdos.values[0, upper]
+    weights[0, 1, : eps.size] = pdos.values[0, lower]
+    capacity = 2.0 * weights[0].sum(axis=0)
+    electrons = pdos.occupations.sum()
+    occupation = np.zeros(energies.size)
+    for i in np.argsort(energies, kind="stable"):
+        filled = min(capacity[i], electrons)
+        electrons -= filled
+        occupation[i] = 2.0 * filled / capacity[i] if capacity[i] > 0 else 0.0
+    assert electrons == pytest.approx(0.0, abs=1e-6)
+    homo = energies[occupation > 2e-3].max()
+    lumo = energies[occupation < 2 - 2e-3].min()
+    fermi_eV = homo if fermi == "top" else 0.5 * (homo + lumo)
+    tilted = ProjectedDos(
+        fermi_level_eV=pdos.fermi_level_eV + fermi_eV,
+        projections=(pdos.projections[upper], pdos.projections[lower]),
+        values=weights,
+        eigenvalues_eV=(energies - fermi_eV)[None, :],
+        occupations=occupation[None, :],
+        spin_degeneracy=2,
+    )
+    return replace(run, pdos=tilted, fermi_level_eV=tilted.fermi_level_eV), homo - fermi_eV, lumo - fermi_eV, (
+        energies - fermi_eV, weights[0].sum(axis=0), occupation)
+
+
+@pytest.fixture(scope="module")
+def water8(realdata):
+    return read_run(realdata / WATER8)
+
+
+SHIFTS = [0.0, 1.0, 3.0, 5.0, 5.4, 6.0, 6.3, 6.5, 7.0, 8.4, 10.0, 14.0]
+
+
+@pytest.mark.parametrize("fermi", ["top", "middle"])
+@pytest.mark.parametrize("shift", SHIFTS + [-d for d in SHIFTS if d])
+def test_tilted_real_water_slab_verdict_and_gap(water8, shift, fermi):
+    """A rigid shift D of the upper layer closes the real slab's eigenvalue gap G (6.397 eV, from
+    the .pdos occupations) exactly at |D| = G: below it the water is not metallized and the
+    thresholded gap lies within the broadening of the refilled eigenvalue gap; at and beyond it
+    (bands overlapping by |D| − G, up to 7.6 eV) the water is metallized, wherever E_F sits."""
+    eps = water8.pdos.eigenvalues_eV[0]
+    occupied = water8.pdos.occupations[0] > 0
+    g0 = eps[~occupied].min() - eps[occupied].max()
+    assert g0 == pytest.approx(6.397, abs=1e-3)
+    run, homo, lumo, (energies, weights, occupation) = tilted_run(water8, shift, fermi)
+    dipole = -0.01 if shift > 0 else 0.01  # bands rising upward ⇔ a dipole pointing down
+    result = water_gap(run, dipole_e_per_A=dipole)
+    row = result.row()
+    assert row["metallized"] == (abs(shift) >= g0)
+    assert row["verdict_basis"].startswith("occupations")
+    assert row["water_homo_eV"] == pytest.approx(homo) and row["water_lumo_eV"] == pytest.approx(lumo)
+    if abs(shift) >= g0:  # the edges are the overlapping states: a gap of minus the overlap
+        assert (row["vbm_eV"], row["cbm_eV"]) == (row["water_homo_eV"], row["water_lumo_eV"]) and row["gap_eV"] <= 0
+        return
+    assert lumo - homo == pytest.approx(g0 - abs(shift), abs=1e-9)
+    assert homo < row["reference_eV"] < lumo and row["start_offset_used_eV"] == 0.0
+    # pieces a threshold can see on their own (peak 2w/(σ√2π) above T) bound the thresholded edges
+    params = result.parameters
+    seen = 2 * weights / (params.sigma_eV * np.sqrt(2 * np.pi)) > row["threshold_states_per_eV"]
+    visible_gap = energies[seen & (occupation < 1)].min() - energies[seen & (occupation > 1)].max()
+    step = params.spacing_eV
+    assert (lumo - homo) - 6 * params.sigma_eV <= row["gap_eV"] <= visible_gap + step
+    assert row["vbm_eV"] <= row["cbm_eV"]
+
+
+def test_tilted_slab_results_do_not_depend_on_where_e_f_sits(water8):
+    for shift in (2.0, 5.4, 8.4):
+        rows = [water_gap(tilted_run(water8, shift, f)[0], dipole_e_per_A=-0.01).row() for f in ("top", "middle")]
+        assert rows[0]["metallized"] == rows[1]["metallized"]
+        for key in ("vbm_eV", "cbm_eV"):
+            absolute = [r[key] + r["fermi_level_eV"] for r in rows]
+            assert absolute[0] == pytest.approx(absolute[1], abs=0.021)
+
+
+def test_water_without_occupations_keeps_the_dos_reference_and_says_so(water8):
+    """FHI-aims-like: the same water as a DoS on a grid (no occupations) is judged from the
+    broadened DoS, and the row says so."""
+    grid = water8.pdos.on_grid(0.1)
+    row = water_gap(replace(water8, pdos=grid)).row()
+    assert "no occupations" in row["verdict_basis"] and row["water_homo_eV"] is None
+    assert not row["metallized"]
+
+
+# --------------------------------------------------------------------------- spin channels
+def spin_polarised(run, down_shift_eV: float):
+    """The real closed-shell run as two spin channels (one electron per state), the down
+    channel's spectrum moved rigidly by ``down_shift_eV`` (smaller than the gap, so the
+    occupations stay those of the closed shell)."""
+    pdos = run.pdos
+    eps = pdos.eigenvalues_eV[0]
+    two = ProjectedDos(
+        fermi_level_eV=pdos.fermi_level_eV,
+        projections=pdos.projections,
+        values=np.concatenate([pdos.values, pdos.values]),
+        eigenvalues_eV=np.stack([eps, eps + down_shift_eV]),
+        occupations=np.concatenate([pdos.occupations, pdos.occupations]) / 2,
+        spin_degeneracy=1,
+    )
+    return replace(run, pdos=two)
+
+
+def test_edges_per_spin_channel(water8):
+    """Two equal channels have each the edges of their sum (T/2 per channel of half the DoS);
+    moving the down channel by 0.5 eV moves its edges by 0.5 eV and leaves the up channel's; the
+    combined VBM is the down channel's top within the tail of the threshold; closed shell: null."""
+    closed = water_gap(water8).row()
+    assert closed["vbm_by_spin_eV"] is None and closed["cbm_by_spin_eV"] is None
+    equal = water_gap(spin_polarised(water8, 0.0)).row()
+    assert equal["vbm_by_spin_eV"] == [closed["vbm_eV"]] * 2 and equal["cbm_by_spin_eV"] == [closed["cbm_eV"]] * 2
+    assert (equal["vbm_eV"], equal["cbm_eV"], equal["metallized"]) == (closed["vbm_eV"], closed["cbm_eV"], False)
+    moved = water_gap(spin_polarised(water8, 0.5)).row()
+    step = 0.021
+    assert moved["vbm_by_spin_eV"][0] == pytest.approx(closed["vbm_eV"], abs=step)
+    assert moved["cbm_by_spin_eV"][0] == pytest.approx(closed["cbm_eV"], abs=step)
+    assert moved["vbm_by_spin_eV"][1] == pytest.approx(closed["vbm_eV"] + 0.5, abs=step)
+    assert moved["cbm_by_spin_eV"][1] == pytest.approx(closed["cbm_eV"] + 0.5, abs=step)
+    assert moved["vbm_by_spin_eV"][1] - 0.3 <= moved["vbm_eV"] <= moved["vbm_by_spin_eV"][1] + step
+    assert moved["cbm_by_spin_eV"][0] - step <= moved["cbm_eV"] <= moved["cbm_by_spin_eV"][0] + 0.3
+
+
+# --------------------------------------------------------------------------- a real metallized slab
+METALLIZED = CP2K_FIXTURE.parent / "water10_oriented"  # fixtures/cp2k/make_metallized_slab.py
+
+
+def test_real_water_slab_metallized_by_its_own_dipole():
+    """CP2K 2023.1 on 10 H2O, all H up in 5 layers (a fixed-charge step of 14.4 V, far above the
+    6.4 eV gap of the unpolarised water8 slab), smeared at 300 K. CP2K's own numbers, read here
+    straight from the .pdos columns, say the electrons moved: states above CP2K's E_F hold
+    electrons, on the upper molecules, and states below it lack them, on the lower molecules. The
+    verdict comes from the occupations and the edges are the overlapping states."""
+    files = [METALLIZED / f"water10-list{k}-1.pdos" for k in (1, 2)]
+    lower, upper = (np.loadtxt(f) for f in files)
+    fermi_au = float(re.search(r"E\(Fermi\) =\s*(\S+)", files[0].read_text()).group(1))
+    occupation, weight_lower, weight_upper = lower[:, 2], lower[:, 3:].sum(axis=1), upper[:, 3:].sum(axis=1)
+    above = lower[:, 1] > fermi_au
+    electrons_above, holes_below = occupation[above], 2.0 - occupation[~above]
+    assert electrons_above.sum() > 0.05 and holes_below.sum() == pytest.approx(electrons_above.sum(), rel=1e-3)
+    assert np.dot(electrons_above, weight_upper[above]) / electrons_above.sum() > 0.95
+    assert np.dot(holes_below, weight_lower[~above]) / holes_below.sum() > 0.95
+    row = water_gap(read_run(METALLIZED)).row()
+    assert row["metallized"] and row["verdict_basis"].startswith("occupations")
+    assert row["dipole_e_per_A"] > 0.07  # H up: the upper molecules' states lie lower
+    assert row["water_homo_eV"] >= row["water_lumo_eV"] and row["gap_eV"] <= 0

@@ -102,6 +102,8 @@ def test_fit_over_real_runs_and_cli(tmp_path):
     for key in ("q_O_e", "q_O_stderr_e", "r2", "rmse_e_per_A", "n_used", "n_rejected"):
         assert key in data
     assert data["n_used"] == 2 and data["n_rejected"] == 3
+    assert done.stderr.count("left out:") == 3 and "applied field" in done.stderr  # each with its reason
+    assert data["q_O_ci95_e"] == [None, None] and "from 2 frames" in data["interval_note"] in done.stderr
     assert -0.7 < data["q_O_e"] < -0.4 and data["q_O_stderr_e"] > 0
     assert (tmp_path / "parity.png").stat().st_size > 10_000
 
@@ -160,3 +162,85 @@ def test_strided_cube_dipoles_of_the_frames(frame):
     assert abs(d["cube_e_A"] - d["log_e_A"]) <= max(0.015 * abs(d["log_e_A"]), 0.003)
     only_cube = dft_dipole(run, "cube")
     assert only_cube["source"] == "cube" and any("strided" in w for w in only_cube["warnings"])
+
+
+# --------------------------------------------------------------------------- which runs, which dipole
+DIPOLE_CORRECTED = [
+    CP2K_FIXTURE / "nofield",
+    CP2K_FIXTURE / "field",
+    REALDATA / "cp2k/generated_cp2k2023.1/water_dipcor",
+    REALDATA / "cp2k/water8_slab_field/run_a_nofield",
+    REALDATA / "cp2k/water8_slab_field/run_c_extpot_field",
+]
+
+
+@pytest.mark.parametrize("folder", DIPOLE_CORRECTED, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_vacuum_step_of_the_potential_cube_gives_the_printed_dipole(folder):
+    """μ = ε0 A ΔV from the vacuum plateaus of CP2K's V_HARTREE cube (STRIDE 2 where set) equals
+    the dipole CP2K prints to 1e-3, where the strided density cube was up to 4 % off."""
+    if not folder.exists():
+        pytest.skip("real data not available")
+    run = read_run(folder)
+    d = dft_dipole(run, "cube")
+    assert d["source"] == "potential_step" and not any("strided" in w for w in d["warnings"])
+    printed = run.dipole_correction.dipole_e_A
+    assert d["dipole_e_A"] == pytest.approx(printed, rel=1e-3)
+    assert abs(d["dipole_e_A"] - printed) <= abs(d["cube_e_A"] - printed) + 1e-4  # no worse than the density
+    assert d["cube_vs_log_relative"] < 1e-3 and not any("differ" in w for w in d["warnings"])  # checked against the step
+
+
+def test_a_metal_run_is_left_out_unless_included(copy_dir):
+    """The same real run with a Cu atom added to its structure (far from the water) counts as a
+    metal–water run: left out by default with the reason, in the fit with --include-substrate,
+    where its lever still sums the water molecules only."""
+    runs = [copy_dir(FRAMES / f"frame_{k}", f"frame_{k}") for k in range(4)]
+    xyz = runs[1] / "water4.xyz"
+    lines = xyz.read_text().splitlines()
+    lines[0] = str(int(lines[0]) + 1)
+    lines.append("Cu       3.000000      3.000000      1.000000")
+    xyz.write_text("\n".join(lines) + "\n")
+    result, row = fit_charge(runs, max_dipole_e_per_A=0.05)
+    frames = json.loads(row["frames"])
+    assert result.n_used == 3 and frames[1]["rejected"].startswith("not water alone (Cu present)")
+    assert frames[1]["substrate"] == "Cu" and not frames[1]["used"]
+    with pytest.raises(DftpostError, match="1 left out for other reasons"):
+        fit_charge(runs[:2], max_dipole_e_per_A=0.05)
+    included, row_in = fit_charge(runs, max_dipole_e_per_A=0.05, include_substrate=True)
+    reference, _ = fit_charge([FRAMES], max_dipole_e_per_A=0.05)
+    assert included.n_used == 4 and row_in["include_substrate"] == 1
+    assert included.q_o_e == pytest.approx(reference.q_o_e, rel=1e-9)  # the Cu adds nothing to the lever
+    assert json.loads(row_in["frames"])[1]["lever_per_A"] == json.loads(row["frames"])[1]["lever_per_A"]
+
+
+def test_no_interval_from_fewer_than_three_frames():
+    s = np.array([0.01, -0.02, 0.03])
+    two = fit_oxygen_charge(s[:2], -0.55 * s[:2] + np.array([1e-4, -1e-4]), max_dipole_e_per_A=1.0)
+    assert np.isnan(two.q_o_ci95_e).all() and "from 2 frames" in two.interval_note
+    assert two.q_o_e == pytest.approx(-0.55, abs=0.01)  # the fit itself is still made
+    three = fit_oxygen_charge(s, -0.55 * s + np.array([1e-4, -1e-4, 2e-4]), max_dipole_e_per_A=1.0)
+    assert np.isfinite(three.q_o_ci95_e).all() and three.interval_note == ""
+
+
+def test_potential_step_dipole_of_an_analytic_step():
+    """A slab at z = 10–15 Å in a 30 Å cell, the potential 0 below it, rising through it to
+    1.5 V, flat above it up to a correction jump back to 0 at 25 Å: μ = ε0 A · 1.5 V, wherever
+    the grid's origin lies; a vacuum too thin for plateaus is an error."""
+    from ase import Atoms
+
+    from dftpost.analysis.charge_fit import potential_step_dipole
+    from dftpost.grid import Grid
+    from dftpost.units import EPSILON0_E_PER_V_A
+
+    n = 300
+    z = 0.1 * np.arange(n)
+    phi = np.where(z < 10, 0.0, np.where(z < 15, 0.3 * (z - 10), np.where(z < 25, 1.5, 0.0)))
+    atoms = Atoms("O2", positions=[[0, 0, 10.0], [0, 0, 15.0]], cell=[8.0, 9.0, 30.0], pbc=True)
+    values = np.broadcast_to(phi, (4, 4, n)).copy()
+    grid = Grid(values, np.zeros(3), np.diag([2.0, 2.25, 0.1]), atoms, "electrostatic_potential", "V")
+    dipole, step = potential_step_dipole(grid)
+    assert step == pytest.approx(1.5, abs=1e-12) and dipole == pytest.approx(EPSILON0_E_PER_V_A * 72.0 * 1.5, rel=1e-12)
+    rolled = Grid(np.roll(values, 70, axis=2), np.array([0, 0, -7.0]), grid.voxel_A, atoms, grid.quantity, grid.units)
+    assert potential_step_dipole(rolled)[1] == pytest.approx(1.5, abs=1e-12)
+    crowded = atoms + Atoms("O5", positions=[[0, 0, h] for h in (19.0, 23.0, 27.0, 1.0, 5.0)])
+    with pytest.raises(DftpostError, match="too thin"):
+        potential_step_dipole(Grid(values, np.zeros(3), grid.voxel_A, crowded, grid.quantity, grid.units))

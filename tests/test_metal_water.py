@@ -11,12 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase import Atoms
+from ase.build import bulk, fcc111, surface
+from ase.spacegroup import crystal
 from ase.io import write
 
-from dftpost.analysis.bandedges import BandEdgeParameters, water_gap
+from dftpost.analysis.bandedges import BandEdgeParameters, select_water, water_gap
 from dftpost.io.rundir import read_run
 
 from conftest import FIXTURES
+from dftpost.errors import DftpostError
 
 sys.path.insert(0, str(FIXTURES / "aims"))
 import aims_format  # noqa: E402
@@ -47,8 +50,10 @@ def interface(h_up: bool) -> Atoms:
     return Atoms("Pt8" + "OH2" * 4, positions=pt + waters, cell=[8.0, 8.0, 30.0], pbc=True)
 
 
-def write_run(folder: Path, atoms: Atoms, vb: float, cb: float) -> None:
-    """geometry.in, a minimal aims.out and one atom_proj_dos file per atom (energies vs μ)."""
+def write_run(folder: Path, atoms: Atoms, vb: float, cb: float, at_fermi=None) -> None:
+    """geometry.in, a minimal aims.out and one atom_proj_dos file per atom (energies vs μ).
+    Atoms in ``at_fermi`` (default: Pt and everything below 7 Å) get a flat DoS through E_F,
+    the others the water bands at ``vb`` and ``cb``."""
     folder.mkdir()
     write(folder / "geometry.in", atoms, format="aims")
     (folder / "aims.out").write_text(
@@ -58,7 +63,8 @@ def write_run(folder: Path, atoms: Atoms, vb: float, cb: float) -> None:
         + "  Self-consistency cycle converged.\n          Have a nice day.\n"
     )
     for i, (symbol, z) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions[:, 2])):
-        if symbol == "Pt" or z < 7.0:  # the metal, and water touching it: states at E_F
+        metallic = (symbol == "Pt" or z < 7.0) if at_fermi is None else i in at_fermi
+        if metallic:  # the metal, and water touching it: states at E_F
             dos = np.full_like(ENERGIES, 0.5)
         else:
             dos = band(vb) + band(cb)
@@ -107,3 +113,147 @@ def test_valence_band_top_between_start_and_fermi_level_is_left_not_taken(tmp_pa
     assert result.edges.vbm_eV == pytest.approx(top, abs=0.025)
     assert result.edges.cbm_eV == pytest.approx(crossing(3.0, -1, 0.01), abs=0.025)
     assert not result.edges.metallized
+
+
+# --------------------------------------------------------------------------- selection geometry
+def waters(centres, up=True) -> Atoms:
+    """H2O molecules with O at ``centres`` (Å) and both H 0.59 Å above (``up``) or below."""
+    sign = 1.0 if up else -1.0
+    positions = []
+    for x, y, z in centres:
+        positions += [[x, y, z], [x + 0.76, y, z + sign * 0.59], [x - 0.76, y, z + sign * 0.59]]
+    return Atoms("OH2" * len(centres), positions=positions)
+
+
+def brute_force(atoms: Atoms, n_substrate: int, d_cut: float):
+    """Selected atom indices and their sides, from every substrate atom and the images n = −1, 0,
+    1 along z: the substrate is the first ``n_substrate`` atoms, then whole molecules O, H, H."""
+    z, length = atoms.positions[:, 2], atoms.cell[2, 2]
+    chosen, sides = [], []
+    for first in range(n_substrate, len(atoms), 3):
+        per_atom = []
+        for a in range(first, first + 3):
+            deltas = [z[a] - z[s] + n * length for s in range(n_substrate) for n in (-1, 0, 1)]
+            nearest = min(deltas, key=abs)
+            per_atom.append((abs(nearest), 1 if nearest >= 0 else -1))
+        if min(d for d, _ in per_atom) > d_cut:
+            chosen += list(range(first, first + 3))
+            sides += [side for _, side in per_atom]
+    return chosen, sides
+
+
+def copper(layers=3, cell_z=30.0, z0=0.0) -> Atoms:
+    slab = fcc111("Cu", (2, 2, layers), a=3.61, vacuum=None, orthogonal=True)
+    slab.positions[:, 2] += z0
+    slab.cell[2] = [0.0, 0.0, cell_z]
+    slab.pbc = True
+    return slab
+
+
+def test_water_on_both_sides_of_a_metal_slab_and_through_the_boundary():
+    """Cu(111), 3 layers at z = 0–4.17 Å in a 30 Å cell. Molecules 2.5 and 6 Å above the top
+    layer, and 2.5 and 6 Å below the bottom layer, which lie at the top of the cell (z ≈ 27.5 and
+    24): through the periodic boundary they face the bottom layer."""
+    slab = copper()
+    top = slab.positions[:, 2].max()
+    above = waters([(1.0, 1.0, top + 2.5), (3.0, 2.5, top + 6.0)], up=True)
+    below = waters([(1.0, 2.0, 30.0 - 2.5), (3.0, 1.0, 30.0 - 6.0)], up=False)
+    atoms = slab + above + below
+    atoms.cell, atoms.pbc = slab.cell, True
+    selection = select_water(atoms.numbers, atoms.positions, atoms.cell[:], d_cut_A=3.5)
+    expected, sides = brute_force(atoms, len(slab), 3.5)
+    assert selection.indices.tolist() == expected and selection.side.tolist() == sides
+    n = len(slab)
+    assert expected == [n + 3, n + 4, n + 5, n + 9, n + 10, n + 11]  # the 6 Å molecules only
+    assert sides == [1, 1, 1, -1, -1, -1]  # one above the top layer, one below the bottom layer
+    assert selection.substrate.tolist() == list(range(n)) and selection.top_substrate_A == pytest.approx(top)
+
+
+def test_metal_water_metal_each_molecule_faces_its_nearer_slab():
+    """Two Cu(111) slabs (z = 0–4.17 and 16–20.17 Å, cell 24 Å) with water between them: water
+    in the middle is selected, the lower half facing the lower slab from above (+1), the upper
+    half facing the upper slab from below (−1); the 3.8 Å of vacuum-less gap through the
+    boundary is metal to metal."""
+    lower, upper = copper(), copper(z0=16.0)
+    heights = [6.0, 8.5, 10.0, 11.5, 13.0]
+    water = waters([(1.2 + 2.5 * (k % 2), 1.0 + 2.2 * (k % 2), h) for k, h in enumerate(heights)], up=True)
+    atoms = lower + upper + water
+    atoms.cell = lower.cell.copy()
+    atoms.cell[2, 2] = 24.0
+    atoms.pbc = True
+    n = len(lower) + len(upper)
+    selection = select_water(atoms.numbers, atoms.positions, atoms.cell[:], d_cut_A=3.5)
+    expected, sides = brute_force(atoms, n, 3.5)
+    assert selection.indices.tolist() == expected and selection.side.tolist() == sides
+    # analytic: the molecules at 8.5, 10 and 11.5 Å (H 0.59 Å higher) are > 3.5 Å from both slabs
+    # (4.17 and 16 Å); the 8.5 Å one is nearer the lower slab, the 11.5 Å one the upper; of the
+    # 10 Å one the O (5.83 vs 6.0 Å) faces the lower slab and the H (6.42 vs 5.41 Å) the upper
+    assert expected == list(range(n + 3, n + 12))
+    assert sides == [1, 1, 1, 1, -1, -1, -1, -1, -1]
+
+
+def test_random_water_around_a_slab_matches_brute_force():
+    rng = np.random.default_rng(7)
+    slab = copper(layers=2, cell_z=20.0)
+    for _ in range(40):
+        centres = [(x, y, rng.uniform(0, 20)) for x in (1.0, 3.5) for y in (1.0, 3.2)]  # apart in xy
+        atoms = slab + waters(centres, up=bool(rng.integers(2)))
+        atoms.cell, atoms.pbc = slab.cell, True
+        d_cut = rng.uniform(0.5, 4.0)
+        expected, sides = brute_force(atoms, len(slab), d_cut)
+        if not expected:
+            with pytest.raises(DftpostError, match="d_cut"):
+                select_water(atoms.numbers, atoms.positions, atoms.cell[:], d_cut_A=d_cut)
+            continue
+        selection = select_water(atoms.numbers, atoms.positions, atoms.cell[:], d_cut_A=d_cut)
+        assert selection.indices.tolist() == expected and selection.side.tolist() == sides
+
+
+def rutile_110() -> Atoms:
+    rutile = crystal(["Ti", "O"], basis=[(0, 0, 0), (0.3053, 0.3053, 0)], spacegroup=136,
+                     cellpar=[4.594, 4.594, 2.959, 90, 90, 90])
+    slab = surface(rutile, (1, 1, 0), 2, vacuum=None)
+    slab.cell[2] = [0.0, 0.0, 30.0]
+    slab.pbc = True
+    return slab
+
+
+def mgo_100() -> Atoms:
+    slab = bulk("MgO", "rocksalt", a=4.21, cubic=True)  # two (100) layers at z = 0 and 2.105 Å
+    slab.cell[2] = [0.0, 0.0, 30.0]
+    slab.pbc = True
+    return slab
+
+
+@pytest.mark.parametrize("make", [rutile_110, mgo_100], ids=["TiO2(110)", "MgO(100)"])
+def test_an_oxides_oxygen_is_substrate_not_water(make):
+    oxide = make()
+    top = oxide.positions[:, 2].max()
+    lx, ly = oxide.cell[0, 0], oxide.cell[1, 1]
+    water = waters([(0.3 * lx, 0.3 * ly, top + 2.2), (0.7 * lx, 0.6 * ly, top + 5.0), (0.4 * lx, 0.7 * ly, top + 7.5)])
+    atoms = oxide + water
+    atoms.cell, atoms.pbc = oxide.cell, True
+    selection = select_water(atoms.numbers, atoms.positions, atoms.cell[:], d_cut_A=3.5)
+    n = len(oxide)
+    assert selection.substrate.tolist() == list(range(n))  # every oxide O with the cations
+    assert selection.molecule_atoms.tolist() == list(range(n, n + 9))
+    expected, sides = brute_force(atoms, n, 3.5)
+    assert selection.indices.tolist() == expected == list(range(n + 3, n + 9)) and sides == [1] * 6
+
+
+def test_oxide_water_end_to_end_sums_no_oxide_oxygen(tmp_path):
+    """TiO2(110) whose atoms have states at E_F (as a summed oxide O would bring into the water
+    PDoS) under insulating water: only the water molecules beyond d_cut are summed, the water is
+    not metallized, and the reference is E_F pinned by the substrate."""
+    oxide = rutile_110()
+    top = oxide.positions[:, 2].max()
+    water = waters([(1.0, 1.0, top + 2.2), (3.5, 1.5, top + 5.0), (5.0, 1.0, top + 7.5)])
+    atoms = oxide + water
+    atoms.cell, atoms.pbc = oxide.cell, True
+    write_run(tmp_path / "run", atoms, vb=-3.0, cb=3.0, at_fermi=set(range(len(oxide) + 3)))
+    result = water_gap(read_run(tmp_path / "run"))
+    assert result.n_water_atoms == 6 and not result.metallized
+    assert "pinned by the substrate" in result.verdict_basis
+    row = result.row()
+    assert row["n_substrate_atoms"] == len(oxide) and row["n_water_atoms_above_substrate"] == 6
+    assert row["n_water_atoms_below_substrate"] == 0

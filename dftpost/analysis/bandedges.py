@@ -1,17 +1,26 @@
 """Water band edges and false metallization from a projected DoS (paper SM S1.0.5, METHODS §4).
 
-1. The water PDoS sums the projections of the H and O atoms farther than ``d_cut`` above the
-   highest metal atom (all water when there is no metal).
+1. The water PDoS sums the projections of the water molecules (O with two H within r_OH) whose
+   atoms all lie farther than ``d_cut`` from the nearest substrate atom (every atom not in a
+   water molecule: metal, oxide), along the normal with the minimum image, so water on either
+   side of a slab or between two slabs is judged by its own interface (all water when the
+   structure is H and O alone).
 2. μ_z < 0 (bands tilt up): scan down from E_F + s for the first energy whose water PDoS exceeds
    T: the VBM; then up from VBM + δ for the first energy above T: the CBM.
 3. μ_z ≥ 0 (bands tilt down): scan up from E_F − s: the CBM; then down from CBM − δ: the VBM.
 4. Gap = CBM − VBM; the water is metallized when VBM ≥ E_F or CBM ≤ E_F.
 
 Energies are eV relative to E_F as the program printed it. The scans start from a reference
-level: E_F when a metal pins it; for water alone (CP2K puts E_F at the HOMO, FHI-aims' smeared
-μ may sit at a band edge) the middle of the water's gap around E_F, recorded with the result. A
-first scan that starts inside a band which reaches the reference has met a band crossing E_F:
-the edge is the starting point, as in the paper's literal rule, and the water is metallized. A
+level: E_F when a metal pins it. Water alone has no such pin (CP2K puts E_F at the HOMO, FHI-aims'
+smeared μ may sit at a band edge), but the program knows which states are occupied: where the
+DoS carries occupations (CP2K), the water is metallized when its occupied and unoccupied states
+overlap or touch (electrons moved from one end of the slab to the other, paper SM S1.2.2), and
+the scans start at the middle between the highest occupied and the lowest unoccupied water
+state, with no offset s (s steps over bands crossing a pinned E_F; here the occupations already
+say where the gap is). Without occupations (FHI-aims' broadened DoS) the reference is the middle
+of the water's gap around E_F in the broadened DoS. The result records how the verdict was
+reached (``verdict_basis``). A first scan that starts inside a band which reaches the reference
+has met a band crossing it: the edge is the starting point, as in the paper's literal rule. A
 scan that starts inside any other band (the other band's tail) first leaves it in the direction
 of the scan and records it (``started_in_band``), so it is not mistaken for the edge sought.
 
@@ -23,7 +32,7 @@ T = 0.01 states/eV per water atom, s = 1.0 eV, δ = 0.5 eV, Gaussian broadening 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -31,7 +40,7 @@ from ..dos import DEFAULT_SIGMA_EV, DEFAULT_SPACING_EV, MAX_GRID_POINTS, Project
 from ..errors import DftpostError
 from ..run import Run
 from .dipole import DEFAULT_Q_O, fixed_charge_dipole
-from .molecules import DEFAULT_R_OH
+from .molecules import DEFAULT_R_OH, water_molecules
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,9 @@ class BandEdgeParameters:
     of the water PDoS). ``start_offset_eV`` is s, ``separation_eV`` is δ; ``sigma_eV`` and
     ``spacing_eV`` apply to eigenvalue DoS (CP2K); ``q_o_e`` and ``r_oh_A`` to the fixed-charge
     dipole; ``axis`` is the surface normal (0, 1, 2); ``z_bin_A`` the width of the z bins of the
-    z-resolved PDoS.
+    z-resolved PDoS; ``occupation_tolerance`` the fraction of a state's capacity below which it
+    counts as empty (and short of which as full) when the occupations decide the verdict of
+    water alone.
     """
 
     d_cut_A: float = 3.5
@@ -57,6 +68,7 @@ class BandEdgeParameters:
     r_oh_A: float = DEFAULT_R_OH
     axis: int = 2
     z_bin_A: float = 3.0
+    occupation_tolerance: float = 1e-3
 
     def __post_init__(self):
         if self.threshold_mode not in ("per_atom", "absolute", "relative"):
@@ -69,6 +81,8 @@ class BandEdgeParameters:
                 raise DftpostError(None, f"{name} must be positive, got {getattr(self, name)}")
         if self.start_offset_eV < 0 or self.separation_eV <= 0 or self.d_cut_A < 0:
             raise DftpostError(None, "start offset and d_cut must be >= 0 and the separation > 0")
+        if not 0 < self.occupation_tolerance < 0.5:
+            raise DftpostError(None, f"occupation_tolerance must lie between 0 and 0.5, got {self.occupation_tolerance}")
         if self.axis not in (0, 1, 2):
             raise DftpostError(None, f"axis must be 0, 1 or 2 (x, y, z), got {self.axis}")
 
@@ -76,7 +90,8 @@ class BandEdgeParameters:
 @dataclass(frozen=True)
 class BandEdges:
     """Result of the search on one DoS. Energies in eV relative to E_F; ``threshold_states_per_eV``
-    is the T actually used; ``branch`` says which edge was searched first."""
+    is the T actually used, ``start_offset_eV`` the s; ``branch`` says which edge was searched
+    first."""
 
     vbm_eV: float
     cbm_eV: float
@@ -85,6 +100,7 @@ class BandEdges:
     started_in_band: bool
     reference_eV: float = 0.0
     notes: tuple[str, ...] = ()
+    start_offset_eV: float = 1.0
 
     @property
     def gap_eV(self) -> float:
@@ -145,11 +161,14 @@ def find_band_edges(
     start_offset_eV: float = 1.0,
     separation_eV: float = 0.5,
     reference_eV: float = 0.0,
+    second_from_reference: bool = False,
 ) -> BandEdges:
     """VBM and CBM of a DoS on an increasing grid (eV vs E_F), by the paper's thresholded scan.
 
     The scans start at ``reference_eV ± s`` (the reference is E_F, 0, unless the caller knows
-    better) and the water is metallized when an edge reaches the reference.
+    better) and the water is metallized when an edge reaches the reference. The second scan
+    starts δ beyond the first edge, or, with ``second_from_reference`` (for a reference known to
+    lie in the gap, where δ could step over a narrow gap's other edge), at the reference itself.
 
     Raises :class:`~dftpost.errors.DftpostError` when the DoS never exceeds the threshold on the
     side searched (no band found within the grid), and for input the search cannot use: energies
@@ -199,12 +218,18 @@ def find_band_edges(
 
     if dipole_e_per_A < 0:
         vbm, in_band = search(reference_eV + start_offset_eV, -1, "VBM", first=True)
-        cbm, _ = search(energies_eV[vbm] + separation_eV, +1, "CBM", first=False)
-        branch = "dipole<0: VBM searched down from reference+s, then CBM up from VBM+δ"
+        second = reference_eV if second_from_reference else energies_eV[vbm] + separation_eV
+        cbm, _ = search(second, +1, "CBM", first=False)
+        branch = "dipole<0: VBM searched down from reference+s, then CBM up from " + (
+            "the reference" if second_from_reference else "VBM+δ"
+        )
     else:
         cbm, in_band = search(reference_eV - start_offset_eV, +1, "CBM", first=True)
-        vbm, _ = search(energies_eV[cbm] - separation_eV, -1, "VBM", first=False)
-        branch = "dipole>=0: CBM searched up from reference-s, then VBM down from CBM-δ"
+        second = reference_eV if second_from_reference else energies_eV[cbm] - separation_eV
+        vbm, _ = search(second, -1, "VBM", first=False)
+        branch = "dipole>=0: CBM searched up from reference-s, then VBM down from " + (
+            "the reference" if second_from_reference else "CBM-δ"
+        )
     return BandEdges(
         vbm_eV=float(energies_eV[vbm]),
         cbm_eV=float(energies_eV[cbm]),
@@ -213,32 +238,114 @@ def find_band_edges(
         started_in_band=in_band,
         reference_eV=float(reference_eV),
         notes=tuple(notes),
+        start_offset_eV=float(start_offset_eV),
     )
 
 
 # ----------------------------------------------------------------------------- water selection
-def water_atoms(numbers: np.ndarray, positions_A: np.ndarray, cell_A: np.ndarray, d_cut_A: float, axis: int = 2):
-    """Indices of the O and H atoms farther than ``d_cut_A`` above the highest metal atom
-    (every atom that is not H or O counts as metal), measured upward along ``axis`` through the
-    periodic boundary; all O and H when there is no metal. Returns (indices, top metal height or
-    None)."""
+@dataclass(frozen=True, eq=False)
+class WaterSelection:
+    """The water atoms whose PDoS is summed, and the substrate they face.
+
+    Water is molecules (:func:`~dftpost.analysis.molecules.water_molecules`: each O with two or
+    more H within ``r_OH``, as the dipole analysis assigns them, and those H); every other atom (a metal, an oxide's O, a surface
+    hydroxyl, a free H) is the substrate. A structure of H and O alone is all water (no
+    substrate). ``indices`` (sorted) are the atoms of the molecules whose every atom lies farther
+    than ``d_cut`` from the nearest substrate atom, measured along the surface normal with the
+    minimum image along it; ``side[k]`` is +1 when atom ``indices[k]`` lies above that nearest
+    substrate atom, −1 below (0 without a substrate); ``distance_A[k]`` is that distance (Å,
+    inf without a substrate). ``molecule_atoms`` are all water-molecule atoms, selected or not;
+    ``top_substrate_A`` is the height of the highest substrate atom (None without).
+    """
+
+    indices: np.ndarray
+    side: np.ndarray
+    distance_A: np.ndarray
+    molecule_atoms: np.ndarray
+    substrate: np.ndarray
+    top_substrate_A: float | None
+
+
+def select_water(
+    numbers: np.ndarray,
+    positions_A: np.ndarray,
+    cell_A: np.ndarray,
+    d_cut_A: float,
+    axis: int = 2,
+    pbc=(True, True, True),
+    r_oh_A: float = DEFAULT_R_OH,
+) -> WaterSelection:
+    """The :class:`WaterSelection` of one structure (lengths in Å).
+
+    The distance along the normal ``axis`` is |Δh| with Δh the height difference folded into
+    (−L/2, L/2] when the cell is periodic along ``axis`` (L: the cell vector's component along
+    the normal; slab cells have their other two vectors in the plane). So water under the bottom
+    layer, next to it through the periodic boundary, is near the substrate, and water between
+    two substrate slabs faces each. Raises :class:`~dftpost.errors.DftpostError` when there is no
+    water molecule or none beyond ``d_cut``.
+    """
     numbers = np.asarray(numbers)
-    water = np.flatnonzero((numbers == 1) | (numbers == 8))
-    metal = np.flatnonzero((numbers != 1) & (numbers != 8))
-    if water.size == 0:
+    positions = np.asarray(positions_A, dtype=float)
+    pbc = np.broadcast_to(np.asarray(pbc, dtype=bool), (3,))
+    if not np.any((numbers == 1) | (numbers == 8)):
         raise DftpostError(None, "the structure holds no H or O atoms")
-    if metal.size == 0:
-        return water, None
-    height = np.asarray(positions_A)[:, axis]
-    top = float(height[metal].max())
-    length = float(np.linalg.norm(np.asarray(cell_A)[axis]))
-    above = height[water] - top
-    if length > 0:
-        above = np.mod(above, length)
-    chosen = water[above > d_cut_A]
-    if chosen.size == 0:
-        raise DftpostError(None, f"no water atom is more than d_cut = {d_cut_A} Å above the top metal atom")
-    return chosen, top
+    if np.all((numbers == 1) | (numbers == 8)):
+        water = np.flatnonzero((numbers == 1) | (numbers == 8))
+        zeros = np.zeros(water.size, dtype=int)
+        return WaterSelection(water, zeros, np.full(water.size, np.inf), water, np.zeros(0, dtype=int), None)
+    molecule_of, label = water_molecules(numbers, positions, cell_A, pbc, r_oh_A)  # label: the molecule's O
+    substrate = np.setdiff1d(np.arange(numbers.size), molecule_of)
+    height = positions[:, axis]
+    length = abs(float(np.asarray(cell_A, dtype=float)[axis][axis])) if pbc[axis] else 0.0
+    distance, side = _normal_distance(height[molecule_of], height[substrate], length)
+    far = np.ones(numbers.size, dtype=bool)  # per molecule (indexed by its O)
+    np.logical_and.at(far, label, distance > d_cut_A)
+    chosen = far[label]
+    order = np.argsort(molecule_of[chosen])
+    indices = molecule_of[chosen][order]
+    if indices.size == 0:
+        raise DftpostError(
+            None, f"no water molecule lies wholly more than d_cut = {d_cut_A} Å from the substrate (along the normal)"
+        )
+    return WaterSelection(
+        indices=indices,
+        side=side[chosen][order],
+        distance_A=distance[chosen][order],
+        molecule_atoms=np.sort(molecule_of),
+        substrate=substrate,
+        top_substrate_A=float(height[substrate].max()),
+    )
+
+
+def _normal_distance(heights_A: np.ndarray, substrate_A: np.ndarray, length_A: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each height, the distance (Å) to the nearest substrate height and the side (+1 above
+    it, −1 below), with the minimum image along a period ``length_A`` (0: not periodic).
+    O(N log N): each height is compared with its two neighbours among the sorted substrate."""
+    ref = np.sort(substrate_A if length_A <= 0 else np.mod(substrate_A, length_A))
+    h = heights_A if length_A <= 0 else np.mod(heights_A, length_A)
+    k = np.searchsorted(ref, h)
+    candidates = np.stack([ref[(k - 1) % ref.size], ref[k % ref.size]])
+    delta = h[None, :] - candidates
+    if length_A > 0:
+        delta -= length_A * np.round(delta / length_A)
+    nearest = np.argmin(np.abs(delta), axis=0)
+    picked = delta[nearest, np.arange(h.size)]
+    return np.abs(picked), np.where(picked >= 0, 1, -1)
+
+
+def water_atoms(
+    numbers: np.ndarray,
+    positions_A: np.ndarray,
+    cell_A: np.ndarray,
+    d_cut_A: float,
+    axis: int = 2,
+    pbc=(True, True, True),
+    r_oh_A: float = DEFAULT_R_OH,
+):
+    """Indices of the water atoms beyond ``d_cut_A`` from the substrate and the height of the
+    highest substrate atom (None without one): :func:`select_water` in short."""
+    selection = select_water(numbers, positions_A, cell_A, d_cut_A, axis, pbc, r_oh_A)
+    return selection.indices, selection.top_substrate_A
 
 
 def water_pdos(pdos: ProjectedDos, atom_indices: np.ndarray, water_only_structure: bool) -> ProjectedDos:
@@ -282,6 +389,41 @@ def water_pdos(pdos: ProjectedDos, atom_indices: np.ndarray, water_only_structur
     )
 
 
+@dataclass(frozen=True)
+class WaterLevels:
+    """The highest occupied and the lowest unoccupied water state (eV vs E_F), read from the
+    occupations of a discrete DoS (every spin channel together). A partly filled state is both."""
+
+    highest_occupied_eV: float
+    lowest_unoccupied_eV: float
+
+    @property
+    def metallized(self) -> bool:
+        """Occupied and unoccupied water states overlap or touch."""
+        return self.highest_occupied_eV >= self.lowest_unoccupied_eV
+
+    @property
+    def middle_eV(self) -> float:
+        return 0.5 * (self.highest_occupied_eV + self.lowest_unoccupied_eV)
+
+
+def water_levels(dos: ProjectedDos, tolerance: float = BandEdgeParameters.occupation_tolerance) -> WaterLevels | None:
+    """The :class:`WaterLevels` of the states with weight on the projections of ``dos`` (the
+    water PDoS), or None when ``dos`` has no occupations (a DoS on a grid) or lacks occupied or
+    unoccupied states (a run that printed no virtual states). A state holding less than
+    ``tolerance`` of its capacity is empty, one short of less than ``tolerance`` full (CP2K
+    prints occupations to 1e-6; a smeared insulator's tails are far smaller)."""
+    if not dos.is_discrete or dos.occupations is None:
+        return None
+    on_water = dos.values.sum(axis=1) > 0  # (spin, state)
+    capacity = dos.spin_degeneracy
+    occupied = on_water & (dos.occupations > tolerance * capacity)
+    vacant = on_water & (dos.occupations < (1.0 - tolerance) * capacity)
+    if not occupied.any() or not vacant.any():
+        return None
+    return WaterLevels(float(dos.eigenvalues_eV[occupied].max()), float(dos.eigenvalues_eV[vacant].min()))
+
+
 def _threshold(params: BandEdgeParameters, dos: np.ndarray, n_atoms: int) -> float:
     if params.threshold_mode == "per_atom":
         return params.threshold * n_atoms
@@ -310,9 +452,17 @@ _MAX_Z_BINS = 100_000
 class WaterGap:
     """The band-edge analysis of one run. Energies eV vs E_F (``fermi_level_eV`` as printed by
     the program); dipole in e/Å with its source; z-resolved PDoS on ``energies_eV`` with bin edges
-    in Å and local edges per bin (NaN where the search failed in a bin)."""
+    in Å and local edges per bin (NaN where the search failed in a bin). ``metallized`` is the
+    verdict and ``verdict_basis`` says how it was reached; ``levels`` are the water's highest
+    occupied and lowest unoccupied states where the run gives occupations; ``selection`` the
+    water atoms summed and the side of the substrate each faces; ``edges_by_spin`` the edges of
+    each spin channel of a spin-polarised run (None for a closed shell)."""
 
     edges: BandEdges
+    edges_by_spin: tuple[BandEdges | None, BandEdges | None] | None
+    metallized: bool
+    verdict_basis: str
+    levels: WaterLevels | None
     fermi_level_eV: float
     reference: str
     dipole_e_per_A: float
@@ -321,6 +471,7 @@ class WaterGap:
     top_metal_A: float | None
     parameters: BandEdgeParameters
     census: dict[str, int] | None
+    selection: WaterSelection = field(repr=False)
     energies_eV: np.ndarray = field(repr=False)
     water_dos: np.ndarray = field(repr=False)
     z_bin_edges_A: np.ndarray = field(repr=False)
@@ -335,13 +486,22 @@ class WaterGap:
             "vbm_eV": e.vbm_eV,
             "cbm_eV": e.cbm_eV,
             "gap_eV": e.gap_eV,
-            "metallized": e.metallized,
+            "metallized": self.metallized,
+            "verdict_basis": self.verdict_basis,
+            "water_homo_eV": None if self.levels is None else self.levels.highest_occupied_eV,
+            "water_lumo_eV": None if self.levels is None else self.levels.lowest_unoccupied_eV,
+            "start_offset_used_eV": e.start_offset_eV,
+            "vbm_by_spin_eV": None if self.edges_by_spin is None else [None if c is None else c.vbm_eV for c in self.edges_by_spin],
+            "cbm_by_spin_eV": None if self.edges_by_spin is None else [None if c is None else c.cbm_eV for c in self.edges_by_spin],
             "dipole_e_per_A": self.dipole_e_per_A,
             "dipole_source": self.dipole_source,
             "fermi_level_eV": self.fermi_level_eV,
             "reference_eV": e.reference_eV,
             "reference": self.reference,
             "n_water_atoms": self.n_water_atoms,
+            "n_water_atoms_above_substrate": None if self.top_metal_A is None else int((self.selection.side > 0).sum()),
+            "n_water_atoms_below_substrate": None if self.top_metal_A is None else int((self.selection.side < 0).sum()),
+            "n_substrate_atoms": int(self.selection.substrate.size),
             "threshold_states_per_eV": e.threshold_states_per_eV,
             "started_in_band": e.started_in_band,
             "branch": e.branch,
@@ -371,28 +531,52 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         raise DftpostError(None, "no structure in the run: cannot select the water atoms")
     atoms = run.atoms
     numbers, positions, cell = atoms.numbers, atoms.positions, atoms.cell[:]
-    indices, top = water_atoms(numbers, positions, cell, params.d_cut_A, params.axis)
-    water_only = bool(np.all((numbers == 1) | (numbers == 8)))
+    selection = select_water(numbers, positions, cell, params.d_cut_A, params.axis, atoms.pbc, params.r_oh_A)
+    indices, top = selection.indices, selection.top_substrate_A
+    water_only = top is None
     census = None
     if dipole_e_per_A is None:
-        dipole = fixed_charge_dipole(numbers, positions, cell, atoms.pbc, params.q_o_e, params.r_oh_A, params.axis)
+        molecules = selection.molecule_atoms  # a substrate's O (an oxide) carries no q_O
+        dipole = fixed_charge_dipole(
+            numbers[molecules], positions[molecules], cell, atoms.pbc, params.q_o_e, params.r_oh_A, params.axis
+        )
         dipole_e_per_A, census = dipole.total_e_per_A, dipole.census
-        source = f"fixed-charge model, q_O = {params.q_o_e} e, r_OH = {params.r_oh_A} Å"
+        source = f"fixed-charge model of the water molecules, q_O = {params.q_o_e} e, r_OH = {params.r_oh_A} Å"
     else:
         source = "given by the user"
     selected = water_pdos(run.pdos, indices, water_only)
     grid = selected.on_grid(params.sigma_eV, _energy_grid(selected, params))
     energies, dos = grid.energies_eV, grid.values.sum(axis=0)[0]  # spins summed
     threshold = _threshold(params, dos, indices.size)
-    reference_eV, reference = _reference(energies, dos, threshold, params.separation_eV, top is not None)
-    edges = find_band_edges(
-        energies, dos, dipole_e_per_A, threshold, params.start_offset_eV, params.separation_eV, reference_eV
-    )
+    levels = None if top is not None else water_levels(selected, params.occupation_tolerance)
+    start_offset = params.start_offset_eV
+    if levels is not None:
+        reference_eV, start_offset = levels.middle_eV, 0.0
+        reference = (
+            f"middle between the water's highest occupied and lowest unoccupied states "
+            f"({reference_eV:+.3f} eV; no metal pins E_F; both scans start there, s not applied)"
+        )
+        edges = _edges_in_known_gap(energies, dos, dipole_e_per_A, threshold, params.separation_eV, levels)
+    else:
+        reference_eV, reference = _reference(energies, dos, threshold, params.separation_eV, top is not None)
+        edges = find_band_edges(energies, dos, dipole_e_per_A, threshold, start_offset, params.separation_eV, reference_eV)
+    metallized, basis = _verdict(edges, levels, top is not None)
+    by_spin = None
+    if grid.n_spin == 2:
+        by_spin = tuple(
+            _channel_edges(selected, grid.values[s, 0], s, energies, dipole_e_per_A, threshold, params, top is not None,
+                           start_offset, reference_eV)
+            for s in range(2)
+        )
     bins, z_dos, local_vbm, local_cbm = _z_resolved(
-        run.pdos, positions, indices, params, energies, dipole_e_per_A, water_only, reference_eV
+        run.pdos, positions, indices, params, energies, dipole_e_per_A, water_only, reference_eV, start_offset
     )
     return WaterGap(
         edges=edges,
+        edges_by_spin=by_spin,
+        metallized=metallized,
+        verdict_basis=basis,
+        levels=levels,
         fermi_level_eV=run.fermi_level_eV,
         reference=reference,
         dipole_e_per_A=float(dipole_e_per_A),
@@ -401,12 +585,80 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         top_metal_A=top,
         parameters=params,
         census=census,
+        selection=selection,
         energies_eV=energies,
         water_dos=dos,
         z_bin_edges_A=bins,
         z_resolved_dos=z_dos,
         local_vbm_eV=local_vbm,
         local_cbm_eV=local_cbm,
+    )
+
+
+def _channel_edges(selected, dos, spin, energies, dipole, threshold, params, substrate, start_offset, reference_eV):
+    """The edges of one spin channel (eV vs E_F), searched as the combined ones with half the
+    threshold (a channel holds half the states of a closed shell, so T/2 keeps the edges of two
+    equal channels those of their sum); from the channel's own occupations where water alone
+    has them. None where the channel has no band above T/2 on a side searched."""
+    levels = None
+    if not substrate and selected.is_discrete:
+        channel = replace(
+            selected,
+            values=selected.values[spin : spin + 1],
+            eigenvalues_eV=selected.eigenvalues_eV[spin : spin + 1],
+            occupations=None if selected.occupations is None else selected.occupations[spin : spin + 1],
+        )
+        levels = water_levels(channel, params.occupation_tolerance)
+    try:
+        if levels is not None:
+            return _edges_in_known_gap(energies, dos, dipole, 0.5 * threshold, params.separation_eV, levels)
+        return find_band_edges(energies, dos, dipole, 0.5 * threshold, start_offset, params.separation_eV, reference_eV)
+    except DftpostError:
+        return None
+
+
+def _edges_in_known_gap(energies, dos, dipole, threshold, separation_eV, levels: WaterLevels) -> BandEdges:
+    """Edges of water alone whose occupations locate its gap (eV vs E_F).
+
+    With the occupied and unoccupied states apart and the water PDoS below T in the middle
+    between them, both thresholded scans start there (s = 0, the second scan not δ beyond the
+    first edge, which would step over the other edge of a gap narrower than 2 × tail + δ).
+    Otherwise no threshold crossing separates the bands at the reference: a gap narrower than the
+    broadening, or occupied and unoccupied states that overlap (metallized water, where a scan
+    leaving the band at the reference would take a deeper band for the edge). The edges are then
+    the highest occupied and the lowest unoccupied water state, and a negative gap is their overlap.
+    """
+    middle = levels.middle_eV
+    if not levels.metallized and np.interp(middle, energies, dos) <= threshold:
+        return find_band_edges(energies, dos, dipole, threshold, 0.0, separation_eV, middle, second_from_reference=True)
+    why = (
+        "occupied and unoccupied water states overlap"
+        if levels.metallized
+        else "the water PDoS exceeds T across the "
+        f"{levels.lowest_unoccupied_eV - levels.highest_occupied_eV:.3f} eV between the highest occupied and lowest "
+        "unoccupied water states (a gap narrower than the broadening)"
+    )
+    return BandEdges(
+        vbm_eV=levels.highest_occupied_eV,
+        cbm_eV=levels.lowest_unoccupied_eV,
+        threshold_states_per_eV=float(threshold),
+        branch="occupations: edges are the highest occupied and lowest unoccupied water states",
+        started_in_band=False,
+        reference_eV=middle,
+        notes=(f"{why}: edges taken from the occupations",),
+        start_offset_eV=0.0,
+    )
+
+
+def _verdict(edges: BandEdges, levels: WaterLevels | None, substrate: bool) -> tuple[bool, str]:
+    """Whether the water is metallized and how that was decided."""
+    if substrate:
+        return edges.metallized, "band edges against the Fermi level pinned by the substrate"
+    if levels is None:
+        return edges.metallized, "band edges against the middle of the water gap in the broadened DoS (no occupations in the run)"
+    return levels.metallized, (
+        f"occupations: highest occupied water state {levels.highest_occupied_eV:+.3f} eV, lowest unoccupied "
+        f"{levels.lowest_unoccupied_eV:+.3f} eV ({'overlap or touch: metallized' if levels.metallized else 'apart'})"
     )
 
 
@@ -443,7 +695,7 @@ def _reference(energies: np.ndarray, dos: np.ndarray, threshold: float, separati
     return float(middle), f"middle of the water gap around E_F ({middle:+.3f} eV; no metal pins E_F)"
 
 
-def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, reference_eV):
+def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, reference_eV, start_offset_eV):
     """Water PDoS in z bins and the local band edges of each bin.
 
     Per-atom DoS (FHI-aims) is binned by atom height in bins of ``z_bin_A``; CP2K lists that lie
@@ -486,7 +738,7 @@ def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, 
                 z_dos[b],
                 dipole,
                 _threshold(params, z_dos[b], group.size),
-                params.start_offset_eV,
+                start_offset_eV,
                 params.separation_eV,
                 reference_eV,
             )

@@ -15,10 +15,15 @@ import numpy as np
 
 from ..errors import DftpostError
 from ..grid import Grid
+from ..units import EPSILON0_E_PER_V_A
+from .dipole import area_normal_to
+from .profiles import plane_spacing_A, planar_average
 
 #: Default |μ_DFT| above which a frame is left out of the fit, e/Å: a choice of dftpost (the
 #: paper's value is lost), 80 % of the 0.025 e/Å that closes a 4.5 eV gap (ΔV = μ/ε0).
 DEFAULT_MAX_DIPOLE = 0.02
+#: Fewest frames a confidence interval of q_O is given from (resampling 2 frames gives 3 values).
+MIN_FRAMES_FOR_INTERVAL = 3
 
 
 def density_dipole(density: Grid, core_charges_e: np.ndarray, axis: int = 2) -> float:
@@ -52,10 +57,54 @@ def density_dipole(density: Grid, core_charges_e: np.ndarray, axis: int = 2) -> 
     return float(np.dot(core_charges_e, atoms_z) - np.dot(line, grid_z))
 
 
+#: Distance (Å) from the atoms, and from the dipole-correction jump, within which the vacuum
+#: potential is not taken as a plateau (a choice: the density tails off within ~3 Å of water).
+VACUUM_MARGIN_A = 3.0
+JUMP_MARGIN_A = 1.0
+
+
+def potential_step_dipole(potential: Grid, axis: int = 2) -> tuple[float, float]:
+    """The cell's dipole along ``axis`` (e·Å) from the vacuum step of a dipole-corrected potential.
+
+    ``potential`` is the physical electrostatic potential (V) with the atoms of the frame. In the
+    widest empty gap between the atoms (periodic along ``axis``) the dipole correction jumps where
+    the planar average changes most between neighbouring planes; the mean potential on either
+    side of that jump, more than :data:`VACUUM_MARGIN_A` from the atoms and :data:`JUMP_MARGIN_A`
+    from the jump, is the vacuum level above the slab (φ_above) and below it (φ_below). A dipole
+    sheet μ/A raises φ by μ/(ε0 A) from its negative to its positive side, so
+    μ = ε0 A (φ_above − φ_below) (METHODS §3). Returns (μ in e·Å, φ_above − φ_below in V).
+    Raises :class:`~dftpost.errors.DftpostError` when the vacuum is too thin for two plateaus.
+    """
+    z, phi = planar_average(potential, axis)
+    spacing = plane_spacing_A(potential, axis)
+    length = spacing * z.size
+    heights = np.sort(np.mod(potential.atoms.positions[:, axis] - z[0], length))
+    gaps = np.diff(np.concatenate([heights, [heights[0] + length]]))
+    k = int(np.argmax(gaps))
+    top, width = heights[k], gaps[k]
+    along = np.mod(np.arange(z.size) * spacing - top, length)  # height of each plane above the slab top
+    inside = np.flatnonzero((along > VACUUM_MARGIN_A) & (along < width - VACUUM_MARGIN_A))
+    if inside.size < 3:
+        raise DftpostError(potential.source, f"the vacuum ({width:.2f} Å) is too thin to read a potential step")
+    ordered = inside[np.argsort(along[inside])]
+    jump = int(np.argmax(np.abs(np.diff(phi[ordered]))))
+    jump_at = 0.5 * (along[ordered[jump]] + along[ordered[jump + 1]])
+    above = ordered[along[ordered] < jump_at - JUMP_MARGIN_A]
+    below = ordered[along[ordered] > jump_at + JUMP_MARGIN_A]
+    if above.size == 0 or below.size == 0:
+        raise DftpostError(
+            potential.source, "the dipole-correction jump lies too close to the atoms: no vacuum plateau on one side"
+        )
+    step = float(phi[above].mean() - phi[below].mean())
+    area = area_normal_to(potential.atoms.cell[:], axis)
+    return EPSILON0_E_PER_V_A * area * step, step
+
+
 @dataclass(frozen=True, eq=False)
 class ChargeFit:
     """Least-squares q_O (e) with its standard error and a bootstrap 95 % interval; R² and RMSE
-    (e/Å) over the frames used; ``used`` marks the frames in the fit."""
+    (e/Å) over the frames used; ``used`` marks the frames in the fit. With fewer than
+    :data:`MIN_FRAMES_FOR_INTERVAL` frames the interval is NaN and ``interval_note`` says why."""
 
     q_o_e: float
     q_o_stderr_e: float
@@ -65,6 +114,7 @@ class ChargeFit:
     rmse_e_per_A: float
     used: np.ndarray
     max_dipole_e_per_A: float
+    interval_note: str = ""
 
     @property
     def n_used(self) -> int:
@@ -92,12 +142,16 @@ def fit_oxygen_charge(
     """
     s = np.asarray(lever_per_A, dtype=float)
     mu = np.asarray(dft_dipole_e_per_A, dtype=float)
-    used = np.abs(mu) < max_dipole_e_per_A
-    if keep is not None:
-        used &= np.asarray(keep, dtype=bool)
+    below = np.abs(mu) < max_dipole_e_per_A
+    kept = np.ones(s.shape, dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+    used = below & kept
     n = int(used.sum())
     if n < (3 if intercept else 2):
-        raise DftpostError(None, f"only {n} frame(s) have |μ_DFT| < {max_dipole_e_per_A} e/Å: too few to fit q_O")
+        raise DftpostError(
+            None,
+            f"only {n} frame(s) can enter the fit ({int((~below).sum())} with |μ_DFT| ≥ {max_dipole_e_per_A} e/Å, "
+            f"{int((below & ~kept).sum())} left out for other reasons): too few to fit q_O",
+        )
     x, y = s[used], mu[used]
 
     def solve(xs: np.ndarray, ys: np.ndarray) -> tuple[float, float]:
@@ -117,6 +171,10 @@ def fit_oxygen_charge(
     r2 = float(1 - np.sum(residual**2) / ss_tot) if ss_tot > 0 else float("nan")
     rng = np.random.default_rng(seed)
     samples = []
+    note = ""
+    if n < MIN_FRAMES_FOR_INTERVAL:
+        note = f"no confidence interval from {n} frames (at least {MIN_FRAMES_FOR_INTERVAL} are needed)"
+        n_bootstrap = 0
     for _ in range(n_bootstrap):
         pick = rng.integers(0, n, n)
         if np.ptp(x[pick]) > 0 or (not intercept and np.dot(x[pick], x[pick]) > 0):
@@ -131,4 +189,5 @@ def fit_oxygen_charge(
         rmse_e_per_A=float(np.sqrt(np.mean(residual**2))),
         used=used,
         max_dipole_e_per_A=max_dipole_e_per_A,
+        interval_note=note,
     )

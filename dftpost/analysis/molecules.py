@@ -191,6 +191,24 @@ def assign_hydrogens(
     return Molecules(oxygen=oxygen, hydrogen=hydrogen, owner=owner, o_positions_A=o_pos, h_positions_A=unwrapped)
 
 
+def water_molecules(
+    numbers: np.ndarray, positions_A: np.ndarray, cell_A: np.ndarray, pbc=(True, True, True), r_oh: float = DEFAULT_R_OH
+) -> tuple[np.ndarray, np.ndarray]:
+    """The atoms of the water molecules of a frame, whatever else it holds (a metal, an oxide):
+    each O with two (or more: H3O) H within ``r_oh`` (Å, :func:`assign_hydrogens`) and those H.
+    Returns (atom indices, O first then H, and for each the index of its molecule's O). An oxide's
+    O (no H), a hydroxyl (one H) and free H are not water. Raises
+    :class:`~dftpost.errors.DftpostError` when there is no water molecule."""
+    molecules = assign_hydrogens(numbers, positions_A, cell_A, pbc, r_oh)
+    whole = np.flatnonzero(molecules.hydrogens_per_oxygen >= 2)
+    if whole.size == 0:
+        raise DftpostError(None, f"no water molecule: no O has two H within r_OH = {r_oh} Å")
+    member = np.isin(molecules.owner, whole)
+    atoms = np.concatenate([molecules.oxygen[whole], molecules.hydrogen[member]])
+    owner_o = np.concatenate([molecules.oxygen[whole], molecules.oxygen[molecules.owner[member]]])
+    return atoms, owner_o
+
+
 class BondTracker:
     """H → nearest-O assignment over consecutive frames of one trajectory: exact, and much
     cheaper than a neighbour search per frame (certificates from O–O separations).

@@ -9,8 +9,9 @@ The shift is recorded; it changes no distance, no fixed-charge dipole of whole m
 electronic property.
 
 The water atoms are chosen by the rule of ``dftpost gap``
-(:func:`~dftpost.analysis.bandedges.water_atoms`): O and H farther than ``d_cut`` above the
-highest metal atom, all O and H without a metal. Layer lists split them by height into bins of
+(:func:`~dftpost.analysis.bandedges.select_water`): the water molecules whose atoms all lie
+farther than ``d_cut`` from the nearest substrate atom (metal, oxide) along z, minimum image,
+all O and H without a substrate. Layer lists split them by height into bins of
 ``layer_width`` starting at the lowest of them, as ``dftpost gap`` bins per-atom DoS, for the
 z-resolved PDoS.
 """
