@@ -26,10 +26,6 @@ except ModuleNotFoundError:
     _spec.loader.exec_module(sys.modules["dftpost.cli"])
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: takes minutes (a live CP2K run); deselect with -m 'not slow'")
-
-
 @pytest.fixture(scope="session")
 def realdata() -> Path:
     """The folder of real FHI-aims and CP2K outputs beside the repository (skip if absent)."""

@@ -369,3 +369,21 @@ def test_real_water_slab_metallized_by_its_own_dipole():
     assert row["metallized"] and row["verdict_basis"].startswith("occupations")
     assert row["dipole_e_per_A"] > 0.07  # H up: the upper molecules' states lie lower
     assert row["water_homo_eV"] >= row["water_lumo_eV"] and row["gap_eV"] <= 0
+
+
+def test_a_band_through_the_reference_is_metallized_when_the_start_lies_a_step_short_of_it():
+    """With s = 0 and the reference between grid points, the first scan starts at the grid point
+    on the near side of the reference, inside a band that runs through it: the edge taken there
+    lies below (VBM) or above (CBM) the reference, and the water is metallized all the same."""
+    energies = np.arange(-3.0, 3.0001, 0.1)
+    band = (energies > -2.0) & (energies < 1.0)  # one band from -2 to +1 eV, through 0.05
+    dos = np.where(band, 1.0, 0.0) + np.where(energies > 2.0, 1.0, 0.0)
+    edges = find_band_edges(energies, dos, -0.01, 0.5, start_offset_eV=0.0, separation_eV=0.5, reference_eV=0.05)
+    assert edges.vbm_eV < 0.05 and edges.band_crosses_reference and edges.metallized
+    up = find_band_edges(energies, dos[::-1].copy(), +0.01, 0.5, start_offset_eV=0.0, separation_eV=0.5,
+                         reference_eV=-0.05)
+    assert up.cbm_eV > -0.05 and up.band_crosses_reference and up.metallized
+    # a band that stays below the reference is no crossing
+    clear = find_band_edges(energies, np.where(energies < -1.0, 1.0, 0.0) + np.where(energies > 2.0, 1.0, 0.0),
+                            -0.01, 0.5, start_offset_eV=0.0, separation_eV=0.5, reference_eV=0.05)
+    assert not clear.band_crosses_reference and not clear.metallized

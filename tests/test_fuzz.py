@@ -314,9 +314,16 @@ def check_edges(edges: BandEdges, energies, dos, dipole, threshold, s, delta, re
     assert e[0] <= edges.vbm_eV and edges.cbm_eV <= e[-1], "edges outside the energy range"
     assert edges.vbm_eV in e and edges.cbm_eV in e, "edges are grid energies"
     assert edges.gap_eV == edges.cbm_eV - edges.vbm_eV >= 0
-    assert edges.metallized == (edges.vbm_eV >= reference or edges.cbm_eV <= reference)
+    assert edges.metallized == (edges.band_crosses_reference or edges.vbm_eV >= reference or edges.cbm_eV <= reference)
     assert edges.reference_eV == reference and edges.threshold_states_per_eV == threshold
     above = np.asarray(dos, dtype=float) > threshold
+    if edges.band_crosses_reference and e[0] <= reference <= e[-1]:  # the start band reaches the reference
+        first = edges.vbm_eV if dipole < 0 else edges.cbm_eV
+        side = e <= first if dipole < 0 else e >= first
+        run = above & side
+        assert any("reaches the reference" in n for n in edges.notes)
+        beyond = e[run] <= reference if dipole < 0 else e[run] >= reference
+        assert beyond.any(), "a band said to cross the reference does not reach it"
     assert above[e == edges.vbm_eV].all() and above[e == edges.cbm_eV].all(), "an edge below the threshold"
     assert edges.started_in_band <= bool(edges.notes)
     assert edges.branch.startswith("dipole<0" if dipole < 0 else "dipole>=0")

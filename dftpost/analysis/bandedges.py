@@ -101,6 +101,7 @@ class BandEdges:
     reference_eV: float = 0.0
     notes: tuple[str, ...] = ()
     start_offset_eV: float = 1.0
+    band_crosses_reference: bool = False
 
     @property
     def gap_eV(self) -> float:
@@ -108,8 +109,10 @@ class BandEdges:
 
     @property
     def metallized(self) -> bool:
-        """VBM at or above the reference level, or CBM at or below it."""
-        return self.vbm_eV >= self.reference_eV or self.cbm_eV <= self.reference_eV
+        """VBM at or above the reference level, CBM at or below it, or the first scan started in
+        a band that reaches the reference (its edge, taken where the scan began, may then lie a
+        grid step on the near side of the reference)."""
+        return self.band_crosses_reference or self.vbm_eV >= self.reference_eV or self.cbm_eV <= self.reference_eV
 
 
 def _check_search_input(energies, dos, dipole, threshold, start_offset, separation, reference) -> None:
@@ -184,6 +187,7 @@ def find_band_edges(
             None, f"the water PDoS never exceeds the threshold {threshold_states_per_eV:.4g} states/eV"
         )
     notes: list[str] = []
+    crossing: list[bool] = []  # set when the first scan starts in a band reaching the reference
 
     def index_at(energy: float, side: str) -> int:
         i = int(np.searchsorted(energies_eV, energy, side="right")) - 1 if side == "below" else int(
@@ -203,6 +207,7 @@ def find_band_edges(
                     f"the {what} scan started at {start_energy:+.3f} eV inside a band that reaches "
                     f"the reference level: edge taken at the start"
                 )
+                crossing.append(first and beyond)
                 return start, True
             notes.append(
                 f"the {what} scan started at {start_energy:+.3f} eV inside a band; left it at "
@@ -239,6 +244,7 @@ def find_band_edges(
         reference_eV=float(reference_eV),
         notes=tuple(notes),
         start_offset_eV=float(start_offset_eV),
+        band_crosses_reference=any(crossing),
     )
 
 
