@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ase import Atoms
 
+import dftpost.batch
 from dftpost.analysis.charge_fit import density_dipole, fit_oxygen_charge
 from dftpost.batch import dft_dipole, fit_charge
 from dftpost.errors import DftpostError
@@ -189,16 +192,21 @@ def test_vacuum_step_of_the_potential_cube_gives_the_printed_dipole(folder):
     assert d["cube_vs_log_relative"] < 1e-3 and not any("differ" in w for w in d["warnings"])  # checked against the step
 
 
-def test_a_metal_run_is_left_out_unless_included(copy_dir):
+def test_a_metal_run_is_left_out_unless_included(copy_dir, monkeypatch):
     """The same real run with a Cu atom added to its structure (far from the water) counts as a
     metal–water run: left out by default with the reason, in the fit with --include-substrate,
-    where its lever still sums the water molecules only."""
+    where its lever still sums the water molecules only. (The atom is added to the run as read:
+    added to its files, the run's input and log would disagree, which is an error of its own.)"""
     runs = [copy_dir(FRAMES / f"frame_{k}", f"frame_{k}") for k in range(4)]
-    xyz = runs[1] / "water4.xyz"
-    lines = xyz.read_text().splitlines()
-    lines[0] = str(int(lines[0]) + 1)
-    lines.append("Cu       3.000000      3.000000      1.000000")
-    xyz.write_text("\n".join(lines) + "\n")
+    read = dftpost.batch.read_run
+
+    def with_copper(path):
+        run = read(path)
+        if Path(path).resolve() != runs[1].resolve():
+            return run
+        return dataclasses.replace(run, atoms=run.atoms + Atoms("Cu", positions=[[3.0, 3.0, 1.0]]))
+
+    monkeypatch.setattr(dftpost.batch, "read_run", with_copper)
     result, row = fit_charge(runs, max_dipole_e_per_A=0.05)
     frames = json.loads(row["frames"])
     assert result.n_used == 3 and frames[1]["rejected"].startswith("not water alone (Cu present)")
