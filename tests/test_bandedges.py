@@ -347,7 +347,7 @@ def test_edges_per_spin_channel(water8):
 
 
 # --------------------------------------------------------------------------- a real metallized slab
-METALLIZED = CP2K_FIXTURE.parent / "water10_oriented"  # fixtures/cp2k/make_metallized_slab.py
+METALLIZED = CP2K_FIXTURE.parents[1] / "cp2k_metallized" / "water10_oriented"  # its make_metallized_slab.py
 
 
 def test_real_water_slab_metallized_by_its_own_dipole():

@@ -74,9 +74,9 @@ def test_full_resolution_density_cube_gives_the_printed_dipole(tmp_path):
 def test_metallized_slab_generator_reproduces_its_fixture(tmp_path):
     """make_metallized_slab.py writes the committed input byte for byte, and CP2K run afresh
     moves the same charge from the lower to the upper molecules (occupations within 1e-3)."""
-    committed = CP2K_FIXTURE.parent / "water10_oriented"
+    committed = FIXTURES / "cp2k_metallized" / "water10_oriented"
     done = subprocess.run(
-        [sys.executable, str(FIXTURES / "cp2k" / "make_metallized_slab.py"), "--out", str(tmp_path)],
+        [sys.executable, str(FIXTURES / "cp2k_metallized" / "make_metallized_slab.py"), "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=900,
