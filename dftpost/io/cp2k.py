@@ -433,7 +433,10 @@ _LOG_FERMI = (
 )
 _LOG_GAP = re.compile(r"(?:MO\|\s*Band gap:|HOMO - LUMO gap \[eV\]\s*:)\s+(?P<value>\S+)(?P<au>\s+a\.u\.)?", re.M)
 _LOG_DIPOLE = re.compile(r"Total dipole moment perpendicular to\s*\n\s*the slab \[electrons-Angstroem\]:\s+(\S+)")
-_LOG_ELECTRONS = re.compile(r"Number of electrons:\s+(\d+)")
+#: the electrons of the SCF, printed once per spin (after ``Spin 1`` / ``Spin 2``) in a
+#: spin-polarised run (qs_scf_output.F, qs_scf_initial_info: "(/,T2,A,I2)" then
+#: "(/,(T2,A,T71,I10))"); DFT+U kind lines ("(T9,A,T75,F6.2)") are not these
+_LOG_ELECTRONS = re.compile(r"^(?: Spin (?P<spin>[12])[ \t]*\n[ \t]*\n)? {1,2}Number of electrons:\s+(?P<n>\d+)[ \t]*$", re.M)
 _LOG_DENSITY = re.compile(r"Electronic density on regular grids:\s+(\S+)")
 _LOG_ATOMS = re.compile(r"- Atoms:\s+(\d+)")
 _LOG_CELL = re.compile(r"CELL\|\s+Vector ([abc]) \[angstrom\]:?\s+(\S+)\s+(\S+)\s+(\S+)")
@@ -467,7 +470,7 @@ def read_log(path: str | Path) -> Cp2kLog:
         g = _float(gaps[-1]["value"], path, "band gap")
         gap = g * HARTREE_EV if gaps[-1]["au"] else g
     dipoles = _LOG_DIPOLE.findall(text)
-    electrons = _LOG_ELECTRONS.findall(text)
+    electrons = _electron_count(text)
     density = _LOG_DENSITY.findall(text)
     atom_counts = _LOG_ATOMS.findall(text)
     cell = {}
@@ -486,6 +489,10 @@ def read_log(path: str | Path) -> Cp2kLog:
             warnings.append("PERIODIC_EFIELD with a zero polarisation vector")
         else:
             efield = _float(intensities[-1], path, "PERIODIC_EFIELD intensity") * FIELD_AU_V_PER_A * vector / norm
+    failed = text.rfind("SCF run NOT converged")
+    if failed >= 0 and failed > max(text.rfind("SCF run converged in"), text.rfind("outer SCF loop converged")):
+        warnings.append("the last SCF did not converge ('SCF run NOT converged'): its Fermi level, gap and DoS "
+                        "are those of an unconverged density")
     if uses_ot and fermi is not None and _LOG_FERMI[0].search(text):
         warnings.append("run uses OT: CP2K's MO| E(Fermi) line is unreliable; prefer the .pdos header")
     return Cp2kLog(
@@ -497,7 +504,7 @@ def read_log(path: str | Path) -> Cp2kLog:
         uses_ot=uses_ot,
         fermi_level_eV=fermi,
         homo_lumo_gap_eV=gap,
-        n_electrons=int(electrons[-1]) if electrons else None,
+        n_electrons=electrons,
         electronic_density_integral=_float(density[-1], path, "electronic density integral") if density else None,
         slab_dipole_e_A=-_float(dipoles[-1], path, "slab dipole") if dipoles else None,
         surface_dipole_correction=bool(dipoles) or "SURFACE_DIPOLE_CORRECTION" in text,
@@ -510,6 +517,18 @@ def read_log(path: str | Path) -> Cp2kLog:
         core_charges_e=core,
         warnings=tuple(warnings),
     )
+
+
+def _electron_count(text: str) -> int | None:
+    """The electrons of the last SCF: its ``Number of electrons``, or in a spin-polarised run
+    the sum of the two channels' counts printed after ``Spin 1`` and ``Spin 2``."""
+    hits = list(_LOG_ELECTRONS.finditer(text))
+    if not hits:
+        return None
+    last = hits[-1]
+    if last["spin"] == "2" and len(hits) > 1 and hits[-2]["spin"] == "1":
+        return int(hits[-2]["n"]) + int(last["n"])
+    return int(last["n"])
 
 
 _LOG_COORD_TABLE = re.compile(r"ATOMIC COORDINATES IN ANGSTROM\s*\n\s*\n\s*Atom\s+Kind\s+Element[^\n]*\n", re.I)

@@ -1,0 +1,292 @@
+"""CP2K runs of many versions and kinds, each checked against numbers the same run printed.
+
+The runs come from public repositories (``tests/data/real/PROVENANCE.md``, CP2K section). Those
+whose licence allows it are committed under ``tests/data/real/cp2k``; the others (no licence, or
+a copyleft one, or too large) are read from ``$DFTPOST_CORPUS/cp2k`` and skipped when absent.
+The references are found here by plain text scans of the files, independent of
+:mod:`dftpost.io.cp2k`: the ``- Atoms:`` count, the valence charges (``Z(eff)``) of the
+coordinate table and the ``DFT| Charge``, the last Fermi-level, HOMO and gap lines, the
+``.pdos`` headers and columns, the cube header against the log's grid.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ase.io import read as ase_read
+
+from dftpost.io import cp2k, cube, rundir
+from dftpost.units import HARTREE_EV
+
+from conftest import CORPUS, REPO
+
+REAL = REPO / "tests" / "data" / "real" / "cp2k"
+ABSENT = CORPUS / "cp2k"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One run: its log (``<folder>/<file>`` below REAL or ABSENT), CP2K version, what it is."""
+
+    log: str
+    version: str
+    kind: str
+    committed: bool = False
+
+    @property
+    def path(self) -> Path:
+        return (REAL if self.committed else ABSENT) / self.log
+
+
+CASES = [
+    Case("nomad_si_bulk8_2.6.2/si_bulk8.out", "2.6.2", "bulk, diagonalisation", True),
+    Case("nomad_h2o_md_2.6.2/H2O-32.out", "2.6.2", "MD, molecule", True),
+    Case("aiida_bands_5.1/BANDS_output_v5.1.out", "5.1", "k-points, band structure, smearing", True),
+    Case("aiida_tddft_uks_6.0/tddft_cp2k_6.0.out", "6.0 (Development Version)", "spin-polarised (UKS), OT, TDDFPT", True),
+    Case("output_tools_si64_7.0/Si.out", "7.0 (Development Version)", "bulk, smearing", True),
+    Case("output_tools_truncated_7.0/Si-truncated.out", "7.0 (Development Version)", "unfinished", True),
+    Case("aiida_bands_8.1/BANDS_output_v8.1.out", "8.1", "k-points, band structure, smearing", True),
+    Case("tutorials_adamantane_9.0/out.log", "9.0 (Development Version)", "molecule, PDoS, TDDFPT", True),
+    Case("tutorials_c3n4_qd_9.0/tddft.log", "9.0 (Development Version)", "quantum dot, PDoS, TDDFPT", True),
+    Case("aiida_geo_opt_9.1/GEO_OPT_v9.1.out", "9.1", "GEO_OPT, OT", True),
+    Case("aiida_geo_opt_2024.3/GEO_OPT_v2024.3.out", "2024.3", "GEO_OPT, OT", True),
+    Case("examples_h2o_geo_opt_2.5/H2O.out", "2.5 (Development Version)", "GEO_OPT, print level LOW"),
+    Case("examples_si_bulk8_2.5/Si_bulk8.out", "2.5 (Development Version)", "smearing, SCF not converged"),
+    Case("nomad_h2o_geo_opt_2.6.2/H2O.out", "2.6.2", "GEO_OPT, molecule"),
+    Case("aiida_bsse_5.1/BSSE_output_v5.1_.out", "5.1", "BSSE, OT"),
+    Case("aiida_cdft_dos_6.0/cdft_dos_cp2k_6.0.out", "6.0 (Development Version)", "spin-polarised (UKS), CDFT, OT"),
+    Case("cp2kdata_energy_force_6.1/output", "6.1", "spin-polarised (UKS), OT"),
+    Case("cucinotta_ni32_7.1/log.out", "7.1", "spin-polarised metal, smearing, MULTIPLE_UNIT_CELL, cube"),
+    Case("cp2kdata_no_converge_7.1/output", "7.1", "spin-polarised (UKS), OT, SCF not converged"),
+    Case("cp2kdata_energy_force_8.1/output", "8.1", "spin-polarised (UKS), OT"),
+    Case("cp2kdata_energy_force_9.0/output", "9.0 (Development Version)", "OT"),
+    Case("aiida_ot_9.1/OT_v9.1.out", "9.1", "OT, 1101 atoms"),
+    Case("cp2kdata_xtb_md_9.1/output", "9.1", "xTB, MD (NPT)"),
+    Case("cp2kdata_aimd_npt_2022.2/output", "2022.2", "MD (NPT), smearing"),
+    Case("nomad_defect_2023.1/Defect_level_D_mode.548022.out", "2023.1 (Development Version)", "431 atoms, diagonalisation"),
+    Case("cucinotta_ni32_muc_2023.1/log.out", "2023.1", "spin-polarised metal, smearing, MULTIPLE_UNIT_CELL"),
+    Case("cp2kdata_aimd_nvt_restart_2023.2/output", "2023.2", "MD restart, OT"),
+    Case("cp2kdata_aimd_npt_restart_2024.1/output", "2024.1", "MD restart (NPT), OT, 1074 atoms"),
+    Case("examples_gw_wse2_2024.1/cp2k.out", "2024.1 (Development Version)", "GW, k-points, 2D"),
+    Case("examples_bse_h2_2025.2/cp2k.out", "2025.2 (Development Version)", "GW + BSE, molecule"),
+    Case("examples_rtbse_ethene_2026.1/rtbse.out", "2026.1 (Development Version)", "real-time BSE, molecule"),
+]
+
+PARAMS = [pytest.param(c, id=c.log.split("/")[0]) for c in CASES]
+
+
+def _case(folder: str) -> Case:
+    (case,) = [c for c in CASES if c.log.startswith(folder + "/")]
+    return case
+
+
+def _present(case: Case) -> Path:
+    if not case.path.is_file():
+        pytest.skip(f"{case.path} is absent (licence or size: not committed; see tests/data/real/PROVENANCE.md)")
+    return case.path
+
+
+_NUMBER = r"([-+]?(?:\d+\.\d*|\.\d+)(?:[EeDd][-+]?\d+)?)"
+#: every line on which CP2K prints a Fermi level (the HOMO under OT): (pattern, eV per unit)
+_FERMI_LINES = (
+    (re.compile(r"MO\|\s*E\(Fermi\):\s+" + _NUMBER + r"\s+a\.u\."), HARTREE_EV),
+    (re.compile(r"^\s*Fermi energy:\s+" + _NUMBER + r"\s*$"), HARTREE_EV),
+    (re.compile(r"Fermi Energy \[eV\]\s*:\s*" + _NUMBER), 1.0),
+)
+
+
+def _printed_fermi_levels(text: str) -> list[float]:
+    """Every Fermi level the log prints, in eV, in the order printed."""
+    levels = []
+    for line in text.splitlines():
+        for pattern, unit in _FERMI_LINES:
+            m = pattern.search(line)
+            if m:
+                levels.append(float(m.group(1)) * unit)
+    return levels
+
+
+def _printed_valence_electrons(text: str) -> int | None:
+    """Σ Z(eff) of the last coordinate table minus the ``DFT| Charge``: the electrons of the run."""
+    tables = [m.start() for m in re.finditer("ATOMIC COORDINATES IN angstrom", text, re.I)]
+    charge = re.findall(r"DFT\| Charge\s+(-?\d+)", text)
+    if not tables or not charge:
+        return None
+    at = tables[-1]
+    z_eff = []
+    rows = text[at:].splitlines()
+    start = next(i for i, line in enumerate(rows) if line.split()[:3] == ["Atom", "Kind", "Element"]) + 1
+    for line in rows[start:]:
+        words = line.split()
+        if not words and not z_eff:  # older versions: a blank line after the column names
+            continue
+        if len(words) < 9 or not words[0].isdigit():
+            break
+        z_eff.append(float(words[7]))
+    return round(sum(z_eff)) - int(charge[-1])
+
+
+@pytest.mark.parametrize("case", PARAMS)
+def test_version_atoms_and_end(case):
+    path = _present(case)
+    text = path.read_text()
+    log = cp2k.read_log(path)
+    assert log.program_version == case.version
+    assert log.finished == ("PROGRAM ENDED AT" in text)
+    counts = re.findall(r"- Atoms:\s+(\d+)", text)
+    assert log.n_atoms == (int(counts[0]) if counts else None)
+    if log.atoms is not None:
+        assert len(log.atoms) == log.n_atoms
+    elif "ATOMIC COORDINATES IN ANGSTROM" in text.upper():
+        assert "unfinished" in case.kind  # the table of a log cut short inside it
+
+
+@pytest.mark.parametrize("case", PARAMS)
+def test_electron_count_is_the_valence_charge(case):
+    """``Number of electrons`` is printed once per spin in spin-polarised runs: the run's count
+    is their sum, the valence charge of its atoms minus its charge."""
+    path = _present(case)
+    expected = _printed_valence_electrons(path.read_text())
+    if expected is None:
+        pytest.skip("the log prints no coordinate table or no DFT| Charge")
+    assert cp2k.read_log(path).n_electrons == expected
+
+
+@pytest.mark.parametrize("case", PARAMS)
+def test_fermi_level_and_gap_of_the_last_cycle(case):
+    """MD and GEO_OPT logs print one Fermi level (or HOMO) and gap per SCF cycle: the run's are
+    the last ones printed."""
+    path = _present(case)
+    text = path.read_text()
+    log = cp2k.read_log(path)
+    levels = _printed_fermi_levels(text)
+    if not levels:
+        assert log.fermi_level_eV is None
+    else:
+        assert log.fermi_level_eV == pytest.approx(levels[-1], abs=1e-9)
+    gaps = re.findall(r"HOMO - LUMO gap \[eV\]\s*:\s*" + _NUMBER, text)
+    if gaps:
+        assert log.homo_lumo_gap_eV == pytest.approx(float(gaps[-1]), abs=1e-9)
+
+
+@pytest.mark.parametrize("case", [p for p in PARAMS if "GEO_OPT" in p.values[0].kind or "MD" in p.values[0].kind])
+def test_many_cycles_differ(case):
+    """The runs of several SCF cycles whose printed values change: the last value is not the first
+    (so that the test above tells the last cycle from the first)."""
+    path = _present(case)
+    text = path.read_text()
+    levels = _printed_fermi_levels(text)
+    gaps = re.findall(r"HOMO - LUMO gap \[eV\]\s*:\s*" + _NUMBER, text)
+    if len(set(levels)) < 2 and len(set(gaps)) < 2:
+        pytest.skip("the log prints one Fermi level and gap, or none")
+    log = cp2k.read_log(path)
+    if len(set(levels)) > 1:
+        assert log.fermi_level_eV != pytest.approx(levels[0], abs=1e-9)
+    if len(set(gaps)) > 1:
+        assert log.homo_lumo_gap_eV != pytest.approx(float(gaps[0]), abs=1e-9)
+
+
+PDOS_CASES = [p for p in PARAMS if "PDoS" in p.values[0].kind]
+
+
+@pytest.mark.parametrize("case", PDOS_CASES)
+def test_pdos_header_occupations_and_homo_agree_with_the_log(case):
+    """Each ``.pdos`` header's E(Fermi) is what the log printed; the occupations of the states
+    hold the log's electrons; the highest occupied state is the HOMO the log printed (CP2K 9.0
+    prints it as ``Fermi Energy [eV]``); the kinds' projections sum to one per state."""
+    path = _present(case)
+    log = cp2k.read_log(path)
+    files = sorted(path.parent.glob("*.pdos"))
+    assert files
+    for p in files:
+        header = re.search(r"E\(Fermi\) =\s*" + _NUMBER + r" a\.u\.", p.read_text().splitlines()[0])
+        assert cp2k.read_pdos(p).fermi_level_eV == pytest.approx(float(header.group(1)) * HARTREE_EV, abs=1e-9)
+        assert cp2k.read_pdos(p).fermi_level_eV == pytest.approx(log.fermi_level_eV, abs=3e-5)  # 6 decimals in a.u.
+        occupations = np.loadtxt(p, usecols=2)
+        assert occupations.sum() == pytest.approx(log.n_electrons, abs=1e-6)
+    dos = cp2k.read_pdos_files(files)
+    assert dos.occupations.sum() == pytest.approx(log.n_electrons, abs=1e-6)
+    assert dos.eigenvalues_eV[dos.occupations > 1].max() + dos.fermi_level_eV == pytest.approx(log.fermi_level_eV, abs=3e-5)
+    np.testing.assert_allclose(dos.values.sum(axis=1)[0][dos.occupations[0] > 1], 1.0, atol=0.02)
+
+
+def test_multiple_unit_cell_input_gives_the_logs_atoms():
+    """Ni: a 4-atom cell replicated 2×2×2 (&CELL and &TOPOLOGY MULTIPLE_UNIT_CELL): the input
+    read is the 32-atom cell the log prints."""
+    path = _present(_case("cucinotta_ni32_muc_2023.1"))
+    log = cp2k.read_log(path)
+    inp = cp2k.read_input(path.parent / "cp2k.inp")
+    assert log.n_atoms == 32 and len(inp.atoms) == 32
+    np.testing.assert_allclose(inp.atoms.cell[:], log.cell_A, atol=1e-3)
+    # the same structure up to the order of the atoms (CP2K prints them image by image)
+    key = lambda x: np.round(np.mod(x, np.diag(log.cell_A)), 3).tolist()  # noqa: E731
+    assert sorted(map(key, inp.atoms.positions)) == sorted(map(key, log.atoms.positions))
+
+
+def test_density_cube_against_the_log():
+    """CP2K 7.1, Ni 32 atoms: the ELECTRON_DENSITY cube lists the log's atoms, on the log's finest
+    grid taken every second point (E_DENSITY_CUBE's default STRIDE 2), and integrates to the
+    electrons of the run."""
+    case = _case("cucinotta_ni32_7.1")
+    path = _present(case)
+    cube_path = path.parent / "Ni_bulk-ELECTRON_DENSITY-1_0.cube"
+    if not cube_path.is_file():
+        pytest.skip(f"{cube_path} is absent")
+    text = path.read_text()
+    log = cp2k.read_log(path)
+    points = [int(n) for n in re.findall(r"PW_GRID\|\s+Bounds\s+\d\s+\S+\s+\S+\s+Points:\s+(\d+)", text)[:3]]
+    header = cube.read_cube_header(cube_path)
+    assert header.n_atoms == log.n_atoms == 32
+    assert header.shape == tuple(-(-n // 2) for n in points)
+    grid = cube.read_cube(cube_path)
+    assert len(grid.atoms) == 32
+    np.testing.assert_allclose(grid.atoms.cell[:], log.cell_A, atol=1e-3)  # the log prints 3 decimals
+    assert grid.integral() == pytest.approx(_printed_valence_electrons(text), rel=1e-3)
+
+
+def test_unfinished_log_says_so():
+    path = _present(_case("output_tools_truncated_7.0"))
+    log = cp2k.read_log(path)
+    assert not log.finished and log.atoms is None
+
+
+@pytest.mark.parametrize("case", PARAMS)
+def test_unconverged_scf_is_a_warning(case):
+    """CP2K 2.5 with MAX_SCF 1 prints '*** SCF run NOT converged ***', then 'Fermi energy:
+    0.000...'; 7.1 with OT, 'outer SCF loop FAILED to converge' and '*** WARNING in
+    qs_scf.F:542 :: SCF run NOT converged ***'. Such a run's values come with a warning; a
+    converged one has none."""
+    path = _present(case)
+    warned = any("did not converge" in w for w in cp2k.read_log(path).warnings)
+    assert warned == ("SCF not converged" in case.kind)
+    assert warned == ("SCF run NOT converged" in path.read_text())
+
+
+@pytest.mark.parametrize("folder", ["nomad_h2o_md_2.6.2", "nomad_h2o_geo_opt_2.6.2"])
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="read_run takes a CP2K MD or GEO_OPT run's structure from the input (its first geometry) and says "
+    "nothing; the last one is the last frame of <project>-pos-1.xyz",
+)
+def test_md_and_geo_opt_structure_is_the_last_one(folder, tmp_path):
+    case = _case(folder)
+    path = _present(case)
+    run_dir = tmp_path / "run"
+    shutil.copytree(path.parent, run_dir)
+    last = ase_read(next(path.parent.glob("*-pos-1.xyz")), index=-1)
+    run = rundir.read_run(run_dir)
+    if not np.allclose(run.atoms.positions, last.positions, atol=1e-6):
+        assert any("geometr" in w for w in run.warnings)
+
+
+def test_corpus_size():
+    """At least 20 CP2K runs besides ../shared/realdata, over more than a decade of versions."""
+    assert len(CASES) >= 20
+    versions = {c.version.split()[0] for c in CASES}
+    assert {"2.5", "2026.1"} <= versions and len(versions) >= 15
