@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from ase.io import read as ase_read
 
+from dftpost.errors import MissingInputError
 from dftpost.io import cp2k, cube, rundir
 from dftpost.units import HARTREE_EV
 
@@ -247,6 +248,38 @@ def test_density_cube_against_the_log():
     assert len(grid.atoms) == 32
     np.testing.assert_allclose(grid.atoms.cell[:], log.cell_A, atol=1e-3)  # the log prints 3 decimals
     assert grid.integral() == pytest.approx(_printed_valence_electrons(text), rel=1e-3)
+
+
+def test_included_coordinates_give_the_logs_atoms(tmp_path):
+    """CP2K 2022.2: ``&COORD`` holds ``@include coord.xyz``; read with it, the input's atoms are
+    those of the log's coordinate table. Without the included file the input has no structure,
+    and a warning names the file."""
+    path = _present(_case("cp2kdata_aimd_npt_2022.2"))
+    log = cp2k.read_log(path)
+    inp = cp2k.read_input(path.parent / "input.inp")
+    assert len(inp.atoms) == log.n_atoms == 52 and not inp.warnings
+    assert inp.atoms.get_chemical_symbols() == log.atoms.get_chemical_symbols()
+    np.testing.assert_allclose(inp.atoms.positions, log.atoms.positions, atol=1e-6)
+    shutil.copy(path.parent / "input.inp", tmp_path / "input.inp")
+    alone = cp2k.read_input(tmp_path / "input.inp")
+    assert alone.atoms is None
+    assert any("@INCLUDE coord.xyz is absent" in w for w in alone.warnings)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="read_run finds CP2K logs by their suffix (.out, .log, .stdout, .txt) only: a log named 'output' "
+    "(cp2k.psmp -i input.inp -o output) is not seen",
+)
+def test_log_named_output_is_found(tmp_path):
+    path = _present(_case("cp2kdata_energy_force_8.1"))
+    shutil.copy(path, tmp_path / "output")
+    try:
+        run = rundir.read_run(tmp_path)
+    except MissingInputError:  # "nothing recognisable: no FHI-aims or CP2K log (*.out) ..."
+        run = None
+    assert run is not None and len(run.atoms) == cp2k.read_log(path).n_atoms
 
 
 def test_unfinished_log_says_so():

@@ -624,17 +624,43 @@ class Cp2kSection:
         return found
 
 
-def read_input_sections(path: str | Path) -> Cp2kSection:
-    """Parse a CP2K input file into nested :class:`Cp2kSection` (``@SET`` variables expanded)."""
-    path = Path(path)
+def _input_lines(path: Path, missing: list[str] | None, including: tuple[Path, ...] = ()) -> list[tuple[Path, int, str]]:
+    """(file, line number, text) of an input's lines, each ``@INCLUDE file`` replaced by that
+    file's lines (cp_parser_inpp_methods.F: the name may be quoted; it is opened as given, from
+    the run directory, here the input's folder). An included file that is absent is noted in
+    ``missing`` (or is an error when ``missing`` is None)."""
     try:
         lines = path.read_text().splitlines()
     except UnicodeDecodeError:
         raise ParseError(path, "not a text file (is this a CP2K input?)") from None
+    out = []
+    for number, raw in enumerate(lines, 1):
+        words = raw.split(None, 1)
+        if words and words[0].upper() == "@INCLUDE":
+            name = words[1].strip().strip("'\"") if len(words) > 1 else ""
+            included = (path.parent / name).resolve() if name else None
+            if included is None or included in including or included == path.resolve():
+                raise ParseError(path, f"line {number}: @INCLUDE {name!r} names no file or includes itself")
+            if included.is_file():
+                out.extend(_input_lines(included, missing, including + (path.resolve(),)))
+            elif missing is None:
+                raise ParseError(path, f"line {number}: @INCLUDE {name}: no such file")
+            else:
+                missing.append(f"{path.name} line {number}: @INCLUDE {name} is absent")
+            continue
+        out.append((path, number, raw))
+    return out
+
+
+def read_input_sections(path: str | Path, missing: list[str] | None = None) -> Cp2kSection:
+    """Parse a CP2K input file into nested :class:`Cp2kSection` (``@INCLUDE`` files read in
+    place, ``@SET`` variables expanded). Included files that are absent are listed in
+    ``missing`` when a list is given, else they are an error."""
+    path = Path(path)
     variables: dict[str, str] = {}
     root = Cp2kSection("ROOT")
     stack = [root]
-    for number, raw in enumerate(lines, 1):
+    for where, number, raw in _input_lines(path, missing):
         line = re.split(r"[!#]", raw, maxsplit=1)[0].strip()
         if not line:
             continue
@@ -644,13 +670,13 @@ def read_input_sections(path: str | Path) -> Cp2kSection:
                 variables[parts[1].upper()] = parts[2]
             continue
         if line.startswith("@"):
-            continue  # @INCLUDE, @IF: not needed for the facts read here
+            continue  # @IF: not needed for the facts read here
         line = re.sub(
             r"\$\{?(\w+)\}?", lambda m: variables.get(m.group(1).upper(), m.group(0)), line
         )
         if line.upper().startswith("&END"):
             if len(stack) == 1:
-                raise ParseError(path, f"line {number}: &END without an open section")
+                raise ParseError(where, f"line {number}: &END without an open section")
             stack.pop()
             continue
         if line.startswith("&"):
@@ -689,8 +715,8 @@ def read_input(path: str | Path) -> Cp2kInput:
     ``&TOPOLOGY COORD_FILE_NAME``; ``&LDOS`` lists; dipole correction; ``&PERIODIC_EFIELD``,
     ``&EFIELD`` and a linear ``&EXTERNAL_POTENTIAL`` (``FUNCTION -A*Z``) as an applied field."""
     path = Path(path)
-    root = read_input_sections(path)
     warnings: list[str] = []
+    root = read_input_sections(path, warnings)
     glob_ = root.find("GLOBAL")
     project = (glob_[0].get("PROJECT") or glob_[0].get("PROJECT_NAME")) if glob_ else None
     force_eval = root.find("FORCE_EVAL")
