@@ -55,6 +55,8 @@ CASES = [
     Case("tutorials_adamantane_9.0/out.log", "9.0 (Development Version)", "molecule, PDoS, TDDFPT", True),
     Case("tutorials_c3n4_qd_9.0/tddft.log", "9.0 (Development Version)", "quantum dot, PDoS, TDDFPT", True),
     Case("aiida_geo_opt_9.1/GEO_OPT_v9.1.out", "9.1", "GEO_OPT, OT", True),
+    Case("spm_o2_uks_9.1/out", "9.1", "spin-polarised (UKS) triplet, smearing, cubes of MOs of both spins", True),
+    Case("spm_tbau2_uks_9.1/out", "9.1", "spin-polarised (UKS) doublet, Tb in an Au18 cluster", True),
     Case("aiida_geo_opt_2024.3/GEO_OPT_v2024.3.out", "2024.3", "GEO_OPT, OT", True),
     Case("examples_h2o_geo_opt_2.5/H2O.out", "2.5 (Development Version)", "GEO_OPT, print level LOW"),
     Case("examples_si_bulk8_2.5/Si_bulk8.out", "2.5 (Development Version)", "smearing, SCF not converged"),
@@ -62,6 +64,7 @@ CASES = [
     Case("aiida_bsse_5.1/BSSE_output_v5.1_.out", "5.1", "BSSE, OT"),
     Case("aiida_cdft_dos_6.0/cdft_dos_cp2k_6.0.out", "6.0 (Development Version)", "spin-polarised (UKS), CDFT, OT"),
     Case("cp2kdata_energy_force_6.1/output", "6.1", "spin-polarised (UKS), OT"),
+    Case("spm_c2h2_6.1/cp2k.out", "6.1", "molecule, cubes of v_hartree and an MO", True),
     Case("cucinotta_ni32_7.1/log.out", "7.1", "spin-polarised metal, smearing, MULTIPLE_UNIT_CELL, cube"),
     Case("cp2kdata_no_converge_7.1/output", "7.1", "spin-polarised (UKS), OT, SCF not converged"),
     Case("cp2kdata_energy_force_8.1/output", "8.1", "spin-polarised (UKS), OT"),
@@ -229,25 +232,57 @@ def test_multiple_unit_cell_input_gives_the_logs_atoms():
     assert sorted(map(key, inp.atoms.positions)) == sorted(map(key, log.atoms.positions))
 
 
-def test_density_cube_against_the_log():
-    """CP2K 7.1, Ni 32 atoms: the ELECTRON_DENSITY cube lists the log's atoms, on the log's finest
-    grid taken every second point (E_DENSITY_CUBE's default STRIDE 2), and integrates to the
-    electrons of the run."""
-    case = _case("cucinotta_ni32_7.1")
+#: (run folder, cube, the input's print key that wrote it)
+CUBES = [
+    ("spm_c2h2_6.1", "PROJ-v_hartree-1_0.cube", "V_HARTREE_CUBE"),
+    ("spm_c2h2_6.1", "PROJ-WFN_00005_1-1_0.cube", "MO_CUBES"),
+    ("spm_o2_uks_9.1", "PROJ-WFN_00006_1-1_0.cube", "MO_CUBES"),
+    ("spm_o2_uks_9.1", "PROJ-WFN_00006_2-1_0.cube", "MO_CUBES"),
+    ("cucinotta_ni32_7.1", "Ni_bulk-ELECTRON_DENSITY-1_0.cube", "E_DENSITY_CUBE"),
+]
+
+
+@pytest.mark.parametrize("folder, name, key", CUBES, ids=[f"{f}/{n}" for f, n, _ in CUBES])
+def test_cube_atoms_and_grid_against_the_log(folder, name, key):
+    """A cube lists the log's atoms (at the positions of its coordinate table) in the log's
+    cell (the input's, where the log prints none), on the log's finest grid (``PW_GRID`` grid
+    1, where printed) taken every STRIDE-th point (the print key's STRIDE in the input, 2 when
+    not given)."""
+    case = _case(folder)
     path = _present(case)
-    cube_path = path.parent / "Ni_bulk-ELECTRON_DENSITY-1_0.cube"
+    cube_path = path.parent / name
     if not cube_path.is_file():
         pytest.skip(f"{cube_path} is absent")
     text = path.read_text()
     log = cp2k.read_log(path)
+    (inp,) = [p for p in path.parent.iterdir() if p.name in ("cp2k.inp", "inp", "input.inp")]
+    sections = cp2k.read_input_sections(inp)
+    (print_key,) = sections.find("FORCE_EVAL", "DFT", "PRINT", key)
+    stride = int((print_key.get("STRIDE") or "2").split()[0])
+    (cell,) = sections.find("FORCE_EVAL", "SUBSYS", "CELL")
+    cell_A = log.cell_A if log.cell_A is not None else np.diag([float(x) for x in cell.get("ABC").split()])
     points = [int(n) for n in re.findall(r"PW_GRID\|\s+Bounds\s+\d\s+\S+\s+\S+\s+Points:\s+(\d+)", text)[:3]]
     header = cube.read_cube_header(cube_path)
-    assert header.n_atoms == log.n_atoms == 32
-    assert header.shape == tuple(-(-n // 2) for n in points)
+    assert header.n_atoms == log.n_atoms
+    if points:  # not printed at PRINT_LEVEL LOW
+        assert header.shape == tuple(-(-n // stride) for n in points)
     grid = cube.read_cube(cube_path)
-    assert len(grid.atoms) == 32
-    np.testing.assert_allclose(grid.atoms.cell[:], log.cell_A, atol=1e-3)  # the log prints 3 decimals
-    assert grid.integral() == pytest.approx(_printed_valence_electrons(text), rel=1e-3)
+    np.testing.assert_allclose(grid.atoms.cell[:], cell_A, atol=1e-3)  # the log prints 3 decimals
+    if log.atoms is not None:
+        assert grid.atoms.get_chemical_symbols() == log.atoms.get_chemical_symbols()
+        np.testing.assert_allclose(grid.atoms.positions, log.atoms.positions, atol=1e-5)
+
+
+def test_density_cube_holds_the_electrons_of_the_run():
+    """CP2K 7.1, Ni 32 atoms, spin-polarised: the ELECTRON_DENSITY cube (the sum of both
+    spins' densities) integrates to the valence electrons of the run."""
+    path = _present(_case("cucinotta_ni32_7.1"))
+    cube_path = path.parent / "Ni_bulk-ELECTRON_DENSITY-1_0.cube"
+    if not cube_path.is_file():
+        pytest.skip(f"{cube_path} is absent")
+    grid = cube.read_cube(cube_path)
+    assert grid.integral() == pytest.approx(_printed_valence_electrons(path.read_text()), rel=1e-3)
+    assert grid.integral() == pytest.approx(cp2k.read_log(path).n_electrons, rel=1e-3)
 
 
 def test_included_coordinates_give_the_logs_atoms(tmp_path):
