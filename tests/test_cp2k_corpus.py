@@ -65,6 +65,7 @@ CASES = [
     Case("aiida_cdft_dos_6.0/cdft_dos_cp2k_6.0.out", "6.0 (Development Version)", "spin-polarised (UKS), CDFT, OT"),
     Case("cp2kdata_energy_force_6.1/output", "6.1", "spin-polarised (UKS), OT"),
     Case("spm_c2h2_6.1/cp2k.out", "6.1", "molecule, cubes of v_hartree and an MO", True),
+    Case("spm_hrstm_tip_pdos/aiida.out", "6.1", "metal, smearing, PDoS, 1142 atoms"),
     Case("cucinotta_ni32_7.1/log.out", "7.1", "spin-polarised metal, smearing, MULTIPLE_UNIT_CELL, cube"),
     Case("cp2kdata_no_converge_7.1/output", "7.1", "spin-polarised (UKS), OT, SCF not converged"),
     Case("cp2kdata_energy_force_8.1/output", "8.1", "spin-polarised (UKS), OT"),
@@ -201,8 +202,9 @@ PDOS_CASES = [p for p in PARAMS if "PDoS" in p.values[0].kind]
 @pytest.mark.parametrize("case", PDOS_CASES)
 def test_pdos_header_occupations_and_homo_agree_with_the_log(case):
     """Each ``.pdos`` header's E(Fermi) is what the log printed; the occupations of the states
-    hold the log's electrons; the highest occupied state is the HOMO the log printed (CP2K 9.0
-    prints it as ``Fermi Energy [eV]``); the kinds' projections sum to one per state."""
+    hold the log's electrons (each printed with 6 decimals); without smearing, the highest
+    occupied state is the HOMO the log printed (CP2K 9.0 prints it as ``Fermi Energy [eV]``);
+    the kinds' projections of each occupied state sum to one."""
     path = _present(case)
     log = cp2k.read_log(path)
     files = sorted(path.parent.glob("*.pdos"))
@@ -212,10 +214,13 @@ def test_pdos_header_occupations_and_homo_agree_with_the_log(case):
         assert cp2k.read_pdos(p).fermi_level_eV == pytest.approx(float(header.group(1)) * HARTREE_EV, abs=1e-9)
         assert cp2k.read_pdos(p).fermi_level_eV == pytest.approx(log.fermi_level_eV, abs=3e-5)  # 6 decimals in a.u.
         occupations = np.loadtxt(p, usecols=2)
-        assert occupations.sum() == pytest.approx(log.n_electrons, abs=1e-6)
+        assert occupations.sum() == pytest.approx(log.n_electrons, abs=5e-7 * len(occupations) + 1e-9)
     dos = cp2k.read_pdos_files(files)
-    assert dos.occupations.sum() == pytest.approx(log.n_electrons, abs=1e-6)
-    assert dos.eigenvalues_eV[dos.occupations > 1].max() + dos.fermi_level_eV == pytest.approx(log.fermi_level_eV, abs=3e-5)
+    assert dos.occupations.sum() == pytest.approx(log.n_electrons, abs=5e-7 * dos.occupations.size + 1e-9)
+    if "smearing" not in case.kind:
+        assert set(np.unique(dos.occupations)) == {0.0, 2.0}
+        homo = dos.eigenvalues_eV[dos.occupations > 1].max() + dos.fermi_level_eV
+        assert homo == pytest.approx(log.fermi_level_eV, abs=3e-5)
     np.testing.assert_allclose(dos.values.sum(axis=1)[0][dos.occupations[0] > 1], 1.0, atol=0.02)
 
 
@@ -315,6 +320,21 @@ def test_log_named_output_is_found(tmp_path):
     except MissingInputError:  # "nothing recognisable: no FHI-aims or CP2K log (*.out) ..."
         run = None
     assert run is not None and len(run.atoms) == cp2k.read_log(path).n_atoms
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="read_run keeps the .pdos files whose project is the log's: files of a PDOS print key with a "
+    "FILENAME (<project>-<FILENAME>-k1-1.pdos, here aiida-PDOS-k1-1.pdos for project aiida) are dropped",
+)
+def test_pdos_files_with_a_print_key_filename_are_read(tmp_path):
+    path = _present(_case("spm_hrstm_tip_pdos"))
+    for p in path.parent.iterdir():
+        (tmp_path / p.name).symlink_to(p)
+    assert cp2k.read_log(path).project == "aiida"
+    run = rundir.read_run(tmp_path)
+    assert run.pdos is not None and [p.label for p in run.pdos.projections] == ["O", "C", "Au", "H"]
 
 
 def test_unfinished_log_says_so():
