@@ -473,11 +473,14 @@ def read_log(path: str | Path) -> Cp2kLog:
     electrons = _electron_count(text)
     density = _LOG_DENSITY.findall(text)
     atom_counts = _LOG_ATOMS.findall(text)
-    cell = {}
+    cell: dict[str, list[float]] = {}  # the last cell printed
+    cells: list[tuple[int, dict[str, list[float]]]] = []  # each complete cell and where it ends
     for m in _LOG_CELL.finditer(text):
         cell[m.group(1)] = [_float(m.group(i), path, f"cell vector {m.group(1)}") for i in (2, 3, 4)]
+        if m.group(1) == "c" and len(cell) == 3:
+            cells.append((m.end(), dict(cell)))
     n_atoms = int(atom_counts[0]) if atom_counts else None
-    atoms, kinds, core = _log_coordinates(text, cell, path, n_atoms, "PROGRAM ENDED AT" in text)
+    atoms, kinds, core = _log_coordinates(text, cells, path, n_atoms, "PROGRAM ENDED AT" in text)
     kind_names = {int(i): name for i, name in _LOG_KIND.findall(text)}
     efield = None
     intensities = _LOG_EFIELD_INT.findall(text)
@@ -539,9 +542,11 @@ _LOG_KIND = re.compile(r"^\s*(\d+)\. Atomic kind:\s+(\S+)", re.M)
 
 
 def _log_coordinates(
-    text: str, cell: dict, path: Path, n_atoms: int | None, finished: bool
+    text: str, cells: list[tuple[int, dict]], path: Path, n_atoms: int | None, finished: bool
 ) -> tuple[Atoms | None, tuple[int, ...], np.ndarray | None]:
-    """The last ``ATOMIC COORDINATES IN ANGSTROM`` table: structure, kind of each atom, Z(eff).
+    """The last ``ATOMIC COORDINATES IN ANGSTROM`` table: structure, kind of each atom, Z(eff),
+    in the cell printed last before it (``cells``: each complete ``CELL|`` block and where it
+    ends; a CELL_OPT or NPT run prints later cells, but not the coordinates that go with them).
 
     The table must hold one row per atom (``- Atoms:``), each row numbered in turn; only the
     table of a log that ends inside it (a run still writing) may be short: then no structure.
@@ -549,6 +554,8 @@ def _log_coordinates(
     tables = list(_LOG_COORD_TABLE.finditer(text))
     if not tables:
         return None, (), None
+    before = [c for end, c in cells if end < tables[-1].start()]
+    cell = before[-1] if before else (cells[-1][1] if cells else {})
     rows = []
     line_no = text.count("\n", 0, tables[-1].end())
     lines = text[tables[-1].end() :].splitlines()
