@@ -62,7 +62,7 @@ CASES = [
     Case("aim2dat_si_pdos_9.1/aiida.out", "9.1", "bulk, PDoS"),
     Case("aim2dat_si_uks_pdos_9.1/aiida.out", "9.1", "spin-polarised (UKS), PDoS of both spins"),
     Case("aim2dat_sc2bdc3_pdos_9.1/aiida.out", "9.1", "metal-organic framework, PDoS"),
-    Case("spm_o2_uks_9.1/out", "9.1", "spin-polarised (UKS) triplet, smearing, cubes of MOs of both spins", True),
+    Case("spm_o2_uks_9.1/out", "9.1", "spin-polarised (UKS) triplet, OT, cubes of MOs of both spins", True),
     Case("spm_tbau2_uks_9.1/out", "9.1", "spin-polarised (UKS) doublet, Tb in an Au18 cluster", True),
     Case("aiida_geo_opt_2024.3/GEO_OPT_v2024.3.out", "2024.3", "GEO_OPT, OT", True),
     Case("examples_h2o_geo_opt_2.5/H2O.out", "2.5 (Development Version)", "GEO_OPT, print level LOW"),
@@ -114,13 +114,30 @@ _FERMI_LINES = (
 
 def _printed_fermi_levels(text: str) -> list[float]:
     """Every Fermi level the log prints, in eV, in the order printed."""
+    return [level for level, _ in _printed_fermi_lines(text)]
+
+
+def _printed_fermi_lines(text: str) -> list[tuple[float, int]]:
+    """Every Fermi level the log prints (eV) and which of :data:`_FERMI_LINES` printed it."""
     levels = []
     for line in text.splitlines():
-        for pattern, unit in _FERMI_LINES:
+        for kind, (pattern, unit) in enumerate(_FERMI_LINES):
             m = pattern.search(line)
             if m:
-                levels.append(float(m.group(1)) * unit)
+                levels.append((float(m.group(1)) * unit, kind))
     return levels
+
+
+def _run_fermi_level(text: str) -> float | None:
+    """The run's Fermi level: the last one printed; in a spin-polarised (UKS) run, whose
+    ``MO| E(Fermi)`` and ``Fermi Energy [eV]`` lines come once per spin (qs_mo_io.F,
+    qs_mo_methods.F: each channel's μ), the higher of the last two."""
+    lines = _printed_fermi_lines(text)
+    if not lines:
+        return None
+    if "Spin unrestricted (spin-polarized) Kohn-Sham" in text and lines[-1][1] != 1 and len(lines) > 1:
+        return max(level for level, _ in lines[-2:])
+    return lines[-1][0]
 
 
 def _printed_valence_electrons(text: str) -> int | None:
@@ -172,15 +189,15 @@ def test_electron_count_is_the_valence_charge(case):
 @pytest.mark.parametrize("case", PARAMS)
 def test_fermi_level_and_gap_of_the_last_cycle(case):
     """MD and GEO_OPT logs print one Fermi level (or HOMO) and gap per SCF cycle: the run's are
-    the last ones printed."""
+    the last ones printed (of both spins, in a spin-polarised run)."""
     path = _present(case)
     text = path.read_text()
     log = cp2k.read_log(path)
-    levels = _printed_fermi_levels(text)
-    if not levels:
+    expected = _run_fermi_level(text)
+    if expected is None:
         assert log.fermi_level_eV is None
     else:
-        assert log.fermi_level_eV == pytest.approx(levels[-1], abs=1e-9)
+        assert log.fermi_level_eV == pytest.approx(expected, abs=1e-9)
     gaps = re.findall(r"HOMO - LUMO gap \[eV\]\s*:\s*" + _NUMBER, text)
     if gaps:
         assert log.homo_lumo_gap_eV == pytest.approx(float(gaps[-1]), abs=1e-9)
@@ -378,6 +395,15 @@ def test_pdos_files_with_a_print_key_filename_are_read(tmp_path):
     assert cp2k.read_log(path).project == "aiida"
     run = rundir.read_run(tmp_path)
     assert run.pdos is not None and [p.label for p in run.pdos.projections] == ["O", "C", "Au", "H"]
+
+
+def test_spin_polarised_fermi_level_is_the_higher_channels():
+    """O2 triplet, CP2K 9.1: 'Fermi Energy [eV]' is printed per spin, the HOMO of each channel
+    (-6.268210 eV for the 7 α, -11.823158 eV for the 5 β electrons). The run's is the higher,
+    not the last printed."""
+    path = _present(_case("spm_o2_uks_9.1"))
+    assert _printed_fermi_levels(path.read_text())[-2:] == [-6.26821, -11.823158]
+    assert cp2k.read_log(path).fermi_level_eV == pytest.approx(-6.26821, abs=1e-9)
 
 
 def test_unfinished_log_says_so():

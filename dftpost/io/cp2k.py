@@ -459,9 +459,7 @@ def read_log(path: str | Path) -> Cp2kLog:
     for pattern in _LOG_FERMI:
         hits = list(pattern.finditer(text))
         if hits:
-            last = hits[-1]
-            value = _float(last.groupdict().get("au") or last.groupdict().get("ev"), path, "Fermi level")
-            fermi = value * HARTREE_EV if last.groupdict().get("au") else value
+            fermi = _last_fermi_level(text, hits, path)
             break
     uses_ot = bool(re.search(r"^\s*-+ OT -+\s*$", text, re.M))  # the OT settings banner of the SCF
     gap = None
@@ -520,6 +518,33 @@ def read_log(path: str | Path) -> Cp2kLog:
         core_charges_e=core,
         warnings=tuple(warnings),
     )
+
+
+#: the headline of one spin's MO values: "Eigenvalues of the occupied subspace spin 2" above
+#: "Fermi Energy [eV]" (qs_mo_methods.F, make_mo_eig), "MO| BETA ..." above "MO| E(Fermi)"
+#: (qs_mo_io.F, write_mo_set_to_output_unit)
+_LOG_SPIN_HEADLINE = re.compile(r"occupied subspace spin\s+(?P<n>[12])\b|MO\|\s+(?P<ab>ALPHA|BETA)\b")
+
+
+def _last_fermi_level(text: str, hits: list[re.Match], path: Path) -> float:
+    """The Fermi level (eV) of the last of ``hits``; in a spin-polarised run, where CP2K prints
+    one per spin (each channel's μ, its HOMO without smearing), the higher of the last two, as
+    CP2K itself takes for both spins' energy zero (qs_pdos.F v2026.2, MAXVAL(e_fermi_ref))."""
+
+    def value(m: re.Match) -> float:
+        number = _float(m["au"] if m.groupdict().get("au") else m["ev"], path, "Fermi level")
+        return number * HARTREE_EV if m.groupdict().get("au") else number
+
+    def spin(i: int) -> int | None:
+        lines = list(_LOG_SPIN_HEADLINE.finditer(text, hits[i - 1].end() if i else 0, hits[i].start()))
+        if not lines:
+            return None
+        return int(lines[-1]["n"]) if lines[-1]["n"] else (1 if lines[-1]["ab"] == "ALPHA" else 2)
+
+    last = len(hits) - 1
+    if last > 0 and spin(last) == 2 and spin(last - 1) == 1:
+        return max(value(hits[last - 1]), value(hits[last]))
+    return value(hits[last])
 
 
 def _electron_count(text: str) -> int | None:
