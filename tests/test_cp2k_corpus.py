@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from ase.io import read as ase_read
 
-from dftpost.errors import MissingInputError
+from dftpost.errors import DftpostError, MissingInputError
 from dftpost.io import cp2k, cube, rundir
 from dftpost.units import HARTREE_EV
 
@@ -404,6 +404,29 @@ def test_spin_polarised_fermi_level_is_the_higher_channels():
     path = _present(_case("spm_o2_uks_9.1"))
     assert _printed_fermi_levels(path.read_text())[-2:] == [-6.26821, -11.823158]
     assert cp2k.read_log(path).fermi_level_eV == pytest.approx(-6.26821, abs=1e-9)
+
+
+def test_open_shell_pdos_channels_with_their_own_fermi_levels(tmp_path):
+    """An open-shell run (as the O2 triplet above) writes each spin's μ into its .pdos files
+    (qs_pdos.F v2023.1:229-230 and 722: get_mo_set(mu=e_fermi) of that spin's MOs). No such
+    pair is in the corpus: it is written here by the format statements of v2026.1
+    (``write_v2026_1``), the BETA states 0.05 Ha below the ALPHA ones, each channel's E(Fermi)
+    its own HOMO. Read, both channels are relative to the higher E(Fermi), 0.05 Ha apart; an
+    E(Fermi) that is not its channel's μ stays an error."""
+    from test_cp2k_formats import NOFIELD, hoco_au, read_states, write_v2026_1
+
+    title, fermi, names, e, occ, w = read_states(NOFIELD / "water4-k1-1.pdos")
+    alpha, beta = tmp_path / "w-ALPHA_k1-1.pdos", tmp_path / "w-BETA_k1-1.pdos"
+    write_v2026_1(alpha, title, hoco_au(e, occ), names, e, occ / 2, w)
+    write_v2026_1(beta, title, hoco_au(e, occ) - 0.05, names, e - 0.05, occ / 2, w)
+    dos = cp2k.read_pdos_files([alpha, beta])
+    assert dos.fermi_level_eV == pytest.approx(cp2k.read_pdos(alpha).fermi_level_eV)
+    np.testing.assert_allclose(dos.eigenvalues_eV[1] - dos.eigenvalues_eV[0], -0.05 * HARTREE_EV, atol=2e-5)
+    assert dos.eigenvalues_eV[0][dos.occupations[0] > 0.5].max() == pytest.approx(0.0, abs=2e-5)
+    # an E(Fermi) below the channel's own HOMO is no μ of that channel: another run's file
+    write_v2026_1(beta, title, hoco_au(e, occ) - 0.07, names, e - 0.05, occ / 2, w)
+    with pytest.raises(DftpostError, match="Fermi levels differ"):
+        cp2k.read_pdos_files([alpha, beta])
 
 
 def test_unfinished_log_says_so():

@@ -275,6 +275,9 @@ def read_pdos_files(paths: list[Path]) -> ProjectedDos:
     files are used when there are any: ``.pdos_raw`` (whose run's ``.pdos`` files are curves)
     before ``.pdos``; the broadened ``_curve`` files only without them (k-point runs).
     An ALPHA file without its BETA twin (or the reverse) is an error naming what is missing.
+    ALPHA and BETA files that state different E(Fermi), each its channel's μ (between its filled
+    and its empty states, as CP2K up to 2026.1 writes them for an open-shell run), are both read
+    relative to the higher one; other differing Fermi levels are an error.
     """
     named = []
     for p in paths:
@@ -322,6 +325,12 @@ def read_pdos_files(paths: list[Path]) -> ProjectedDos:
         # higher of the two (qs_pdos.F: energy_ref = MAXVAL(e_fermi_ref) or MAXVAL(hoco_ref))
         common = max(z[1] for z in zeros)
         a, b = (_shifted(x, common - z[1]) for x, z in zip(per_spin, zeros))
+    elif zeros == [None, None] and a.fermi_level_eV != b.fermi_level_eV and _is_own_mu(a) and _is_own_mu(b):
+        # each channel's file states its own μ (qs_pdos.F v2023.1:229-230, get_mo_set(mu=...)
+        # per spin; an open-shell run's differ): both go on the higher one, the common zero
+        # CP2K itself takes from 2026.2 on
+        common = max(a.fermi_level_eV, b.fermi_level_eV)
+        a, b = (replace(_shifted(x, x.fermi_level_eV - common), fermi_level_eV=common) for x in (a, b))
     check_compatible(a, b, energies=False)  # one Fermi level for both spins
     if not a.is_discrete:
         a, b = _common_grid(a, b)
@@ -343,6 +352,16 @@ def read_pdos_files(paths: list[Path]) -> ProjectedDos:
         sources=a.sources + b.sources,
         **energies,
     )
+
+
+def _is_own_mu(dos: ProjectedDos) -> bool:
+    """Whether a discrete channel's E(Fermi) is its own μ: above its states more than half
+    filled, below those less than half filled (to the 6 printed decimals in a.u.)."""
+    if not dos.is_discrete:
+        return False
+    filled = dos.occupations[0] / dos.spin_degeneracy
+    below, above = dos.eigenvalues_eV[0][filled > 0.5], dos.eigenvalues_eV[0][filled < 0.5]
+    return below.max(initial=-np.inf) <= 3e-5 and above.min(initial=np.inf) >= -3e-5
 
 
 def _shifted(dos: ProjectedDos, delta_eV: float) -> ProjectedDos:
