@@ -48,7 +48,8 @@ CASES = [
     Case("nomad_si_bulk8_2.6.2/si_bulk8.out", "2.6.2", "bulk, diagonalisation", True),
     Case("nomad_h2o_md_2.6.2/H2O-32.out", "2.6.2", "MD, molecule", True),
     Case("aiida_bands_5.1/BANDS_output_v5.1.out", "5.1", "k-points, band structure, smearing", True),
-    Case("aiida_tddft_uks_6.0/tddft_cp2k_6.0.out", "6.0 (Development Version)", "spin-polarised (UKS), OT, TDDFPT", True),
+    Case("aiida_tddft_uks_6.0/tddft_cp2k_6.0.out", "6.0 (Development Version)",
+         "spin-polarised (UKS), hybrid (HFX), OT, TDDFPT", True),
     Case("output_tools_si64_7.0/Si.out", "7.0 (Development Version)", "bulk, smearing", True),
     Case("output_tools_truncated_7.0/Si-truncated.out", "7.0 (Development Version)", "unfinished", True),
     Case("aiida_bands_8.1/BANDS_output_v8.1.out", "8.1", "k-points, band structure, smearing", True),
@@ -69,7 +70,8 @@ CASES = [
     Case("examples_si_bulk8_2.5/Si_bulk8.out", "2.5 (Development Version)", "smearing, SCF not converged"),
     Case("nomad_h2o_geo_opt_2.6.2/H2O.out", "2.6.2", "GEO_OPT, molecule"),
     Case("aiida_bsse_5.1/BSSE_output_v5.1_.out", "5.1", "BSSE, OT"),
-    Case("aiida_cdft_dos_6.0/cdft_dos_cp2k_6.0.out", "6.0 (Development Version)", "spin-polarised (UKS), CDFT, OT"),
+    Case("aiida_cdft_dos_6.0/cdft_dos_cp2k_6.0.out", "6.0 (Development Version)",
+         "spin-polarised (UKS), hybrid (HFX), CDFT, OT"),
     Case("cp2kdata_energy_force_6.1/output", "6.1", "spin-polarised (UKS), OT"),
     Case("spm_c2h2_6.1/cp2k.out", "6.1", "molecule, cubes of v_hartree and an MO", True),
     Case("spm_hrstm_tip_pdos/aiida.out", "6.1", "metal, smearing, PDoS, 1142 atoms"),
@@ -86,7 +88,8 @@ CASES = [
     Case("cp2kdata_aimd_npt_restart_2024.1/output", "2024.1", "MD restart (NPT), OT, 1074 atoms"),
     Case("examples_gw_wse2_2024.1/cp2k.out", "2024.1 (Development Version)", "GW, k-points, 2D"),
     Case("examples_bse_h2_2025.2/cp2k.out", "2025.2 (Development Version)", "GW + BSE, molecule"),
-    Case("examples_rtbse_ethene_2026.1/rtbse.out", "2026.1 (Development Version)", "real-time BSE, molecule"),
+    Case("examples_rtbse_ethene_2026.1/rtbse.out", "2026.1 (Development Version)",
+         "hybrid (HFX 0.25), real-time BSE, molecule"),
 ]
 
 PARAMS = [pytest.param(c, id=c.log.split("/")[0]) for c in CASES]
@@ -415,7 +418,7 @@ def test_open_shell_pdos_channels_with_their_own_fermi_levels(tmp_path):
     E(Fermi) that is not its channel's μ stays an error."""
     from test_cp2k_formats import NOFIELD, hoco_au, read_states, write_v2026_1
 
-    title, fermi, names, e, occ, w = read_states(NOFIELD / "water4-k1-1.pdos")
+    title, _, names, e, occ, w = read_states(NOFIELD / "water4-k1-1.pdos")
     alpha, beta = tmp_path / "w-ALPHA_k1-1.pdos", tmp_path / "w-BETA_k1-1.pdos"
     write_v2026_1(alpha, title, hoco_au(e, occ), names, e, occ / 2, w)
     write_v2026_1(beta, title, hoco_au(e, occ) - 0.05, names, e - 0.05, occ / 2, w)
