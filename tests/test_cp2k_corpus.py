@@ -202,8 +202,16 @@ def test_fermi_level_and_gap_of_the_last_cycle(case):
     else:
         assert log.fermi_level_eV == pytest.approx(expected, abs=1e-9)
     gaps = re.findall(r"HOMO - LUMO gap \[eV\]\s*:\s*" + _NUMBER, text)
-    if gaps:
+    rows = [i for i, line in enumerate(text.splitlines()) if "HOMO - LUMO gap [eV]" in line]
+    per_spin = len(rows) > 1 and rows[-1] == rows[-2] + 1  # two lines in a row
+    if gaps and not per_spin:
         assert log.homo_lumo_gap_eV == pytest.approx(float(gaps[-1]), abs=1e-9)
+    elif gaps:  # one line per spin (UKS), after each channel's HOMO: lowest LUMO - highest HOMO
+        assert "UKS" in case.kind
+        pair = [float(g) for g in gaps[-2:]]
+        homos = [level for level, kind in _printed_fermi_lines(text[: text.rfind("HOMO - LUMO gap")]) if kind == 2][-2:]
+        expected = min(h + g for h, g in zip(homos, pair)) - max(homos)
+        assert log.homo_lumo_gap_eV == pytest.approx(expected, abs=1e-9)
 
 
 @pytest.mark.parametrize("case", [p for p in PARAMS if "GEO_OPT" in p.values[0].kind or "MD" in p.values[0].kind])
@@ -407,6 +415,19 @@ def test_spin_polarised_fermi_level_is_the_higher_channels():
     path = _present(_case("spm_o2_uks_9.1"))
     assert _printed_fermi_levels(path.read_text())[-2:] == [-6.26821, -11.823158]
     assert cp2k.read_log(path).fermi_level_eV == pytest.approx(-6.26821, abs=1e-9)
+
+
+def test_spin_polarised_gap_is_lowest_lumo_minus_highest_homo():
+    """PBE0, CP2K 6.0, UKS doublet (153 α, 152 β electrons): the log prints each channel's HOMO
+    ('Fermi Energy [eV] : -5.988210' α, '-5.984085' β) and then each channel's gap (3.248614,
+    3.254121 eV). The run's gap is the lowest LUMO (α: -5.988210 + 3.248614) minus the highest
+    HOMO (β), 3.244489 eV, neither channel's own."""
+    path = _present(_case("aiida_tddft_uks_6.0"))
+    text = path.read_text()
+    assert " Fermi Energy [eV] :   -5.988210" in text and " HOMO - LUMO gap [eV] :    3.254121" in text
+    log = cp2k.read_log(path)
+    assert log.homo_lumo_gap_eV == pytest.approx(-5.988210 + 3.248614 + 5.984085, abs=1e-9)
+    assert log.fermi_level_eV == pytest.approx(-5.984085, abs=1e-9)
 
 
 def test_open_shell_pdos_channels_with_their_own_fermi_levels(tmp_path):

@@ -481,11 +481,7 @@ def read_log(path: str | Path) -> Cp2kLog:
             fermi = _last_fermi_level(text, hits, path)
             break
     uses_ot = bool(re.search(r"^\s*-+ OT -+\s*$", text, re.M))  # the OT settings banner of the SCF
-    gap = None
-    gaps = list(_LOG_GAP.finditer(text))
-    if gaps:
-        g = _float(gaps[-1]["value"], path, "band gap")
-        gap = g * HARTREE_EV if gaps[-1]["au"] else g
+    gap = _gap(text, path, warnings)
     dipoles = _LOG_DIPOLE.findall(text)
     electrons = _electron_count(text)
     density = _LOG_DENSITY.findall(text)
@@ -545,25 +541,49 @@ def read_log(path: str | Path) -> Cp2kLog:
 _LOG_SPIN_HEADLINE = re.compile(r"occupied subspace spin\s+(?P<n>[12])\b|MO\|\s+(?P<ab>ALPHA|BETA)\b")
 
 
+def _spin_of(text: str, hits: list[re.Match], i: int) -> int | None:
+    """The spin (1, 2) of the headline printed last before ``hits[i]`` and after ``hits[i-1]``."""
+    lines = list(_LOG_SPIN_HEADLINE.finditer(text, hits[i - 1].end() if i else 0, hits[i].start()))
+    if not lines:
+        return None
+    return int(lines[-1]["n"]) if lines[-1]["n"] else (1 if lines[-1]["ab"] == "ALPHA" else 2)
+
+
+def _fermi_value(m: re.Match, path: Path) -> float:
+    number = _float(m["au"] if m.groupdict().get("au") else m["ev"], path, "Fermi level")
+    return number * HARTREE_EV if m.groupdict().get("au") else number
+
+
 def _last_fermi_level(text: str, hits: list[re.Match], path: Path) -> float:
     """The Fermi level (eV) of the last of ``hits``; in a spin-polarised run, where CP2K prints
     one per spin (each channel's μ, its HOMO without smearing), the higher of the last two, as
     CP2K itself takes for both spins' energy zero (qs_pdos.F v2026.2, MAXVAL(e_fermi_ref))."""
-
-    def value(m: re.Match) -> float:
-        number = _float(m["au"] if m.groupdict().get("au") else m["ev"], path, "Fermi level")
-        return number * HARTREE_EV if m.groupdict().get("au") else number
-
-    def spin(i: int) -> int | None:
-        lines = list(_LOG_SPIN_HEADLINE.finditer(text, hits[i - 1].end() if i else 0, hits[i].start()))
-        if not lines:
-            return None
-        return int(lines[-1]["n"]) if lines[-1]["n"] else (1 if lines[-1]["ab"] == "ALPHA" else 2)
-
     last = len(hits) - 1
-    if last > 0 and spin(last) == 2 and spin(last - 1) == 1:
-        return max(value(hits[last - 1]), value(hits[last]))
-    return value(hits[last])
+    if last > 0 and _spin_of(text, hits, last) == 2 and _spin_of(text, hits, last - 1) == 1:
+        return max(_fermi_value(hits[last - 1], path), _fermi_value(hits[last], path))
+    return _fermi_value(hits[last], path)
+
+
+def _gap(text: str, path: Path, warnings: list[str]) -> float | None:
+    """The HOMO-LUMO gap (eV) printed last. A spin-polarised run prints one ``HOMO - LUMO gap
+    [eV]`` line per spin (qs_scf_post_gpw.F v2023.1:655-663: each channel's LUMO - HOMO), right
+    after the channels' ``Fermi Energy [eV]`` (their HOMOs): the run's gap is the lowest LUMO
+    minus the highest HOMO."""
+    gaps = list(_LOG_GAP.finditer(text))
+    if not gaps:
+        return None
+    g = _float(gaps[-1]["value"], path, "band gap")
+    last = g * HARTREE_EV if gaps[-1]["au"] else g
+    if len(gaps) < 2 or gaps[-1]["au"] or text[gaps[-2].end() : gaps[-1].start()].strip():
+        return last
+    first = _float(gaps[-2]["value"], path, "band gap")  # two lines in a row: one per spin
+    homos = [m for m in _LOG_FERMI[2].finditer(text, 0, gaps[-2].start())]
+    n = len(homos) - 1
+    if n < 1 or _spin_of(text, homos, n) != 2 or _spin_of(text, homos, n - 1) != 1:
+        warnings.append("a HOMO-LUMO gap per spin without both channels' HOMOs: no gap of the run")
+        return None
+    h1, h2 = (_fermi_value(m, path) for m in homos[-2:])
+    return min(h1 + first, h2 + last) - max(h1, h2)
 
 
 def _electron_count(text: str) -> int | None:
