@@ -577,7 +577,7 @@ def _gap(text: str, path: Path, warnings: list[str]) -> float | None:
     if len(gaps) < 2 or gaps[-1]["au"] or text[gaps[-2].end() : gaps[-1].start()].strip():
         return last
     first = _float(gaps[-2]["value"], path, "band gap")  # two lines in a row: one per spin
-    homos = [m for m in _LOG_FERMI[2].finditer(text, 0, gaps[-2].start())]
+    homos = list(_LOG_FERMI[2].finditer(text, 0, gaps[-2].start()))
     n = len(homos) - 1
     if n < 1 or _spin_of(text, homos, n) != 2 or _spin_of(text, homos, n - 1) != 1:
         warnings.append("a HOMO-LUMO gap per spin without both channels' HOMOs: no gap of the run")
