@@ -14,6 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
 CP2K_FIXTURE = FIXTURES / "cp2k" / "water4_slab"
 REALDATA = Path(os.environ.get("DFTPOST_REALDATA", REPO.parent / "shared" / "realdata"))
+#: real outputs of public repositories that are not committed (licence, size); tests skip without them
+CORPUS = Path(os.environ.get("DFTPOST_CORPUS", REPO.parent / "shared" / "corpus"))
 
 # Run from the checkout, ``import dftpost`` finds the source tree, whose cli/ folder installs as
 # dftpost.cli but is not inside dftpost/: make ``import dftpost.cli.main`` find it there too.

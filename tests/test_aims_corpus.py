@@ -11,7 +11,6 @@ headers' μ, the atom lines of geometry.in and of aims.out's final structure.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import sys
@@ -24,18 +23,18 @@ import pytest
 from dftpost.errors import DftpostError, MissingInputError
 from dftpost.io import aims, rundir
 
-from conftest import FIXTURES, REPO
+from conftest import CORPUS, FIXTURES, REPO
 
 sys.path.insert(0, str(FIXTURES / "aims"))
 import aims_format  # noqa: E402  (the fixture writer of FHI-aims formats)
 
 REAL = REPO / "tests" / "data" / "real" / "fhiaims"
-CORPUS = Path(os.environ.get("DFTPOST_CORPUS", REPO.parent / "shared" / "corpus")) / "fhiaims"
+ABSENT = CORPUS / "fhiaims"
 
 
 @dataclass(frozen=True)
 class Case:
-    """One run: ``log`` is its aims.out (path below REAL or CORPUS); ``kind`` what it is."""
+    """One run: ``log`` is its aims.out (path below REAL or ABSENT); ``kind`` what it is."""
 
     log: str
     version: str
@@ -44,7 +43,7 @@ class Case:
 
     @property
     def path(self) -> Path:
-        return (REAL if self.committed else CORPUS) / self.log
+        return (REAL if self.committed else ABSENT) / self.log
 
 
 CASES = [

@@ -275,6 +275,9 @@ def read_pdos_files(paths: list[Path]) -> ProjectedDos:
     files are used when there are any: ``.pdos_raw`` (whose run's ``.pdos`` files are curves)
     before ``.pdos``; the broadened ``_curve`` files only without them (k-point runs).
     An ALPHA file without its BETA twin (or the reverse) is an error naming what is missing.
+    ALPHA and BETA files that state different E(Fermi), each its channel's μ (between its filled
+    and its empty states, as CP2K up to 2026.1 writes them for an open-shell run), are both read
+    relative to the higher one; other differing Fermi levels are an error.
     """
     named = []
     for p in paths:
@@ -322,6 +325,12 @@ def read_pdos_files(paths: list[Path]) -> ProjectedDos:
         # higher of the two (qs_pdos.F: energy_ref = MAXVAL(e_fermi_ref) or MAXVAL(hoco_ref))
         common = max(z[1] for z in zeros)
         a, b = (_shifted(x, common - z[1]) for x, z in zip(per_spin, zeros))
+    elif zeros == [None, None] and a.fermi_level_eV != b.fermi_level_eV and _is_own_mu(a) and _is_own_mu(b):
+        # each channel's file states its own μ (qs_pdos.F v2023.1:229-230, get_mo_set(mu=...)
+        # per spin; an open-shell run's differ): both go on the higher one, the common zero
+        # CP2K itself takes from 2026.2 on
+        common = max(a.fermi_level_eV, b.fermi_level_eV)
+        a, b = (replace(_shifted(x, x.fermi_level_eV - common), fermi_level_eV=common) for x in (a, b))
     check_compatible(a, b, energies=False)  # one Fermi level for both spins
     if not a.is_discrete:
         a, b = _common_grid(a, b)
@@ -343,6 +352,16 @@ def read_pdos_files(paths: list[Path]) -> ProjectedDos:
         sources=a.sources + b.sources,
         **energies,
     )
+
+
+def _is_own_mu(dos: ProjectedDos) -> bool:
+    """Whether a discrete channel's E(Fermi) is its own μ: above its states more than half
+    filled, below those less than half filled (to the 6 printed decimals in a.u.)."""
+    if not dos.is_discrete:
+        return False
+    filled = dos.occupations[0] / dos.spin_degeneracy
+    below, above = dos.eigenvalues_eV[0][filled > 0.5], dos.eigenvalues_eV[0][filled < 0.5]
+    return below.max(initial=-np.inf) <= 3e-5 and above.min(initial=np.inf) >= -3e-5
 
 
 def _shifted(dos: ProjectedDos, delta_eV: float) -> ProjectedDos:
@@ -433,7 +452,10 @@ _LOG_FERMI = (
 )
 _LOG_GAP = re.compile(r"(?:MO\|\s*Band gap:|HOMO - LUMO gap \[eV\]\s*:)\s+(?P<value>\S+)(?P<au>\s+a\.u\.)?", re.M)
 _LOG_DIPOLE = re.compile(r"Total dipole moment perpendicular to\s*\n\s*the slab \[electrons-Angstroem\]:\s+(\S+)")
-_LOG_ELECTRONS = re.compile(r"Number of electrons:\s+(\d+)")
+#: the electrons of the SCF, printed once per spin (after ``Spin 1`` / ``Spin 2``) in a
+#: spin-polarised run (qs_scf_output.F, qs_scf_initial_info: "(/,T2,A,I2)" then
+#: "(/,(T2,A,T71,I10))"); DFT+U kind lines ("(T9,A,T75,F6.2)") are not these
+_LOG_ELECTRONS = re.compile(r"^(?: Spin (?P<spin>[12])[ \t]*\n[ \t]*\n)? {1,2}Number of electrons:\s+(?P<n>\d+)[ \t]*$", re.M)
 _LOG_DENSITY = re.compile(r"Electronic density on regular grids:\s+(\S+)")
 _LOG_ATOMS = re.compile(r"- Atoms:\s+(\d+)")
 _LOG_CELL = re.compile(r"CELL\|\s+Vector ([abc]) \[angstrom\]:?\s+(\S+)\s+(\S+)\s+(\S+)")
@@ -456,25 +478,22 @@ def read_log(path: str | Path) -> Cp2kLog:
     for pattern in _LOG_FERMI:
         hits = list(pattern.finditer(text))
         if hits:
-            last = hits[-1]
-            value = _float(last.groupdict().get("au") or last.groupdict().get("ev"), path, "Fermi level")
-            fermi = value * HARTREE_EV if last.groupdict().get("au") else value
+            fermi = _last_fermi_level(text, hits, path)
             break
     uses_ot = bool(re.search(r"^\s*-+ OT -+\s*$", text, re.M))  # the OT settings banner of the SCF
-    gap = None
-    gaps = list(_LOG_GAP.finditer(text))
-    if gaps:
-        g = _float(gaps[-1]["value"], path, "band gap")
-        gap = g * HARTREE_EV if gaps[-1]["au"] else g
+    gap = _gap(text, path, warnings)
     dipoles = _LOG_DIPOLE.findall(text)
-    electrons = _LOG_ELECTRONS.findall(text)
+    electrons = _electron_count(text)
     density = _LOG_DENSITY.findall(text)
     atom_counts = _LOG_ATOMS.findall(text)
-    cell = {}
+    cell: dict[str, list[float]] = {}  # the last cell printed
+    cells: list[tuple[int, dict[str, list[float]]]] = []  # each complete cell and where it ends
     for m in _LOG_CELL.finditer(text):
         cell[m.group(1)] = [_float(m.group(i), path, f"cell vector {m.group(1)}") for i in (2, 3, 4)]
+        if m.group(1) == "c" and len(cell) == 3:
+            cells.append((m.end(), dict(cell)))
     n_atoms = int(atom_counts[0]) if atom_counts else None
-    atoms, kinds, core = _log_coordinates(text, cell, path, n_atoms, "PROGRAM ENDED AT" in text)
+    atoms, kinds, core = _log_coordinates(text, cells, path, n_atoms, "PROGRAM ENDED AT" in text)
     kind_names = {int(i): name for i, name in _LOG_KIND.findall(text)}
     efield = None
     intensities = _LOG_EFIELD_INT.findall(text)
@@ -486,6 +505,10 @@ def read_log(path: str | Path) -> Cp2kLog:
             warnings.append("PERIODIC_EFIELD with a zero polarisation vector")
         else:
             efield = _float(intensities[-1], path, "PERIODIC_EFIELD intensity") * FIELD_AU_V_PER_A * vector / norm
+    failed = text.rfind("SCF run NOT converged")
+    if failed >= 0 and failed > max(text.rfind("SCF run converged in"), text.rfind("outer SCF loop converged")):
+        warnings.append("the last SCF did not converge ('SCF run NOT converged'): its Fermi level, gap and DoS "
+                        "are those of an unconverged density")
     if uses_ot and fermi is not None and _LOG_FERMI[0].search(text):
         warnings.append("run uses OT: CP2K's MO| E(Fermi) line is unreliable; prefer the .pdos header")
     return Cp2kLog(
@@ -497,7 +520,7 @@ def read_log(path: str | Path) -> Cp2kLog:
         uses_ot=uses_ot,
         fermi_level_eV=fermi,
         homo_lumo_gap_eV=gap,
-        n_electrons=int(electrons[-1]) if electrons else None,
+        n_electrons=electrons,
         electronic_density_integral=_float(density[-1], path, "electronic density integral") if density else None,
         slab_dipole_e_A=-_float(dipoles[-1], path, "slab dipole") if dipoles else None,
         surface_dipole_correction=bool(dipoles) or "SURFACE_DIPOLE_CORRECTION" in text,
@@ -512,6 +535,69 @@ def read_log(path: str | Path) -> Cp2kLog:
     )
 
 
+#: the headline of one spin's MO values: "Eigenvalues of the occupied subspace spin 2" above
+#: "Fermi Energy [eV]" (qs_mo_methods.F, make_mo_eig), "MO| BETA ..." above "MO| E(Fermi)"
+#: (qs_mo_io.F, write_mo_set_to_output_unit)
+_LOG_SPIN_HEADLINE = re.compile(r"occupied subspace spin\s+(?P<n>[12])\b|MO\|\s+(?P<ab>ALPHA|BETA)\b")
+
+
+def _spin_of(text: str, hits: list[re.Match], i: int) -> int | None:
+    """The spin (1, 2) of the headline printed last before ``hits[i]`` and after ``hits[i-1]``."""
+    lines = list(_LOG_SPIN_HEADLINE.finditer(text, hits[i - 1].end() if i else 0, hits[i].start()))
+    if not lines:
+        return None
+    return int(lines[-1]["n"]) if lines[-1]["n"] else (1 if lines[-1]["ab"] == "ALPHA" else 2)
+
+
+def _fermi_value(m: re.Match, path: Path) -> float:
+    number = _float(m["au"] if m.groupdict().get("au") else m["ev"], path, "Fermi level")
+    return number * HARTREE_EV if m.groupdict().get("au") else number
+
+
+def _last_fermi_level(text: str, hits: list[re.Match], path: Path) -> float:
+    """The Fermi level (eV) of the last of ``hits``; in a spin-polarised run, where CP2K prints
+    one per spin (each channel's μ, its HOMO without smearing), the higher of the last two, as
+    CP2K itself takes for both spins' energy zero (qs_pdos.F v2026.2, MAXVAL(e_fermi_ref))."""
+    last = len(hits) - 1
+    if last > 0 and _spin_of(text, hits, last) == 2 and _spin_of(text, hits, last - 1) == 1:
+        return max(_fermi_value(hits[last - 1], path), _fermi_value(hits[last], path))
+    return _fermi_value(hits[last], path)
+
+
+def _gap(text: str, path: Path, warnings: list[str]) -> float | None:
+    """The HOMO-LUMO gap (eV) printed last. A spin-polarised run prints one ``HOMO - LUMO gap
+    [eV]`` line per spin (qs_scf_post_gpw.F v2023.1:655-663: each channel's LUMO - HOMO), right
+    after the channels' ``Fermi Energy [eV]`` (their HOMOs): the run's gap is the lowest LUMO
+    minus the highest HOMO."""
+    gaps = list(_LOG_GAP.finditer(text))
+    if not gaps:
+        return None
+    g = _float(gaps[-1]["value"], path, "band gap")
+    last = g * HARTREE_EV if gaps[-1]["au"] else g
+    if len(gaps) < 2 or gaps[-1]["au"] or text[gaps[-2].end() : gaps[-1].start()].strip():
+        return last
+    first = _float(gaps[-2]["value"], path, "band gap")  # two lines in a row: one per spin
+    homos = list(_LOG_FERMI[2].finditer(text, 0, gaps[-2].start()))
+    n = len(homos) - 1
+    if n < 1 or _spin_of(text, homos, n) != 2 or _spin_of(text, homos, n - 1) != 1:
+        warnings.append("a HOMO-LUMO gap per spin without both channels' HOMOs: no gap of the run")
+        return None
+    h1, h2 = (_fermi_value(m, path) for m in homos[-2:])
+    return min(h1 + first, h2 + last) - max(h1, h2)
+
+
+def _electron_count(text: str) -> int | None:
+    """The electrons of the last SCF: its ``Number of electrons``, or in a spin-polarised run
+    the sum of the two channels' counts printed after ``Spin 1`` and ``Spin 2``."""
+    hits = list(_LOG_ELECTRONS.finditer(text))
+    if not hits:
+        return None
+    last = hits[-1]
+    if last["spin"] == "2" and len(hits) > 1 and hits[-2]["spin"] == "1":
+        return int(hits[-2]["n"]) + int(last["n"])
+    return int(last["n"])
+
+
 _LOG_COORD_TABLE = re.compile(r"ATOMIC COORDINATES IN ANGSTROM\s*\n\s*\n\s*Atom\s+Kind\s+Element[^\n]*\n", re.I)
 _LOG_COORD_ROW = re.compile(
     r"^\s*(\d+)\s+(\d+)\s+([A-Z][a-z]?)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+\S+\s*$"
@@ -520,9 +606,11 @@ _LOG_KIND = re.compile(r"^\s*(\d+)\. Atomic kind:\s+(\S+)", re.M)
 
 
 def _log_coordinates(
-    text: str, cell: dict, path: Path, n_atoms: int | None, finished: bool
+    text: str, cells: list[tuple[int, dict]], path: Path, n_atoms: int | None, finished: bool
 ) -> tuple[Atoms | None, tuple[int, ...], np.ndarray | None]:
-    """The last ``ATOMIC COORDINATES IN ANGSTROM`` table: structure, kind of each atom, Z(eff).
+    """The last ``ATOMIC COORDINATES IN ANGSTROM`` table: structure, kind of each atom, Z(eff),
+    in the cell printed last before it (``cells``: each complete ``CELL|`` block and where it
+    ends; a CELL_OPT or NPT run prints later cells, but not the coordinates that go with them).
 
     The table must hold one row per atom (``- Atoms:``), each row numbered in turn; only the
     table of a log that ends inside it (a run still writing) may be short: then no structure.
@@ -530,6 +618,8 @@ def _log_coordinates(
     tables = list(_LOG_COORD_TABLE.finditer(text))
     if not tables:
         return None, (), None
+    before = [c for end, c in cells if end < tables[-1].start()]
+    cell = before[-1] if before else (cells[-1][1] if cells else {})
     rows = []
     line_no = text.count("\n", 0, tables[-1].end())
     lines = text[tables[-1].end() :].splitlines()
@@ -605,17 +695,43 @@ class Cp2kSection:
         return found
 
 
-def read_input_sections(path: str | Path) -> Cp2kSection:
-    """Parse a CP2K input file into nested :class:`Cp2kSection` (``@SET`` variables expanded)."""
-    path = Path(path)
+def _input_lines(path: Path, missing: list[str] | None, including: tuple[Path, ...] = ()) -> list[tuple[Path, int, str]]:
+    """(file, line number, text) of an input's lines, each ``@INCLUDE file`` replaced by that
+    file's lines (cp_parser_inpp_methods.F: the name may be quoted; it is opened as given, from
+    the run directory, here the input's folder). An included file that is absent is noted in
+    ``missing`` (or is an error when ``missing`` is None)."""
     try:
         lines = path.read_text().splitlines()
     except UnicodeDecodeError:
         raise ParseError(path, "not a text file (is this a CP2K input?)") from None
+    out = []
+    for number, raw in enumerate(lines, 1):
+        words = raw.split(None, 1)
+        if words and words[0].upper() == "@INCLUDE":
+            name = words[1].strip().strip("'\"") if len(words) > 1 else ""
+            included = (path.parent / name).resolve() if name else None
+            if included is None or included in including or included == path.resolve():
+                raise ParseError(path, f"line {number}: @INCLUDE {name!r} names no file or includes itself")
+            if included.is_file():
+                out.extend(_input_lines(included, missing, including + (path.resolve(),)))
+            elif missing is None:
+                raise ParseError(path, f"line {number}: @INCLUDE {name}: no such file")
+            else:
+                missing.append(f"{path.name} line {number}: @INCLUDE {name} is absent")
+            continue
+        out.append((path, number, raw))
+    return out
+
+
+def read_input_sections(path: str | Path, missing: list[str] | None = None) -> Cp2kSection:
+    """Parse a CP2K input file into nested :class:`Cp2kSection` (``@INCLUDE`` files read in
+    place, ``@SET`` variables expanded). Included files that are absent are listed in
+    ``missing`` when a list is given, else they are an error."""
+    path = Path(path)
     variables: dict[str, str] = {}
     root = Cp2kSection("ROOT")
     stack = [root]
-    for number, raw in enumerate(lines, 1):
+    for where, number, raw in _input_lines(path, missing):
         line = re.split(r"[!#]", raw, maxsplit=1)[0].strip()
         if not line:
             continue
@@ -625,13 +741,13 @@ def read_input_sections(path: str | Path) -> Cp2kSection:
                 variables[parts[1].upper()] = parts[2]
             continue
         if line.startswith("@"):
-            continue  # @INCLUDE, @IF: not needed for the facts read here
+            continue  # @IF: not needed for the facts read here
         line = re.sub(
             r"\$\{?(\w+)\}?", lambda m: variables.get(m.group(1).upper(), m.group(0)), line
         )
         if line.upper().startswith("&END"):
             if len(stack) == 1:
-                raise ParseError(path, f"line {number}: &END without an open section")
+                raise ParseError(where, f"line {number}: &END without an open section")
             stack.pop()
             continue
         if line.startswith("&"):
@@ -670,8 +786,8 @@ def read_input(path: str | Path) -> Cp2kInput:
     ``&TOPOLOGY COORD_FILE_NAME``; ``&LDOS`` lists; dipole correction; ``&PERIODIC_EFIELD``,
     ``&EFIELD`` and a linear ``&EXTERNAL_POTENTIAL`` (``FUNCTION -A*Z``) as an applied field."""
     path = Path(path)
-    root = read_input_sections(path)
     warnings: list[str] = []
+    root = read_input_sections(path, warnings)
     glob_ = root.find("GLOBAL")
     project = (glob_[0].get("PROJECT") or glob_[0].get("PROJECT_NAME")) if glob_ else None
     force_eval = root.find("FORCE_EVAL")
