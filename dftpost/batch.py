@@ -34,6 +34,7 @@ from .analysis.profiles import FieldResponse, field_response
 from .errors import DftpostError
 from .grid import Grid
 from .io.cube import read_cube
+from .io.files import open_regular
 from .io.rundir import find_run_dirs, input_hash, read_run
 from .io.trajectory import FrameChunk, frame_chunks, iter_chunk, iter_frames, parse_index
 from .parallel import map_unordered, parse_scheduler
@@ -467,8 +468,9 @@ def _frame_spacing_ps(times_ps: np.ndarray) -> float:
 
 
 def _file_hash(path: Path, extra: str) -> str:
+    """Fingerprint (hex, 32 characters) of a regular file's content and ``extra``."""
     digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     digest.update(extra.encode())

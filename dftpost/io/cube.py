@@ -29,6 +29,7 @@ from ase import Atoms
 from ..errors import ParseError
 from ..grid import QUANTITY_UNITS, CubeHeader, Grid
 from ..units import BOHR_A, HARTREE_EV
+from .files import open_regular
 from .text import parse_floats
 
 _CHUNK_BYTES = 1 << 21  # text read per chunk; bounds the memory above the output array
@@ -188,7 +189,7 @@ def _read_raw_header(f, path: Path) -> _RawHeader:
 def read_cube_header(path: str | Path) -> CubeHeader:
     """The header of a cube file (shape, origin, voxel vectors, quantity), without its data."""
     path = Path(path)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         raw = _read_raw_header(f, path)
     return _header(raw, path)
 
@@ -221,7 +222,7 @@ def read_cube(
     truncated data block, extra values or values that are not finite numbers.
     """
     path = Path(path)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         raw = _read_raw_header(f, path)
         header = _header(raw, path)
         quantity = quantity or header.quantity
