@@ -69,7 +69,7 @@ import h5py
 import numpy as np
 
 from . import __version__
-from .errors import DftpostError, MissingInputError
+from .errors import DftpostError, MissingInputError, printable
 
 SCHEMA_VERSION = 1
 """Version of the file layout described in the module docstring; raise it when the layout changes."""
@@ -668,7 +668,7 @@ def _column_values(name: str, column: Column, values: list) -> np.ndarray:
     if column.dtype == "str":
         if bad := [v for v in values if not isinstance(v, str)]:
             raise TypeError(f"column {name!r} holds str, got {bad[0]!r}")
-        return np.array(values, dtype=object)
+        return np.array([printable(v) for v in values], dtype=object)  # UTF-8: no lone surrogates
     return np.array(values, dtype=_DTYPES[column.dtype])
 
 
