@@ -34,7 +34,7 @@ from .analysis.profiles import FieldResponse, field_response
 from .errors import DftpostError, printable
 from .grid import Grid
 from .io.cube import read_cube
-from .io.files import open_regular
+from .io.files import open_regular, regular_file
 from .io.rundir import find_run_dirs, input_hash, read_run
 from .io.trajectory import FrameChunk, frame_chunks, iter_chunk, iter_frames, parse_index
 from .parallel import map_unordered, parse_scheduler, usable_workers
@@ -308,6 +308,7 @@ def dipole_trajectory(
     frame order: the result is that of one process, to rounding. Anything else is
     streamed in this process.
     """
+    regular_file(path)  # named as given (a link to /dev/zero is the link's error), before resolving
     path = Path(path).resolve()
     selection = parse_index(index)
     parameters = {"q_o_e": q_o, "r_oh_A": r_oh, "gap_eV": gap_eV, "dz_A": dz_A, "origin_A": origin_A,
@@ -562,6 +563,7 @@ def potential_trajectory(
     and the charges only). Frame times, ``on_frames``, ``workers``, ``scheduler`` and
     ``parallel_bytes`` as in :func:`dipole_trajectory`.
     """
+    regular_file(path)  # named as given (a link to /dev/zero is the link's error), before resolving
     path = Path(path).resolve()
     selection = parse_index(index)
     parameters = {"q_o_e": q_o, "sigma_A": sigma_A, "tolerance_V": tolerance_V, "self_term": self_term,

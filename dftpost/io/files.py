@@ -18,6 +18,9 @@ from typing import IO
 
 from ..errors import MissingInputError, UnreadableFileError
 
+#: The first bytes of an HDF5 file (at offset 0, as h5py writes it without a user block).
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
 
 def regular_file(path: str | Path) -> os.stat_result:
     """The ``os.stat`` of ``path`` (links followed) when it is a regular file; else the error

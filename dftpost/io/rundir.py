@@ -17,7 +17,7 @@ from ..errors import DftpostError, MissingInputError, ParseError, UnreadableFile
 from ..run import DipoleCorrection, Run
 from . import aims, cp2k
 from .cube import read_cube_header
-from .files import open_regular, regular_file
+from .files import HDF5_SIGNATURE, open_regular, regular_file
 
 _LOG_SUFFIXES = {".out", ".log", ".stdout", ".txt"}
 #: Read size of :func:`sniff_log`, and the text the programs' logs are recognised by (their
@@ -162,8 +162,6 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
     return sorted(found)
 
 
-#: The first bytes of an HDF5 file (a results store, or its ``.tmp`` during a rewrite).
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: What a results store's ``<file>.lock`` holds: its writer (see :mod:`dftpost.store`).
 _LOCK_TEXT = re.compile(rb"(pid \d+ on .*)?")
 
@@ -192,7 +190,7 @@ def input_hash(directory: Path) -> str:
             continue
         with f:
             head = f.read(8)
-            if head == _HDF5_SIGNATURE or (p.name.endswith(".lock") and _LOCK_TEXT.fullmatch(head + f.read(300))):
+            if head == HDF5_SIGNATURE or (p.name.endswith(".lock") and _LOCK_TEXT.fullmatch(head + f.read(300))):
                 continue
             f.seek(0)
             digest.update(os.fsencode(p.name) + b"\0")
@@ -586,7 +584,7 @@ def describe_file(path: str | Path) -> dict:
         dos = cp2k.read_pdos(path)
         out.update(format="cp2k-pdos", code="cp2k", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
         return out
-    if (name := aims.parse_dos_name(path)) is not None:
+    if aims.parse_dos_name(path) is not None:
         # the aims.out beside it gives μ of a _raw file and the version (for the DoS normalisation)
         mu, version = None, None
         logs = [p for p in sorted(path.parent.iterdir()) if p.is_file() and sniff_log(p) == "fhi-aims"]
