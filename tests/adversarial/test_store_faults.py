@@ -8,40 +8,17 @@ does not validate, no leftover files, and the rows stored before still readable.
 from __future__ import annotations
 
 import json
-import resource
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
+from hostile import CP2K_RUNS as RUNS, ONE_RUN, dftpost, one_line_error
 
-RUNS = FIXTURES / "cp2k"
-ONE_RUN = RUNS / "water4_frames" / "frame_0"
 GOOD_RUNS = [RUNS / "water4_frames", RUNS / "water4_slab"]  # every fixture run that analyses without error
 PAIR = [RUNS / "water4_slab" / "nofield", RUNS / "water4_slab" / "field"]
-
-
-def dftpost(*args, cwd: Path, fsize: int | None = None) -> subprocess.CompletedProcess:
-    def limit():  # the file-size limit of `ulimit -f`; Python ignores SIGXFSZ, so writes fail with EFBIG
-        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-
-    return subprocess.run([sys.executable, "-c", "from dftpost.cli.main import app; app()", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, preexec_fn=limit if fsize else None, timeout=60)
-
-
-def one_line_error(result: subprocess.CompletedProcess, *words: str) -> str:
-    assert result.returncode == 1, (result.returncode, result.stderr[-3000:])
-    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr[-3000:]
-    lines = [line for line in result.stderr.splitlines() if "already stored" not in line]  # the skip note
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
