@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import h5py
+import pytest
 
 from dftpost.analysis.bandedges import BandEdgeParameters
 from dftpost.batch import GapTask, analyse_gap, gap_batch
@@ -120,6 +121,7 @@ def test_workers_far_beyond_the_cores_are_capped(tmp_path, monkeypatch):
     assert sorted((r["run"], r["status"]) for r in rows) == [(str(r), "ok") for r in runs]
 
 
+@pytest.mark.slow  # the cap itself is tested above; this is the command as a user types it
 def test_workers_100000_on_the_command_line(tmp_path):
     result = dftpost("gap", ONE_RUN.parent, "--out", tmp_path / "r.h5", "--workers", "100000", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

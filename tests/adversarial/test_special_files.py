@@ -51,13 +51,16 @@ def make(kind: str, path: Path) -> Path:
 NOT_ROOT = pytest.mark.skipif(os.geteuid() == 0, reason="root reads files without read permission")
 
 
-def case(command: str, kind: str):
-    return pytest.param(command, kind, marks=NOT_ROOT if kind == "unreadable" else (), id=f"{command}-{kind}")
+def case(command: str, kind: str, slow: bool = False):
+    marks = [NOT_ROOT] if kind == "unreadable" else []
+    return pytest.param(command, kind, marks=marks + [pytest.mark.slow] * slow, id=f"{command}-{kind}")
 
 
-#: Every kind as a trajectory (dipole) and as a cube (inspect); a FIFO, the kind that hangs, also
-#: as a run's log (gap) and as the trajectory of the other commands that read one.
-CASES = ([case(command, kind) for command in ("dipole", "inspect") for kind in WORDS]
+#: Every kind as a trajectory (dipole) and as a cube (inspect: the kinds that take a reader's
+#: code path of their own, the others marked slow); a FIFO, the kind that hangs, also as a run's
+#: log (gap) and as the trajectory of the other commands that read one.
+CASES = ([case("dipole", kind) for kind in WORDS]
+         + [case("inspect", kind, slow=kind not in ("fifo", "device", "loop")) for kind in WORDS]
          + [case(command, "fifo") for command in ("gap", "potential", "generate")]
          + [case("gap", "loop"), case("gap", "directory"), case("gap", "unreadable")])
 
@@ -78,7 +81,8 @@ def test_a_path_that_is_not_a_regular_file_is_one_line_in_its_own_words(command,
     assert not (tmp_path / "r.h5").exists() and not (tmp_path / "campaign").exists()
 
 
-@pytest.mark.parametrize("kind", ["fifo", "device", "loop", "dangling"])
+@pytest.mark.parametrize("kind", ["fifo", "loop", pytest.param("device", marks=pytest.mark.slow),
+                                  pytest.param("dangling", marks=pytest.mark.slow)])
 def test_a_results_file_that_is_not_a_regular_file_is_one_line(kind, tmp_path):
     out = make(kind, tmp_path / "results.h5")
     one_line_error(dftpost("summary", out, cwd=tmp_path), "results.h5", WORDS[kind])
