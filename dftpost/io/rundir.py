@@ -139,6 +139,19 @@ def is_run_file(path: Path) -> bool:
             or aims.parse_dos_name(path) is not None or sniff_log(path) is not None)
 
 
+def _run_directory(path: Path) -> Path:
+    """``path`` if it is a directory, the directory of a file of a run (:func:`is_run_file`),
+    else the error that says what ``path`` is (missing, a FIFO, a device, a loop, no
+    permission: :func:`dftpost.io.files.open_regular`) or that it is not a file of a run."""
+    if path.is_dir():
+        return path
+    open_regular(path).close()
+    if not is_run_file(path):
+        raise ParseError(path, "not a run: give a run directory, or one of its logs or outputs "
+                               "(CP2K or FHI-aims log, .pdos, FHI-aims DoS .dat, .inp, control.in, geometry.in, cube)")
+    return path.parent
+
+
 def find_run_dirs(paths: list[Path]) -> list[Path]:
     """Every run directory at or below the given paths (a file of a run, see
     :func:`is_run_file`, stands for its directory), sorted and without duplicates. Raises
@@ -148,12 +161,7 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
     regular file (see :func:`dftpost.io.files.regular_file`)."""
     found: set[Path] = set()
     for path in map(Path, paths):
-        if not path.is_dir():
-            regular_file(path)  # the words for a missing path, a FIFO, a device, a loop, ...
-            if not is_run_file(path):
-                raise ParseError(path, "not a run: give a run directory, or one of its logs or outputs "
-                                       "(CP2K or FHI-aims log, .pdos, FHI-aims DoS .dat, .inp, control.in, geometry.in, cube)")
-            path = path.parent
+        path = _run_directory(path)
         here = [Path(root) for root, _dirs, _files in os.walk(path)]
         runs = [d for d in here if looks_like_run(d)]
         if not runs:
@@ -212,15 +220,13 @@ def _regular(path: Path) -> bool:
 
 
 def read_run(path: str | Path) -> Run:
-    """Read a run directory (or the directory of a given log file) into a :class:`Run`.
+    """Read a run directory (or the directory of a given file of a run, see
+    :func:`is_run_file`) into a :class:`Run`.
 
     Raises :class:`~dftpost.errors.DftpostError` naming the file when something present is
     malformed; what is merely absent is listed in ``Run.missing``.
     """
-    path = Path(path)
-    if not path.is_dir():
-        regular_file(path)  # the words for a missing path, a FIFO, a device, a loop, ...
-    directory = path if path.is_dir() else path.parent
+    directory = _run_directory(Path(path))
     _check_inputs(directory)
     code = detect_code(directory)
     return _read_cp2k(directory) if code == "cp2k" else _read_aims(directory)
