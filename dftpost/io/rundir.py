@@ -154,7 +154,9 @@ def _run_directory(path: Path) -> Path:
 
 def find_run_dirs(paths: list[Path]) -> list[Path]:
     """Every run directory at or below the given paths (a file of a run, see
-    :func:`is_run_file`, stands for its directory), sorted and without duplicates. Raises
+    :func:`is_run_file`, stands for its directory), sorted and without duplicates; a folder
+    below them that cannot be listed (permission denied) is among them, so that a batch reports
+    it instead of passing it over. Raises
     :class:`MissingInputError` if a path does not exist or holds no run at all,
     :class:`ParseError` for a file that is not one of a run, and
     :class:`~dftpost.errors.UnreadableFileError` for a path that is neither a directory nor a
@@ -162,8 +164,11 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
     found: set[Path] = set()
     for path in map(Path, paths):
         path = _run_directory(path)
-        here = [Path(root) for root, _dirs, _files in os.walk(path)]
+        refused: list[OSError] = []
+        here = [Path(root) for root, _dirs, _files in os.walk(path, onerror=refused.append)]
         runs = [d for d in here if looks_like_run(d)]
+        # a folder that cannot be listed may hold a run: reading it is then the error that says so
+        runs += [Path(error.filename) for error in refused if isinstance(error, PermissionError) and error.filename]
         if not runs:
             raise MissingInputError(path, "no FHI-aims or CP2K run directory in or below it")
         found.update(d.resolve() for d in runs)
