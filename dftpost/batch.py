@@ -29,14 +29,15 @@ from .analysis.charge_fit import DEFAULT_MAX_DIPOLE, ChargeFit, density_dipole, 
 from .analysis.correlation import autocorrelation, block_average, integrated_correlation_time
 from .analysis.electrostatics import DEFAULT_SIGMA_A, DEFAULT_TOLERANCE_V, choose_parameters, potential_spread
 from .analysis.dipole import DEFAULT_Q_O, DipoleAccumulator, DipoleTrajectory, fixed_charge_dipole, repeat_distance_z
-from .analysis.molecules import DEFAULT_R_OH, water_molecules
+from .analysis.molecules import DEFAULT_R_OH, water_indices, water_molecules
 from .analysis.profiles import FieldResponse, field_response
-from .errors import DftpostError
+from .errors import DftpostError, printable
 from .grid import Grid
 from .io.cube import read_cube
+from .io.files import open_regular, regular_file
 from .io.rundir import find_run_dirs, input_hash, read_run
 from .io.trajectory import FrameChunk, frame_chunks, iter_chunk, iter_frames, parse_index
-from .parallel import map_unordered, parse_scheduler
+from .parallel import map_unordered, parse_scheduler, usable_workers
 from .run import Run
 from .units import EPSILON0_E_PER_V_A
 from .store import Column, ResultStore, TableSchema, read_table
@@ -101,15 +102,20 @@ class GapTask:
 
 def analyse_gap(task: GapTask) -> dict:
     """The ``gap`` row of one run, its PDoS arrays included; a failure is a row with
-    ``status="error"`` and the message, never an exception."""
+    ``status="error"`` and the message, never an exception. A run whose path is not valid UTF-8
+    is such a row: its path is stored printable (:func:`~dftpost.errors.printable`), which is
+    not the path of the run."""
     start = time.perf_counter()
     row: dict = {
-        "run": str(task.run),
+        "run": printable(str(task.run)),
         "parameters": json.dumps(asdict(task.parameters)),
         "analysed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     try:
-        row["input_hash"] = input_hash(task.run)
+        row["input_hash"] = input_hash(task.run)  # first: a re-run skips the error row as any other
+        if row["run"] != str(task.run):
+            raise DftpostError(task.run, "the path is not valid UTF-8 (its odd bytes shown as \\xNN): "
+                                         "rename the directory to store its results")
         run = read_run(task.run)
         row.update(code=run.code, program_version=run.program_version or "")
         if run.fermi_level_eV is not None:
@@ -137,7 +143,7 @@ def analyse_gap(task: GapTask) -> dict:
     except DftpostError as exc:
         row.update(status="error", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - a bug or an unforeseen file must not stop a batch
-        row.update(status="error", error=f"{task.run}: internal error {type(exc).__name__}: {exc}")
+        row.update(status="error", error=printable(f"{task.run}: internal error {type(exc).__name__}: {exc}"))
     row["elapsed_s"] = time.perf_counter() - start
     return row
 
@@ -187,17 +193,22 @@ def gap_batch(
 
 def _is_stored(run: Path, stored: set) -> bool:
     """True if the run is stored with its current input fingerprint (hashing only when the
-    run path is stored at all)."""
-    if not any(key[0] == str(run) for key in stored):
+    run path is stored at all); False when it cannot be fingerprinted (its analysis then
+    stores the error)."""
+    key = printable(str(run))
+    if not any(k[0] == key for k in stored):
         return False
-    return (str(run), input_hash(run)) in stored
+    try:
+        return (key, input_hash(run)) in stored
+    except DftpostError:
+        return False
 
 
 def _crash_row(task: GapTask, exc: BaseException) -> dict:
     return {
-        "run": str(task.run),
+        "run": printable(str(task.run)),
         "status": "error",
-        "error": f"{task.run}: worker failed: {type(exc).__name__}: {exc}",
+        "error": printable(f"{task.run}: worker failed: {type(exc).__name__}: {exc}"),
         "parameters": json.dumps(asdict(task.parameters)),
         "analysed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -312,6 +323,7 @@ def dipole_trajectory(
     frame order: the result is that of one process, to rounding. Anything else is
     streamed in this process.
     """
+    regular_file(path)  # named as given (a link to /dev/zero is the link's error), before resolving
     path = Path(path).resolve()
     selection = parse_index(index)
     parameters = {"q_o_e": q_o, "r_oh_A": r_oh, "gap_eV": gap_eV, "dz_A": dz_A, "origin_A": origin_A,
@@ -339,7 +351,7 @@ def dipole_trajectory(
     acf, tau, blocks = _series_statistics(totals)
     counts, edges = result.histogram()
     row = {
-        "run": str(path),
+        "run": printable(str(path)),
         "input_hash": input_fingerprint,
         "status": "ok",
         "index": index or ":",
@@ -422,6 +434,8 @@ def _worker_chunks(path: Path, selection: slice, workers: int, scheduler: str | 
     """Chunks of the selected frames for worker processes (:func:`~dftpost.io.trajectory.frame_chunks`,
     four per worker), each held to the atom count of the first frame, and that first frame
     (number, Atoms); (None, None) when the frames are streamed in this process instead."""
+    if scheduler is None:
+        workers = usable_workers(workers)  # more processes than cores would not go faster
     chunks = frame_chunks(path, selection, 4 * workers, parallel_bytes) if workers > 1 or scheduler else None
     if chunks is None:
         return None, None
@@ -474,16 +488,20 @@ def _frame_time_ps(info: dict, number: int, timestep_ps: float | None) -> float:
 
 
 def _frame_spacing_ps(times_ps: np.ndarray) -> float:
-    """The time between consecutive analysed frames (ps) when they are evenly spaced, else NaN."""
+    """The time between consecutive analysed frames (ps, positive) when they are evenly spaced,
+    else NaN. Frames read backwards (``--index ::-1``) are spaced by the same time: the
+    autocorrelation of a series read backwards is that of the series, so a correlation time
+    in frames times this spacing is the same as read forwards."""
     steps = np.diff(times_ps)
     if steps.size == 0 or not np.all(np.isfinite(steps)) or not np.allclose(steps, steps[0], rtol=1e-6, atol=1e-9):
         return float("nan")
-    return float(steps[0])
+    return abs(float(steps[0]))
 
 
 def _file_hash(path: Path, extra: str) -> str:
+    """Fingerprint (hex, 32 characters) of a regular file's content and ``extra``."""
     digest = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     digest.update(extra.encode())
@@ -560,6 +578,7 @@ def potential_trajectory(
     and the charges only). Frame times, ``on_frames``, ``workers``, ``scheduler`` and
     ``parallel_bytes`` as in :func:`dipole_trajectory`.
     """
+    regular_file(path)  # named as given (a link to /dev/zero is the link's error), before resolving
     path = Path(path).resolve()
     selection = parse_index(index)
     parameters = {"q_o_e": q_o, "sigma_A": sigma_A, "tolerance_V": tolerance_V, "self_term": self_term,
@@ -582,7 +601,7 @@ def potential_trajectory(
     delta_v = trajectory.delta_v_V
     acf, tau, blocks = _series_statistics(delta_v)
     row = {
-        "run": str(path),
+        "run": printable(str(path)),
         "input_hash": input_fingerprint,
         "status": "ok",
         "index": index or ":",
@@ -641,6 +660,7 @@ def _potential_frames(task: PotentialChunkTask, path: Path, frames, on_frames) -
         try:
             if abs(np.linalg.det(cell)) < 1e-9:
                 raise DftpostError(None, "the cell has fewer than three vectors: the periodic potential needs all three")
+            water_indices(atoms.numbers)  # a frame without O or H: no water, no ΔV
             charges = np.where(atoms.numbers == 8, task.q_o, np.where(atoms.numbers == 1, -task.q_o / 2, 0.0))
             if ewald is None or not (np.array_equal(cell, ewald[0]) and np.array_equal(charges, ewald[1])):
                 ewald = (cell.copy(), charges, choose_parameters(cell, charges, task.sigma_A, task.tolerance_V))

@@ -163,6 +163,11 @@ def map_unordered(
     items then in flight are run again one at a time in a new pool, so only the item that kills
     its worker is reported through ``on_crash``, with :class:`WorkerDied` (as is Dask's KilledWorker).
 
+    Local processes (and a "local" cluster's) are capped, silently, at the cores this process may
+    use (:func:`default_workers`) and at the number of items: more would only share the same cores
+    and memory. Asking for more than one still runs them in worker processes, even on one core,
+    so that a crash stays that of a worker.
+
     A scheduler string is checked here, before anything runs (:func:`parse_scheduler`). Close
     the iterator (``contextlib.closing``) to stop early: queued work is cancelled and the
     processes or cluster are shut down.
@@ -170,10 +175,16 @@ def map_unordered(
     items = list(items)
     if scheduler is not None:
         spec = scheduler if isinstance(scheduler, DaskScheduler) else parse_scheduler(scheduler)
-        return _map_dask(func, items, spec, max(1, workers), on_crash)
+        return _map_dask(func, items, spec, usable_workers(workers) if spec.kind == "local" else max(1, workers), on_crash)
     if workers <= 1 or len(items) <= 1:
         return _map_serial(func, items, on_crash)
-    return _map_processes(func, items, workers, on_crash)
+    return _map_processes(func, items, usable_workers(workers, len(items)), on_crash)
+
+
+def usable_workers(requested: int, n_items: int | None = None) -> int:
+    """The worker processes worth starting for ``requested``: at most the cores this process may
+    use (:func:`default_workers`) and ``n_items``, at least 1."""
+    return max(1, min(requested, default_workers(), n_items if n_items is not None else requested))
 
 
 def _map_serial(func, items, on_crash):

@@ -69,7 +69,8 @@ import h5py
 import numpy as np
 
 from . import __version__
-from .errors import DftpostError, MissingInputError
+from .errors import DftpostError, MissingInputError, printable
+from .io.files import HDF5_SIGNATURE, regular_file
 
 SCHEMA_VERSION = 1
 """Version of the file layout described in the module docstring; raise it when the layout changes."""
@@ -333,8 +334,8 @@ def _open_read(path: Path) -> h5py.File:
     """Open a store read-only as a SWMR reader without HDF5's file lock (see the module docstring)."""
     if path.is_dir():
         raise StoreFormatError(path, "is a directory, not a results file (name a file, e.g. results.h5)")
-    if path.exists() and not path.is_file():
-        raise StoreFormatError(path, "is not a regular file (a device, FIFO or socket), not a results file")
+    if path.exists() or path.is_symlink():
+        regular_file(path)  # a FIFO, a device, a loop of links, a dangling link: each in its own words
     _check_length(path)
     try:
         f = h5py.File(path, "r", swmr=True, locking=False)
@@ -364,9 +365,6 @@ def _open_read(path: Path) -> h5py.File:
     return f
 
 
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
 def _check_length(path: Path) -> None:
     """Refuse a file shorter than the end-of-file address its HDF5 superblock records: a copy or
     a write that did not finish. HDF5 itself skips this check for SWMR readers and may then read
@@ -378,7 +376,7 @@ def _check_length(path: Path) -> None:
             size = os.fstat(f.fileno()).st_size
     except OSError:
         return  # h5py names the problem
-    if not head.startswith(_HDF5_SIGNATURE) or len(head) < 12:
+    if not head.startswith(HDF5_SIGNATURE) or len(head) < 12:
         return
     version = head[8]
     if version in (0, 1):
@@ -668,7 +666,7 @@ def _column_values(name: str, column: Column, values: list) -> np.ndarray:
     if column.dtype == "str":
         if bad := [v for v in values if not isinstance(v, str)]:
             raise TypeError(f"column {name!r} holds str, got {bad[0]!r}")
-        return np.array(values, dtype=object)
+        return np.array([printable(v) for v in values], dtype=object)  # UTF-8: no lone surrogates
     return np.array(values, dtype=_DTYPES[column.dtype])
 
 

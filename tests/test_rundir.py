@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dftpost.errors import DftpostError, MissingInputError, ParseError
-from dftpost.io import cp2k
+from dftpost.io import cp2k, rundir
 from dftpost.io.rundir import describe_file, detect_code, find_run_dirs, read_run, sniff_log
 
 from conftest import CP2K_FIXTURE
@@ -138,7 +138,7 @@ def test_sniff_reads_only_up_to_the_banner(tmp_path, monkeypatch):
         f.write(" DBCSR| CPU Multiplication driver  XSMM\n CP2K| version string:  CP2K version 2026.2\n")
         f.write("x" * 5_000_000)
     reads = []
-    real_open = open
+    real_open = rundir.open_regular
 
     def counting_open(*args, **kwargs):
         handle = real_open(*args, **kwargs)
@@ -147,7 +147,7 @@ def test_sniff_reads_only_up_to_the_banner(tmp_path, monkeypatch):
         return type("H", (), {"read": staticmethod(handle_read), "__enter__": lambda s: s,
                               "__exit__": lambda s, *a: handle.close()})()
 
-    monkeypatch.setattr("builtins.open", counting_open)
+    monkeypatch.setattr(rundir, "open_regular", counting_open)
     assert sniff_log(log) == "cp2k"
     monkeypatch.undo()
     assert 3 <= len(reads) <= 4  # 3 MB of preamble: blocks of 1 MiB up to the banner

@@ -35,6 +35,7 @@ from .. import __version__
 from ..analysis.dipole import DEFAULT_Q_O
 from ..analysis.molecules import DEFAULT_R_OH
 from ..errors import DftpostError
+from ..io.files import open_regular, regular_file
 from . import aims as aims_inputs
 from . import cp2k as cp2k_inputs
 from .jobs import JobSettings, gap_options, write_job_scripts
@@ -64,7 +65,7 @@ class Campaign:
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file's bytes (hex), read in blocks."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -155,8 +156,7 @@ def generate_campaign(
     existing = _check_outdir(outdir)
     if code == "aims" and species_dir is None and not os.environ.get(aims_inputs.SPECIES_ENV):
         aims_inputs.resolve_species_dir(None, aims.basis, [])  # the clear error, before reading
-    if not trajectory.is_file():
-        raise DftpostError(trajectory, "no such file")
+    regular_file(trajectory)  # a missing file, a FIFO, a device, a loop: each in its own words
 
     trajectory_hash = file_sha256(trajectory)
     chosen = select_frames(trajectory, selection, index, q_o, r_oh)

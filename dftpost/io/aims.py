@@ -18,6 +18,7 @@ import numpy as np
 
 from ..dos import L_LABELS, ProjectedDos, Projection, check_compatible
 from ..errors import MissingInputError, ParseError
+from .files import read_bytes, read_text
 from .text import numeric_table
 
 _SPIN = re.compile(r"spin[_-]?(up|dn|down)", re.I)
@@ -93,7 +94,7 @@ def read_dos(path: str | Path, fermi_level_eV: float | None = None, program_vers
     path = Path(path)
     name = parse_dos_name(path)
     try:
-        blob = path.read_bytes()
+        blob = read_bytes(path)
     except OSError as exc:
         raise MissingInputError(path, f"cannot read: {exc.strerror}") from None
     if b"\0" in blob[:4096]:
@@ -290,7 +291,7 @@ def read_geometry(path: str | Path):
     """
     path = Path(path)
     try:
-        text = path.read_text(errors="strict")
+        text = read_text(path)
     except UnicodeDecodeError:
         raise ParseError(path, "not a text file") from None
     except OSError as exc:
@@ -315,7 +316,7 @@ def read_output_structure(path: str | Path):
     without lattice vectors (fixed cell) keeps the last ones printed before it.
     """
     path = Path(path)
-    text = path.read_text(errors="replace")
+    text = read_text(path, errors="replace")
     heads = list(_AIMS_STRUCTURE.finditer(text))
     if not heads:
         return None
@@ -479,7 +480,7 @@ def read_output(path: str | Path) -> AimsOutput:
     """
     path = Path(path)
     try:
-        text = path.read_text(errors="strict")
+        text = read_text(path)
     except UnicodeDecodeError:
         raise ParseError(path, "not a text file (is this aims.out?)") from None
     if not re.search(r"Invoking FHI-aims|FHI-aims version", text[:20000]):

@@ -20,6 +20,7 @@ from ase.geometry import cellpar_to_cell
 from ..dos import L_LABELS, ProjectedDos, Projection, check_compatible
 from ..errors import MissingInputError, ParseError
 from ..units import BOHR_A, FIELD_AU_V_PER_A, HARTREE_EV
+from .files import read_text, regular_file
 from .text import numeric_table
 
 # ----------------------------------------------------------------------------- PDOS files
@@ -103,7 +104,7 @@ def _read_pdos(path: Path) -> tuple[ProjectedDos, tuple[str, float] | None]:
     """:func:`read_pdos`, and for a file whose energies are relative to a shifted zero (the
     ``Energy zero`` line): (FERMI, HOCO or ABSOLUTE; that zero's energy in eV), else None."""
     try:
-        text = path.read_text()
+        text = read_text(path)
     except UnicodeDecodeError:
         raise ParseError(path, "not a text file (is this a CP2K .pdos file?)") from None
     title = text.rfind("Projected DOS")
@@ -467,7 +468,7 @@ def read_log(path: str | Path) -> Cp2kLog:
     """Parse a CP2K output log (any version seen: 6.1 to 2023.1)."""
     path = Path(path)
     try:
-        text = path.read_text(errors="strict")
+        text = read_text(path)
     except UnicodeDecodeError:
         raise ParseError(path, "not a text file (is this a CP2K output?)") from None
     version = _LOG_VERSION.search(text)
@@ -701,7 +702,7 @@ def _input_lines(path: Path, missing: list[str] | None, including: tuple[Path, .
     the run directory, here the input's folder). An included file that is absent is noted in
     ``missing`` (or is an error when ``missing`` is None)."""
     try:
-        lines = path.read_text().splitlines()
+        lines = read_text(path).splitlines()
     except UnicodeDecodeError:
         raise ParseError(path, "not a text file (is this a CP2K input?)") from None
     out = []
@@ -987,6 +988,7 @@ def _input_coordinates(subsys: Cp2kSection, cell: np.ndarray | None, path: Path,
     if not coord_path.exists():
         warnings.append(f"&TOPOLOGY COORD_FILE_NAME {name} does not exist: no structure from the input")
         return None
+    regular_file(coord_path)  # a FIFO or a device would never end ASE's read
     from ase.io import read as ase_read
 
     try:

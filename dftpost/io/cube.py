@@ -29,6 +29,7 @@ from ase import Atoms
 from ..errors import ParseError
 from ..grid import QUANTITY_UNITS, CubeHeader, Grid
 from ..units import BOHR_A, HARTREE_EV
+from .files import open_regular
 from .text import parse_floats
 
 _CHUNK_BYTES = 1 << 21  # text read per chunk; bounds the memory above the output array
@@ -186,11 +187,43 @@ def _read_raw_header(f, path: Path) -> _RawHeader:
 
 
 def read_cube_header(path: str | Path) -> CubeHeader:
-    """The header of a cube file (shape, origin, voxel vectors, quantity), without its data."""
+    """The header of a cube file (shape, origin, voxel vectors, quantity), without its data.
+
+    The file must be long enough for the values the header announces, as its first data lines
+    are written (:func:`_check_data_size`: a cube cut short is an error here, not only when its
+    data are read)."""
     path = Path(path)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         raw = _read_raw_header(f, path)
+        _check_data_size(f, path, raw)
     return _header(raw, path)
+
+
+#: A free-format data block (fields of varying width) is taken as cut short when it is shorter
+#: than this fraction of the size its first lines' bytes per value predict.
+_FREE_FORMAT_SLACK = 0.9
+
+
+def _check_data_size(f, path: Path, raw: _RawHeader) -> None:
+    """Raise :class:`ParseError` if the data block after the header is too short for the values
+    the header announces. Cheap: the file size and the first 64 kB (or 40 lines of z-columns) of
+    data. Fixed-width fields (CP2K's, FHI-aims') give the exact size; free-format data the
+    size their first whole lines' bytes per value predict, less 10 %."""
+    n1, n2, n3 = raw.shape
+    n_total = n1 * n2 * n3
+    data_bytes = os.fstat(f.fileno()).st_size - raw.data_offset
+    f.seek(raw.data_offset)
+    sample = f.read(max(1 << 16, 40 * n3))
+    layout = _detect_layout(sample, n3)
+    if layout is not None:
+        needed = layout.block_bytes * (n_total // layout.per_block)
+    elif len(sample) < data_bytes and (n_sampled := len((whole := sample[: sample.rfind(b"\n") + 1]).split())):
+        needed = int(_FREE_FORMAT_SLACK * n_total * len(whole) / n_sampled)
+    else:
+        return  # the whole data block is in the sample: reading it counts the values
+    if data_bytes < needed:
+        raise ParseError(path, f"cut short (truncated?): the header announces {n1}x{n2}x{n3} = {n_total} values, "
+                               f"{needed} bytes as the data lines are written; the file holds {data_bytes} after the header")
 
 
 def _header(raw: _RawHeader, path: Path) -> CubeHeader:
@@ -221,7 +254,7 @@ def read_cube(
     truncated data block, extra values or values that are not finite numbers.
     """
     path = Path(path)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         raw = _read_raw_header(f, path)
         header = _header(raw, path)
         quantity = quantity or header.quantity

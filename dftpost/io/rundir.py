@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import stat
 import warnings as warnings_module
 from dataclasses import replace
 from pathlib import Path
@@ -11,10 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from ..dos import ProjectedDos
-from ..errors import DftpostError, MissingInputError, ParseError
+from ..errors import DftpostError, MissingInputError, ParseError, UnreadableFileError
 from ..run import DipoleCorrection, Run
 from . import aims, cp2k
 from .cube import read_cube_header
+from .files import HDF5_SIGNATURE, open_regular, regular_file
 
 _LOG_SUFFIXES = {".out", ".log", ".stdout", ".txt"}
 #: Read size of :func:`sniff_log`, and the text the programs' logs are recognised by (their
@@ -31,7 +34,7 @@ def sniff_log(path: Path) -> str | None:
     overlap = max(len(marker) for marker, _ in _LOG_MARKERS) - 1
     tail = b""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             while block := f.read(_SNIFF_BLOCK):
                 if b"\0" in block:
                     return None  # binary data, not a log
@@ -40,14 +43,50 @@ def sniff_log(path: Path) -> str | None:
                 if hits:
                     return min(hits)[1]
                 tail = text[-overlap:]
-    except OSError:
+    except (OSError, DftpostError):
         return None
     return None
 
 
+def _entries(directory: Path) -> list[Path]:
+    """The entries of a run directory, sorted; a directory that is gone or cannot be listed is
+    an error naming it."""
+    try:
+        return sorted(directory.iterdir())
+    except FileNotFoundError:
+        raise MissingInputError(directory, "the run directory disappeared while it was being read") from None
+    except NotADirectoryError:
+        raise MissingInputError(directory, "no longer a directory (replaced while it was being read)") from None
+    except PermissionError:
+        raise UnreadableFileError(directory, "permission denied (the directory cannot be listed)") from None
+
+
+def _is_input_name(path: Path) -> bool:
+    """True if dftpost would read a file of this name in a run directory."""
+    name = path.name
+    return (path.suffix in _LOG_SUFFIXES or path.suffix in (".cube", ".inp") or name in _AIMS_INPUTS
+            or cp2k.parse_pdos_name(path) is not None or aims.parse_dos_name(path) is not None)
+
+
+_AIMS_INPUTS = ("aims.out", "control.in", "geometry.in")
+
+
+def _check_inputs(directory: Path) -> None:
+    """Raise the error of the first entry with the name of an input dftpost reads that is not
+    a regular file (a FIFO, a device, a symbolic-link loop, a dangling link, a directory): the
+    run is not read around it."""
+    for p in _entries(directory):
+        if _is_input_name(p) and not p.is_dir():
+            try:
+                regular_file(p)
+            except MissingInputError:
+                if os.path.islink(p):  # a dangling link (a file removed since the listing is no input)
+                    raise
+
+
 def _logs(directory: Path) -> dict[str, list[Path]]:
     found: dict[str, list[Path]] = {"fhi-aims": [], "cp2k": []}
-    for p in sorted(directory.iterdir()):
+    for p in _entries(directory):
         if (p.suffix in _LOG_SUFFIXES or p.name == "aims.out") and p.is_file():
             code = sniff_log(p)
             if code:
@@ -67,7 +106,7 @@ def detect_code(directory: Path) -> str:
     for code, paths in logs.items():
         if paths:
             return code
-    names = [p.name for p in directory.iterdir()]
+    names = [p.name for p in _entries(directory)]
     if any(cp2k.parse_pdos_name(n) for n in names) or any(n.endswith(".inp") for n in names):
         return "cp2k"
     if any(aims.parse_dos_name(n) for n in names) or "control.in" in names:
@@ -91,49 +130,109 @@ def looks_like_run(directory: Path) -> bool:
     return True
 
 
+def is_run_file(path: Path) -> bool:
+    """True if ``path`` names a file of a run that dftpost recognises: a CP2K or FHI-aims log
+    (by its banner), a CP2K .pdos or .inp, an FHI-aims DoS file, control.in or geometry.in, or
+    a cube."""
+    path = Path(path)
+    return (path.suffix in (".cube", ".inp") or path.name in _AIMS_INPUTS or cp2k.parse_pdos_name(path) is not None
+            or aims.parse_dos_name(path) is not None or sniff_log(path) is not None)
+
+
+def _run_directory(path: Path) -> Path:
+    """``path`` if it is a directory, the directory of a file of a run (:func:`is_run_file`),
+    else the error that says what ``path`` is (missing, a FIFO, a device, a loop, no
+    permission: :func:`dftpost.io.files.open_regular`) or that it is not a file of a run."""
+    if path.is_dir():
+        return path
+    open_regular(path).close()
+    if not is_run_file(path):
+        raise ParseError(path, "not a run: give a run directory, or one of its logs or outputs "
+                               "(CP2K or FHI-aims log, .pdos, FHI-aims DoS .dat, .inp, control.in, geometry.in, cube)")
+    return path.parent
+
+
 def find_run_dirs(paths: list[Path]) -> list[Path]:
-    """Every run directory at or below the given paths (a log file stands for its directory),
-    sorted and without duplicates. Raises :class:`MissingInputError` if a path does not exist
-    or holds no run at all."""
+    """Every run directory at or below the given paths (a file of a run, see
+    :func:`is_run_file`, stands for its directory), sorted and without duplicates; a folder
+    below them that cannot be listed (permission denied) is among them, so that a batch reports
+    it instead of passing it over. Raises
+    :class:`MissingInputError` if a path does not exist or holds no run at all,
+    :class:`ParseError` for a file that is not one of a run, and
+    :class:`~dftpost.errors.UnreadableFileError` for a path that is neither a directory nor a
+    regular file (see :func:`dftpost.io.files.regular_file`)."""
     found: set[Path] = set()
     for path in map(Path, paths):
-        if not path.exists():
-            raise MissingInputError(path, "no such file or directory")
-        if path.is_file():
-            path = path.parent
-        here = [Path(root) for root, _dirs, _files in os.walk(path)]
+        path = _run_directory(path)
+        refused: list[OSError] = []
+        here = [Path(root) for root, _dirs, _files in os.walk(path, onerror=refused.append)]
         runs = [d for d in here if looks_like_run(d)]
+        # a folder that cannot be listed may hold a run: reading it is then the error that says so
+        runs += [Path(error.filename) for error in refused if isinstance(error, PermissionError) and error.filename]
         if not runs:
             raise MissingInputError(path, "no FHI-aims or CP2K run directory in or below it")
         found.update(d.resolve() for d in runs)
     return sorted(found)
 
 
+#: What a results store's ``<file>.lock`` holds: its writer (see :mod:`dftpost.store`).
+_LOCK_TEXT = re.compile(rb"(pid \d+ on .*)?")
+
+
 def input_hash(directory: Path) -> str:
     """A fingerprint of the inputs dftpost reads from a run directory: names and contents of
-    every file in it except cubes (hex, 32 characters). Changes when any such file changes."""
+    every regular file in it (symbolic links followed) except cubes, HDF5 files (a results
+    store and its ``.tmp``) and a store's ``.lock`` (hex, 32 characters). Changes when any
+    such file changes; a results file written into the run directory leaves it as it was.
+    Other entries (subdirectories, FIFOs, devices, links that lead nowhere) are not inputs, nor
+    is a file without read permission unless its name is that of an input (:func:`read_run`
+    would read it: then its error). Raises :class:`MissingInputError` when the directory has
+    disappeared."""
+    directory = Path(directory)
     digest = hashlib.blake2b(digest_size=16)
-    for p in sorted(Path(directory).iterdir()):
-        if not p.is_file() or p.suffix == ".cube":
+    for p in _entries(directory):
+        if p.suffix == ".cube" or not _regular(p):
             continue
-        digest.update(p.name.encode() + b"\0")
-        with open(p, "rb") as f:
+        try:
+            f = open_regular(p)
+        except MissingInputError:  # removed since the listing
+            continue
+        except UnreadableFileError:
+            if _is_input_name(p):
+                raise
+            continue
+        with f:
+            head = f.read(8)
+            if head == HDF5_SIGNATURE or (p.name.endswith(".lock") and _LOCK_TEXT.fullmatch(head + f.read(300))):
+                continue
+            f.seek(0)
+            digest.update(os.fsencode(p.name) + b"\0")
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
         digest.update(b"\0")
+    if not directory.is_dir():
+        raise MissingInputError(directory, "the run directory disappeared while it was being read")
     return digest.hexdigest()
 
 
+def _regular(path: Path) -> bool:
+    """True for a regular file (links followed), False for anything else, a path gone, or one
+    that cannot be looked at (a symbolic-link loop)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def read_run(path: str | Path) -> Run:
-    """Read a run directory (or the directory of a given log file) into a :class:`Run`.
+    """Read a run directory (or the directory of a given file of a run, see
+    :func:`is_run_file`) into a :class:`Run`.
 
     Raises :class:`~dftpost.errors.DftpostError` naming the file when something present is
     malformed; what is merely absent is listed in ``Run.missing``.
     """
-    path = Path(path)
-    if not path.exists():
-        raise MissingInputError(path, "no such file or directory")
-    directory = path if path.is_dir() else path.parent
+    directory = _run_directory(Path(path))
+    _check_inputs(directory)
     code = detect_code(directory)
     return _read_cp2k(directory) if code == "cp2k" else _read_aims(directory)
 
@@ -314,7 +413,7 @@ def _aims_dos_paths(directory: Path) -> list[Path]:
     Shifted (not ``_raw``) files are preferred, Gaussian-broadened over tetrahedron, and the
     spin–orbit set over ``.no_soc``; both spin channels are kept.
     """
-    named = [(aims.parse_dos_name(p), p) for p in sorted(directory.iterdir()) if p.is_file()]
+    named = [(aims.parse_dos_name(p), p) for p in _entries(directory) if p.is_file()]
     named = [(n, p) for n, p in named if n is not None]
     for what in ("atom", "species", "total"):
         for raw in (False, True):
@@ -474,8 +573,7 @@ def describe_file(path: str | Path) -> dict:
     """What one file is and holds, as a JSON-ready dict with the keys of :meth:`Run.summary`
     (null where the file cannot say)."""
     path = Path(path)
-    if not path.is_file():
-        raise MissingInputError(path, "no such file")
+    regular_file(path)
     out = {
         "path": str(path),
         "code": None,
@@ -497,7 +595,7 @@ def describe_file(path: str | Path) -> dict:
         dos = cp2k.read_pdos(path)
         out.update(format="cp2k-pdos", code="cp2k", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
         return out
-    if (name := aims.parse_dos_name(path)) is not None:
+    if aims.parse_dos_name(path) is not None:
         # the aims.out beside it gives μ of a _raw file and the version (for the DoS normalisation)
         mu, version = None, None
         logs = [p for p in sorted(path.parent.iterdir()) if p.is_file() and sniff_log(p) == "fhi-aims"]

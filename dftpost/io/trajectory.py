@@ -22,7 +22,8 @@ from ase.io import iread
 from ase.io.extxyz import key_val_str_to_dict
 from ase.io.formats import filetype, get_compression
 
-from ..errors import DftpostError, MissingInputError, ParseError
+from ..errors import DftpostError, ParseError
+from .files import open_regular, regular_file
 
 
 def parse_index(text: str | None) -> slice:
@@ -165,12 +166,10 @@ def iter_frames(path: str | Path, index: slice = slice(None)) -> Iterator[tuple[
     last frame: reading to its end raises the error after the frames before.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MissingInputError(path, "no such file")
-    size = path.stat().st_size
+    size = regular_file(path).st_size  # a FIFO or a device would never end
     if size == 0:
         raise ParseError(path, "empty file: no frames")
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         head = f.read(4096)
         f.seek(max(0, size - 64))
         tail = f.read()
@@ -259,7 +258,7 @@ def xyz_frames(path: Path, block: int = 1 << 24, max_frames: int | None = None) 
     ``block`` bytes, vectorised. None if the file breaks those rules (a count that is not an
     integer, a frame cut short)."""
     offsets, vec_lines = [0], False
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         data, base, line = b"", 0, 0  # data[line:] is the unread text, at file offset base + line
         ends = np.zeros(0, dtype=np.int64)  # line ends in data at or after ``line``
         cursor = 0  # index into ends of the line starting at ``line``

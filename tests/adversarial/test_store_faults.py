@@ -8,46 +8,24 @@ does not validate, no leftover files, and the rows stored before still readable.
 from __future__ import annotations
 
 import json
-import resource
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
+from hostile import CP2K_RUNS as RUNS, ONE_RUN, dftpost, one_line_error
 
-RUNS = FIXTURES / "cp2k"
-ONE_RUN = RUNS / "water4_frames" / "frame_0"
+GOOD_RUNS = [RUNS / "water4_frames", RUNS / "water4_slab"]  # every fixture run that analyses without error
 PAIR = [RUNS / "water4_slab" / "nofield", RUNS / "water4_slab" / "field"]
-
-
-def dftpost(*args, cwd: Path, fsize: int | None = None) -> subprocess.CompletedProcess:
-    def limit():  # the file-size limit of `ulimit -f`; Python ignores SIGXFSZ, so writes fail with EFBIG
-        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-
-    return subprocess.run([sys.executable, "-c", "from dftpost.cli.main import app; app()", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, preexec_fn=limit if fsize else None, timeout=60)
-
-
-def one_line_error(result: subprocess.CompletedProcess, *words: str) -> str:
-    assert result.returncode == 1, (result.returncode, result.stderr[-3000:])
-    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr[-3000:]
-    lines = [line for line in result.stderr.splitlines() if "already stored" not in line]  # the skip note
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
-    """A real store: the gap rows of every fixture run."""
+    """A real store: the gap rows of the fixture runs."""
     folder = tmp_path_factory.mktemp("store")
-    done = dftpost("gap", RUNS, "--out", folder / "results.h5", cwd=folder)
+    done = dftpost("gap", *GOOD_RUNS, "--out", folder / "results.h5", cwd=folder)
     assert done.returncode == 0, done.stderr
     return folder / "results.h5"
 
@@ -121,7 +99,7 @@ def test_a_file_size_limit_refuses_the_write_and_keeps_the_stored_rows(command, 
     out = tmp_path / "results.h5"
     assert dftpost("gap", ONE_RUN, "--out", out, cwd=tmp_path).returncode == 0
     size = out.stat().st_size
-    args = ["gap", RUNS] if command == "gap" else ["field-profile", *PAIR]
+    args = ["gap", *GOOD_RUNS] if command == "gap" else ["field-profile", *PAIR]
     limited = dftpost(*args, "--out", out, cwd=tmp_path, fsize=size + 32 * 1024)
     one_line_error(limited, str(out), "no room", "the rows stored before are intact")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.h5", "results.h5.lock"]

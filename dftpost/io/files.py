@@ -1,0 +1,104 @@
+"""Opening a user's file: regular files only, and one line saying what a path is when it is not.
+
+Every reader of dftpost opens the files it is given or finds through :func:`open_regular` (or
+:func:`read_bytes` / :func:`read_text`): a FIFO would block the reader forever, a device such as
+``/dev/zero`` never ends, a directory, a symbolic-link loop or a dangling link cannot be read.
+Each gets its own words in a :class:`~dftpost.errors.UnreadableFileError` (or
+:class:`~dftpost.errors.MissingInputError` for what is not there), naming the path.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+from pathlib import Path
+from typing import IO
+
+from ..errors import MissingInputError, UnreadableFileError
+
+#: The first bytes of an HDF5 file (at offset 0, as h5py writes it without a user block).
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def regular_file(path: str | Path) -> os.stat_result:
+    """The ``os.stat`` of ``path`` (links followed) when it is a regular file; else the error
+    that says what it is: no such file, a dangling symbolic link, a symbolic-link loop,
+    permission denied (to look into a directory on the way), a directory, a device, a FIFO
+    or a socket."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        raise _stat_error(path, error) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableFileError(path, f"{_kind(info.st_mode)}, not a regular file: dftpost reads regular files only")
+    return info
+
+
+def open_regular(path: str | Path, mode: str = "rb", errors: str = "strict") -> IO:
+    """``path`` opened for reading (``mode`` "rb" or "r"; text as UTF-8 with ``errors``), once sure
+    that it is a regular file (:func:`regular_file`). The file is opened without blocking and
+    checked again on its descriptor, so a path swapped for a FIFO in between cannot hang the
+    reader. A file that cannot be opened (permission denied) raises
+    :class:`~dftpost.errors.UnreadableFileError`."""
+    path = Path(path)
+    regular_file(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise _stat_error(path, error) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnreadableFileError(path, f"{_kind(info.st_mode)}, not a regular file: dftpost reads regular files only")
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        if "b" in mode:
+            return os.fdopen(fd, "rb")
+        return os.fdopen(fd, "r", encoding="utf-8", errors=errors)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The content of a regular file (:func:`open_regular`)."""
+    with open_regular(path) as f:
+        return f.read()
+
+
+def read_text(path: str | Path, errors: str = "strict") -> str:
+    """The content of a regular file as UTF-8 text (:func:`open_regular`); a
+    :class:`UnicodeDecodeError` with ``errors="strict"`` is the caller's to report."""
+    with open_regular(path, "r", errors=errors) as f:
+        return f.read()
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def _stat_error(path: Path, error: OSError):
+    """The error for a path that ``os.stat`` or ``os.open`` refused."""
+    if error.errno == errno.ELOOP:
+        return UnreadableFileError(path, "a symbolic link loop (the links point at each other)")
+    if error.errno == errno.ENOENT:
+        if os.path.islink(path):
+            return MissingInputError(path, f"a dangling symbolic link (its target {os.readlink(path)} does not exist)")
+        return MissingInputError(path, "no such file")
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return UnreadableFileError(path, "permission denied")
+    if error.errno == errno.ENOTDIR:
+        return MissingInputError(path, "no such file (a part of the path is not a directory)")
+    if error.errno == errno.EISDIR:
+        return UnreadableFileError(path, "a directory, not a regular file: dftpost reads regular files only")
+    return UnreadableFileError(path, f"cannot be read ({error.strerror or error})")
