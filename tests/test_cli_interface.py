@@ -60,7 +60,7 @@ PARAMETERS = {
         ['paths', ['paths'], 'list[path]', None],
         ['out', ['--out', '-o'], 'path', 'results.h5'],
         ['as_json', ['--json'], 'bool', False],
-        ['workers', ['--workers', '-w'], 'int', 0],
+        ['workers', ['--workers', '-j', '-w'], 'int', None],  # was 0 (= all cores); 0 is now a usage error
         ['d_cut', ['--d-cut'], 'float', 3.5],
         ['threshold', ['--threshold'], 'float', 0.01],
         ['threshold_mode', ['--threshold-mode'], 'str', 'per_atom'],
@@ -139,7 +139,7 @@ PARAMETERS = {
 
 # --json keys: at least these (an entry "command.key" names the keys of the objects in a list)
 JSON_KEYS = {
-    'gap': ['cbm_eV', 'code', 'dipole_e_per_A', 'dipole_source', 'fermi_level_eV', 'gap_eV', 'input_hash', 'metallized', 'n_water_atoms', 'reference', 'reference_eV', 'run', 'status', 'vbm_eV'],
+    'gap': ['cbm_eV', 'code', 'dipole_e_per_A', 'dipole_source', 'fermi_level_eV', 'gap_eV', 'input_hash', 'metallized', 'n_water_atoms', 'reference', 'reference_eV', 'run', 'status', 'stored', 'vbm_eV'],
     'summary': ['bin_width_e_per_A', 'file', 'gap_by_dipole', 'mean_gap_eV', 'metallized_fraction', 'n_failed', 'n_ok', 'n_runs'],
     'summary.gap_by_dipole': ['centre_e_per_A', 'count', 'mean_gap_eV', 'metallized_fraction', 'std_gap_eV'],
     'inspect': ['applied_field_V_per_A', 'cell_A', 'code', 'cubes', 'dipole_correction', 'fermi_level_eV', 'fermi_level_source', 'files', 'finished', 'formula', 'missing', 'n_atoms', 'path', 'pdos', 'program_version', 'warnings'],
