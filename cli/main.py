@@ -456,11 +456,10 @@ def _run_names(runs: list[str]) -> tuple[str, list[str]]:
     return str(parent), [os.path.relpath(p, parent) for p in paths]
 
 
-def _table(title: str, *columns: str, caption: str | None = None) -> Table:
+def _table(*columns: str) -> Table:
     """A table that reads the same on a terminal and in a job log: a rule under the header, no
     vertical lines; numbers right-aligned, the first column never cut (folded when too long)."""
-    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left",
-                  pad_edge=False, show_edge=False, collapse_padding=True)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     for i, name in enumerate(columns):
         if i == 0:
             table.add_column(name, overflow="fold")
@@ -469,14 +468,20 @@ def _table(title: str, *columns: str, caption: str | None = None) -> Table:
     return table
 
 
+def _show(title: str, table: Table, note: str | None = None) -> None:
+    """The title on a line of its own (never wrapped into the table's width), the table, a note."""
+    stdout.print(title, soft_wrap=True)
+    stdout.print(table)
+    if note:
+        stdout.print(note, soft_wrap=True)
+
+
 def _print_gap_table(rows: list[dict], before: list[dict], out: Path) -> None:
     """Band edges of the runs analysed now and (``*``) of those stored before, by run path
     relative to their common parent."""
     all_rows = rows + before
     parent, names = _run_names([row["run"] for row in all_rows])
-    caption = f"* stored before with the same inputs (--force analyses them again)" if before else None
-    table = _table(f"water band edges (eV vs E_F) of the runs in {parent} → {out}",
-                   "run", "status", "VBM", "CBM", "gap", "metallized", "μ_z (e/Å)", caption=caption)
+    table = _table("run", "status", "VBM", "CBM", "gap", "metallized", "μ_z (e/Å)")
     order = sorted(range(len(all_rows)), key=lambda i: names[i])
     for i in order:
         row, ok = all_rows[i], all_rows[i]["status"] == "ok"
@@ -490,7 +495,8 @@ def _print_gap_table(rows: list[dict], before: list[dict], out: Path) -> None:
             metallized if ok else "—",
             f"{row['dipole_e_per_A']:+.4f}" if ok else "—",
         )
-    stdout.print(table)
+    _show(f"water band edges (eV vs E_F) of the runs in {parent} → {out}", table,
+          "* stored before with the same inputs (--force analyses them again)" if before else None)
 
 
 @app.command()
@@ -513,8 +519,7 @@ def summary(
         f"{data['n_runs']} runs in {results}: {data['n_ok']} ok, {data['n_failed']} failed; "
         f"metallized: {'—' if frac is None else f'{frac:.1%}'} of the runs that succeeded"
     )
-    table = _table(f"water gap by total dipole μ_z (bins of {bin_width:g} e/Å)",
-                   "μ_z centre (e/Å)", "runs", "mean gap (eV)", "std (eV)", "metallized")
+    table = _table("μ_z centre (e/Å)", "runs", "mean gap (eV)", "std (eV)", "metallized")
     for b in data["gap_by_dipole"]:
         table.add_row(
             f"{b['centre_e_per_A']:+.4f}",
@@ -523,7 +528,7 @@ def summary(
             f"{b['std_gap_eV']:.3f}",
             f"{b['metallized_fraction']:.0%}",
         )
-    stdout.print(table)
+    _show(f"water gap by total dipole μ_z (bins of {bin_width:g} e/Å)", table)
 
 
 @app.command()
@@ -614,56 +619,91 @@ def _correlation_time(row: dict) -> dict:
     }
 
 
-_UNITS = (("_V_per_A", "V/Å"), ("_e_per_A", "e/Å"), ("_e_A", "e·Å"), ("_eV", "eV"), ("_V", "V"), ("_A", "Å"),
-          ("_e", "e"), ("_ps", "ps"), ("_frames", "frames"))
+# Rows of the summary tables: JSON key → (label, unit); a fraction prints as a percentage.
+_QUANTITIES = {
+    "n_frames": ("frames", ""),
+    "index": ("frames read (--index)", ""),
+    "q_o_e": ("q_O", "e"),
+    "mean_total_dipole_e_per_A": ("mean total dipole μ_z", "e/Å"),
+    "std_total_dipole_e_per_A": ("  standard deviation", "e/Å"),
+    "sem_total_dipole_e_per_A": ("  standard error of the mean", "e/Å"),
+    "mean_potential_step_V": ("mean ΔV = μ_z/ε0", "V"),
+    "breakdown_gap_eV": ("band gap compared with", "eV"),
+    "breakdown_fraction": ("frames with |ΔV| above it", ""),
+    "acf_integrated_time": ("integrated correlation time", ""),
+    "water_thickness_A": ("water thickness (O to O)", "Å"),
+    "species_counts": ("species per frame", ""),
+    "sigma_A": ("σ of the Gaussian charges", "Å"),
+    "self_term": ("self term", ""),
+    "intermolecular": ("intermolecular only", ""),
+    "tolerance_V": ("tolerance", "V"),
+    "cell_length_A": ("cell length", "Å"),
+    "mean_delta_v_V": ("mean ΔV", "V"),
+    "std_delta_v_V": ("  standard deviation", "V"),
+    "sem_delta_v_V": ("  standard error of the mean", "V"),
+    "gap_eV": ("band gap compared with", "eV"),
+    "exceeds_gap_fraction": ("frames with ΔV above it", ""),
+    "applied_field_V_per_A": ("applied field", "V/Å"),
+    "applied_added": ("−E·z added to ΔV", ""),
+    "applied_detected": ("because", ""),
+    "field_vacuum_V_per_A": ("field in vacuum (below, above)", "V/Å"),
+    "field_water_V_per_A": ("field in water", "V/Å"),
+    "field_metal_V_per_A": ("field in metal", "V/Å"),
+    "screening": ("screening (vacuum / water field)", ""),
+    "metallic_water": ("metallic water", ""),
+    "induced_dipole_e_A": ("induced dipole", "e·Å"),
+    "potential_step_V": ("step of ΔV across the slab", "V"),
+    "dipole_step_V": ("  from the induced dipole", "V"),
+    "plot": ("figure", ""),
+}
 
 
-def _quantity(key: str, value) -> tuple[str, str]:
-    """A JSON key and its value as a table row: the key's unit suffix moved to the value
-    (``mean_total_dipole_e_per_A`` → ``mean total dipole``, ``+0.01812 e/Å``), four significant
-    digits, yes/no, and — for a missing number."""
-    unit = next((u for suffix, u in _UNITS if key.endswith(suffix)), "")
-    label = key[: -len(next(suffix for suffix, u in _UNITS if u == unit))] if unit else key
-
-    def number(x) -> str:
-        if x is None or isinstance(x, float) and not math.isfinite(x):
-            return "—"
-        if isinstance(x, (bool, np.bool_)):
-            return "yes" if x else "no"
-        if isinstance(x, (int, np.integer)) or float(x).is_integer() and abs(x) < 1e6:
-            return str(int(x))
-        return f"{x:.4g}"
-
-    if isinstance(value, dict):
-        text = ", ".join(f"{k} {number(v)}" for k, v in value.items())
-    elif isinstance(value, (list, tuple)):
-        text = ", ".join(number(v) for v in value)
-    elif isinstance(value, str) or value is None:
-        text = "—" if value is None else value
-    else:
-        text = number(value)
-    return label.replace("_", " "), f"{text} {unit}" if unit and text != "—" else text
+def _number_text(x, percent: bool = False) -> str:
+    """Four significant digits; integers as integers; yes/no; — for a missing number."""
+    if x is None or isinstance(x, float) and not math.isfinite(x):
+        return "—"
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if percent:
+        return f"{x:.1%}"
+    if isinstance(x, (int, np.integer)) or float(x).is_integer() and abs(x) < 1e6:
+        return str(int(x))
+    return f"{x:.4g}"
 
 
-def _print_quantities(title: str, data: dict, hidden: tuple = ()) -> None:
-    """A two-column table of a JSON summary (see :func:`_quantity`), without the ``hidden`` keys."""
-    table = _table(title, "quantity", "value")
+def _print_quantities(title: str, data: dict) -> None:
+    """The keys of ``data`` listed in :data:`_QUANTITIES` as a table of labelled values with units."""
+    table = _table("quantity", "value")
+    table.columns[0].no_wrap = True
     table.columns[1].justify = "left"
+    table.columns[1].overflow = "fold"
     for key, value in data.items():
-        if key not in hidden:
-            table.add_row(*_quantity(key, value))
-    stdout.print(table)
+        if key not in _QUANTITIES:
+            continue
+        label, unit = _QUANTITIES[key]
+        percent = key.endswith("_fraction")
+        if isinstance(value, dict):
+            text = ", ".join(f"{k} {_number_text(v)}" for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            text = ", ".join(_number_text(v) for v in value)
+        elif isinstance(value, str) or value is None:
+            text = value or "—"
+        else:
+            text = _number_text(value, percent)
+        table.add_row(label, f"{text} {unit}" if unit and text != "—" else text)
+    _show(title, table)
 
 
-def _print_trajectory_summary(summary: dict, row: dict, out: Path, as_json: bool, hidden: tuple = ()) -> None:
-    """One JSON object, or a table of the summary without the paths (and ``hidden`` keys)."""
+def _print_trajectory_summary(summary: dict, row: dict, out: Path, as_json: bool) -> None:
+    """One JSON object, or a table of the summary's quantities (see :data:`_QUANTITIES`)."""
     if as_json:
         _print_json(summary)
         return
     data = dict(summary)
-    if "acf_integrated_time" in data:  # the time and its unit in one row
-        data["acf_integrated_time"] = f"{data['acf_integrated_time']:.4g} {data.pop('acf_integrated_time_units')}"
-    _print_quantities(f"{row['run']} → {out}", data, ("trajectory", "out", *hidden))
+    units = data["acf_integrated_time_units"]
+    data["acf_integrated_time"] = f"{_number_text(data['acf_integrated_time'])} {units}" + (
+        f" ({_number_text(data['acf_integrated_time_frames'])} frames)" if units != "frames" and "acf_integrated_time_frames" in data else "")
+    _print_quantities(f"{row['run']} → {out}", data)
 
 
 @app.command()
@@ -708,7 +748,7 @@ def potential(
         "exceeds_gap_fraction": row["exceeds_gap_fraction"],
         **_correlation_time(row),
     }
-    _print_trajectory_summary(summary_, row, out, as_json, hidden=("delta_v_V",))
+    _print_trajectory_summary(summary_, row, out, as_json)
 
 
 @app.command("field-profile")
@@ -756,8 +796,8 @@ def field_profile_command(
     if as_json:
         _print_json(data)
         return
-    _print_quantities(f"field response of {row['run']} (without: {row['run_no_field']}) → {out}", data,
-                      ("run", "run_no_field", "out", *(("plot",) if plot is None else ())))
+    _print_quantities(f"field response of {row['run']} (without the field: {row['run_no_field']}) → {out}",
+                      {k: v for k, v in data.items() if v is not None or k != "plot"})
 
 
 @app.command("fit-charge")
@@ -818,9 +858,11 @@ def fit_charge_command(
     else:
         stdout.print(
             f"q_O = {result.q_o_e:.4f} ± {result.q_o_stderr_e:.4f} e (95 % bootstrap {result.q_o_ci95_e[0]:.4f} … "
-            f"{result.q_o_ci95_e[1]:.4f}), R² = {result.r2:.4f}, RMSE = {result.rmse_e_per_A:.2e} e/Å; "
-            f"{result.n_used} frames used, {result.n_rejected} left out → {out}"
-        )
+            f"{result.q_o_ci95_e[1]:.4f}), R² = {result.r2:.4f}, RMSE = {result.rmse_e_per_A:.2e} e/Å → {out}", soft_wrap=True)
+        stdout.print(f"{result.n_used} frame(s) used, {result.n_rejected} left out", soft_wrap=True)
+        for frame in frames:
+            if frame.get("rejected"):
+                stdout.print(f"  left out: {frame['run']}: {frame['rejected']}", soft_wrap=True)
     raise typer.Exit(code=1 if failed else 0)
 
 
@@ -957,11 +999,11 @@ def generate(
     if campaign.existing:
         stdout.print(f"{campaign.directory} already holds this campaign: nothing written", soft_wrap=True)
         return
-    table = _table(f"{len(frames)} frame(s) → {campaign.directory}", "run directories", "frame", "μ_z (e/Å)", "why")
+    table = _table("run directories", "frame", "μ_z (e/Å)", "why")
     for f in frames:
         table.add_row(" ".join(r["dir"] for r in f["runs"]), str(f["index"]), f"{f['dipole_e_per_A']:+.5f}", f["reason"])
     table.columns[3].justify = "left"
-    stdout.print(table)
+    _show(f"{len(frames)} frame(s) → {campaign.directory}", table)
     if code == "cp2k":
         stdout.print(cp2k_inputs.layout_note(cp2k_settings), soft_wrap=True)
     stdout.print(f"run: bash {campaign.directory / 'run_all.sh'}  or  sbatch {campaign.directory / 'submit.slurm'}", soft_wrap=True)
