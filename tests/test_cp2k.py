@@ -273,7 +273,7 @@ def test_input_cell_vectors_scaled_coordinates_and_variables(tmp_path):
 
 
 # ---------------------------------------------------------------------------- MULTIPLE_UNIT_CELL
-MUC = FIXTURES / "cp2k" / "muc_skew"
+MUC = FIXTURES / "cp2k_cells" / "muc_skew"
 
 
 def test_multiple_unit_cell_replicates_as_cp2k_did():
