@@ -548,8 +548,10 @@ def dipole(
     workers: int = _WORKERS,
     scheduler: str = _SCHEDULER,
 ) -> None:
-    """Fixed-charge dipoles of water along a trajectory: cumulative profile μ_z(z), total-dipole
-    distribution and autocorrelation, densities and the species census (METHODS §1).
+    """Fixed-charge dipoles of water along an MLIP trajectory (METHODS §1).
+
+    The cumulative profile μ_z(z), the total-dipole distribution and autocorrelation, the O and H
+    densities and the species census, stored in --out.
 
     Dipoles are e/Å (per area), potential steps V; correlation times in ps when the frames have
     times (--timestep-ps, or time_ps/time_fs in each frame's info), else in frames.
@@ -723,10 +725,11 @@ def potential(
     workers: int = _WORKERS,
     scheduler: str = _SCHEDULER,
 ) -> None:
-    """Potential-difference proxy of periodic water boxes (METHODS §2): Gaussian charges on O and
-    H, the periodic (tin-foil Ewald, PME) potential at every atom, ΔV = max − min per frame, its
-    distribution and autocorrelation. Potentials V, lengths Å; correlation times in ps when the
-    frames have times, else in frames.
+    """Potential-difference proxy of periodic water boxes (METHODS §2).
+
+    Gaussian charges on O and H, the periodic (tin-foil Ewald, PME) potential at every atom,
+    ΔV = max − min per frame, its distribution and autocorrelation. Potentials V, lengths Å;
+    correlation times in ps when the frames have times, else in frames.
     """
     _input_file(trajectory, "a trajectory file")
     result, row = _trajectory_analysis("potential", POTENTIAL_SCHEMA, out, as_json, lambda on_frames: potential_trajectory(
@@ -765,8 +768,11 @@ def field_profile_command(
     margin: float = _number(3.0, "--margin", unit="Å", lo=1, hi=10, help="The vacuum and water regions keep this far from the atoms."),
     window: float = _number(3.0, "--window", unit="Å", lo=0, hi=20, help="Window of the macroscopic average (0: none)."),
 ) -> None:
-    """Response to an applied field: ΔV(z), Δρ(z), the field in vacuum and water, the water's
-    screening, metallic water, and the induced dipole (METHODS §5). Fields V/Å, dipole e·Å."""
+    """Response of a frame to an applied field (METHODS §5).
+
+    ΔV(z) and Δρ(z) between the runs without and with the field, the field in vacuum and in the
+    water, the water's screening, metallic water and the induced dipole. Fields V/Å, dipole e·Å.
+    """
     try:
         result, row = field_profile(run_no_field, run_field, "xyz".index(axis.value), include_applied.value, margin, window)
         _store_once(out, FIELD_SCHEMA, row)
@@ -814,9 +820,11 @@ def fit_charge_command(
     workers: int = _WORKERS,
     scheduler: str = _SCHEDULER,
 ) -> None:
-    """Fit the fixed oxygen charge q_O (q_H = −q_O/2) to the DFT dipoles of water frames
-    (METHODS §3). Charges e, dipoles per area e/Å. Exit status 1 when some run had no usable
-    dipole (the fit uses the others), 2 for usage errors."""
+    """Fit the fixed oxygen charge q_O to the DFT dipoles of water frames (METHODS §3).
+
+    q_H = −q_O/2. Charges e, dipoles per area e/Å. Says which frames were left out and why. Exit
+    status 1 when some run had no usable dipole (the fit uses the others), 2 for usage errors.
+    """
     source = source.value
     try:
         with stop_on_signals():
@@ -1023,9 +1031,11 @@ def plot_command(
     fmt: FigureFormat = typer.Option(FigureFormat.png, "--format", "-f", help="File format."),
     run: str = typer.Option(None, "--run", metavar="TEXT", help="Figures of one run draw the latest row whose run path contains this text (default: the latest row with the data)."),
 ) -> None:
-    """Figures of the paper from stored results: densities, dipole profile and
-    distribution, z-resolved PDoS, field response, band edges against μ_z, σ against
-    thickness, ΔV against cell length, autocorrelations, species census, q_O parity.
+    """Figures of the paper from stored results.
+
+    Densities, dipole profile and distribution, z-resolved PDoS, field response, band edges
+    against μ_z, σ against thickness, ΔV against cell length, autocorrelations, species census,
+    q_O parity.
 
     Arguments are results files and figure names, in any order:
     a figure name is a figure, anything else a file.
