@@ -459,11 +459,13 @@ def _frame_time_ps(info: dict, number: int, timestep_ps: float | None) -> float:
 
 
 def _frame_spacing_ps(times_ps: np.ndarray) -> float:
-    """The time between consecutive analysed frames (ps) when they are evenly spaced, else NaN."""
+    """The time between consecutive analysed frames (ps) when they are evenly spaced, else NaN.
+    Frames read backwards (``--index ::-1``) are as far apart as read forwards: an
+    autocorrelation does not depend on the direction of time, so the spacing is positive."""
     steps = np.diff(times_ps)
-    if steps.size == 0 or not np.all(np.isfinite(steps)) or not np.allclose(steps, steps[0], rtol=1e-6, atol=1e-9):
+    if steps.size == 0 or not np.all(np.isfinite(steps)) or not np.allclose(steps, steps[0], rtol=1e-6, atol=1e-9) or steps[0] == 0:
         return float("nan")
-    return float(steps[0])
+    return abs(float(steps[0]))
 
 
 def _file_hash(path: Path, extra: str) -> str:

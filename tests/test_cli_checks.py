@@ -159,3 +159,12 @@ def test_json_is_strict(tmp_path):
 
     data = json.loads(result.stdout, parse_constant=refuse)
     assert data["field_metal_V_per_A"] is None
+
+
+def test_a_trajectory_read_backwards_has_the_same_correlation_time(tmp_path):
+    trajectory = FIXTURES / "trajectories/water_slab_tip3p.extxyz"
+    forward, backward = (json.loads(invoke("dipole", trajectory, "--index", index, "--json", "--workers", "1",
+                                           "--out", tmp_path / "d.h5").stdout) for index in ("::2", "::-2"))
+    assert forward["acf_integrated_time_units"] == backward["acf_integrated_time_units"] == "ps"
+    assert backward["acf_integrated_time"] > 0
+    assert backward["acf_integrated_time"] == pytest.approx(forward["acf_integrated_time"], rel=0.2)
