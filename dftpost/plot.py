@@ -470,8 +470,10 @@ def draw_acf(dipole_rows: Sequence[dict] = (), potential_rows: Sequence[dict] = 
     analysed frames (paper Fig. 3d, S4).
 
     ``dipole_rows``, ``potential_rows``: ``dipole`` and ``potential`` rows with ``acf`` and
-    ``frame_index`` (``time_ps`` optional). The x range is cut
-    to half the longest series (the tail is noise); the lines hold every lag.
+    ``frame_index`` (``time_ps`` optional). Each curve is drawn over the lags that carry
+    information: up to ten integrated correlation times (at least 10 lags), at most a quarter of
+    its series (beyond, few pairs of frames enter each lag). Its integrated time τ_int is a dotted
+    vertical line; the grey band ±2/√N is the noise of an uncorrelated series of the same length.
     """
     if not dipole_rows and not potential_rows:
         raise MissingInputError(None, "no dipole or potential rows to draw")
@@ -485,17 +487,25 @@ def draw_acf(dipole_rows: Sequence[dict] = (), potential_rows: Sequence[dict] = 
     in_ps = all(s is not None for s in steps)
     runs = list(dict.fromkeys(r["run"] for r, *_ in curves))  # one colour per trajectory when there are several
     fig, ax = _new_figure()
-    longest = 1.0
+    longest, noise = 0.0, 0.0
     for (r, what, style, colour), step in zip(curves, steps):
         acf = _array(r, "acf")
         scale = step if in_ps else 1.0
-        tau = float(r.get("acf_integrated_time_frames", np.nan)) * scale
+        tau_frames = float(r.get("acf_integrated_time_frames", np.nan))
+        shown = min(acf.size, max(10, acf.size // 4 if not math.isfinite(tau_frames) else min(acf.size // 4, math.ceil(10 * tau_frames))))
+        shown = max(shown, 2)
         colour = colour if len(runs) == 1 else f"C{runs.index(r['run']) % 10}"
-        ax.plot(np.arange(acf.size) * scale, acf, ls=style, color=colour,
-                label=f"{what}, {_run_label(r['run'])}: τ = {tau:.3g} {'ps' if in_ps else 'frames'}")
-        longest = max(longest, acf.size // 2 * scale)
-    ax.axhline(0.0, color="k", lw=0.5)
-    ax.set_xlim(0.0, longest)
+        unit = "ps" if in_ps else "frames"
+        ax.plot(np.arange(shown) * scale, acf[:shown], ls=style, color=colour, zorder=3,
+                label=f"{what}, {_run_label(r['run'])}")
+        if math.isfinite(tau_frames):
+            ax.axvline(tau_frames * scale, color=colour, ls=":", lw=1.2, zorder=2,
+                       label=f"  τ_int = {tau_frames * scale:.3g} {unit}")
+        longest = max(longest, (shown - 1) * scale)
+        noise = max(noise, 2 / math.sqrt(acf.size))
+    ax.axhspan(-noise, noise, color="0.9", lw=0, zorder=0, label="±2/√N: noise of an uncorrelated series")
+    ax.axhline(0.0, color="k", lw=0.5, zorder=1)
+    ax.set_xlim(0.0, longest or 1.0)
     ax.set_xlabel("lag τ (ps)" if in_ps else "lag τ (frames)")
     ax.set_ylabel("autocorrelation C(τ) (dimensionless)")
     ax.legend(fontsize=7)
@@ -535,18 +545,21 @@ def draw_parity(row: dict) -> Figure:
     fitted = row["q_o_e"] * lever + row["intercept_e_per_A"]
     fig, ax = _new_figure(size=(4.2, 4.2))
     ok = np.isfinite(lever)
-    ax.scatter(dft[ok & (used == 1)], fitted[ok & (used == 1)], color="C0", label="used")
-    ax.scatter(dft[ok & (used == 0)], fitted[ok & (used == 0)], facecolors="none", edgecolors="C3", label="left out")
+    # the points above the shaded range and the line, the left-out frames on top of all
+    ax.scatter(dft[ok & (used == 1)], fitted[ok & (used == 1)], color="C0", zorder=3, label="used in the fit")
+    ax.scatter(dft[ok & (used == 0)], fitted[ok & (used == 0)], facecolors="white", edgecolors="C3", linewidths=1.5,
+               zorder=4, label="left out")
     span = np.nanmax(np.abs(np.concatenate([dft[ok], fitted[ok]]))) * 1.1
-    ax.plot([-span, span], [-span, span], color="k", lw=0.8)
-    ax.axvspan(-span, -row["max_dipole_e_per_A"], color=COLOURS["breakdown"], lw=0)
-    ax.axvspan(row["max_dipole_e_per_A"], span, color=COLOURS["breakdown"], lw=0)
+    ax.plot([-span, span], [-span, span], color="k", lw=0.8, zorder=2, label="fixed-charge = DFT")
+    ax.axvspan(-span, -row["max_dipole_e_per_A"], color=COLOURS["breakdown"], lw=0, zorder=0,
+               label=f"|μ_DFT| ≥ {row['max_dipole_e_per_A']:g} e/Å: left out")
+    ax.axvspan(row["max_dipole_e_per_A"], span, color=COLOURS["breakdown"], lw=0, zorder=0)
     ax.set_xlim(-span, span)
     ax.set_ylim(-span, span)
     ax.set_xlabel("DFT dipole per area (e/Å)")
     ax.set_ylabel("fixed-charge dipole per area (e/Å)")
     ax.set_title(f"q_O = {row['q_o_e']:.4f} ± {row['q_o_stderr_e']:.4f} e, R² = {row['r2']:.3f}")
-    ax.legend()
+    ax.legend(loc="upper left", fontsize=8)
     return fig
 
 
