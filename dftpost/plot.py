@@ -83,6 +83,8 @@ COLOURS: dict[str, str] = {
 }
 
 _REGION_COLOURS = {"vacuum_below": "#dde8f5", "vacuum_above": "#dde8f5", "water": "#d9f0d9", "metal": "#eeeeee"}
+# a shaded range's outline, so that it shows in the legend and its bounds in the plot
+_BREAKDOWN_EDGE = {"ec": "#d08a8a", "lw": 0.8}
 _SPECIES_LABELS = {"O": "O (no H)", "OH": "OH⁻", "H2O": "H₂O", "H3O": "H₃O⁺", "free_H": "free H"}
 _SPECIES_STYLES = {"O": ":", "OH": "-", "H2O": "-", "H3O": "--", "free_H": "-."}
 FORMATS = ("png", "pdf", "svg")
@@ -231,8 +233,8 @@ def draw_dipole_distribution(row: dict) -> Figure:
     fig, ax = _new_figure()
     ax.stairs(counts, edges, fill=True, color=COLOURS["dipole"], alpha=0.8, label=f"{int(counts.sum())} frames")
     low, high = min(edges[0], -1.15 * threshold), max(edges[-1], 1.15 * threshold)
-    ax.axvspan(low, -threshold, color=COLOURS["breakdown"], lw=0, zorder=0, label=f"|μ_z|/ε0 > {gap:g} eV")
-    ax.axvspan(threshold, high, color=COLOURS["breakdown"], lw=0, zorder=0)
+    ax.axvspan(low, -threshold, fc=COLOURS["breakdown"], **_BREAKDOWN_EDGE, zorder=0, label=f"|μ_z|/ε0 > {gap:g} eV")
+    ax.axvspan(threshold, high, fc=COLOURS["breakdown"], **_BREAKDOWN_EDGE, zorder=0)
     ax.set_xlim(low, high)
     ax.set_xlabel("total dipole μ_z (e/Å)")
     ax.set_ylabel("frames (count)")
@@ -267,15 +269,21 @@ def draw_census(row: dict) -> Figure:
     fig, (ax_water, ax_ions) = _new_figure(2, 1, size=(4.8, 4.2), sharex=True, height_ratios=(1, 1.4))
     for k, species in enumerate(CENSUS_SPECIES):
         ax = ax_water if species == "H2O" else ax_ions
-        (line,) = ax.plot(x, census[:, k], drawstyle="steps-mid", ls=_SPECIES_STYLES[species], label=_SPECIES_LABELS[species])
+        never = not census[:, k].any()  # lines at zero lie on each other: the legend says which
+        label = _SPECIES_LABELS[species] + (": 0 in every frame" if never else "")
+        (line,) = ax.plot(x, census[:, k], drawstyle="steps-mid", ls=_SPECIES_STYLES[species], label=label)
         line.set_gid(species)
     for ax in (ax_water, ax_ions):
         _integer_ticks(ax.yaxis)
+        low, high = ax.get_ylim()
+        if high - low < 2:  # a constant count: whole numbers around it, not ±0.05
+            middle = round((low + high) / 2)
+            ax.set_ylim(max(middle - 1.5, -0.5), middle + 1.5)  # counts are never negative
     ax_water.set_ylabel("H₂O (count)")
     ax_ions.set_ylabel("per frame (count)")
     ax_ions.set_xlabel(xlabel)
-    ax_ions.legend(ncols=2)
-    ax_water.set_title(f"{_run_label(row['run'])}: species census, r_OH = {row.get('r_oh_A', float('nan')):g} Å")
+    ax_ions.legend(ncols=2 if census[:, [k for k, s in enumerate(CENSUS_SPECIES) if s != "H2O"]].any() else 1, fontsize=8)
+    ax_water.set_title(f"{_run_label(row['run'])}\nspecies census (r_OH = {row.get('r_oh_A', float('nan')):g} Å)", fontsize=9)
     return fig
 
 
@@ -519,9 +527,15 @@ def draw_field_response(row: dict) -> Figure:
     shaded (paper Fig. 2b). ``row``: a ``field_profile`` row with its arrays."""
     regions = json.loads(_value(row, "parameters"))["regions"]
     fig, (ax_v, ax_rho) = _new_figure(2, 1, size=(5.5, 5.0), sharex=True)
+    named = set()
     for ax in (ax_v, ax_rho):
         for r in regions:
-            ax.axvspan(r["low_A"], r["high_A"], color=_REGION_COLOURS.get(r["name"], "#f5f5f5"), lw=0)
+            kind = r["name"].split("_")[0]  # vacuum_below and vacuum_above: one legend entry
+            label = None
+            if ax is ax_rho and kind not in named:
+                label = f"{kind}: fitted region"
+                named.add(kind)
+            ax.axvspan(r["low_A"], r["high_A"], color=_REGION_COLOURS.get(r["name"], "#f5f5f5"), lw=0, label=label)
     ax_v.plot(_array(row, "z"), _array(row, "delta_v"), color="C0", label="ΔV (planar)")
     ax_v.plot(row["z"], _array(row, "macroscopic_delta_v"), color="C1", ls="--", label="ΔV (macroscopic)")
     ax_v.set_ylabel("ΔV (V)")
@@ -530,10 +544,11 @@ def draw_field_response(row: dict) -> Figure:
         f"screening {row['screening']:.2f}"
     )
     ax_v.legend(loc="best")
-    ax_rho.plot(row["z"], _array(row, "delta_rho"), color="C2")
+    ax_rho.plot(row["z"], _array(row, "delta_rho"), color="C2", label="Δρ (planar)")
     ax_rho.axhline(0.0, color="k", lw=0.5)
     ax_rho.set_ylabel("Δρ (e/Å³)")
     ax_rho.set_xlabel(f"{row['axis']} (Å)")
+    ax_rho.legend(loc="best", fontsize=8)
     return fig
 
 
@@ -551,9 +566,9 @@ def draw_parity(row: dict) -> Figure:
                zorder=4, label="left out")
     span = np.nanmax(np.abs(np.concatenate([dft[ok], fitted[ok]]))) * 1.1
     ax.plot([-span, span], [-span, span], color="k", lw=0.8, zorder=2, label="fixed-charge = DFT")
-    ax.axvspan(-span, -row["max_dipole_e_per_A"], color=COLOURS["breakdown"], lw=0, zorder=0,
+    ax.axvspan(-span, -row["max_dipole_e_per_A"], fc=COLOURS["breakdown"], **_BREAKDOWN_EDGE, zorder=0,
                label=f"|μ_DFT| ≥ {row['max_dipole_e_per_A']:g} e/Å: left out")
-    ax.axvspan(row["max_dipole_e_per_A"], span, color=COLOURS["breakdown"], lw=0, zorder=0)
+    ax.axvspan(row["max_dipole_e_per_A"], span, fc=COLOURS["breakdown"], **_BREAKDOWN_EDGE, zorder=0)
     ax.set_xlim(-span, span)
     ax.set_ylim(-span, span)
     ax.set_xlabel("DFT dipole per area (e/Å)")

@@ -460,3 +460,20 @@ def test_parity_draws_left_out_frames_on_top_and_names_every_element(files):
     assert left_out.get_zorder() > max(p.get_zorder() for p in ax.patches)  # above the shaded range
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "fixed-charge = DFT" in labels and any(label.startswith("|μ_DFT| ≥") for label in labels)
+
+
+def test_every_shaded_region_is_in_the_legend(files):
+    ax_v, ax_rho = draw_field_response(read_rows(files["all"], "field_profile")[0]).axes[:2]
+    labels = [t.get_text() for t in ax_rho.get_legend().get_texts()]
+    assert "vacuum: fitted region" in labels and "water: fitted region" in labels
+    ax = draw_dipole_distribution(read_rows(files["all"], "dipole")[0]).axes[0]
+    assert any(t.get_text().startswith("|μ_z|/ε0 >") for t in ax.get_legend().get_texts())
+
+
+def test_census_says_which_species_never_occur(files):
+    row = read_rows(files["all"], "dipole")[0]
+    quiet = {**row, "census": np.column_stack([np.zeros_like(c) if s != "H2O" else c
+                                               for s, c in zip(CENSUS_SPECIES, np.asarray(row["census"]).T)])}
+    ax = draw_census(quiet).axes[1]
+    assert all(t.get_text().endswith(": 0 in every frame") for t in ax.get_legend().get_texts())
+    assert ax.get_ylim()[0] >= -0.5
