@@ -676,9 +676,9 @@ def _number_text(x, percent: bool = False) -> str:
 def _print_quantities(title: str, data: dict) -> None:
     """The keys of ``data`` listed in :data:`_QUANTITIES` as a table of labelled values with units."""
     table = _table("quantity", "value")
-    table.columns[0].no_wrap = True
-    table.columns[1].justify = "left"
-    table.columns[1].overflow = "fold"
+    label_column, value_column = table.columns
+    label_column.no_wrap, label_column.min_width = True, max(len(_QUANTITIES[k][0]) for k in data if k in _QUANTITIES)
+    value_column.justify, value_column.no_wrap = "left", False  # long values wrap, labels never
     for key, value in data.items():
         if key not in _QUANTITIES:
             continue
