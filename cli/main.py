@@ -6,10 +6,12 @@ Exit codes: 0 success, 1 bad or missing input (a one-line message on stderr nami
 
 from __future__ import annotations
 
+import errno
 import inspect as _inspect_module
 import json
 import math
 import os
+import stat
 import signal
 import sys
 from enum import Enum
@@ -194,10 +196,25 @@ def _usage(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-def _input_file(path: Path, what: str) -> None:
-    """A directory where a file is expected is bad input (exit 1), said in those words."""
-    if path.is_dir():
-        _fail(DftpostError(path, f"is a directory, not {what}"))
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _input_file(path: Path, what: str, missing: str = "no such file") -> None:
+    """Anything but a readable regular file where ``what`` is expected is bad input (exit 1),
+    checked before any work and said in its own words: missing, a symbolic-link loop or a link
+    to nothing, a directory, a FIFO, a device, a socket, no permission to read."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        _fail(DftpostError(path, "a symbolic link to a missing file" if os.path.islink(path) else missing))
+    except OSError as exc:
+        _fail(DftpostError(path, "a loop of symbolic links" if exc.errno == errno.ELOOP else exc.strerror or str(exc)))
+    for test, kind in _FILE_KINDS:
+        if test(info.st_mode):
+            _fail(DftpostError(path, f"is {kind}, not {what}"))
+    if not os.access(path, os.R_OK):
+        _fail(DftpostError(path, f"permission denied: cannot read {what}"))
 
 
 def _strict_json(value):
@@ -1056,9 +1073,7 @@ def plot_command(
     if not files:
         _usage("give at least one results file (HDF5 written by dftpost)")
     for path in files:
-        if not path.exists():
-            _fail(DftpostError(path, f"no such file, nor a figure name ({', '.join(FIGURES)})"))
-        _input_file(path, "a results file (HDF5 written by dftpost)")
+        _input_file(path, "a results file (HDF5 written by dftpost)", f"no such file, nor a figure name ({', '.join(FIGURES)})")
     try:
         made = plot_results(files, which, out, fmt.value, run)
     except DftpostError as exc:

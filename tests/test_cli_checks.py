@@ -4,6 +4,7 @@ read or written); messages are plain text; --json is strict JSON."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,31 @@ def test_a_trajectory_read_backwards_has_the_same_correlation_time(tmp_path):
     assert forward["acf_integrated_time_units"] == backward["acf_integrated_time_units"] == "ps"
     assert backward["acf_integrated_time"] > 0
     assert backward["acf_integrated_time"] == pytest.approx(forward["acf_integrated_time"], rel=0.2)
+
+
+def _special(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / kind
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "loop":
+        os.symlink(tmp_path / "loop2", path)
+        os.symlink(path, tmp_path / "loop2")
+    elif kind == "dangling":
+        os.symlink(tmp_path / "nowhere", path)
+    elif kind == "device":
+        return Path("/dev/null")
+    return path
+
+
+@pytest.mark.parametrize("kind, words", [("fifo", "is a FIFO (named pipe), not a trajectory file"), ("loop", "a loop of symbolic links"),
+                                         ("dangling", "a symbolic link to a missing file"), ("device", "is a character device"),
+                                         ("missing", "no such file")])
+def test_special_files_get_their_own_words_before_any_work(tmp_path, kind, words):
+    """A FIFO would block the reader forever: every kind is named before anything is opened."""
+    target = _special(tmp_path, kind)
+    for command in ("dipole", "potential"):
+        result = invoke(command, target, "--out", tmp_path / "r.h5")
+        assert result.exit_code == 1, result.output
+        (line,) = result.stderr.strip().splitlines()
+        assert words in line and str(target) in line
+    assert not (tmp_path / "r.h5").exists()
