@@ -316,7 +316,7 @@ def draw_pdos_map(row: dict) -> Figure:
     vbm, cbm = float(row.get("vbm_eV", np.nan)), float(row.get("cbm_eV", np.nan))
     for level, key in ((vbm, "vbm"), (cbm, "cbm")):
         if np.isfinite(level):
-            ax.axhline(level, color=COLOURS[key], ls=":", lw=0.8)
+            ax.axhline(level, color=COLOURS[key], ls=":", lw=0.8, label=f"{key.upper()} of the water PDoS")
     ax.axhline(0.0, color=COLOURS["fermi"], ls="--", lw=0.8, label="E_F")
     levels = np.concatenate([local_vbm, local_cbm, [vbm, cbm, 0.0]])
     low, high = np.nanmin(levels) - 4.0, np.nanmax(levels) + 3.0
@@ -326,7 +326,7 @@ def draw_pdos_map(row: dict) -> Figure:
     gap = row.get("gap_eV", float("nan"))
     metallized = {1: ", metallized", 0: ""}.get(int(row.get("metallized", -1)), "")
     ax.set_title(f"{_run_label(row['run'])}: gap {gap:.2f} eV{metallized}")
-    ax.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="center", fontsize=7, framealpha=0.9)  # in the gap, off the bands
     return fig
 
 
@@ -357,7 +357,7 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
     fig, (ax_e, ax_g) = _new_figure(2, 1, size=(4.8, 5.2), sharex=True)
     ax_h = ax_e.twinx()
     counts, edges = np.histogram(mu, _bin_edges(mu, bin_width_e_per_A))
-    ax_h.stairs(counts, edges, fill=True, color=COLOURS["histogram"])
+    bars = ax_h.stairs(counts, edges, fill=True, color=COLOURS["histogram"], label="runs per bin (right axis)")
     ax_h.set_ylabel("runs per bin (count)")
     _integer_ticks(ax_h.yaxis)
     ax_e.set_zorder(ax_h.get_zorder() + 1)  # the histogram behind the points
@@ -373,7 +373,9 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
         ax_e.plot(mu, reference, "_", color=COLOURS["fermi"], ms=8, label="reference")
     ax_e.set_ylabel("band edge − E_F (eV)")
     fig.suptitle(f"{len(rows)} runs, {int(metallized.sum())} metallized", fontsize=STYLE["axes.titlesize"])
-    ax_e.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=5, fontsize=7, handletextpad=0.3, columnspacing=1.0)
+    handles, labels = ax_e.get_legend_handles_labels()
+    ax_e.legend(handles + [bars], labels + [bars.get_label()], loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3,
+                fontsize=7, handletextpad=0.3, columnspacing=1.0)
     bins = gap_by_dipole(mu, gap, metallized, bin_width_e_per_A)
     ax_g.plot(mu, gap, "o", color=COLOURS["histogram"], mec="0.5", label="runs")
     centre, mean, std = (np.array([b[k] for b in bins]) for k in ("centre_e_per_A", "mean_gap_eV", "std_gap_eV"))
