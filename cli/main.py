@@ -66,6 +66,7 @@ stdout = Console(markup=False, emoji=False, highlight=False)
 # ----------------------------------------------------------------------------- checked options
 def _range_text(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool, unit: str) -> str:
     """``"0.01 ≤ x ≤ 5 Å"``, ``"x ≥ 1"``, ``"x > 0 e/Å"``, ..."""
+    lo, hi = (None if x is None else int(x) if float(x).is_integer() and abs(x) < 1e7 else x for x in (lo, hi))
     if lo is not None and hi is not None:
         text = f"{lo:g} {'<' if lo_open else '≤'} x {'<' if hi_open else '≤'} {hi:g}"
     elif lo is not None:
@@ -915,24 +916,24 @@ def generate(
     q_o: float = _Q_O,
     min_vacuum: float = _number(10.0, "--min-vacuum", unit="Å", lo=0, hi=200, help="Narrowest vacuum gap along z accepted."),
     layer_width: float = _number(3.0, "--layer-width", unit="Å", lo=0.5, hi=20, help="Height of the water layer lists (z-resolved PDoS)."),
-    xc: str = typer.Option("PBE", "--xc", help="Exchange-correlation functional (CP2K XC_FUNCTIONAL / FHI-aims xc)."),
+    xc: str = typer.Option("PBE", "--xc", metavar="NAME", help="Exchange-correlation functional (CP2K XC_FUNCTIONAL / FHI-aims xc)."),
     cutoff: float = _number(400.0, "--cutoff", unit="Ry", lo=50, hi=5000, help="CP2K: plane-wave cutoff."),
     rel_cutoff: float = _number(50.0, "--rel-cutoff", unit="Ry", lo=10, hi=1000, help="CP2K: REL_CUTOFF."),
     eps_scf: float = _number(1e-6, "--eps-scf", lo=1e-12, hi=1e-3, metavar="NUMBER", help="CP2K: EPS_SCF."),
-    mixing: str = typer.Option("auto", "--mixing", help="CP2K: SCF mixing method; auto: DIRECT_P_MIXING without metal (BROYDEN_MIXING aborted on some water frames with the dipole correction), BROYDEN_MIXING (α 0.1, β 1.5) with metal."),
+    mixing: str = typer.Option("auto", "--mixing", metavar="METHOD", help="CP2K: SCF mixing method; auto: DIRECT_P_MIXING without metal (BROYDEN_MIXING aborted on some water frames with the dipole correction), BROYDEN_MIXING (α 0.1, β 1.5) with metal."),
     cube_stride: int = _number(2, "--cube-stride", lo=1, hi=10, metavar="N", help="CP2K: STRIDE of the V_HARTREE and density cubes."),
-    project: str = typer.Option("frame", "--project", help="CP2K: project name (file names PROJECT.inp, PROJECT.out, ...)."),
+    project: str = typer.Option("frame", "--project", metavar="NAME", help="CP2K: project name (file names PROJECT.inp, PROJECT.out, ...)."),
     cp2k_version: str = typer.Option(None, "--cp2k-version", metavar="VERSION", help="CP2K: the release the inputs are for, e.g. 2023.1 or 2026.2 (2026.2 moved PDoS/LDOS under &PRINT%DOS); default: what cp2k.psmp --version reports, else the newest layout dftpost knows."),
     kind: list[str] = typer.Option([], "--kind", metavar="EL=BASIS,POTENTIAL", help="CP2K: EL=BASIS,POTENTIAL for one element (repeatable), e.g. Cu=DZVP-MOLOPT-SR-GTH,GTH-PBE-q11."),
     species_dir: Path = typer.Option(None, "--species-dir", metavar="DIR", help="FHI-aims: species defaults folder (…/defaults_2020 or …/defaults_2020/intermediate); default $AIMS_SPECIES_DIR."),
-    basis: str = typer.Option("intermediate", "--basis", help="FHI-aims: species-default level."),
+    basis: str = typer.Option("intermediate", "--basis", metavar="LEVEL", help="FHI-aims: species-default level (light, intermediate, tight, ...)."),
     k_grid: str = typer.Option(None, "--k-grid", metavar="N1,N2,N3", help="FHI-aims: k-grid N1,N2,N3 (default: 25 Å / cell length along x and y, 1 along z)."),
     smearing: float = _number(0.01, "--smearing", unit="eV", lo=0, hi=1, lo_open=True, help="FHI-aims: Gaussian occupation smearing."),
     dft_command: str = typer.Option(None, "--dft-command", metavar="COMMAND", help="How the job scripts start the program (default: cp2k.psmp / aims.x, in SLURM srun ...)."),
     ntasks: int = _number(32, "--ntasks", lo=1, hi=1_000_000, metavar="N", help="SLURM: MPI ranks per array task (one task per frame)."),
     time_limit: str = typer.Option("12:00:00", "--time", metavar="HH:MM:SS", help="SLURM: wall-time limit per task."),
-    partition: str = typer.Option(None, "--partition", help="SLURM: partition."),
-    account: str = typer.Option(None, "--account", help="SLURM: account."),
+    partition: str = typer.Option(None, "--partition", metavar="NAME", help="SLURM: partition."),
+    account: str = typer.Option(None, "--account", metavar="NAME", help="SLURM: account."),
     wait: float = _number(600.0, "--wait", unit="s", lo=0, hi=86400, help="dftpost gap --wait in each task."),
     as_json: bool = _JSON,
 ) -> None:
