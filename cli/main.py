@@ -66,16 +66,19 @@ stdout = Console(markup=False, emoji=False, highlight=False)
 # ----------------------------------------------------------------------------- checked options
 def _range_text(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool, unit: str) -> str:
     """``"0.01 ≤ x ≤ 5 Å"``, ``"x ≥ 1"``, ``"x > 0 e/Å"``, ..."""
-    lo, hi = (None if x is None else int(x) if float(x).is_integer() and abs(x) < 1e7 else x for x in (lo, hi))
+
+    def text(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() and abs(x) < 1e7 else f"{x:g}"
+
     if lo is not None and hi is not None:
-        text = f"{lo:g} {'<' if lo_open else '≤'} x {'<' if hi_open else '≤'} {hi:g}"
+        bounds = f"{text(lo)} {'<' if lo_open else '≤'} x {'<' if hi_open else '≤'} {text(hi)}"
     elif lo is not None:
-        text = f"x {'>' if lo_open else '≥'} {lo:g}"
+        bounds = f"x {'>' if lo_open else '≥'} {text(lo)}"
     elif hi is not None:
-        text = f"x {'<' if hi_open else '≤'} {hi:g}"
+        bounds = f"x {'<' if hi_open else '≤'} {text(hi)}"
     else:
-        text = "any finite number"
-    return f"{text} {unit}".rstrip()
+        bounds = "any finite number"
+    return f"{bounds} {unit}".rstrip()
 
 
 def _number(default, *flags: str, help: str, unit: str = "", lo: float | None = None, hi: float | None = None,
