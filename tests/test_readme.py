@@ -90,3 +90,14 @@ def test_shipped_trajectories_are_rigid_tip3p_liquid_water(name, n_frames, n_mol
             volume = frame.get_volume()
         density = n_molecules * 18.015 / 6.02214e23 / (volume * 1e-24)
         assert 0.8 < density < 1.2, density
+
+
+def test_the_python_example_runs(tmp_path):
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## From Python"):].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    shutil.copytree(FIXTURES / "cp2k", tmp_path / "fixtures" / "cp2k")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Run(cp2k" in done.stdout and "ProjectedDos(grid" in done.stdout and "Grid(electrostatic_potential" in done.stdout
+    assert len(done.stdout.splitlines()) < 20
