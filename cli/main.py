@@ -888,12 +888,17 @@ def fit_charge_command(
         stdout.print(
             f"q_O = {result.q_o_e:.4f} ± {result.q_o_stderr_e:.4f} e (95 % bootstrap {result.q_o_ci95_e[0]:.4f} … "
             f"{result.q_o_ci95_e[1]:.4f}), R² = {result.r2:.4f}, RMSE = {result.rmse_e_per_A:.2e} e/Å → {out}", soft_wrap=True)
-        stdout.print(f"{result.n_used} frame(s) used, {result.n_rejected} left out", soft_wrap=True)
+        few = (f": with so few frames the bootstrap interval is not meaningful (at least {_FEW_FRAMES} wanted)"
+               if result.n_used < _FEW_FRAMES else "")
+        stdout.print(f"{result.n_used} frame(s) used, {result.n_rejected} left out{few}", soft_wrap=True)
         for frame in frames:
             if frame.get("rejected"):
                 stdout.print(f"  left out: {frame['run']}: {frame['rejected']}", soft_wrap=True)
     raise typer.Exit(code=1 if failed else 0)
 
+
+# fewer frames than this give a bootstrap of a handful of distinct resamples
+_FEW_FRAMES = 5
 
 _SELECT_HELP = (
     "Frames to run, among those --index picks (frame numbers count from 0 in the file): "

@@ -58,3 +58,12 @@ def test_summaries_have_units_and_four_digits(tmp_path):
     assert re.search(r"integrated correlation time\s+\d\.\d+ ps \(\d\.\d+ frames\)", text)
     numbers = re.findall(r"\d+\.\d+", text)
     assert numbers and all(len(n.replace(".", "").lstrip("0")) <= 4 for n in numbers)
+
+
+def test_fit_charge_says_which_frames_were_left_out_and_why(tmp_path):
+    result = dftpost("fit-charge", FIXTURES / "cp2k/water4_frames", "--out", tmp_path / "c.h5", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith("2 frame(s) used, 2 left out: with so few frames the bootstrap interval is not meaningful")
+    assert [line.split(": ")[1].rsplit("/", 1)[1] for line in lines[2:]] == ["frame_0", "frame_3"]
+    assert all("|μ_DFT| = 0.0" in line and "≥ 0.02 e/Å" in line for line in lines[2:])
