@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 bad or missing input (a one-line message on stderr nami
 from __future__ import annotations
 
 import errno
-import inspect as _inspect_module
 import json
 import math
 import os
@@ -15,6 +14,7 @@ import stat
 import signal
 import sys
 from enum import Enum
+from inspect import cleandoc
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +165,7 @@ _WAIT = _number(0.0, "--wait", unit="s", lo=0, hi=86400, help="How long to wait 
 
 
 def _check_figure_file(value: Path | None) -> Path | None:
+    """--plot names a figure file by its suffix (a usage error before any work otherwise)."""
     if value is not None and (value.suffix.lower().lstrip(".") not in FigureFormat.__members__ or value.is_dir()):
         raise typer.BadParameter(f"{value} is not a figure file: name one ending in .png, .pdf or .svg")
     return value
@@ -178,7 +179,7 @@ def _reflow(command):
     """Join the lines of each paragraph of a command's docstring, so that the help wraps them at
     the terminal's width (typer keeps single line breaks); paragraphs with indented lines
     (examples) stay as written."""
-    paragraphs = _inspect_module.cleandoc(command.__doc__ or "").split("\n\n")
+    paragraphs = cleandoc(command.__doc__ or "").split("\n\n")
     command.__doc__ = "\n\n".join(
         p if any(line.startswith(" ") for line in p.splitlines()) else " ".join(p.split()) for p in paragraphs
     )
