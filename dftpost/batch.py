@@ -493,7 +493,7 @@ def _frame_spacing_ps(times_ps: np.ndarray) -> float:
     autocorrelation of a series read backwards is that of the series, so a correlation time
     in frames times this spacing is the same as read forwards."""
     steps = np.diff(times_ps)
-    if steps.size == 0 or not np.all(np.isfinite(steps)) or not np.allclose(steps, steps[0], rtol=1e-6, atol=1e-9):
+    if steps.size == 0 or not np.all(np.isfinite(steps)) or not np.allclose(steps, steps[0], rtol=1e-6, atol=1e-9) or steps[0] == 0:
         return float("nan")
     return abs(float(steps[0]))
 
@@ -738,6 +738,11 @@ def field_profile(
         raise DftpostError(r1.path, "no applied field found in this run (the second run must have the field)")
     if r0.applied_field_V_per_A is not None and np.any(r0.applied_field_V_per_A != 0):
         raise DftpostError(r0.path, "this run has an applied field: give the run without the field first")
+    field = np.asarray(r1.applied_field_V_per_A, dtype=float)
+    if field[axis] == 0:
+        along = "xyz"[int(np.argmax(np.abs(field)))]
+        raise DftpostError(r1.path, f"the applied field ({', '.join(f'{x:g}' for x in field)}) V/Å has no component along "
+                                    f"{'xyz'[axis]}" + (f": the surface normal is {along} (--axis {along})" if field.any() else ""))
     v0, rho0 = _potential_and_density(r0)
     v1, rho1 = _potential_and_density(r1)
     result = field_response(v0, v1, rho0, rho1, float(r1.applied_field_V_per_A[axis]), axis, include_applied, margin_A, window_A=window_A)

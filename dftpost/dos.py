@@ -224,6 +224,15 @@ class ProjectedDos:
         )
 
     # --------------------------------------------------------------- summary
+    def __repr__(self) -> str:
+        """One line: form, spins, points, projections, energy range and Fermi level (no arrays)."""
+        energies = self.eigenvalues_eV if self.is_discrete else self.energies_eV
+        labels = ", ".join(self.labels[:6]) + (", …" if len(self.labels) > 6 else "")
+        points = f"{self.values.shape[-1]} {'states' if self.is_discrete else 'energies'}"
+        return (f"ProjectedDos({'eigenvalues' if self.is_discrete else 'grid'}, {self.n_spin} spin, {points}, "
+                f"{len(self.projections)} projections ({labels}), {float(np.min(energies)):.2f} to "
+                f"{float(np.max(energies)):.2f} eV vs E_F, E_F {self.fermi_level_eV:.4f} eV)")
+
     def summary(self) -> dict:
         """A JSON-ready description: form, spins, projections, energy range (eV vs E_F)."""
         energies = self.eigenvalues_eV if self.is_discrete else self.energies_eV

@@ -71,6 +71,15 @@ class Grid:
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.values.shape)
 
+    def __repr__(self) -> str:
+        """A few lines: quantity, units, shape, cell, atoms, the range of the values (no arrays)."""
+        cell = " × ".join(f"{x:.4g}" for x in np.linalg.norm(self.cell_A, axis=1))
+        values = self.values
+        return (f"Grid({self.quantity} [{self.units}], {'×'.join(map(str, self.shape))} points, cell {cell} Å, "
+                f"{len(self.atoms)} atoms ({self.atoms.get_chemical_formula()})"
+                + (f", from {self.source.name}" if self.source is not None else "") + ")\n"
+                f"  values {float(values.min()):.4g} to {float(values.max()):.4g}, mean {float(values.mean(dtype=np.float64)):.4g} {self.units}")
+
     @property
     def cell_A(self) -> np.ndarray:
         """The periodic cell spanned by the grid, rows in Å."""

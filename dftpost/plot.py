@@ -83,6 +83,8 @@ COLOURS: dict[str, str] = {
 }
 
 _REGION_COLOURS = {"vacuum_below": "#dde8f5", "vacuum_above": "#dde8f5", "water": "#d9f0d9", "metal": "#eeeeee"}
+# a shaded range's outline, so that it shows in the legend and its bounds in the plot
+_BREAKDOWN_EDGE = {"ec": "#d08a8a", "lw": 0.8}
 _SPECIES_LABELS = {"O": "O (no H)", "OH": "OH⁻", "H2O": "H₂O", "H3O": "H₃O⁺", "free_H": "free H"}
 _SPECIES_STYLES = {"O": ":", "OH": "-", "H2O": "-", "H3O": "--", "free_H": "-."}
 FORMATS = ("png", "pdf", "svg")
@@ -231,8 +233,8 @@ def draw_dipole_distribution(row: dict) -> Figure:
     fig, ax = _new_figure()
     ax.stairs(counts, edges, fill=True, color=COLOURS["dipole"], alpha=0.8, label=f"{int(counts.sum())} frames")
     low, high = min(edges[0], -1.15 * threshold), max(edges[-1], 1.15 * threshold)
-    ax.axvspan(low, -threshold, color=COLOURS["breakdown"], lw=0, zorder=0, label=f"|μ_z|/ε0 > {gap:g} eV")
-    ax.axvspan(threshold, high, color=COLOURS["breakdown"], lw=0, zorder=0)
+    ax.axvspan(low, -threshold, fc=COLOURS["breakdown"], **_BREAKDOWN_EDGE, zorder=0, label=f"|μ_z|/ε0 > {gap:g} eV")
+    ax.axvspan(threshold, high, fc=COLOURS["breakdown"], **_BREAKDOWN_EDGE, zorder=0)
     ax.set_xlim(low, high)
     ax.set_xlabel("total dipole μ_z (e/Å)")
     ax.set_ylabel("frames (count)")
@@ -267,15 +269,21 @@ def draw_census(row: dict) -> Figure:
     fig, (ax_water, ax_ions) = _new_figure(2, 1, size=(4.8, 4.2), sharex=True, height_ratios=(1, 1.4))
     for k, species in enumerate(CENSUS_SPECIES):
         ax = ax_water if species == "H2O" else ax_ions
-        (line,) = ax.plot(x, census[:, k], drawstyle="steps-mid", ls=_SPECIES_STYLES[species], label=_SPECIES_LABELS[species])
+        never = not census[:, k].any()  # lines at zero lie on each other: the legend says which
+        label = _SPECIES_LABELS[species] + (": 0 in every frame" if never else "")
+        (line,) = ax.plot(x, census[:, k], drawstyle="steps-mid", ls=_SPECIES_STYLES[species], label=label)
         line.set_gid(species)
     for ax in (ax_water, ax_ions):
         _integer_ticks(ax.yaxis)
+        low, high = ax.get_ylim()
+        if high - low < 2:  # a constant count: whole numbers around it, not ±0.05
+            middle = round((low + high) / 2)
+            ax.set_ylim(max(middle - 1.5, -0.5), middle + 1.5)  # counts are never negative
     ax_water.set_ylabel("H₂O (count)")
     ax_ions.set_ylabel("per frame (count)")
     ax_ions.set_xlabel(xlabel)
-    ax_ions.legend(ncols=2)
-    ax_water.set_title(f"{_run_label(row['run'])}: species census, r_OH = {row.get('r_oh_A', float('nan')):g} Å")
+    ax_ions.legend(ncols=2 if census[:, [k for k, s in enumerate(CENSUS_SPECIES) if s != "H2O"]].any() else 1, fontsize=8)
+    ax_water.set_title(f"{_run_label(row['run'])}\nspecies census (r_OH = {row.get('r_oh_A', float('nan')):g} Å)", fontsize=9)
     return fig
 
 
@@ -308,7 +316,7 @@ def draw_pdos_map(row: dict) -> Figure:
     vbm, cbm = float(row.get("vbm_eV", np.nan)), float(row.get("cbm_eV", np.nan))
     for level, key in ((vbm, "vbm"), (cbm, "cbm")):
         if np.isfinite(level):
-            ax.axhline(level, color=COLOURS[key], ls=":", lw=0.8)
+            ax.axhline(level, color=COLOURS[key], ls=":", lw=0.8, label=f"{key.upper()} of the water PDoS")
     ax.axhline(0.0, color=COLOURS["fermi"], ls="--", lw=0.8, label="E_F")
     levels = np.concatenate([local_vbm, local_cbm, [vbm, cbm, 0.0]])
     low, high = np.nanmin(levels) - 4.0, np.nanmax(levels) + 3.0
@@ -318,7 +326,7 @@ def draw_pdos_map(row: dict) -> Figure:
     gap = row.get("gap_eV", float("nan"))
     metallized = {1: ", metallized", 0: ""}.get(int(row.get("metallized", -1)), "")
     ax.set_title(f"{_run_label(row['run'])}: gap {gap:.2f} eV{metallized}")
-    ax.legend(loc="upper right", fontsize=7)
+    ax.legend(loc="center", fontsize=7, framealpha=0.9)  # in the gap, off the bands
     return fig
 
 
@@ -349,7 +357,7 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
     fig, (ax_e, ax_g) = _new_figure(2, 1, size=(4.8, 5.2), sharex=True)
     ax_h = ax_e.twinx()
     counts, edges = np.histogram(mu, _bin_edges(mu, bin_width_e_per_A))
-    ax_h.stairs(counts, edges, fill=True, color=COLOURS["histogram"])
+    bars = ax_h.stairs(counts, edges, fill=True, color=COLOURS["histogram"], label="runs per bin (right axis)")
     ax_h.set_ylabel("runs per bin (count)")
     _integer_ticks(ax_h.yaxis)
     ax_e.set_zorder(ax_h.get_zorder() + 1)  # the histogram behind the points
@@ -365,7 +373,9 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
         ax_e.plot(mu, reference, "_", color=COLOURS["fermi"], ms=8, label="reference")
     ax_e.set_ylabel("band edge − E_F (eV)")
     fig.suptitle(f"{len(rows)} runs, {int(metallized.sum())} metallized", fontsize=STYLE["axes.titlesize"])
-    ax_e.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=5, fontsize=7, handletextpad=0.3, columnspacing=1.0)
+    handles, labels = ax_e.get_legend_handles_labels()
+    ax_e.legend(handles + [bars], labels + [bars.get_label()], loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3,
+                fontsize=7, handletextpad=0.3, columnspacing=1.0)
     bins = gap_by_dipole(mu, gap, metallized, bin_width_e_per_A)
     ax_g.plot(mu, gap, "o", color=COLOURS["histogram"], mec="0.5", label="runs")
     centre, mean, std = (np.array([b[k] for b in bins]) for k in ("centre_e_per_A", "mean_gap_eV", "std_gap_eV"))
@@ -470,8 +480,10 @@ def draw_acf(dipole_rows: Sequence[dict] = (), potential_rows: Sequence[dict] = 
     analysed frames (paper Fig. 3d, S4).
 
     ``dipole_rows``, ``potential_rows``: ``dipole`` and ``potential`` rows with ``acf`` and
-    ``frame_index`` (``time_ps`` optional). The x range is cut
-    to half the longest series (the tail is noise); the lines hold every lag.
+    ``frame_index`` (``time_ps`` optional). Each curve is drawn over the lags that carry
+    information: up to ten integrated correlation times (at least 10 lags), at most a quarter of
+    its series (beyond, few pairs of frames enter each lag). Its integrated time τ_int is a dotted
+    vertical line; the grey band ±2/√N is the noise of an uncorrelated series of the same length.
     """
     if not dipole_rows and not potential_rows:
         raise MissingInputError(None, "no dipole or potential rows to draw")
@@ -485,17 +497,25 @@ def draw_acf(dipole_rows: Sequence[dict] = (), potential_rows: Sequence[dict] = 
     in_ps = all(s is not None for s in steps)
     runs = list(dict.fromkeys(r["run"] for r, *_ in curves))  # one colour per trajectory when there are several
     fig, ax = _new_figure()
-    longest = 1.0
+    longest, noise = 0.0, 0.0
     for (r, what, style, colour), step in zip(curves, steps):
         acf = _array(r, "acf")
         scale = step if in_ps else 1.0
-        tau = float(r.get("acf_integrated_time_frames", np.nan)) * scale
+        tau_frames = float(r.get("acf_integrated_time_frames", np.nan))
+        shown = min(acf.size, max(10, acf.size // 4 if not math.isfinite(tau_frames) else min(acf.size // 4, math.ceil(10 * tau_frames))))
+        shown = max(shown, 2)
         colour = colour if len(runs) == 1 else f"C{runs.index(r['run']) % 10}"
-        ax.plot(np.arange(acf.size) * scale, acf, ls=style, color=colour,
-                label=f"{what}, {_run_label(r['run'])}: τ = {tau:.3g} {'ps' if in_ps else 'frames'}")
-        longest = max(longest, acf.size // 2 * scale)
-    ax.axhline(0.0, color="k", lw=0.5)
-    ax.set_xlim(0.0, longest)
+        unit = "ps" if in_ps else "frames"
+        ax.plot(np.arange(shown) * scale, acf[:shown], ls=style, color=colour, zorder=3,
+                label=f"{what}, {_run_label(r['run'])}")
+        if math.isfinite(tau_frames):
+            ax.axvline(tau_frames * scale, color=colour, ls=":", lw=1.2, zorder=2,
+                       label=f"  τ_int = {tau_frames * scale:.3g} {unit}")
+        longest = max(longest, (shown - 1) * scale)
+        noise = max(noise, 2 / math.sqrt(acf.size))
+    ax.axhspan(-noise, noise, color="0.9", lw=0, zorder=0, label="±2/√N: noise of an uncorrelated series")
+    ax.axhline(0.0, color="k", lw=0.5, zorder=1)
+    ax.set_xlim(0.0, longest or 1.0)
     ax.set_xlabel("lag τ (ps)" if in_ps else "lag τ (frames)")
     ax.set_ylabel("autocorrelation C(τ) (dimensionless)")
     ax.legend(fontsize=7)
@@ -509,9 +529,15 @@ def draw_field_response(row: dict) -> Figure:
     shaded (paper Fig. 2b). ``row``: a ``field_profile`` row with its arrays."""
     regions = json.loads(_value(row, "parameters"))["regions"]
     fig, (ax_v, ax_rho) = _new_figure(2, 1, size=(5.5, 5.0), sharex=True)
+    named = set()
     for ax in (ax_v, ax_rho):
         for r in regions:
-            ax.axvspan(r["low_A"], r["high_A"], color=_REGION_COLOURS.get(r["name"], "#f5f5f5"), lw=0)
+            kind = r["name"].split("_")[0]  # vacuum_below and vacuum_above: one legend entry
+            label = None
+            if ax is ax_rho and kind not in named:
+                label = f"{kind}: fitted region"
+                named.add(kind)
+            ax.axvspan(r["low_A"], r["high_A"], color=_REGION_COLOURS.get(r["name"], "#f5f5f5"), lw=0, label=label)
     ax_v.plot(_array(row, "z"), _array(row, "delta_v"), color="C0", label="ΔV (planar)")
     ax_v.plot(row["z"], _array(row, "macroscopic_delta_v"), color="C1", ls="--", label="ΔV (macroscopic)")
     ax_v.set_ylabel("ΔV (V)")
@@ -520,10 +546,11 @@ def draw_field_response(row: dict) -> Figure:
         f"screening {row['screening']:.2f}"
     )
     ax_v.legend(loc="best")
-    ax_rho.plot(row["z"], _array(row, "delta_rho"), color="C2")
+    ax_rho.plot(row["z"], _array(row, "delta_rho"), color="C2", label="Δρ (planar)")
     ax_rho.axhline(0.0, color="k", lw=0.5)
     ax_rho.set_ylabel("Δρ (e/Å³)")
     ax_rho.set_xlabel(f"{row['axis']} (Å)")
+    ax_rho.legend(loc="best", fontsize=8)
     return fig
 
 
@@ -535,18 +562,21 @@ def draw_parity(row: dict) -> Figure:
     fitted = row["q_o_e"] * lever + row["intercept_e_per_A"]
     fig, ax = _new_figure(size=(4.2, 4.2))
     ok = np.isfinite(lever)
-    ax.scatter(dft[ok & (used == 1)], fitted[ok & (used == 1)], color="C0", label="used")
-    ax.scatter(dft[ok & (used == 0)], fitted[ok & (used == 0)], facecolors="none", edgecolors="C3", label="left out")
+    # the points above the shaded range and the line, the left-out frames on top of all
+    ax.scatter(dft[ok & (used == 1)], fitted[ok & (used == 1)], color="C0", zorder=3, label="used in the fit")
+    ax.scatter(dft[ok & (used == 0)], fitted[ok & (used == 0)], facecolors="white", edgecolors="C3", linewidths=1.5,
+               zorder=4, label="left out")
     span = np.nanmax(np.abs(np.concatenate([dft[ok], fitted[ok]]))) * 1.1
-    ax.plot([-span, span], [-span, span], color="k", lw=0.8)
-    ax.axvspan(-span, -row["max_dipole_e_per_A"], color=COLOURS["breakdown"], lw=0)
-    ax.axvspan(row["max_dipole_e_per_A"], span, color=COLOURS["breakdown"], lw=0)
+    ax.plot([-span, span], [-span, span], color="k", lw=0.8, zorder=2, label="fixed-charge = DFT")
+    ax.axvspan(-span, -row["max_dipole_e_per_A"], fc=COLOURS["breakdown"], **_BREAKDOWN_EDGE, zorder=0,
+               label=f"|μ_DFT| ≥ {row['max_dipole_e_per_A']:g} e/Å: left out")
+    ax.axvspan(row["max_dipole_e_per_A"], span, fc=COLOURS["breakdown"], **_BREAKDOWN_EDGE, zorder=0)
     ax.set_xlim(-span, span)
     ax.set_ylim(-span, span)
     ax.set_xlabel("DFT dipole per area (e/Å)")
     ax.set_ylabel("fixed-charge dipole per area (e/Å)")
     ax.set_title(f"q_O = {row['q_o_e']:.4f} ± {row['q_o_stderr_e']:.4f} e, R² = {row['r2']:.3f}")
-    ax.legend()
+    ax.legend(loc="upper left", fontsize=8)
     return fig
 
 

@@ -76,6 +76,29 @@ class Run:
     core_charges_e: np.ndarray | None = None
     density_cube_stride: tuple[int, ...] | None = None
 
+    def __repr__(self) -> str:
+        """A few lines: program, path, structure, Fermi level, PDoS, cubes, field (no arrays)."""
+        lines = [f"Run({self.code} {self.program_version or ''}".rstrip() + f", {self.path}, "
+                 f"{'finished' if self.finished else 'did not end normally'})"]
+        if self.atoms is not None:
+            cell = " × ".join(f"{x:.4g}" for x in self.atoms.cell.lengths()) + " Å" if self.atoms.cell.any() else "no cell"
+            lines.append(f"  atoms: {len(self.atoms)} ({self.atoms.get_chemical_formula()}), cell {cell}")
+        if self.fermi_level_eV is not None:
+            lines.append(f"  Fermi level: {self.fermi_level_eV:.4f} eV ({self.fermi_level_source or 'file'})")
+        if self.pdos is not None:
+            lines.append(f"  pdos: {self.pdos!r}")
+        for cube in self.cubes:
+            lines.append(f"  cube: {cube.path.name}: {cube.quantity} [{cube.units}] {'×'.join(map(str, cube.shape))}")
+        if self.dipole_correction is not None:
+            dipole = self.dipole_correction.dipole_e_A
+            lines.append(f"  dipole correction along {'xyz'[self.dipole_correction.axis]}"
+                         + ("" if dipole is None else f", dipole {dipole:+.4f} e·Å"))
+        if self.applied_field_V_per_A is not None:
+            lines.append("  applied field: (" + ", ".join(f"{x:.4g}" for x in self.applied_field_V_per_A) + ") V/Å")
+        if self.missing:
+            lines.append(f"  missing: {', '.join(self.missing)}")
+        return "\n".join(lines)
+
     def summary(self) -> dict:
         """JSON-ready description (the ``dftpost inspect --json`` object)."""
         return {

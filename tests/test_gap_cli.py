@@ -68,13 +68,16 @@ def test_rerun_skips_stored_runs_and_force_redoes_them(campaign, tmp_path):
     out = tmp_path / "results.h5"
     dftpost("gap", str(campaign / "frame_000"), "--out", str(out), "--json")
     again = dftpost("gap", str(campaign / "frame_000"), "--out", str(out), "--json")
-    assert again.returncode == 0 and again.stdout == ""
+    assert again.returncode == 0
+    (stored,) = [json.loads(line) for line in again.stdout.splitlines()]  # a pipe gets one object per run
+    assert stored["stored"] is True and stored["status"] == "ok" and Path(stored["run"]).name == "frame_000"
+    assert "already stored" in again.stderr
     assert len(read_table(out, "gap")["run"]) == 1
     # a changed input is analysed again
     log = campaign / "frame_000" / "water4.out"
     log.write_text(log.read_text() + "\n")
     changed = dftpost("gap", str(campaign / "frame_000"), "--out", str(out), "--json")
-    assert len(changed.stdout.splitlines()) == 1
+    assert [json.loads(line)["stored"] for line in changed.stdout.splitlines()] == [False]
     forced = dftpost("gap", str(campaign / "frame_000"), "--out", str(out), "--json", "--force")
     assert len(forced.stdout.splitlines()) == 1
     assert len(read_table(out, "gap")["run"]) == 3

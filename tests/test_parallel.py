@@ -4,6 +4,7 @@ that dies, Ctrl-C, kill -9 of the batch, Dask missing, a wrong cluster file."""
 from __future__ import annotations
 
 import collections
+import json
 import os
 import re
 import shutil
@@ -217,7 +218,9 @@ def test_batch_killed_mid_way_leaves_a_readable_file_and_a_rerun_completes_it(ca
     stdout, stderr = communicate(rerun, 120)
     broken_done = str(campaign / "broken") in set(at_kill["run"])  # stored as an error row: not redone
     assert rerun.returncode == (0 if broken_done else 1), stderr
-    assert len(stdout.splitlines()) == N_RUNS + 1 - len(at_kill["run"])
+    lines = [json.loads(line) for line in stdout.splitlines()]  # one object per run, the stored ones marked
+    assert len(lines) == N_RUNS + 1
+    assert sum(not line["stored"] for line in lines) == N_RUNS + 1 - len(at_kill["run"])
     table = read_table(out, "gap")
     counts = collections.Counter(table["run"])
     assert set(counts) == {str(p) for p in campaign.iterdir()} and set(counts.values()) == {1}

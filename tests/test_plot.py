@@ -217,7 +217,14 @@ def test_census_and_acf_fall_back_to_frames_without_times(files):
     np.testing.assert_array_equal(line(ax, "OH").get_xdata(), row["frame_index"])
     ax = draw_acf([untimed]).axes[0]
     assert ax.get_xlabel() == "lag τ (frames)"
-    np.testing.assert_array_equal(ax.lines[0].get_xdata(), np.arange(row["acf"].size))
+    # the lags that carry information: ten integrated times, at least 10 lags, at most N/4 (N = 12 here)
+    tau = row["acf_integrated_time_frames"]
+    shown = shown_lags(row)
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), np.arange(shown))
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), row["acf"][:shown])
+    (marker,) = [l for l in ax.lines if l.get_label().strip().startswith("τ_int")]
+    np.testing.assert_allclose(marker.get_xdata(), [tau, tau])
+    assert any(p.get_label().startswith("±2/√N") for p in ax.patches)
 
 
 def test_pdos_map_shows_the_stored_z_resolved_dos(files):
@@ -322,28 +329,40 @@ def test_potential_against_cell_length_pools_equal_cells(files):
 
 
 @needs_potential
+def acf_curves(ax) -> list:
+    """The autocorrelation curves of an ACF figure (not its τ_int markers nor the zero line)."""
+    return [l for l in ax.lines if not l.get_label().strip().startswith("τ_int") and not l.get_label().startswith("_")]
+
+
+def shown_lags(row: dict) -> int:
+    """Lags drawn: ten integrated times, at least 10, at most a quarter of the series."""
+    n = row["acf"].size
+    return min(n, max(10, min(n // 4, int(np.ceil(10 * row["acf_integrated_time_frames"])))))
+
+
 def test_acf_of_dipole_and_potential(files):
     dipole_rows = read_rows(files["all"], "dipole")
     potential_rows = read_rows(files["all"], "potential")
     (d,) = stored(files["all"], "dipole")
     thick = [r for r in stored(files["all"], "potential") if r["run"] == d["run"]]
     ax = draw_acf(dipole_rows, [r for r in potential_rows if r["run"] == d["run"]]).axes[0]
-    np.testing.assert_array_equal(ax.lines[0].get_ydata(), d["acf"])
-    np.testing.assert_array_equal(ax.lines[1].get_ydata(), thick[0]["acf"])
+    nd, np_ = shown_lags(d), shown_lags(thick[0])
+    np.testing.assert_array_equal(acf_curves(ax)[0].get_ydata(), d["acf"][:nd])
+    np.testing.assert_array_equal(acf_curves(ax)[1].get_ydata(), thick[0]["acf"][:np_])
     step = FRAME_FS / 1000 if HAVE_TIMES else 1.0
     assert ax.get_xlabel() == ("lag τ (ps)" if HAVE_TIMES else "lag τ (frames)")
-    np.testing.assert_allclose(ax.lines[0].get_xdata(), np.arange(d["acf"].size) * step)
-    np.testing.assert_allclose(ax.lines[1].get_xdata(), np.arange(thick[0]["acf"].size) * step)
-    assert sum("τ =" in a.get_label() for a in draw_acf(dipole_rows, potential_rows).axes[0].lines) == 3
+    np.testing.assert_allclose(acf_curves(ax)[0].get_xdata(), np.arange(nd) * step)
+    np.testing.assert_allclose(acf_curves(ax)[1].get_xdata(), np.arange(np_) * step)
+    assert sum("τ_int =" in a.get_label() for a in draw_acf(dipole_rows, potential_rows).axes[0].lines) == 3
     # a potential row without times of its own takes those of the dipole row of its trajectory;
     # a curve without any times puts every curve in frames
     untimed = [{**r, "time_ps": np.full(r["delta_v"].size, np.nan)} for r in potential_rows]
     ax = draw_acf(dipole_rows, [r for r in untimed if r["run"] == d["run"]]).axes[0]
     assert ax.get_xlabel() == ("lag τ (ps)" if HAVE_TIMES else "lag τ (frames)")
-    np.testing.assert_allclose(ax.lines[1].get_xdata(), np.arange(thick[0]["acf"].size) * step)
+    np.testing.assert_allclose(acf_curves(ax)[1].get_xdata(), np.arange(np_) * step)
     ax = draw_acf(dipole_rows, untimed).axes[0]
     assert ax.get_xlabel() == "lag τ (frames)"
-    np.testing.assert_array_equal(ax.lines[0].get_xdata(), np.arange(d["acf"].size))
+    np.testing.assert_array_equal(acf_curves(ax)[0].get_xdata(), np.arange(nd))
 
 
 def test_formats_by_suffix_and_bad_suffix(files, tmp_path):
@@ -427,9 +446,34 @@ def test_cli_missing_data_is_one_line_naming_it(files, tmp_path, file, figure, m
 
 def test_cli_usage_errors(files, tmp_path):
     result = dftpost("plot", str(files["all"]), "--format", "jpg", cwd=tmp_path)
-    assert result.returncode == 2 and "png, pdf or svg" in result.stderr
+    assert result.returncode == 2 and all(f"'{f}'" in result.stderr for f in ("png", "pdf", "svg"))
     result = dftpost("plot", str(files["all"]), "densty", cwd=tmp_path)
     assert result.returncode == 1 and "densty" in result.stderr and "density" in result.stderr
     assert "Traceback" not in result.stderr
     result = dftpost("plot", "--help", cwd=tmp_path)
     assert result.returncode == 0 and all(name in result.stdout for name in FIGURES)
+
+
+def test_parity_draws_left_out_frames_on_top_and_names_every_element(files):
+    ax = draw_parity(read_rows(files["all"], "charge_fit")[0]).axes[0]
+    (left_out,) = [c for c in ax.collections if c.get_label() == "left out"]
+    assert left_out.get_zorder() > max(p.get_zorder() for p in ax.patches)  # above the shaded range
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "fixed-charge = DFT" in labels and any(label.startswith("|μ_DFT| ≥") for label in labels)
+
+
+def test_every_shaded_region_is_in_the_legend(files):
+    ax_v, ax_rho = draw_field_response(read_rows(files["all"], "field_profile")[0]).axes[:2]
+    labels = [t.get_text() for t in ax_rho.get_legend().get_texts()]
+    assert "vacuum: fitted region" in labels and "water: fitted region" in labels
+    ax = draw_dipole_distribution(read_rows(files["all"], "dipole")[0]).axes[0]
+    assert any(t.get_text().startswith("|μ_z|/ε0 >") for t in ax.get_legend().get_texts())
+
+
+def test_census_says_which_species_never_occur(files):
+    row = read_rows(files["all"], "dipole")[0]
+    quiet = {**row, "census": np.column_stack([np.zeros_like(c) if s != "H2O" else c
+                                               for s, c in zip(CENSUS_SPECIES, np.asarray(row["census"]).T)])}
+    ax = draw_census(quiet).axes[1]
+    assert all(t.get_text().endswith(": 0 in every frame") for t in ax.get_legend().get_texts())
+    assert ax.get_ylim()[0] >= -0.5
