@@ -355,10 +355,10 @@ def _gap_json(row: dict) -> dict:
         "code",
         "input_hash",
     )
-    out = {k: _json_value(row.get(k)) for k in keys}
+    out = {k: row.get(k) for k in keys}
     for key in ("vbm_by_spin_eV", "cbm_by_spin_eV"):  # null for a closed shell
         value = row.get(key)
-        out[key] = None if value is None or len(value) == 0 else [_json_value(float(v)) for v in value]
+        out[key] = None if value is None or len(value) == 0 else [float(v) for v in value]
     out["metallized"] = None if row.get("metallized") in (None, -1) else bool(row["metallized"])
     if row.get("status") != "ok":
         out["error"] = row.get("error", "")
@@ -891,7 +891,7 @@ def fit_charge_command(
     data = {
         "q_O_e": result.q_o_e,
         "q_O_stderr_e": result.q_o_stderr_e,
-        "q_O_ci95_e": [_json_value(x) for x in result.q_o_ci95_e],
+        "q_O_ci95_e": list(result.q_o_ci95_e),
         "intercept_e_per_A": result.intercept_e_per_A,
         "r2": result.r2,
         "rmse_e_per_A": result.rmse_e_per_A,
