@@ -402,12 +402,6 @@ def test_included_coordinates_give_the_logs_atoms(tmp_path):
     assert any("@INCLUDE coord.xyz is absent" in w for w in alone.warnings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="read_run finds CP2K logs by their suffix (.out, .log, .stdout, .txt) only: a log named 'output' "
-    "(cp2k.psmp -i input.inp -o output) is not seen",
-)
 def test_log_named_output_is_found(tmp_path):
     path = _present(_case("cp2kdata_energy_force_8.1"))
     shutil.copy(path, tmp_path / "output")
@@ -418,12 +412,6 @@ def test_log_named_output_is_found(tmp_path):
     assert run is not None and len(run.atoms) == cp2k.read_log(path).n_atoms
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="read_run keeps the .pdos files whose project is the log's: files of a PDOS print key with a "
-    "FILENAME (<project>-<FILENAME>-k1-1.pdos, here aiida-PDOS-k1-1.pdos for project aiida) are dropped",
-)
 def test_pdos_files_with_a_print_key_filename_are_read(tmp_path):
     path = _present(_case("spm_hrstm_tip_pdos"))
     for p in path.parent.iterdir():
@@ -498,12 +486,6 @@ def test_unconverged_scf_is_a_warning(case):
 
 
 @pytest.mark.parametrize("folder", ["nomad_h2o_md_2.6.2", "nomad_h2o_geo_opt_2.6.2", "tutorials_c3n4_geo_opt_9.0"])
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="read_run takes a CP2K MD or GEO_OPT run's structure from the input (its first geometry) and says "
-    "nothing; the last one is the last frame of <project>-pos-1.xyz",
-)
 def test_md_and_geo_opt_structure_is_the_last_one(folder, tmp_path):
     case = _case(folder)
     path = _present(case)

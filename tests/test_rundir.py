@@ -9,7 +9,7 @@ from dftpost.errors import DftpostError, MissingInputError, ParseError
 from dftpost.io import cp2k, rundir
 from dftpost.io.rundir import describe_file, detect_code, find_run_dirs, read_run, sniff_log
 
-from conftest import CP2K_FIXTURE
+from conftest import CP2K_FIXTURE, REPO
 
 
 def test_cp2k_fixture_run():
@@ -151,3 +151,31 @@ def test_sniff_reads_only_up_to_the_banner(tmp_path, monkeypatch):
     assert sniff_log(log) == "cp2k"
     monkeypatch.undo()
     assert 3 <= len(reads) <= 4  # 3 MB of preamble: blocks of 1 MiB up to the banner
+
+
+def test_a_log_without_suffix_and_pdos_files_of_a_named_print_key_are_read(copy_dir):
+    """``cp2k.psmp -i water4.inp -o output`` leaves a log named ``output``; a PDOS print key with
+    ``FILENAME PDOS`` writes ``water4-PDOS-k1-1.pdos``: the run reads as the original does."""
+    original = read_run(CP2K_FIXTURE / "nofield")
+    run_dir = copy_dir(CP2K_FIXTURE / "nofield", "renamed")
+    (run_dir / "water4.out").rename(run_dir / "output")
+    for p in run_dir.glob("water4-*.pdos"):
+        p.rename(run_dir / p.name.replace("water4-", "water4-PDOS-"))
+    run = read_run(run_dir)
+    assert run.files["log"] == (run_dir / "output",)
+    assert [p.label for p in run.pdos.projections] == [p.label for p in original.pdos.projections]
+    assert np.array_equal(run.pdos.values, original.pdos.values)
+    assert run.fermi_level_eV == original.fermi_level_eV and run.finished
+
+
+def test_md_structure_is_the_last_geometry_of_the_trajectory(copy_dir):
+    """A CP2K MD run: the structure is the last frame of <project>-pos-1.xyz (the PDoS and cubes
+    are written for it), with the input's cell, and a warning says so."""
+    from ase.io import read as ase_read
+
+    folder = REPO / "tests" / "data" / "real" / "cp2k" / "nomad_h2o_md_2.6.2"
+    run = read_run(copy_dir(folder, "md"))
+    last = ase_read(folder / "H2O-32-pos-1.xyz", index=-1)
+    first = ase_read(folder / "H2O-32-pos-1.xyz", index=0)
+    assert np.allclose(run.atoms.positions, last.positions) and not np.allclose(run.atoms.positions, first.positions)
+    assert any("last geometry of H2O-32-pos-1.xyz" in w for w in run.warnings)

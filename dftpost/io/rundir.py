@@ -84,10 +84,17 @@ def _check_inputs(directory: Path) -> None:
                     raise
 
 
+def _may_be_log(path: Path) -> bool:
+    """A name a log may have: ``*.out``, ``*.log``, ``*.stdout``, ``*.txt``, ``aims.out``, a
+    batch system's ``<job>.o<id>``, or no suffix at all (``cp2k.psmp -i run.inp -o output``)."""
+    return (path.suffix in _LOG_SUFFIXES or path.name == "aims.out" or not path.suffix
+            or re.fullmatch(r"\.o\d+", path.suffix) is not None)
+
+
 def _logs(directory: Path) -> dict[str, list[Path]]:
     found: dict[str, list[Path]] = {"fhi-aims": [], "cp2k": []}
     for p in _entries(directory):
-        if (p.suffix in _LOG_SUFFIXES or p.name == "aims.out") and p.is_file():
+        if _may_be_log(p) and p.is_file():
             code = sniff_log(p)
             if code:
                 found[code].append(p)
@@ -313,10 +320,15 @@ def _read_cp2k(directory: Path) -> Run:
         files["input"] = (input_path,)
         warnings.extend(inp.warnings)
     project = (log.project if log else None) or (inp.project if inp else None)
-    pdos_paths = [
-        p for p in sorted(directory.glob("*.pdos*"))
-        if (n := cp2k.parse_pdos_name(p)) is not None and (project is None or n.project == project)
-    ]
+    named = [(p, n) for p in sorted(directory.glob("*.pdos*")) if (n := cp2k.parse_pdos_name(p)) is not None]
+    # the project's own files, else those of a PDOS print key with a FILENAME (<project>-<name>-k1-1.pdos)
+    pdos_paths = [p for p, n in named if project is None or n.project == project]
+    if not pdos_paths and project is not None:
+        prefixed = [(p, n) for p, n in named if n.project.startswith(project + "-")]
+        if len({n.project for _, n in prefixed}) > 1:
+            raise ParseError(directory, f"the .pdos files of project {project} come under several names: "
+                                        + ", ".join(sorted({n.project for _, n in prefixed})))
+        pdos_paths = [p for p, _ in prefixed]
     pdos = None
     if pdos_paths:
         pdos = cp2k.read_pdos_files(pdos_paths)
@@ -329,6 +341,8 @@ def _read_cp2k(directory: Path) -> Run:
         files["cube"] = tuple(c.path for c in cubes)
 
     atoms = inp.atoms if inp and inp.atoms is not None else (log.atoms if log else None)
+    if atoms is not None and project is not None:
+        atoms = _last_trajectory_geometry(directory / f"{project}-pos-1.xyz", atoms, warnings)
     if atoms is None and cubes:
         from .cube import read_cube  # the atoms of a cube need its header only, but read_cube is simplest
 
@@ -382,6 +396,28 @@ def _read_cp2k(directory: Path) -> Run:
         core_charges_e=log.core_charges_e if log else None,
         density_cube_stride=inp.density_cube_stride if inp else None,
     )
+
+
+def _last_trajectory_geometry(path: Path, atoms, warnings: list[str]):
+    """The structure at the last frame of a CP2K MD or GEO_OPT trajectory (``<project>-pos-1.xyz``,
+    positions in Å) with the input's cell, when that file is there: the geometry the last PDoS
+    and cubes were written for, where the input holds the first. Said in ``warnings``."""
+    if not path.is_file():
+        return atoms
+    from ase.io import read as ase_read
+
+    try:
+        last = ase_read(path, index=-1, format="xyz")
+    except Exception as exc:  # noqa: BLE001  (ASE raises many kinds for a damaged file)
+        warnings.append(f"{path.name} cannot be read ({' '.join(str(exc).split())[:120]}): structure from the input")
+        return atoms
+    if len(last) != len(atoms) or list(last.numbers) != list(atoms.numbers):
+        warnings.append(f"{path.name} holds other atoms than the input: structure from the input")
+        return atoms
+    moved = atoms.copy()
+    moved.positions = last.positions
+    warnings.append(f"structure: the last geometry of {path.name} (MD or GEO_OPT), not the input's first")
+    return moved
 
 
 def _cp2k_atom_indices(pdos: ProjectedDos, log, inp, warnings: list[str]) -> ProjectedDos:
