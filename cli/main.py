@@ -6,11 +6,9 @@ Exit codes: 0 success, 1 bad or missing input (a one-line message on stderr nami
 
 from __future__ import annotations
 
-import errno
 import json
 import math
 import os
-import stat
 import signal
 import sys
 from enum import Enum
@@ -201,23 +199,17 @@ def _usage(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
 def _input_file(path: Path, what: str, missing: str = "no such file") -> None:
     """Anything but a readable regular file where ``what`` is expected is bad input (exit 1),
-    checked before any work and said in its own words: missing, a symbolic-link loop or a link
-    to nothing, a directory, a FIFO, a device, a socket, no permission to read."""
+    checked before any work and said in its own words (:func:`dftpost.io.files.regular_file`):
+    missing, a symbolic-link loop or a link to nothing, a directory, a FIFO, a device, a socket,
+    no permission to read."""
+    from dftpost.io.files import regular_file
+
     try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        _fail(DftpostError(path, "a symbolic link to a missing file" if os.path.islink(path) else missing))
-    except OSError as exc:
-        _fail(DftpostError(path, "a loop of symbolic links" if exc.errno == errno.ELOOP else exc.strerror or str(exc)))
-    for test, kind in _FILE_KINDS:
-        if test(info.st_mode):
-            _fail(DftpostError(path, f"is {kind}, not {what}"))
+        regular_file(path)
+    except DftpostError as exc:
+        _fail(DftpostError(path, missing) if exc.problem == "no such file" else exc)
     if not os.access(path, os.R_OK):
         _fail(DftpostError(path, f"permission denied: cannot read {what}"))
 
