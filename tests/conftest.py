@@ -6,6 +6,7 @@ import importlib.util
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,24 @@ CP2K_FIXTURE = FIXTURES / "cp2k" / "water4_slab"
 REALDATA = Path(os.environ.get("DFTPOST_REALDATA", REPO.parent / "shared" / "realdata"))
 #: real outputs of public repositories that are not committed (licence, size); tests skip without them
 CORPUS = Path(os.environ.get("DFTPOST_CORPUS", REPO.parent / "shared" / "corpus"))
+REAL_FILES = REPO / "tests" / "data" / "real"
+
+
+@dataclass(frozen=True)
+class CorpusCase:
+    """One real run of a corpus: ``log`` is its log below ``tests/data/real/<code>`` (committed:
+    the licence allows it) or ``$DFTPOST_CORPUS/<code>`` (read when present); ``version`` the
+    program's version as the log prints it, ``kind`` what the run is."""
+
+    code: str
+    log: str
+    version: str
+    kind: str
+    committed: bool = False
+
+    @property
+    def path(self) -> Path:
+        return (REAL_FILES if self.committed else CORPUS) / self.code / self.log
 
 # Run from the checkout, ``import dftpost`` finds the source tree, whose cli/ folder installs as
 # dftpost.cli but is not inside dftpost/: make ``import dftpost.cli.main`` find it there too.

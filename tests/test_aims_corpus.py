@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,27 +22,15 @@ import pytest
 from dftpost.errors import DftpostError, MissingInputError
 from dftpost.io import aims, rundir
 
-from conftest import CORPUS, FIXTURES, REPO
+from conftest import CorpusCase, FIXTURES
 
 sys.path.insert(0, str(FIXTURES / "aims"))
 import aims_format  # noqa: E402  (the fixture writer of FHI-aims formats)
 
-REAL = REPO / "tests" / "data" / "real" / "fhiaims"
-ABSENT = CORPUS / "fhiaims"
 
 
-@dataclass(frozen=True)
-class Case:
-    """One run: ``log`` is its aims.out (path below REAL or ABSENT); ``kind`` what it is."""
-
-    log: str
-    version: str
-    kind: str
-    committed: bool = False
-
-    @property
-    def path(self) -> Path:
-        return (REAL if self.committed else ABSENT) / self.log
+def Case(log: str, version: str, kind: str, committed: bool = False) -> CorpusCase:  # noqa: N802
+    return CorpusCase("fhiaims", log, version, kind, committed)
 
 
 CASES = [

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,24 +23,12 @@ from dftpost.errors import DftpostError, MissingInputError
 from dftpost.io import cp2k, cube, rundir
 from dftpost.units import HARTREE_EV
 
-from conftest import CORPUS, REPO
-
-REAL = REPO / "tests" / "data" / "real" / "cp2k"
-ABSENT = CORPUS / "cp2k"
+from conftest import CorpusCase
 
 
-@dataclass(frozen=True)
-class Case:
-    """One run: its log (``<folder>/<file>`` below REAL or ABSENT), CP2K version, what it is."""
 
-    log: str
-    version: str
-    kind: str
-    committed: bool = False
-
-    @property
-    def path(self) -> Path:
-        return (REAL if self.committed else ABSENT) / self.log
+def Case(log: str, version: str, kind: str, committed: bool = False) -> CorpusCase:  # noqa: N802
+    return CorpusCase("cp2k", log, version, kind, committed)
 
 
 CASES = [
