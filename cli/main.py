@@ -552,6 +552,9 @@ def summary(
             f"{b['metallized_fraction']:.0%}",
         )
     _show(f"water gap by total dipole μ_z (bins of {bin_width:g} e/Å)", table)
+    if data["n_not_binned"]:
+        _say("note:", f"{data['n_not_binned']} run(s) that succeeded have no dipole or gap stored "
+                      "(written by an older dftpost): counted above, left out of the bins")
 
 
 @app.command()

@@ -228,6 +228,8 @@ def gap_summary(path: Path, bin_width_e_per_A: float = 0.005) -> dict:
         latest[run] = i
     index = np.array(sorted(latest.values()), dtype=int)
     ok = index[np.asarray(table["status"], dtype=object)[index] == "ok"] if index.size else index
+    # rows without a dipole or a gap (a file written before that column existed) are not binned
+    binned = ok[np.isfinite(table["dipole_e_per_A"][ok]) & np.isfinite(table["gap_eV"][ok])]
     out = {
         "file": str(path),
         "n_runs": int(index.size),
@@ -235,8 +237,10 @@ def gap_summary(path: Path, bin_width_e_per_A: float = 0.005) -> dict:
         "n_failed": int(index.size - ok.size),
         "metallized_fraction": float(np.mean(table["metallized"][ok] == 1)) if ok.size else None,
         "bin_width_e_per_A": bin_width_e_per_A,
-        "gap_by_dipole": gap_by_dipole(table["dipole_e_per_A"][ok], table["gap_eV"][ok], table["metallized"][ok] == 1, bin_width_e_per_A)
-        if ok.size
+        "n_not_binned": int(ok.size - binned.size),
+        "gap_by_dipole": gap_by_dipole(table["dipole_e_per_A"][binned], table["gap_eV"][binned],
+                                       table["metallized"][binned] == 1, bin_width_e_per_A)
+        if binned.size
         else [],
     }
     if ok.size:

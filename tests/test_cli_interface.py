@@ -50,6 +50,7 @@ PARAMETERS = {
         ['max_dipole', ['--max-dipole'], 'float', 0.02],
         ['source', ['--source'], 'str', 'auto'],
         ['intercept', ['--intercept'], 'bool', False],
+        ['include_substrate', ['--include-substrate'], 'bool', False],  # added: metal and oxide runs into the fit
         ['out', ['--out', '-o'], 'path', 'results.h5'],
         ['as_json', ['--json'], 'bool', False],
         ['plot', ['--plot'], 'path', None],

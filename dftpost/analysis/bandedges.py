@@ -768,6 +768,8 @@ def gap_by_dipole(
     dipole = np.asarray(dipole_e_per_A, dtype=float)
     gap = np.asarray(gap_eV, dtype=float)
     metal = np.asarray(metallized, dtype=bool)
+    if not (np.isfinite(dipole).all() and np.isfinite(gap).all()):
+        raise DftpostError(None, "dipoles and gaps to bin must be finite numbers (leave out the rows without them)")
     index = np.rint(dipole / bin_width_e_per_A).astype(int)
     bins = []
     for k in np.unique(index):

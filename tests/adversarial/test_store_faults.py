@@ -107,3 +107,22 @@ def test_a_file_size_limit_refuses_the_write_and_keeps_the_stored_rows(command, 
     assert summary.returncode == 0 and json.loads(summary.stdout)["n_runs"] == 1
     free = dftpost(*args, "--out", out, cwd=tmp_path)
     assert free.returncode == 0, free.stderr
+
+
+def test_rows_without_a_dipole_are_left_out_of_the_bins_and_counted(store, tmp_path):
+    """A file whose gap rows carry no dipole (NaN: written before the column existed, extended
+    since) is summarised without phantom bins: those rows count as runs, not in the bins."""
+    path = tmp_path / "old.h5"
+    shutil.copy(store, path)
+    with h5py.File(path, "r+") as f:
+        n = int(f["gap/_n_rows"][()])
+        dipoles = f["gap/dipole_e_per_A"]
+        dipoles[: n // 2] = np.nan
+    result = dftpost("summary", path, "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["n_ok"] == n and data["n_not_binned"] == n // 2
+    assert sum(b["count"] for b in data["gap_by_dipole"]) == n - n // 2
+    assert all(abs(b["centre_e_per_A"]) < 1 for b in data["gap_by_dipole"])
+    table = dftpost("summary", path, cwd=tmp_path)
+    assert table.returncode == 0 and f"{n // 2} run(s) that succeeded have no dipole" in table.stderr
