@@ -147,7 +147,7 @@ def test_a_directory_where_a_file_is_expected_says_so(tmp_path, command):
     result = invoke(command, folder, *([] if command in ("plot", "summary") else ["--out", tmp_path / "r.h5"]))
     assert result.exit_code == 1, result.output
     (line,) = result.stderr.strip().splitlines()
-    assert "is a directory" in line and str(folder.name) in line
+    assert "a directory" in line and str(folder.name) in line
 
 
 def test_json_is_strict(tmp_path):
@@ -185,8 +185,8 @@ def _special(tmp_path: Path, kind: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind, words", [("fifo", "is a FIFO (named pipe), not a trajectory file"), ("loop", "a loop of symbolic links"),
-                                         ("dangling", "a symbolic link to a missing file"), ("device", "is a character device"),
+@pytest.mark.parametrize("kind, words", [("fifo", "a FIFO (named pipe), not a regular file"), ("loop", "a symbolic link loop"),
+                                         ("dangling", "a dangling symbolic link"), ("device", "a device, not a regular file"),
                                          ("missing", "no such file")])
 def test_special_files_get_their_own_words_before_any_work(tmp_path, kind, words):
     """A FIFO would block the reader forever: every kind is named before anything is opened."""
