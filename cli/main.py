@@ -909,8 +909,8 @@ def fit_charge_command(
             f"q_O = {result.q_o_e:.4f} ± {result.q_o_stderr_e:.4f} e ({interval}), R² = {result.r2:.4f}, "
             f"RMSE = {result.rmse_e_per_A:.2e} e/Å → {out}", soft_wrap=True)
         few = (f": with so few frames the bootstrap interval is not meaningful (at least {_FEW_FRAMES} wanted)"
-               if result.n_used < _FEW_FRAMES and not result.interval_note else "")
-        stdout.print(f"{result.n_used} frame(s) used, {result.n_rejected} left out (listed on stderr){few}", soft_wrap=True)
+               if result.n_used < _FEW_FRAMES else "")
+        stdout.print(f"{result.n_used} frame(s) used, {result.n_rejected} left out{few}", soft_wrap=True)
     raise typer.Exit(code=1 if failed else 0)
 
 
