@@ -52,7 +52,10 @@ class BandEdgeParameters:
     of the water PDoS). ``start_offset_eV`` is s, ``separation_eV`` is δ; ``sigma_eV`` and
     ``spacing_eV`` apply to eigenvalue DoS (CP2K); ``q_o_e`` and ``r_oh_A`` to the fixed-charge
     dipole; ``axis`` is the surface normal (0, 1, 2); ``z_bin_A`` the width of the z bins of the
-    z-resolved PDoS; ``occupation_tolerance`` the fraction of a state's capacity below which it
+    z-resolved PDoS and ``local_threshold_fraction`` f the floor of a bin's own threshold (a bin's
+    local edges use max(T of the bin's atoms, f × the bin's own PDoS maximum), so that the tail
+    a neighbouring layer's states leave in the bin's projection cannot set its edges; see
+    :func:`_z_resolved`); ``occupation_tolerance`` the fraction of a state's capacity below which it
     counts as empty (and short of which as full) when the occupations decide the verdict of
     water alone.
     """
@@ -68,6 +71,7 @@ class BandEdgeParameters:
     r_oh_A: float = DEFAULT_R_OH
     axis: int = 2
     z_bin_A: float = 3.0
+    local_threshold_fraction: float = 0.02
     occupation_tolerance: float = 1e-3
 
     def __post_init__(self):
@@ -81,6 +85,8 @@ class BandEdgeParameters:
                 raise DftpostError(None, f"{name} must be positive, got {getattr(self, name)}")
         if self.start_offset_eV < 0 or self.separation_eV <= 0 or self.d_cut_A < 0:
             raise DftpostError(None, "start offset and d_cut must be >= 0 and the separation > 0")
+        if not 0 <= self.local_threshold_fraction < 1:
+            raise DftpostError(None, f"local_threshold_fraction must lie in [0, 1), got {self.local_threshold_fraction}")
         if not 0 < self.occupation_tolerance < 0.5:
             raise DftpostError(None, f"occupation_tolerance must lie between 0 and 0.5, got {self.occupation_tolerance}")
         if self.axis not in (0, 1, 2):
@@ -458,8 +464,9 @@ _MAX_Z_BINS = 100_000
 class WaterGap:
     """The band-edge analysis of one run. Energies eV vs E_F (``fermi_level_eV`` as printed by
     the program); dipole in e/Å with its source; z-resolved PDoS on ``energies_eV`` with bin edges
-    in Å and local edges per bin (NaN where the search failed in a bin). ``metallized`` is the
-    verdict and ``verdict_basis`` says how it was reached; ``levels`` are the water's highest
+    in Å, bin centres (mean height of each bin's atoms, Å) and local edges per bin (NaN where the
+    search failed in a bin); ``z_resolved_note`` says why there are no bins (empty when there
+    are). ``metallized`` is the verdict and ``verdict_basis`` says how it was reached; ``levels`` are the water's highest
     occupied and lowest unoccupied states where the run gives occupations; ``selection`` the
     water atoms summed and the side of the substrate each faces; ``edges_by_spin`` the edges of
     each spin channel of a spin-polarised run (None for a closed shell)."""
@@ -481,6 +488,8 @@ class WaterGap:
     energies_eV: np.ndarray = field(repr=False)
     water_dos: np.ndarray = field(repr=False)
     z_bin_edges_A: np.ndarray = field(repr=False)
+    z_bin_centres_A: np.ndarray = field(repr=False)
+    z_resolved_note: str
     z_resolved_dos: np.ndarray = field(repr=False)
     local_vbm_eV: np.ndarray = field(repr=False)
     local_cbm_eV: np.ndarray = field(repr=False)
@@ -512,6 +521,7 @@ class WaterGap:
             "started_in_band": e.started_in_band,
             "branch": e.branch,
             "notes": list(e.notes),
+            "z_resolved_note": self.z_resolved_note,
             "parameters": asdict(self.parameters),
         }
 
@@ -574,7 +584,7 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
                            start_offset, reference_eV)
             for s in range(2)
         )
-    bins, z_dos, local_vbm, local_cbm = _z_resolved(
+    bins, centres, z_dos, local_vbm, local_cbm, z_note = _z_resolved(
         run.pdos, positions, indices, params, energies, dipole_e_per_A, water_only, reference_eV, start_offset
     )
     return WaterGap(
@@ -595,6 +605,8 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         energies_eV=energies,
         water_dos=dos,
         z_bin_edges_A=bins,
+        z_bin_centres_A=centres,
+        z_resolved_note=z_note,
         z_resolved_dos=z_dos,
         local_vbm_eV=local_vbm,
         local_cbm_eV=local_cbm,
@@ -704,12 +716,26 @@ def _reference(energies: np.ndarray, dos: np.ndarray, threshold: float, separati
 def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, reference_eV, start_offset_eV):
     """Water PDoS in z bins and the local band edges of each bin.
 
-    Per-atom DoS (FHI-aims) is binned by atom height in bins of ``z_bin_A``; CP2K lists that lie
-    inside the water selection serve as the bins (their mean height orders them). Bins without a
-    DoS or without a band above the threshold give NaN edges.
+    Bins: per-atom DoS (FHI-aims) is binned by atom height in bins of ``z_bin_A`` from the
+    lowest selected water atom, substrate or not. CP2K's DoS is per kind and per ``&LDOS`` list:
+    the bins are the lists whose atoms all belong to the water selection and that are not the
+    whole of it (the layer lists ``dftpost generate`` writes; a list holding a substrate atom or
+    water within d_cut is no bin), ordered by their mean height.
+
+    Local edges: the scans of :func:`find_band_edges` (same reference, s and δ as the whole
+    water) with the bin's threshold max(T of the bin's atoms, f × the bin's own PDoS maximum),
+    f = ``local_threshold_fraction``. A projection onto a layer's atoms carries a tail of the
+    neighbouring layers' states (≈1 % of the layer's own peak on a real 4-water slab: Mulliken
+    weight of the neighbour's orbitals on its atoms), which T = 0.01 per atom crosses: the
+    neighbour's band edge would then set the layer's local edge. f = 0.02 keeps it out.
+
+    Returns (bin edges Å, bin centres Å: mean height of the bin's atoms, PDoS per bin, local
+    VBM, local CBM eV, note): edges/centres/PDoS empty and the note saying why when no bin could
+    be made; NaN edges for an empty bin or one without a band above its threshold.
     """
     height = positions[:, params.axis]
     groups: list[np.ndarray] = []
+    note = ""
     if any(p.kind == "atom" for p in pdos.projections):
         lo = height[indices].min()
         n_bins = int(np.ceil((height[indices].max() - lo) / params.z_bin_A + 1e-9))
@@ -721,15 +747,19 @@ def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, 
         groups = [indices[which == b] for b in range(edges.size - 1)]
     else:
         wanted = set(indices.tolist())
-        layer_lists = [
-            np.array(p.atom_indices)
-            for p in pdos.projections
-            if p.kind == "list" and p.atom_indices and set(p.atom_indices) < wanted
-        ]
+        lists = [p for p in pdos.projections if p.kind == "list" and p.atom_indices]
+        layer_lists = [np.array(p.atom_indices) for p in lists if set(p.atom_indices) < wanted]
         layer_lists.sort(key=lambda a: height[a].mean())
         groups = layer_lists
-        edges = np.array([height[g].min() for g in groups] + [height[groups[-1]].max()]) if groups else np.zeros(1)
+        edges = np.array([height[g].min() for g in groups] + [height[groups[-1]].max()]) if groups else np.zeros(0)
+        if not groups:
+            note = (
+                "no z-resolved PDoS: the DoS is per kind and "
+                + ("has no &LDOS list" if not lists else f"none of its {len(lists)} &LDOS lists is a part of the "
+                   f"{len(wanted)} selected water atoms (layer lists: dftpost generate writes them)")
+            )
     n_bins = len(groups)
+    centres = np.array([height[g].mean() if g.size else np.nan for g in groups])
     z_dos = np.zeros((n_bins, energies.size))
     local_vbm = np.full(n_bins, np.nan)
     local_cbm = np.full(n_bins, np.nan)
@@ -738,20 +768,15 @@ def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, 
             continue
         part = water_pdos(pdos, group, water_only).on_grid(params.sigma_eV, energies)
         z_dos[b] = part.values.sum(axis=0)[0]
+        threshold = max(_threshold(params, z_dos[b], group.size), params.local_threshold_fraction * float(z_dos[b].max()))
         try:
             local = find_band_edges(
-                energies,
-                z_dos[b],
-                dipole,
-                _threshold(params, z_dos[b], group.size),
-                start_offset_eV,
-                params.separation_eV,
-                reference_eV,
+                energies, z_dos[b], dipole, threshold, start_offset_eV, params.separation_eV, reference_eV
             )
         except DftpostError:
             continue
         local_vbm[b], local_cbm[b] = local.vbm_eV, local.cbm_eV
-    return edges, z_dos, local_vbm, local_cbm
+    return edges, centres, z_dos, local_vbm, local_cbm, note
 
 
 def gap_by_dipole(
