@@ -469,7 +469,8 @@ class WaterGap:
     are). ``metallized`` is the verdict and ``verdict_basis`` says how it was reached; ``levels`` are the water's highest
     occupied and lowest unoccupied states where the run gives occupations; ``selection`` the
     water atoms summed and the side of the substrate each faces; ``edges_by_spin`` the edges of
-    each spin channel of a spin-polarised run (None for a closed shell)."""
+    each spin channel of a spin-polarised run (None for a closed shell); ``vacuum`` the vacuum
+    levels (:class:`VacuumScale`)."""
 
     edges: BandEdges
     edges_by_spin: tuple[BandEdges | None, BandEdges | None] | None
@@ -493,6 +494,7 @@ class WaterGap:
     z_resolved_dos: np.ndarray = field(repr=False)
     local_vbm_eV: np.ndarray = field(repr=False)
     local_cbm_eV: np.ndarray = field(repr=False)
+    vacuum: VacuumScale | None = None
 
     def row(self) -> dict:
         """The scalar results as a flat dict (the keys of the ``gap`` table and ``--json``)."""
@@ -522,6 +524,7 @@ class WaterGap:
             "branch": e.branch,
             "notes": list(e.notes),
             "z_resolved_note": self.z_resolved_note,
+            **_vacuum_row(self.vacuum, e, self.top_metal_A is not None),
             "parameters": asdict(self.parameters),
         }
 
@@ -610,7 +613,95 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         z_resolved_dos=z_dos,
         local_vbm_eV=local_vbm,
         local_cbm_eV=local_cbm,
+        vacuum=vacuum_scale(run, selection, dipole_e_per_A, params.axis),
     )
+
+
+@dataclass(frozen=True)
+class VacuumScale:
+    """The vacuum levels of a run in eV relative to E_F (the energy scale of the band edges):
+    ``upper_eV`` above the slab, ``lower_eV`` below it (NaN where a side has no flat vacuum),
+    ``side`` the one the main value is taken from (``"upper"`` or ``"lower"``), ``spread_eV`` the
+    flatness of that plateau (max − min, eV; NaN when the program printed the level), ``source``
+    where the levels come from, ``note`` why there are none (then both NaN)."""
+
+    upper_eV: float
+    lower_eV: float
+    side: str
+    spread_eV: float
+    source: str
+    note: str = ""
+
+    @property
+    def level_eV(self) -> float:
+        return self.upper_eV if self.side == "upper" else self.lower_eV
+
+
+def vacuum_scale(run: Run, selection: WaterSelection, dipole_e_per_A: float, axis: int = 2) -> VacuumScale:
+    """The vacuum levels of a run, relative to its printed E_F, and the side to read edges against.
+
+    Side: with a substrate, the vacuum the selected water faces (beyond the water, where the
+    water's outer surface meets the vacuum): upper when most selected water atoms lie above their
+    nearest substrate atom. Water alone: the side of the layer whose states lie highest, which
+    holds the VBM: below for a dipole μ ≥ 0 along the normal (the electron's potential energy is
+    highest at the lower end), above for μ < 0.
+
+    Sources: CP2K's V_HARTREE cube (:func:`dftpost.analysis.vacuum.vacuum_levels`; its zero is
+    the eigenvalues' zero); FHI-aims' printed vacuum levels of the dipole correction (internal
+    zero, as its chemical potential). No level (NaN, with the note) without a dipole correction,
+    with an applied field (CP2K's cube lacks its potential), or without a potential cube.
+    """
+    if selection.top_substrate_A is not None:
+        side = "upper" if (selection.side > 0).sum() >= (selection.side < 0).sum() else "lower"
+    else:
+        side = "lower" if dipole_e_per_A >= 0 else "upper"
+    nan = float("nan")
+
+    def none(note: str) -> VacuumScale:
+        return VacuumScale(nan, nan, side, nan, "", note)
+
+    if run.fermi_level_eV is None:
+        return none("no Fermi level")
+    if run.dipole_correction is None:
+        return none("no dipole correction: the vacuum potential slopes, no vacuum level")
+    field = run.applied_field_V_per_A
+    if field is not None and np.any(np.asarray(field) != 0):
+        return none("applied field: the vacuum potential slopes, no vacuum level")
+    if run.code == "fhi-aims":
+        upper, lower = run.dipole_correction.vacuum_levels_eV
+        if upper is None or lower is None:
+            return none("FHI-aims printed no vacuum levels")
+        return VacuumScale(upper - run.fermi_level_eV, lower - run.fermi_level_eV, side, nan,
+                           "vacuum levels printed by FHI-aims' dipole correction")
+    cubes = sorted((c for c in run.cubes if c.quantity == "electrostatic_potential"), key=lambda c: c.path.name)
+    if not cubes:
+        return none("no electrostatic-potential cube")
+    from ..io.cube import read_cube
+    from .vacuum import vacuum_levels
+
+    levels = vacuum_levels(read_cube(cubes[0].path), axis)
+    spread = levels.upper_spread_eV if side == "upper" else levels.lower_spread_eV
+    return VacuumScale(levels.upper_eV - run.fermi_level_eV, levels.lower_eV - run.fermi_level_eV, side, spread,
+                       f"plateaus of the planar average of {cubes[0].path.name}")
+
+
+def _vacuum_row(vacuum: VacuumScale | None, edges: BandEdges, substrate: bool) -> dict:
+    """The vacuum-scale keys of a row (None where unknown)."""
+    def num(x: float) -> float | None:
+        return None if x is None or not math.isfinite(x) else float(x)
+
+    level = None if vacuum is None else num(vacuum.level_eV)
+    return {
+        "vacuum_level_eV": level,
+        "vacuum_level_upper_eV": None if vacuum is None else num(vacuum.upper_eV),
+        "vacuum_level_lower_eV": None if vacuum is None else num(vacuum.lower_eV),
+        "vacuum_side": "" if vacuum is None else vacuum.side,
+        "vacuum_spread_eV": None if vacuum is None else num(vacuum.spread_eV),
+        "vacuum_note": "" if vacuum is None else (vacuum.note or vacuum.source),
+        "work_function_eV": level if substrate else None,
+        "vbm_vs_vacuum_eV": None if level is None else edges.vbm_eV - level,
+        "cbm_vs_vacuum_eV": None if level is None else edges.cbm_eV - level,
+    }
 
 
 def _channel_edges(selected, dos, spin, energies, dipole, threshold, params, substrate, start_offset, reference_eV):
