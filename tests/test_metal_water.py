@@ -257,3 +257,39 @@ def test_oxide_water_end_to_end_sums_no_oxide_oxygen(tmp_path):
     row = result.row()
     assert row["n_substrate_atoms"] == len(oxide) and row["n_water_atoms_above_substrate"] == 6
     assert row["n_water_atoms_below_substrate"] == 0
+
+
+def _water_alone(folder: Path, homo_eV: float, homo_occ: float, lumo_eV: float, lumo_occ: float) -> None:
+    """The four waters of :func:`interface` without the metal, bands at −3 and +3 eV, and an
+    aims.out whose last SCF cycle prints the given highest occupied / lowest unoccupied states
+    (eV on FHI-aims' internal zero, as output_eigenfunctions.f90 writes them)."""
+    atoms = interface(h_up=True)
+    del atoms[[a.index for a in atoms if a.symbol == "Pt"]]
+    write_run(folder, atoms, vb=-3.0, cb=3.0, at_fermi=set())
+    (folder / "aims.out").write_text(
+        "          Invoking FHI-aims ...\n  FHI-aims version      : 210513\n"
+        f"  | Number of atoms                   : {len(atoms):8d}\n"
+        "  Begin self-consistency loop: Initialization.\n"
+        f"  | Chemical potential (Fermi level):    {MU:.8f} eV\n"
+        f"  Highest occupied state (VBM) at    {homo_eV:15.8f} eV (relative to internal zero)\n"
+        f"  | Occupation number:    {homo_occ:15.8f}\n"
+        f"  Lowest unoccupied state (CBM) at   {lumo_eV:15.8f} eV (relative to internal zero)\n"
+        f"  | Occupation number:    {lumo_occ:15.8f}\n"
+        "  Self-consistency cycle converged.\n          Have a nice day.\n"
+    )
+
+
+def test_water_alone_in_fhi_aims_is_judged_by_the_printed_occupied_and_empty_states(tmp_path):
+    """FHI-aims' DoS has no occupations; aims.out's highest occupied / lowest unoccupied state
+    decide for water alone. The same DoS files with states apart or overlapping give opposite
+    verdicts, and the verdict says where it came from."""
+    _water_alone(tmp_path / "apart", MU - 2.0, 2.0, MU + 2.0, 0.0)
+    apart = water_gap(read_run(tmp_path / "apart")).row()
+    assert not apart["metallized"] and "aims.out" in apart["verdict_basis"]
+    assert (apart["water_homo_eV"], apart["water_lumo_eV"]) == pytest.approx((-2.0, 2.0))
+    assert apart["reference_eV"] == pytest.approx(0.0)  # the scans start between the two states
+    # a partly filled lowest unoccupied state (0.3 e) lying below the highest occupied one
+    _water_alone(tmp_path / "overlap", MU + 0.1, 1.7, MU - 0.1, 0.3)
+    overlap = water_gap(read_run(tmp_path / "overlap")).row()
+    assert overlap["metallized"] and overlap["verdict_basis"].startswith("occupations")
+    assert overlap["water_homo_eV"] >= overlap["water_lumo_eV"]

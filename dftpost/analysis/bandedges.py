@@ -38,7 +38,7 @@ import numpy as np
 
 from ..dos import DEFAULT_SIGMA_EV, DEFAULT_SPACING_EV, MAX_GRID_POINTS, ProjectedDos
 from ..errors import DftpostError
-from ..run import Run
+from ..run import FrontierStates, Run
 from .dipole import DEFAULT_Q_O, fixed_charge_dipole
 from .molecules import DEFAULT_R_OH, water_molecules
 
@@ -436,6 +436,18 @@ def water_levels(dos: ProjectedDos, tolerance: float = BandEdgeParameters.occupa
     return WaterLevels(float(dos.eigenvalues_eV[occupied].max()), float(dos.eigenvalues_eV[vacant].min()))
 
 
+def printed_levels(states: FrontierStates, fermi_level_eV: float, tolerance: float) -> WaterLevels:
+    """The :class:`WaterLevels` (eV vs E_F) of the highest occupied and lowest unoccupied state
+    a program printed for the whole system, which for water alone are the water's. A printed
+    lowest unoccupied state holding more than ``tolerance`` of its capacity is also occupied, a
+    highest occupied one short of more than that also empty (as :func:`water_levels` counts a
+    partly filled state as both), so partial filling reads as occupied and empty states that touch."""
+    homo, lumo = states.highest_occupied_eV - fermi_level_eV, states.lowest_unoccupied_eV - fermi_level_eV
+    highest = max(homo, lumo) if states.lowest_unoccupied_occupation > tolerance * states.capacity else homo
+    lowest = min(homo, lumo) if states.highest_occupied_occupation < (1.0 - tolerance) * states.capacity else lumo
+    return WaterLevels(float(highest), float(lowest))
+
+
 def _threshold(params: BandEdgeParameters, dos: np.ndarray, n_atoms: int) -> float:
     if params.threshold_mode == "per_atom":
         return params.threshold * n_atoms
@@ -568,6 +580,10 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
     energies, dos = grid.energies_eV, grid.values.sum(axis=0)[0]  # spins summed
     threshold = _threshold(params, dos, indices.size)
     levels = None if top is not None else water_levels(selected, params.occupation_tolerance)
+    levels_source = "the water PDoS's occupations"
+    if levels is None and top is None and run.frontier_states is not None and run.fermi_level_eV is not None:
+        levels = printed_levels(run.frontier_states, run.fermi_level_eV, params.occupation_tolerance)
+        levels_source = run.frontier_states.source + " (of the whole system: the water alone)"
     start_offset = params.start_offset_eV
     if levels is not None:
         reference_eV, start_offset = levels.middle_eV, 0.0
@@ -580,6 +596,8 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         reference_eV, reference = _reference(energies, dos, threshold, params.separation_eV, top is not None)
         edges = find_band_edges(energies, dos, dipole_e_per_A, threshold, start_offset, params.separation_eV, reference_eV)
     metallized, basis = _verdict(edges, levels, top is not None)
+    if levels is not None:
+        basis += f"; from {levels_source}"
     by_spin = None
     if grid.n_spin == 2:
         by_spin = tuple(
