@@ -89,6 +89,7 @@ GAP_SCHEMA = TableSchema(
     arrays={
         "energies_eV": Column("f8", "eV", "energy grid of the PDoS arrays, relative to the Fermi level"),
         "water_dos": Column("f8", "states/eV", "water PDoS on energies_eV (spins summed)"),
+        "substrate_dos": Column("f8", "states/eV", "substrate DoS on energies_eV (spins summed; empty without substrate)"),
         "z_bin_edges_A": Column("f8", "Å", "edges of the z bins of the z-resolved PDoS"),
         "z_bin_centres_A": Column("f8", "Å", "centre of each z bin: the mean height of its atoms"),
         "z_resolved_dos": Column("f8", "states/eV", "water PDoS per z bin (n_bins x n_energies)"),
@@ -144,6 +145,7 @@ def analyse_gap(task: GapTask) -> dict:
         row.update(
             energies_eV=result.energies_eV,
             water_dos=result.water_dos,
+            substrate_dos=result.substrate_dos,
             z_bin_edges_A=result.z_bin_edges_A,
             z_bin_centres_A=result.z_bin_centres_A,
             z_resolved_dos=result.z_resolved_dos,

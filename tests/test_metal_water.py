@@ -293,3 +293,25 @@ def test_water_alone_in_fhi_aims_is_judged_by_the_printed_occupied_and_empty_sta
     overlap = water_gap(read_run(tmp_path / "overlap")).row()
     assert overlap["metallized"] and overlap["verdict_basis"].startswith("occupations")
     assert overlap["water_homo_eV"] >= overlap["water_lumo_eV"]
+
+
+def test_a_metal_run_gets_z_bins_and_its_substrate_dos(tmp_path):
+    """FHI-aims per-atom files with a metal: the selected water is binned by height (its two
+    3 Å bins hold the waters at 9 and 10.5 Å, and at 12 Å), the metal's DoS is the sum of the Pt
+    atoms' (8 × 0.5 states/eV, flat), and the Fig. 2a map has the substrate panel."""
+    from dftpost.plot import draw_pdos_map
+
+    write_run(tmp_path / "run", interface(h_up=True), vb=-3.0, cb=3.0, at_fermi=set(range(8)))
+    result = water_gap(read_run(tmp_path / "run"))
+    row = result.row()
+    assert result.z_resolved_dos.shape[0] == 2 and row["z_resolved_note"] == ""
+    z = interface(h_up=True).positions[:, 2]
+    np.testing.assert_allclose(result.z_bin_centres_A, [z[11:17].mean(), z[17:20].mean()])
+    inside = (result.energies_eV > -15) & (result.energies_eV < 0)
+    np.testing.assert_allclose(result.substrate_dos[inside], 8 * 0.5, rtol=1e-6)
+    fig = draw_pdos_map({**row, "run": str(tmp_path / "run"), "energies_eV": result.energies_eV,
+                         "z_bin_edges_A": result.z_bin_edges_A, "z_bin_centres_A": result.z_bin_centres_A,
+                         "z_resolved_dos": result.z_resolved_dos, "local_vbm_eV": result.local_vbm_eV,
+                         "local_cbm_eV": result.local_cbm_eV, "water_dos": result.water_dos,
+                         "substrate_dos": result.substrate_dos})
+    assert any(a.get_xlabel().startswith("substrate") for a in fig.axes)

@@ -50,6 +50,7 @@ from dftpost.plot import (
 )
 from dftpost.store import ResultStore, TableSchema, read_arrays, read_table
 from dftpost.units import EPSILON0_E_PER_V_A
+from dftpost.io.rundir import read_run
 
 from conftest import CP2K_FIXTURE, FIXTURES, REPO
 
@@ -240,10 +241,21 @@ def test_pdos_map_shows_the_stored_z_resolved_dos(files):
     np.testing.assert_allclose(0.5 * (coordinates[1:, 0, 1] + coordinates[:-1, 0, 1]), row["energies_eV"])
     np.testing.assert_array_equal(line(ax, "local VBM").get_ydata(), row["local_vbm_eV"])
     np.testing.assert_array_equal(line(ax, "local CBM").get_ydata(), row["local_cbm_eV"])
+    # markers at the layers' centres (mean height of the atoms of list2, list3), not mid-bin
+    z = read_run(CP2K_FIXTURE / "nofield").atoms.positions[:, 2]
+    np.testing.assert_allclose(line(ax, "local VBM").get_xdata(), [z[:6].mean(), z[6:].mean()])
     np.testing.assert_array_equal(line(ax, "E_F").get_ydata(), [0, 0])
+    # water alone: the level the search starts from is drawn too
+    np.testing.assert_allclose(line(ax, "reference").get_ydata(), [row["reference_eV"]] * 2)
     low, high = ax.get_ylim()
     assert low < np.nanmin(row["local_vbm_eV"]) and high > np.nanmax(row["local_cbm_eV"])
-    assert "(Å)" in ax.get_xlabel() and "(eV)" in ax.get_ylabel() and "states/eV" in fig.axes[1].get_ylabel()
+    colourbar = next(a for a in fig.axes if "states/eV" in a.get_xlabel() + a.get_ylabel() and "square-root" in a.get_xlabel() + a.get_ylabel())
+    assert colourbar is not ax
+    assert "(Å)" in ax.get_xlabel() and "(eV)" in ax.get_ylabel()
+    water_panel = next(a for a in fig.axes if a.get_xlabel().startswith("water"))
+    assert water_panel.get_ylim() == ax.get_ylim()  # the water DoS on the map's energy axis
+    assert fig.legends and not ax.get_legend()  # the legend off the map
+    assert fig.get_size_inches()[0] >= 5.5
     with pytest.raises(MissingInputError, match="z_resolved_dos"):
         plot_results([files["frames"]], ["pdos-map"], files["frames"].parent / "none")
 

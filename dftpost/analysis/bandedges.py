@@ -35,6 +35,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
+from ase.data import chemical_symbols
 
 from ..dos import DEFAULT_SIGMA_EV, DEFAULT_SPACING_EV, MAX_GRID_POINTS, ProjectedDos
 from ..errors import DftpostError
@@ -401,6 +402,24 @@ def water_pdos(pdos: ProjectedDos, atom_indices: np.ndarray, water_only_structur
     )
 
 
+def substrate_pdos(pdos: ProjectedDos, numbers: np.ndarray, selection: WaterSelection) -> ProjectedDos | None:
+    """The DoS of the substrate (every atom not in a water molecule), or None without one or
+    when the projections cannot give it. Per-atom projections (FHI-aims) are summed over the
+    substrate atoms; CP2K's kinds are summed over the elements none of whose atoms is in a water
+    molecule (Cu; an oxide's O, whose kind holds the water's O too, is then left out)."""
+    if selection.substrate.size == 0:
+        return None
+    by_atom = {p.atom_indices[0]: k for k, p in enumerate(pdos.projections) if p.kind == "atom" and p.atom_indices}
+    if by_atom:
+        chosen = [by_atom[i] for i in selection.substrate.tolist() if i in by_atom]
+        return pdos.summed(chosen, label="substrate") if chosen else None
+    water_elements = {int(z) for z in numbers[selection.molecule_atoms]}
+    substrate_elements = {int(z) for z in numbers[selection.substrate]} - water_elements
+    symbols = {chemical_symbols[z] for z in substrate_elements}
+    kinds = [k for k, p in enumerate(pdos.projections) if p.kind == "species" and p.species in symbols]
+    return pdos.summed(kinds, label="substrate") if kinds else None
+
+
 @dataclass(frozen=True)
 class WaterLevels:
     """The highest occupied and the lowest unoccupied water state (eV vs E_F), read from the
@@ -482,7 +501,8 @@ class WaterGap:
     occupied and lowest unoccupied states where the run gives occupations; ``selection`` the
     water atoms summed and the side of the substrate each faces; ``edges_by_spin`` the edges of
     each spin channel of a spin-polarised run (None for a closed shell); ``vacuum`` the vacuum
-    levels (:class:`VacuumScale`)."""
+    levels (:class:`VacuumScale`); ``substrate_dos`` the substrate's DoS on ``energies_eV``
+    (states/eV, spins summed; None without a substrate, :func:`substrate_pdos`)."""
 
     edges: BandEdges
     edges_by_spin: tuple[BandEdges | None, BandEdges | None] | None
@@ -507,6 +527,7 @@ class WaterGap:
     local_vbm_eV: np.ndarray = field(repr=False)
     local_cbm_eV: np.ndarray = field(repr=False)
     vacuum: VacuumScale | None = None
+    substrate_dos: np.ndarray | None = field(default=None, repr=False)
 
     def row(self) -> dict:
         """The scalar results as a flat dict (the keys of the ``gap`` table and ``--json``)."""
@@ -605,6 +626,7 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
                            start_offset, reference_eV)
             for s in range(2)
         )
+    substrate = substrate_pdos(run.pdos, numbers, selection)
     bins, centres, z_dos, local_vbm, local_cbm, z_note = _z_resolved(
         run.pdos, positions, indices, params, energies, dipole_e_per_A, water_only, reference_eV, start_offset
     )
@@ -632,6 +654,7 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         local_vbm_eV=local_vbm,
         local_cbm_eV=local_cbm,
         vacuum=vacuum_scale(run, selection, dipole_e_per_A, params.axis),
+        substrate_dos=None if substrate is None else substrate.on_grid(params.sigma_eV, energies).values.sum(axis=0)[0],
     )
 
 
