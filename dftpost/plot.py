@@ -380,7 +380,8 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
 
     ``rows``: ``gap`` rows with ``dipole_e_per_A``, ``vbm_eV``, ``cbm_eV``, ``gap_eV`` and
     ``metallized`` (scalars only; each run once, see :func:`read_rows`); ``reference_eV``, where
-    it is not E_F (water alone: the middle of the gap), is marked too.
+    it is not E_F (water alone: the middle of the gap), is marked too. Rows with
+    ``vbm_vs_vacuum_eV``/``cbm_vs_vacuum_eV`` add a third panel: the edges against the vacuum level.
     """
     if not rows:
         raise MissingInputError(None, "no gap rows to draw")
@@ -389,7 +390,11 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
     cbm = np.array([_value(r, "cbm_eV") for r in rows], float)
     gap = np.array([_value(r, "gap_eV") for r in rows], float)
     metallized = np.array([_value(r, "metallized") for r in rows]) == 1
-    fig, (ax_e, ax_g) = _new_figure(2, 1, size=(4.8, 5.2), sharex=True)
+    on_vacuum = {k: np.array([np.nan if r.get(k) is None else float(r[k]) for r in rows], float)
+                 for k in ("vbm_vs_vacuum_eV", "cbm_vs_vacuum_eV")}
+    vacuum = bool(np.isfinite(on_vacuum["vbm_vs_vacuum_eV"]).any())
+    fig, axes = _new_figure(3 if vacuum else 2, 1, size=(4.8, 7.2 if vacuum else 5.2), sharex=True)
+    ax_e, ax_g = axes[0], axes[1]
     ax_h = ax_e.twinx()
     counts, edges = np.histogram(mu, _bin_edges(mu, bin_width_e_per_A))
     bars = ax_h.stairs(counts, edges, fill=True, color=COLOURS["histogram"], label="runs per bin (right axis)")
@@ -416,9 +421,15 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
     centre, mean, std = (np.array([b[k] for b in bins]) for k in ("centre_e_per_A", "mean_gap_eV", "std_gap_eV"))
     ax_g.errorbar(centre, mean, std,
                   fmt="s-", color=COLOURS["gap"], capsize=2, label=f"mean ± std per {bin_width_e_per_A:g} e/Å")
-    ax_g.set_xlabel("total dipole μ_z (e/Å)")
     ax_g.set_ylabel("water gap (eV)")
     ax_g.legend(fontsize=7)
+    if vacuum:  # the edges against the vacuum level, where a potential cube gave one
+        ax_v = axes[2]
+        ax_v.plot(mu, on_vacuum["vbm_vs_vacuum_eV"], "v", color=COLOURS["vbm"], label="VBM − E_vac")
+        ax_v.plot(mu, on_vacuum["cbm_vs_vacuum_eV"], "^", color=COLOURS["cbm"], label="CBM − E_vac")
+        ax_v.set_ylabel("band edge − E_vac (eV)")
+        ax_v.legend(fontsize=7)
+    axes[-1].set_xlabel("total dipole μ_z (e/Å)")
     return fig
 
 

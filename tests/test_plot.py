@@ -264,9 +264,12 @@ def test_band_edges_against_dipole_and_the_summary_binning(files):
     rows = read_rows(files["all"], "gap")
     assert len(rows) == 6
     fig = draw_band_edges(rows)
-    ax_e, ax_g, ax_h = fig.axes
+    ax_e, ax_g, ax_v, ax_h = fig.axes  # the vacuum-scale panel: the no-field runs have a cube
     table = read_table(files["all"], "gap")
     order = [list(table["run"]).index(r["run"]) for r in rows]
+    np.testing.assert_array_equal(line(ax_v, "VBM − E_vac").get_ydata(), table["vbm_vs_vacuum_eV"][order])
+    np.testing.assert_array_equal(line(ax_v, "CBM − E_vac").get_ydata(), table["cbm_vs_vacuum_eV"][order])
+    assert np.isfinite(table["vbm_vs_vacuum_eV"]).any() and "E_vac" in ax_v.get_ylabel()
     np.testing.assert_array_equal(line(ax_e, "VBM").get_xdata(), table["dipole_e_per_A"][order])
     np.testing.assert_array_equal(line(ax_e, "VBM").get_ydata(), table["vbm_eV"][order])
     np.testing.assert_array_equal(line(ax_e, "CBM").get_ydata(), table["cbm_eV"][order])
@@ -278,7 +281,7 @@ def test_band_edges_against_dipole_and_the_summary_binning(files):
     values, edges, _ = ax_h.patches[0].get_data()
     assert values.sum() == 6 and np.allclose(np.diff(edges), 0.005)
     assert ax_e.get_zorder() > ax_h.get_zorder()  # the histogram is behind
-    assert "(e/Å)" in ax_g.get_xlabel() and "(eV)" in ax_e.get_ylabel() and "(count)" in ax_h.get_ylabel()
+    assert "(e/Å)" in ax_v.get_xlabel() and "(eV)" in ax_e.get_ylabel() and "(count)" in ax_h.get_ylabel()
     assert not any(a.get_label() == "metallized" for a in ax_e.lines)  # none of the fixture runs is
     metallized = [dict(r, metallized=1) if k == 0 else r for k, r in enumerate(rows)]
     marked = line(draw_band_edges(metallized).axes[0], "metallized")
