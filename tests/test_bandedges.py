@@ -438,3 +438,25 @@ def test_bin_centres_are_layer_centres_and_a_run_without_layer_lists_says_why(tm
     bare = water_gap(lists_only_whole)
     assert bare.z_resolved_dos.shape[0] == 0 and bare.z_bin_centres_A.size == 0
     assert "none of its 1 &LDOS lists" in bare.row()["z_resolved_note"]
+
+
+def test_local_edges_shift_apart_by_the_field_on_the_real_8_water_slab():
+    """Second real pair (8 waters, 0.1 V/Å as an external potential): the two layers' local VBMs
+    move apart by the field fitted in the water × the distance of the layers' centres, within σ."""
+    from conftest import REALDATA
+    from dftpost.analysis.profiles import field_response
+    from dftpost.io.cube import read_cube
+
+    base = REALDATA / "cp2k" / "water8_slab_field"
+    if not base.is_dir():
+        pytest.skip(f"real output files not found at {base}")
+    names = ("run_a_nofield", "run_c_extpot_field")
+    gaps = {n: water_gap(read_run(base / n)) for n in names}
+    apart = {n: g.local_vbm_eV[1] - g.local_vbm_eV[0] for n, g in gaps.items()}
+    cube = {(n, q): read_cube(base / n / f"water_slab-{q}-1_0.cube") for n in names for q in ("v_hartree", "ELECTRON_DENSITY")}
+    response = field_response(cube[names[0], "v_hartree"], cube[names[1], "v_hartree"],
+                              cube[names[0], "ELECTRON_DENSITY"], cube[names[1], "ELECTRON_DENSITY"], 0.1)
+    centres = gaps[names[1]].z_bin_centres_A
+    expected = response.field_water_V_per_A * (centres[1] - centres[0])
+    assert 0.15 < expected < 0.3
+    assert apart[names[1]] - apart[names[0]] == pytest.approx(expected, abs=BandEdgeParameters().sigma_eV)
