@@ -77,3 +77,29 @@ def test_a_vacuum_without_dipole_correction_is_no_plateau():
     levels = vacuum_levels(read_cube(cube))
     assert math.isnan(levels.upper_eV) or math.isnan(levels.lower_eV)
     assert max(np.nan_to_num(levels.upper_spread_eV), np.nan_to_num(levels.lower_spread_eV)) > 0.5
+
+
+def test_analytic_profile_two_plateaus_a_jump_and_a_sloped_side():
+    """φ(z) flat at +1 V above a slab at 8–12 Å and −2 V below it (through the boundary), a
+    linear ramp across the slab and the jump at z = 0: the levels are the electron energies
+    −1 and +2 eV, the step 3 eV; the same profile with a slope in one vacuum has no level there."""
+    from ase import Atoms
+
+    from dftpost.grid import Grid
+
+    n, length = 200, 20.0
+    z = np.arange(n) * length / n
+    phi = np.where(z < 8.0, -2.0, np.where(z > 12.0, 1.0, -2.0 + 3.0 * (z - 8.0) / 4.0))
+    atoms = Atoms("O2", positions=[[0, 0, 8.0], [0, 0, 12.0]], cell=[4, 4, length], pbc=True)
+
+    def grid(values):
+        return Grid(np.broadcast_to(values, (2, 2, n)).copy(), np.zeros(3), np.diag([2.0, 2.0, length / n]), atoms,
+                    "electrostatic_potential", "V")
+
+    levels = vacuum_levels(grid(phi))
+    assert levels.upper_eV == pytest.approx(-1.0) and levels.lower_eV == pytest.approx(2.0)
+    assert levels.step_eV == pytest.approx(3.0) and levels.upper_spread_eV == pytest.approx(0.0, abs=1e-12)
+    assert levels.jump_A == pytest.approx(length, abs=0.2) or levels.jump_A == pytest.approx(0.0, abs=0.2)
+    sloped = vacuum_levels(grid(np.where(z > 12.0, 1.0 + 0.05 * (z - 12.0), phi)))
+    assert math.isnan(sloped.upper_eV) and sloped.upper_spread_eV > 0.05
+    assert sloped.lower_eV == pytest.approx(2.0)
