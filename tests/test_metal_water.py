@@ -315,3 +315,32 @@ def test_a_metal_run_gets_z_bins_and_its_substrate_dos(tmp_path):
                          "local_cbm_eV": result.local_cbm_eV, "water_dos": result.water_dos,
                          "substrate_dos": result.substrate_dos})
     assert any(a.get_xlabel().startswith("substrate") for a in fig.axes)
+
+
+def test_fhi_aims_work_function_is_taken_from_its_printed_vacuum_levels(tmp_path):
+    """With the dipole correction FHI-aims prints a vacuum level and a work function for each
+    surface (work function = vacuum level − μ); the water lies above the metal, so the main
+    value is the upper one and equals FHI-aims' own upper work function."""
+    write_run(tmp_path / "run", interface(h_up=True), vb=-3.0, cb=3.0)
+    upper, lower = 0.9, 0.3  # eV on FHI-aims' internal zero; μ = MU = −4.0
+    (tmp_path / "run" / "aims.out").write_text(
+        "          Invoking FHI-aims ...\n  FHI-aims version      : 210513\n"
+        f"  | Number of atoms                   : {len(interface(True)):8d}\n"
+        "  Begin self-consistency loop: Initialization.\n"
+        f"  | Chemical potential (Fermi level):    {MU:.8f} eV\n"
+        "  | Dipole correction gradient          :      0.01000000 eV/Angstrom\n"
+        "  | Dipole correction potential jump    :     -0.30000000 eV\n"
+        "  Self-consistency cycle converged.\n"
+        f'  | Potential vacuum level, "upper" slab surface          :     {upper:.8f} eV\n'
+        f'  | Potential vacuum level, "lower" slab surface          :     {lower:.8f} eV\n'
+        f'  | Work function ("upper" slab surface)                  :     {upper - MU:.8f} eV\n'
+        f'  | Work function ("lower" slab surface)                  :     {lower - MU:.8f} eV\n'
+        "          Have a nice day.\n"
+    )
+    run = read_run(tmp_path / "run")
+    assert run.dipole_correction is not None and run.dipole_correction.work_functions_eV[0] == pytest.approx(upper - MU)
+    row = water_gap(run).row()
+    assert row["vacuum_side"] == "upper"
+    assert row["work_function_eV"] == pytest.approx(run.dipole_correction.work_functions_eV[0])
+    assert row["vacuum_level_lower_eV"] == pytest.approx(run.dipole_correction.work_functions_eV[1])
+    assert row["vbm_vs_vacuum_eV"] == pytest.approx(row["vbm_eV"] - row["work_function_eV"])
