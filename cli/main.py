@@ -344,6 +344,14 @@ def _gap_json(row: dict) -> dict:
         "n_water_atoms_above_substrate",
         "n_water_atoms_below_substrate",
         "n_substrate_atoms",
+        "vacuum_level_eV",
+        "vacuum_level_upper_eV",
+        "vacuum_level_lower_eV",
+        "vacuum_side",
+        "work_function_eV",
+        "vbm_vs_vacuum_eV",
+        "cbm_vs_vacuum_eV",
+        "z_resolved_note",
         "code",
         "input_hash",
     )
@@ -499,12 +507,20 @@ def _show(title: str, table: Table, note: str | None = None) -> None:
         stdout.print(note, soft_wrap=True)
 
 
+def _vacuum_cell(row: dict) -> str:
+    """VBM − E_vac (eV) and the side of the vacuum level, or — without one."""
+    value = row.get("vbm_vs_vacuum_eV")
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:+.3f} ({row.get('vacuum_side') or '?'})"
+
+
 def _print_gap_table(rows: list[dict], before: list[dict], out: Path) -> None:
     """Band edges of the runs analysed now and (``*``) of those stored before, by run path
     relative to their common parent."""
     all_rows = rows + before
     parent, names = _run_names([row["run"] for row in all_rows])
-    table = _table("run", "status", "VBM", "CBM", "gap", "metallized", "μ_z (e/Å)")
+    table = _table("run", "status", "VBM", "CBM", "gap", "metallized", "μ_z (e/Å)", "VBM−E_vac")
     order = sorted(range(len(all_rows)), key=lambda i: names[i])
     for i in order:
         row, ok = all_rows[i], all_rows[i]["status"] == "ok"
@@ -517,8 +533,9 @@ def _print_gap_table(rows: list[dict], before: list[dict], out: Path) -> None:
             f"{row['gap_eV']:.3f}" if ok else "—",
             metallized if ok else "—",
             f"{row['dipole_e_per_A']:+.4f}" if ok else "—",
+            _vacuum_cell(row) if ok else "—",
         )
-    _show(f"water band edges (eV vs E_F) of the runs in {parent} → {out}", table,
+    _show(f"water band edges (eV vs E_F; VBM−E_vac against the vacuum level on the side named) of the runs in {parent} → {out}", table,
           "* stored before with the same inputs (--force analyses them again)" if before else None)
 
 

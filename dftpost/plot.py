@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with thi
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-#: matplotlib rc parameters of every dftpost figure (a column-width figure at 100 dpi).
+#: matplotlib rc parameters of every dftpost figure (column-width figures; PNG at 300 dpi, print quality).
 STYLE: dict = {
     "font.size": 9,
     "axes.titlesize": 9,
@@ -61,7 +61,7 @@ STYLE: dict = {
     "lines.linewidth": 1.2,
     "lines.markersize": 4,
     "image.cmap": "Greys",
-    "savefig.dpi": 100,
+    "savefig.dpi": 300,
     "svg.hashsalt": "dftpost",  # reproducible SVG ids
 }
 
@@ -290,43 +290,78 @@ def draw_census(row: dict) -> Figure:
 # ----------------------------------------------------------------------------- gap table (Fig. 2a, 2c)
 @_styled
 def draw_pdos_map(row: dict) -> Figure:
-    """z-resolved water PDoS (states/eV, grey scale) against height (Å) and energy relative to
-    E_F (eV), with E_F = 0, the local VBM and CBM of each z bin and the run's band edges
-    (paper Fig. 2a).
+    """z-resolved water PDoS against height (Å) and energy relative to E_F (eV), with the water
+    and the substrate DoS beside it on the same energy axis (paper Fig. 2a).
+
+    The map's grey scale is the square root of the PDoS (states/eV; the colour bar is labelled
+    so): a layer's band tails and its peaks both show. The local VBM and CBM of each z bin are
+    marked at the bin's centre (the mean height of its atoms, ``z_bin_centres_A`` where stored),
+    the water's band edges as dotted lines, E_F dashed and, for water alone, the reference level
+    the search starts from (the middle of the water's gap) dash-dotted. The legend sits below
+    the panels, off the map. The energy window is cut to the band edges (−4/+3 eV).
 
     ``row``: a ``gap`` row with ``energies_eV``, ``z_bin_edges_A``, ``z_resolved_dos``
-    (bins × energies), ``local_vbm_eV`` and ``local_cbm_eV``. The energy window is cut to the
-    band edges (−4/+3 eV); the mesh holds the whole grid.
+    (bins × energies), ``local_vbm_eV``, ``local_cbm_eV`` and ``water_dos``; ``substrate_dos``
+    (a metal run) adds the substrate panel.
     """
     from matplotlib.colors import PowerNorm
 
     energies, edges = _array(row, "energies_eV"), _array(row, "z_bin_edges_A")
-    dos = _array(row, "z_resolved_dos").reshape(edges.size - 1, energies.size)
+    dos = _array(row, "z_resolved_dos").reshape(max(edges.size - 1, 0), energies.size)
     local_vbm, local_cbm = _array(row, "local_vbm_eV"), _array(row, "local_cbm_eV")
     if dos.size == 0:
-        raise MissingInputError(row.get("run") or None, "the row has no z-resolved PDoS")
+        raise MissingInputError(row.get("run") or None, "the row has no z-resolved PDoS"
+                                + (f" ({row['z_resolved_note']})" if row.get("z_resolved_note") else ""))
+    stored_centres = row.get("z_bin_centres_A")
+    centres = (np.asarray(stored_centres, float) if stored_centres is not None and np.size(stored_centres) == dos.shape[0]
+               else 0.5 * (edges[1:] + edges[:-1]))
+    water = row.get("water_dos")
+    substrate = row.get("substrate_dos")
+    has_substrate = substrate is not None and np.size(substrate) == energies.size
     spacing = np.diff(energies)
     energy_edges = np.concatenate([[energies[0] - spacing[0] / 2], energies[:-1] + spacing / 2, [energies[-1] + spacing[-1] / 2]])
-    fig, ax = _new_figure(size=(4.8, 3.8))
+    ncols = 3 if has_substrate else 2
+    widths = [3.2, 1.0, 1.0][:ncols]
+    fig, axes = _new_figure(1, ncols, size=(6.8 if has_substrate else 5.8, 3.9), sharey=True,
+                            gridspec_kw={"width_ratios": widths})
+    ax = axes[0]
     mesh = ax.pcolormesh(edges, energy_edges, dos.T, shading="flat", norm=PowerNorm(0.5, vmin=0.0, vmax=max(dos.max(), 1e-12)))
-    fig.colorbar(mesh, ax=ax, label="water PDoS (states/eV)")
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    ax.plot(centres, local_vbm, "v-", color=COLOURS["vbm"], label="local VBM")
-    ax.plot(centres, local_cbm, "^-", color=COLOURS["cbm"], label="local CBM")
+    ax.plot(centres, local_vbm, "v-", color=COLOURS["vbm"], label="local VBM (at layer centre)", gid="local VBM")
+    ax.plot(centres, local_cbm, "^-", color=COLOURS["cbm"], label="local CBM (at layer centre)", gid="local CBM")
     vbm, cbm = float(row.get("vbm_eV", np.nan)), float(row.get("cbm_eV", np.nan))
-    for level, key in ((vbm, "vbm"), (cbm, "cbm")):
-        if np.isfinite(level):
-            ax.axhline(level, color=COLOURS[key], ls=":", lw=0.8, label=f"{key.upper()} of the water PDoS")
-    ax.axhline(0.0, color=COLOURS["fermi"], ls="--", lw=0.8, label="E_F")
+    reference = float(row.get("reference_eV", 0.0) if row.get("reference_eV") is not None else 0.0)
+    lines = [(0.0, COLOURS["fermi"], "--", "E_F")]
+    if np.isfinite(reference) and reference != 0.0:  # water alone: the search starts mid-gap
+        lines.append((reference, COLOURS["fermi"], "-.", "reference (search start)"))
+    lines += [(vbm, COLOURS["vbm"], ":", "VBM of the water PDoS"), (cbm, COLOURS["cbm"], ":", "CBM of the water PDoS")]
+    for k, panel in enumerate(axes):
+        for level, colour, style, label in lines:
+            if np.isfinite(level):
+                panel.axhline(level, color=colour, ls=style, lw=0.8, label=label if k == 0 else None,
+                              gid=label.split(" (")[0] if k == 0 else None)
     levels = np.concatenate([local_vbm, local_cbm, [vbm, cbm, 0.0]])
     low, high = np.nanmin(levels) - 4.0, np.nanmax(levels) + 3.0
+    window = (energies >= max(low, energy_edges[0])) & (energies <= min(high, energy_edges[-1]))
     ax.set_ylim(max(low, energy_edges[0]), min(high, energy_edges[-1]))
     ax.set_xlabel("z (Å)")
     ax.set_ylabel("E − E_F (eV)")
+    fig.colorbar(mesh, ax=ax, location="top", shrink=0.8, label="water PDoS (states/eV), square-root scale")
+    if water is not None and np.size(water) == energies.size:
+        w = np.asarray(water, float)
+        axes[1].fill_betweenx(energies, 0.0, w, color=COLOURS["histogram"], ec="0.3", lw=0.6)
+        axes[1].set_xlim(0.0, 1.05 * max(w[window].max(), 1e-12))
+    axes[1].set_xlabel("water\n(states/eV)")
+    if has_substrate:
+        m = np.asarray(substrate, float)
+        axes[2].fill_betweenx(energies, 0.0, m, color="#e8c9a0", ec="0.3", lw=0.6)
+        axes[2].set_xlim(0.0, 1.05 * max(m[window].max(), 1e-12))
+        axes[2].set_xlabel("substrate\n(states/eV)")
+    for panel in axes[1:]:
+        panel.tick_params(labelleft=False)
     gap = row.get("gap_eV", float("nan"))
     metallized = {1: ", metallized", 0: ""}.get(int(row.get("metallized", -1)), "")
-    ax.set_title(f"{_run_label(row['run'])}: gap {gap:.2f} eV{metallized}")
-    ax.legend(loc="center", fontsize=7, framealpha=0.9)  # in the gap, off the bands
+    fig.suptitle(f"{_run_label(row['run'])}: water gap {gap:.2f} eV{metallized}")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=7)
     return fig
 
 
@@ -345,7 +380,8 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
 
     ``rows``: ``gap`` rows with ``dipole_e_per_A``, ``vbm_eV``, ``cbm_eV``, ``gap_eV`` and
     ``metallized`` (scalars only; each run once, see :func:`read_rows`); ``reference_eV``, where
-    it is not E_F (water alone: the middle of the gap), is marked too.
+    it is not E_F (water alone: the middle of the gap), is marked too. Rows with
+    ``vbm_vs_vacuum_eV``/``cbm_vs_vacuum_eV`` add a third panel: the edges against the vacuum level.
     """
     if not rows:
         raise MissingInputError(None, "no gap rows to draw")
@@ -354,7 +390,11 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
     cbm = np.array([_value(r, "cbm_eV") for r in rows], float)
     gap = np.array([_value(r, "gap_eV") for r in rows], float)
     metallized = np.array([_value(r, "metallized") for r in rows]) == 1
-    fig, (ax_e, ax_g) = _new_figure(2, 1, size=(4.8, 5.2), sharex=True)
+    on_vacuum = {k: np.array([np.nan if r.get(k) is None else float(r[k]) for r in rows], float)
+                 for k in ("vbm_vs_vacuum_eV", "cbm_vs_vacuum_eV")}
+    vacuum = bool(np.isfinite(on_vacuum["vbm_vs_vacuum_eV"]).any())
+    fig, axes = _new_figure(3 if vacuum else 2, 1, size=(4.8, 7.2 if vacuum else 5.2), sharex=True)
+    ax_e, ax_g = axes[0], axes[1]
     ax_h = ax_e.twinx()
     counts, edges = np.histogram(mu, _bin_edges(mu, bin_width_e_per_A))
     bars = ax_h.stairs(counts, edges, fill=True, color=COLOURS["histogram"], label="runs per bin (right axis)")
@@ -381,9 +421,15 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
     centre, mean, std = (np.array([b[k] for b in bins]) for k in ("centre_e_per_A", "mean_gap_eV", "std_gap_eV"))
     ax_g.errorbar(centre, mean, std,
                   fmt="s-", color=COLOURS["gap"], capsize=2, label=f"mean ± std per {bin_width_e_per_A:g} e/Å")
-    ax_g.set_xlabel("total dipole μ_z (e/Å)")
     ax_g.set_ylabel("water gap (eV)")
     ax_g.legend(fontsize=7)
+    if vacuum:  # the edges against the vacuum level, where a potential cube gave one
+        ax_v = axes[2]
+        ax_v.plot(mu, on_vacuum["vbm_vs_vacuum_eV"], "v", color=COLOURS["vbm"], label="VBM − E_vac")
+        ax_v.plot(mu, on_vacuum["cbm_vs_vacuum_eV"], "^", color=COLOURS["cbm"], label="CBM − E_vac")
+        ax_v.set_ylabel("band edge − E_vac (eV)")
+        ax_v.legend(fontsize=7)
+    axes[-1].set_xlabel("total dipole μ_z (e/Å)")
     return fig
 
 

@@ -43,6 +43,21 @@ class DipoleCorrection:
         }
 
 
+@dataclass(frozen=True)
+class FrontierStates:
+    """The highest occupied and lowest unoccupied state of the whole system as the program printed
+    them (eV, on the program's own zero, as ``Run.fermi_level_eV``), with their occupation numbers
+    (electrons) and the capacity of one state (2 closed shell, 1 per spin channel); ``source`` says
+    where they were read."""
+
+    highest_occupied_eV: float
+    lowest_unoccupied_eV: float
+    highest_occupied_occupation: float
+    lowest_unoccupied_occupation: float
+    capacity: float
+    source: str
+
+
 @dataclass(frozen=True, eq=False)
 class Run:
     """A DFT run directory read into one object.
@@ -56,7 +71,9 @@ class Run:
     ``missing`` names what a complete run would have and this one lacks. ``core_charges_e`` is
     the charge of each atom's core as the density cube's complement (CP2K: Z(eff) of the
     pseudopotential; FHI-aims, all-electron: the nuclear charge); ``density_cube_stride`` the
-    STRIDE of the density cube when the input says (1 = the full grid).
+    STRIDE of the density cube when the input says (1 = the full grid). ``frontier_states`` are the
+    highest occupied and lowest unoccupied states the program printed (FHI-aims' aims.out, of the
+    last converged SCF cycle), None when it printed none.
     """
 
     path: Path
@@ -75,6 +92,7 @@ class Run:
     warnings: tuple[str, ...] = ()
     core_charges_e: np.ndarray | None = None
     density_cube_stride: tuple[int, ...] | None = None
+    frontier_states: FrontierStates | None = None
 
     def __repr__(self) -> str:
         """A few lines: program, path, structure, Fermi level, PDoS, cubes, field (no arrays)."""

@@ -387,3 +387,76 @@ def test_a_band_through_the_reference_is_metallized_when_the_start_lies_a_step_s
     clear = find_band_edges(energies, np.where(energies < -1.0, 1.0, 0.0) + np.where(energies > 2.0, 1.0, 0.0),
                             -0.01, 0.5, start_offset_eV=0.0, separation_eV=0.5, reference_eV=0.05)
     assert not clear.band_crosses_reference and not clear.metallized
+
+
+def _layer_shift(params: BandEdgeParameters) -> tuple[float, float, float]:
+    """Field-induced change of (upper − lower) local VBM and CBM of the real 4-water slab in
+    +0.1 V/Å, and the expected change: the field in the water (fitted to the cubes' potential)
+    times the distance between the two layers' centres."""
+    from dftpost.analysis.profiles import field_response
+    from dftpost.io.cube import read_cube
+
+    gaps = {name: water_gap(read_run(CP2K_FIXTURE / name), params) for name in ("nofield", "field")}
+    apart = {k: g.local_vbm_eV[1] - g.local_vbm_eV[0] for k, g in gaps.items()}
+    cube = {
+        (name, q): read_cube(CP2K_FIXTURE / name / f"water4-{q}-1_0.cube")
+        for name in ("nofield", "field")
+        for q in ("v_hartree", "ELECTRON_DENSITY")
+    }
+    response = field_response(
+        cube["nofield", "v_hartree"], cube["field", "v_hartree"],
+        cube["nofield", "ELECTRON_DENSITY"], cube["field", "ELECTRON_DENSITY"], 0.1,
+    )
+    centres = gaps["field"].z_bin_centres_A
+    expected = response.field_water_V_per_A * (centres[1] - centres[0])  # electron energy: +E·Δz
+    return apart["field"] - apart["nofield"], expected, centres[1] - centres[0]
+
+
+def test_local_edges_of_two_layers_shift_apart_by_the_field_in_the_water():
+    """A layer's local VBM is its own: in 0.1 V/Å the two layers' local VBMs move apart by the
+    screened field in the water × their distance (0.081 V/Å × 2.79 Å ≈ 0.23 eV), within σ."""
+    params = BandEdgeParameters()
+    shift, expected, distance = _layer_shift(params)
+    assert 2.5 < distance < 3.1 and 0.15 < expected < 0.3
+    assert shift == pytest.approx(expected, abs=params.sigma_eV)
+    # without the floor, T = 0.01 per atom lets the lower layer's tail set the upper layer's
+    # VBM, which then barely moves
+    old, _, _ = _layer_shift(replace(params, local_threshold_fraction=0.0))
+    assert abs(old - expected) > params.sigma_eV
+
+
+def test_bin_centres_are_layer_centres_and_a_run_without_layer_lists_says_why(tmp_path):
+    run = read_run(CP2K_FIXTURE / "nofield")
+    result = water_gap(run)
+    z = run.atoms.positions[:, 2]
+    np.testing.assert_allclose(result.z_bin_centres_A, [z[:6].mean(), z[6:].mean()])  # list2, list3
+    assert result.row()["z_resolved_note"] == ""
+    keep = [k for k, p in enumerate(run.pdos.projections) if p.kind != "list" or len(p.atom_indices) == 12]
+    pdos = run.pdos
+    lists_only_whole = replace(run, pdos=replace(
+        pdos, projections=tuple(pdos.projections[k] for k in keep), values=pdos.values[:, keep]))
+    bare = water_gap(lists_only_whole)
+    assert bare.z_resolved_dos.shape[0] == 0 and bare.z_bin_centres_A.size == 0
+    assert "none of its 1 &LDOS lists" in bare.row()["z_resolved_note"]
+
+
+def test_local_edges_shift_apart_by_the_field_on_the_real_8_water_slab():
+    """Second real pair (8 waters, 0.1 V/Å as an external potential): the two layers' local VBMs
+    move apart by the field fitted in the water × the distance of the layers' centres, within σ."""
+    from conftest import REALDATA
+    from dftpost.analysis.profiles import field_response
+    from dftpost.io.cube import read_cube
+
+    base = REALDATA / "cp2k" / "water8_slab_field"
+    if not base.is_dir():
+        pytest.skip(f"real output files not found at {base}")
+    names = ("run_a_nofield", "run_c_extpot_field")
+    gaps = {n: water_gap(read_run(base / n)) for n in names}
+    apart = {n: g.local_vbm_eV[1] - g.local_vbm_eV[0] for n, g in gaps.items()}
+    cube = {(n, q): read_cube(base / n / f"water_slab-{q}-1_0.cube") for n in names for q in ("v_hartree", "ELECTRON_DENSITY")}
+    response = field_response(cube[names[0], "v_hartree"], cube[names[1], "v_hartree"],
+                              cube[names[0], "ELECTRON_DENSITY"], cube[names[1], "ELECTRON_DENSITY"], 0.1)
+    centres = gaps[names[1]].z_bin_centres_A
+    expected = response.field_water_V_per_A * (centres[1] - centres[0])
+    assert 0.15 < expected < 0.3
+    assert apart[names[1]] - apart[names[0]] == pytest.approx(expected, abs=BandEdgeParameters().sigma_eV)

@@ -140,7 +140,7 @@ PARAMETERS = {
 
 # --json keys: at least these (an entry "command.key" names the keys of the objects in a list)
 JSON_KEYS = {
-    'gap': ['cbm_eV', 'code', 'dipole_e_per_A', 'dipole_source', 'fermi_level_eV', 'gap_eV', 'input_hash', 'metallized', 'n_water_atoms', 'reference', 'reference_eV', 'run', 'status', 'stored', 'vbm_eV'],
+    'gap': ['cbm_eV', 'code', 'dipole_e_per_A', 'dipole_source', 'fermi_level_eV', 'gap_eV', 'input_hash', 'metallized', 'n_water_atoms', 'reference', 'reference_eV', 'run', 'status', 'stored', 'vbm_eV', 'vacuum_level_eV', 'vacuum_level_lower_eV', 'vacuum_level_upper_eV', 'vacuum_side', 'work_function_eV', 'vbm_vs_vacuum_eV', 'cbm_vs_vacuum_eV', 'z_resolved_note'],
     'summary': ['bin_width_e_per_A', 'file', 'gap_by_dipole', 'mean_gap_eV', 'metallized_fraction', 'n_failed', 'n_ok', 'n_runs'],
     'summary.gap_by_dipole': ['centre_e_per_A', 'count', 'mean_gap_eV', 'metallized_fraction', 'std_gap_eV'],
     'inspect': ['applied_field_V_per_A', 'cell_A', 'code', 'cubes', 'dipole_correction', 'fermi_level_eV', 'fermi_level_source', 'files', 'finished', 'formula', 'missing', 'n_atoms', 'path', 'pdos', 'program_version', 'warnings'],

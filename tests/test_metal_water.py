@@ -257,3 +257,90 @@ def test_oxide_water_end_to_end_sums_no_oxide_oxygen(tmp_path):
     row = result.row()
     assert row["n_substrate_atoms"] == len(oxide) and row["n_water_atoms_above_substrate"] == 6
     assert row["n_water_atoms_below_substrate"] == 0
+
+
+def _water_alone(folder: Path, homo_eV: float, homo_occ: float, lumo_eV: float, lumo_occ: float) -> None:
+    """The four waters of :func:`interface` without the metal, bands at −3 and +3 eV, and an
+    aims.out whose last SCF cycle prints the given highest occupied / lowest unoccupied states
+    (eV on FHI-aims' internal zero, as output_eigenfunctions.f90 writes them)."""
+    atoms = interface(h_up=True)
+    del atoms[[a.index for a in atoms if a.symbol == "Pt"]]
+    write_run(folder, atoms, vb=-3.0, cb=3.0, at_fermi=set())
+    (folder / "aims.out").write_text(
+        "          Invoking FHI-aims ...\n  FHI-aims version      : 210513\n"
+        f"  | Number of atoms                   : {len(atoms):8d}\n"
+        "  Begin self-consistency loop: Initialization.\n"
+        f"  | Chemical potential (Fermi level):    {MU:.8f} eV\n"
+        f"  Highest occupied state (VBM) at    {homo_eV:15.8f} eV (relative to internal zero)\n"
+        f"  | Occupation number:    {homo_occ:15.8f}\n"
+        f"  Lowest unoccupied state (CBM) at   {lumo_eV:15.8f} eV (relative to internal zero)\n"
+        f"  | Occupation number:    {lumo_occ:15.8f}\n"
+        "  Self-consistency cycle converged.\n          Have a nice day.\n"
+    )
+
+
+def test_water_alone_in_fhi_aims_is_judged_by_the_printed_occupied_and_empty_states(tmp_path):
+    """FHI-aims' DoS has no occupations; aims.out's highest occupied / lowest unoccupied state
+    decide for water alone. The same DoS files with states apart or overlapping give opposite
+    verdicts, and the verdict says where it came from."""
+    _water_alone(tmp_path / "apart", MU - 2.0, 2.0, MU + 2.0, 0.0)
+    apart = water_gap(read_run(tmp_path / "apart")).row()
+    assert not apart["metallized"] and "aims.out" in apart["verdict_basis"]
+    assert (apart["water_homo_eV"], apart["water_lumo_eV"]) == pytest.approx((-2.0, 2.0))
+    assert apart["reference_eV"] == pytest.approx(0.0)  # the scans start between the two states
+    # a partly filled lowest unoccupied state (0.3 e) lying below the highest occupied one
+    _water_alone(tmp_path / "overlap", MU + 0.1, 1.7, MU - 0.1, 0.3)
+    overlap = water_gap(read_run(tmp_path / "overlap")).row()
+    assert overlap["metallized"] and overlap["verdict_basis"].startswith("occupations")
+    assert overlap["water_homo_eV"] >= overlap["water_lumo_eV"]
+
+
+def test_a_metal_run_gets_z_bins_and_its_substrate_dos(tmp_path):
+    """FHI-aims per-atom files with a metal: the selected water is binned by height (its two
+    3 Å bins hold the waters at 9 and 10.5 Å, and at 12 Å), the metal's DoS is the sum of the Pt
+    atoms' (8 × 0.5 states/eV, flat), and the Fig. 2a map has the substrate panel."""
+    from dftpost.plot import draw_pdos_map
+
+    write_run(tmp_path / "run", interface(h_up=True), vb=-3.0, cb=3.0, at_fermi=set(range(8)))
+    result = water_gap(read_run(tmp_path / "run"))
+    row = result.row()
+    assert result.z_resolved_dos.shape[0] == 2 and row["z_resolved_note"] == ""
+    z = interface(h_up=True).positions[:, 2]
+    np.testing.assert_allclose(result.z_bin_centres_A, [z[11:17].mean(), z[17:20].mean()])
+    inside = (result.energies_eV > -15) & (result.energies_eV < 0)
+    np.testing.assert_allclose(result.substrate_dos[inside], 8 * 0.5, rtol=1e-6)
+    fig = draw_pdos_map({**row, "run": str(tmp_path / "run"), "energies_eV": result.energies_eV,
+                         "z_bin_edges_A": result.z_bin_edges_A, "z_bin_centres_A": result.z_bin_centres_A,
+                         "z_resolved_dos": result.z_resolved_dos, "local_vbm_eV": result.local_vbm_eV,
+                         "local_cbm_eV": result.local_cbm_eV, "water_dos": result.water_dos,
+                         "substrate_dos": result.substrate_dos})
+    assert any(a.get_xlabel().startswith("substrate") for a in fig.axes)
+
+
+def test_fhi_aims_work_function_is_taken_from_its_printed_vacuum_levels(tmp_path):
+    """With the dipole correction FHI-aims prints a vacuum level and a work function for each
+    surface (work function = vacuum level − μ); the water lies above the metal, so the main
+    value is the upper one and equals FHI-aims' own upper work function."""
+    write_run(tmp_path / "run", interface(h_up=True), vb=-3.0, cb=3.0)
+    upper, lower = 0.9, 0.3  # eV on FHI-aims' internal zero; μ = MU = −4.0
+    (tmp_path / "run" / "aims.out").write_text(
+        "          Invoking FHI-aims ...\n  FHI-aims version      : 210513\n"
+        f"  | Number of atoms                   : {len(interface(True)):8d}\n"
+        "  Begin self-consistency loop: Initialization.\n"
+        f"  | Chemical potential (Fermi level):    {MU:.8f} eV\n"
+        "  | Dipole correction gradient          :      0.01000000 eV/Angstrom\n"
+        "  | Dipole correction potential jump    :     -0.30000000 eV\n"
+        "  Self-consistency cycle converged.\n"
+        f'  | Potential vacuum level, "upper" slab surface          :     {upper:.8f} eV\n'
+        f'  | Potential vacuum level, "lower" slab surface          :     {lower:.8f} eV\n'
+        f'  | Work function ("upper" slab surface)                  :     {upper - MU:.8f} eV\n'
+        f'  | Work function ("lower" slab surface)                  :     {lower - MU:.8f} eV\n'
+        "          Have a nice day.\n"
+    )
+    run = read_run(tmp_path / "run")
+    assert run.dipole_correction is not None and run.dipole_correction.work_functions_eV[0] == pytest.approx(upper - MU)
+    row = water_gap(run).row()
+    assert row["vacuum_side"] == "upper"
+    assert row["work_function_eV"] == pytest.approx(run.dipole_correction.work_functions_eV[0])
+    assert row["vacuum_level_lower_eV"] == pytest.approx(run.dipole_correction.work_functions_eV[1])
+    assert row["vbm_vs_vacuum_eV"] == pytest.approx(row["vbm_eV"] - row["work_function_eV"])

@@ -50,6 +50,7 @@ from dftpost.plot import (
 )
 from dftpost.store import ResultStore, TableSchema, read_arrays, read_table
 from dftpost.units import EPSILON0_E_PER_V_A
+from dftpost.io.rundir import read_run
 
 from conftest import CP2K_FIXTURE, FIXTURES, REPO
 
@@ -240,10 +241,21 @@ def test_pdos_map_shows_the_stored_z_resolved_dos(files):
     np.testing.assert_allclose(0.5 * (coordinates[1:, 0, 1] + coordinates[:-1, 0, 1]), row["energies_eV"])
     np.testing.assert_array_equal(line(ax, "local VBM").get_ydata(), row["local_vbm_eV"])
     np.testing.assert_array_equal(line(ax, "local CBM").get_ydata(), row["local_cbm_eV"])
+    # markers at the layers' centres (mean height of the atoms of list2, list3), not mid-bin
+    z = read_run(CP2K_FIXTURE / "nofield").atoms.positions[:, 2]
+    np.testing.assert_allclose(line(ax, "local VBM").get_xdata(), [z[:6].mean(), z[6:].mean()])
     np.testing.assert_array_equal(line(ax, "E_F").get_ydata(), [0, 0])
+    # water alone: the level the search starts from is drawn too
+    np.testing.assert_allclose(line(ax, "reference").get_ydata(), [row["reference_eV"]] * 2)
     low, high = ax.get_ylim()
     assert low < np.nanmin(row["local_vbm_eV"]) and high > np.nanmax(row["local_cbm_eV"])
-    assert "(Å)" in ax.get_xlabel() and "(eV)" in ax.get_ylabel() and "states/eV" in fig.axes[1].get_ylabel()
+    colourbar = next(a for a in fig.axes if "states/eV" in a.get_xlabel() + a.get_ylabel() and "square-root" in a.get_xlabel() + a.get_ylabel())
+    assert colourbar is not ax
+    assert "(Å)" in ax.get_xlabel() and "(eV)" in ax.get_ylabel()
+    water_panel = next(a for a in fig.axes if a.get_xlabel().startswith("water"))
+    assert water_panel.get_ylim() == ax.get_ylim()  # the water DoS on the map's energy axis
+    assert fig.legends and not ax.get_legend()  # the legend off the map
+    assert fig.get_size_inches()[0] >= 5.5
     with pytest.raises(MissingInputError, match="z_resolved_dos"):
         plot_results([files["frames"]], ["pdos-map"], files["frames"].parent / "none")
 
@@ -252,9 +264,12 @@ def test_band_edges_against_dipole_and_the_summary_binning(files):
     rows = read_rows(files["all"], "gap")
     assert len(rows) == 6
     fig = draw_band_edges(rows)
-    ax_e, ax_g, ax_h = fig.axes
+    ax_e, ax_g, ax_v, ax_h = fig.axes  # the vacuum-scale panel: the no-field runs have a cube
     table = read_table(files["all"], "gap")
     order = [list(table["run"]).index(r["run"]) for r in rows]
+    np.testing.assert_array_equal(line(ax_v, "VBM − E_vac").get_ydata(), table["vbm_vs_vacuum_eV"][order])
+    np.testing.assert_array_equal(line(ax_v, "CBM − E_vac").get_ydata(), table["cbm_vs_vacuum_eV"][order])
+    assert np.isfinite(table["vbm_vs_vacuum_eV"]).any() and "E_vac" in ax_v.get_ylabel()
     np.testing.assert_array_equal(line(ax_e, "VBM").get_xdata(), table["dipole_e_per_A"][order])
     np.testing.assert_array_equal(line(ax_e, "VBM").get_ydata(), table["vbm_eV"][order])
     np.testing.assert_array_equal(line(ax_e, "CBM").get_ydata(), table["cbm_eV"][order])
@@ -266,7 +281,7 @@ def test_band_edges_against_dipole_and_the_summary_binning(files):
     values, edges, _ = ax_h.patches[0].get_data()
     assert values.sum() == 6 and np.allclose(np.diff(edges), 0.005)
     assert ax_e.get_zorder() > ax_h.get_zorder()  # the histogram is behind
-    assert "(e/Å)" in ax_g.get_xlabel() and "(eV)" in ax_e.get_ylabel() and "(count)" in ax_h.get_ylabel()
+    assert "(e/Å)" in ax_v.get_xlabel() and "(eV)" in ax_e.get_ylabel() and "(count)" in ax_h.get_ylabel()
     assert not any(a.get_label() == "metallized" for a in ax_e.lines)  # none of the fixture runs is
     metallized = [dict(r, metallized=1) if k == 0 else r for k, r in enumerate(rows)]
     marked = line(draw_band_edges(metallized).axes[0], "metallized")

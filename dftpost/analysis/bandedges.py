@@ -35,10 +35,11 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
+from ase.data import chemical_symbols
 
 from ..dos import DEFAULT_SIGMA_EV, DEFAULT_SPACING_EV, MAX_GRID_POINTS, ProjectedDos
 from ..errors import DftpostError
-from ..run import Run
+from ..run import FrontierStates, Run
 from .dipole import DEFAULT_Q_O, fixed_charge_dipole
 from .molecules import DEFAULT_R_OH, water_molecules
 
@@ -52,7 +53,10 @@ class BandEdgeParameters:
     of the water PDoS). ``start_offset_eV`` is s, ``separation_eV`` is δ; ``sigma_eV`` and
     ``spacing_eV`` apply to eigenvalue DoS (CP2K); ``q_o_e`` and ``r_oh_A`` to the fixed-charge
     dipole; ``axis`` is the surface normal (0, 1, 2); ``z_bin_A`` the width of the z bins of the
-    z-resolved PDoS; ``occupation_tolerance`` the fraction of a state's capacity below which it
+    z-resolved PDoS and ``local_threshold_fraction`` f the floor of a bin's own threshold (a bin's
+    local edges use max(T of the bin's atoms, f × the bin's own PDoS maximum), so that the tail
+    a neighbouring layer's states leave in the bin's projection cannot set its edges; see
+    :func:`_z_resolved`); ``occupation_tolerance`` the fraction of a state's capacity below which it
     counts as empty (and short of which as full) when the occupations decide the verdict of
     water alone.
     """
@@ -68,6 +72,7 @@ class BandEdgeParameters:
     r_oh_A: float = DEFAULT_R_OH
     axis: int = 2
     z_bin_A: float = 3.0
+    local_threshold_fraction: float = 0.02
     occupation_tolerance: float = 1e-3
 
     def __post_init__(self):
@@ -81,6 +86,8 @@ class BandEdgeParameters:
                 raise DftpostError(None, f"{name} must be positive, got {getattr(self, name)}")
         if self.start_offset_eV < 0 or self.separation_eV <= 0 or self.d_cut_A < 0:
             raise DftpostError(None, "start offset and d_cut must be >= 0 and the separation > 0")
+        if not 0 <= self.local_threshold_fraction < 1:
+            raise DftpostError(None, f"local_threshold_fraction must lie in [0, 1), got {self.local_threshold_fraction}")
         if not 0 < self.occupation_tolerance < 0.5:
             raise DftpostError(None, f"occupation_tolerance must lie between 0 and 0.5, got {self.occupation_tolerance}")
         if self.axis not in (0, 1, 2):
@@ -395,6 +402,24 @@ def water_pdos(pdos: ProjectedDos, atom_indices: np.ndarray, water_only_structur
     )
 
 
+def substrate_pdos(pdos: ProjectedDos, numbers: np.ndarray, selection: WaterSelection) -> ProjectedDos | None:
+    """The DoS of the substrate (every atom not in a water molecule), or None without one or
+    when the projections cannot give it. Per-atom projections (FHI-aims) are summed over the
+    substrate atoms; CP2K's kinds are summed over the elements none of whose atoms is in a water
+    molecule (Cu; an oxide's O, whose kind holds the water's O too, is then left out)."""
+    if selection.substrate.size == 0:
+        return None
+    by_atom = {p.atom_indices[0]: k for k, p in enumerate(pdos.projections) if p.kind == "atom" and p.atom_indices}
+    if by_atom:
+        chosen = [by_atom[i] for i in selection.substrate.tolist() if i in by_atom]
+        return pdos.summed(chosen, label="substrate") if chosen else None
+    water_elements = {int(z) for z in numbers[selection.molecule_atoms]}
+    substrate_elements = {int(z) for z in numbers[selection.substrate]} - water_elements
+    symbols = {chemical_symbols[z] for z in substrate_elements}
+    kinds = [k for k, p in enumerate(pdos.projections) if p.kind == "species" and p.species in symbols]
+    return pdos.summed(kinds, label="substrate") if kinds else None
+
+
 @dataclass(frozen=True)
 class WaterLevels:
     """The highest occupied and the lowest unoccupied water state (eV vs E_F), read from the
@@ -430,6 +455,18 @@ def water_levels(dos: ProjectedDos, tolerance: float = BandEdgeParameters.occupa
     return WaterLevels(float(dos.eigenvalues_eV[occupied].max()), float(dos.eigenvalues_eV[vacant].min()))
 
 
+def printed_levels(states: FrontierStates, fermi_level_eV: float, tolerance: float) -> WaterLevels:
+    """The :class:`WaterLevels` (eV vs E_F) of the highest occupied and lowest unoccupied state
+    a program printed for the whole system, which for water alone are the water's. A printed
+    lowest unoccupied state holding more than ``tolerance`` of its capacity is also occupied, a
+    highest occupied one short of more than that also empty (as :func:`water_levels` counts a
+    partly filled state as both), so partial filling reads as occupied and empty states that touch."""
+    homo, lumo = states.highest_occupied_eV - fermi_level_eV, states.lowest_unoccupied_eV - fermi_level_eV
+    highest = max(homo, lumo) if states.lowest_unoccupied_occupation > tolerance * states.capacity else homo
+    lowest = min(homo, lumo) if states.highest_occupied_occupation < (1.0 - tolerance) * states.capacity else lumo
+    return WaterLevels(float(highest), float(lowest))
+
+
 def _threshold(params: BandEdgeParameters, dos: np.ndarray, n_atoms: int) -> float:
     if params.threshold_mode == "per_atom":
         return params.threshold * n_atoms
@@ -458,11 +495,14 @@ _MAX_Z_BINS = 100_000
 class WaterGap:
     """The band-edge analysis of one run. Energies eV vs E_F (``fermi_level_eV`` as printed by
     the program); dipole in e/Å with its source; z-resolved PDoS on ``energies_eV`` with bin edges
-    in Å and local edges per bin (NaN where the search failed in a bin). ``metallized`` is the
-    verdict and ``verdict_basis`` says how it was reached; ``levels`` are the water's highest
+    in Å, bin centres (mean height of each bin's atoms, Å) and local edges per bin (NaN where the
+    search failed in a bin); ``z_resolved_note`` says why there are no bins (empty when there
+    are). ``metallized`` is the verdict and ``verdict_basis`` says how it was reached; ``levels`` are the water's highest
     occupied and lowest unoccupied states where the run gives occupations; ``selection`` the
     water atoms summed and the side of the substrate each faces; ``edges_by_spin`` the edges of
-    each spin channel of a spin-polarised run (None for a closed shell)."""
+    each spin channel of a spin-polarised run (None for a closed shell); ``vacuum`` the vacuum
+    levels (:class:`VacuumScale`); ``substrate_dos`` the substrate's DoS on ``energies_eV``
+    (states/eV, spins summed; None without a substrate, :func:`substrate_pdos`)."""
 
     edges: BandEdges
     edges_by_spin: tuple[BandEdges | None, BandEdges | None] | None
@@ -481,9 +521,13 @@ class WaterGap:
     energies_eV: np.ndarray = field(repr=False)
     water_dos: np.ndarray = field(repr=False)
     z_bin_edges_A: np.ndarray = field(repr=False)
+    z_bin_centres_A: np.ndarray = field(repr=False)
+    z_resolved_note: str
     z_resolved_dos: np.ndarray = field(repr=False)
     local_vbm_eV: np.ndarray = field(repr=False)
     local_cbm_eV: np.ndarray = field(repr=False)
+    vacuum: VacuumScale | None = None
+    substrate_dos: np.ndarray | None = field(default=None, repr=False)
 
     def row(self) -> dict:
         """The scalar results as a flat dict (the keys of the ``gap`` table and ``--json``)."""
@@ -512,6 +556,8 @@ class WaterGap:
             "started_in_band": e.started_in_band,
             "branch": e.branch,
             "notes": list(e.notes),
+            "z_resolved_note": self.z_resolved_note,
+            **_vacuum_row(self.vacuum, e, self.top_metal_A is not None),
             "parameters": asdict(self.parameters),
         }
 
@@ -555,6 +601,10 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
     energies, dos = grid.energies_eV, grid.values.sum(axis=0)[0]  # spins summed
     threshold = _threshold(params, dos, indices.size)
     levels = None if top is not None else water_levels(selected, params.occupation_tolerance)
+    levels_source = "the water PDoS's occupations"
+    if levels is None and top is None and run.frontier_states is not None and run.fermi_level_eV is not None:
+        levels = printed_levels(run.frontier_states, run.fermi_level_eV, params.occupation_tolerance)
+        levels_source = run.frontier_states.source + " (of the whole system: the water alone)"
     start_offset = params.start_offset_eV
     if levels is not None:
         reference_eV, start_offset = levels.middle_eV, 0.0
@@ -567,6 +617,8 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         reference_eV, reference = _reference(energies, dos, threshold, params.separation_eV, top is not None)
         edges = find_band_edges(energies, dos, dipole_e_per_A, threshold, start_offset, params.separation_eV, reference_eV)
     metallized, basis = _verdict(edges, levels, top is not None)
+    if levels is not None:
+        basis += f"; from {levels_source}"
     by_spin = None
     if grid.n_spin == 2:
         by_spin = tuple(
@@ -574,7 +626,8 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
                            start_offset, reference_eV)
             for s in range(2)
         )
-    bins, z_dos, local_vbm, local_cbm = _z_resolved(
+    substrate = substrate_pdos(run.pdos, numbers, selection)
+    bins, centres, z_dos, local_vbm, local_cbm, z_note = _z_resolved(
         run.pdos, positions, indices, params, energies, dipole_e_per_A, water_only, reference_eV, start_offset
     )
     return WaterGap(
@@ -595,10 +648,101 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         energies_eV=energies,
         water_dos=dos,
         z_bin_edges_A=bins,
+        z_bin_centres_A=centres,
+        z_resolved_note=z_note,
         z_resolved_dos=z_dos,
         local_vbm_eV=local_vbm,
         local_cbm_eV=local_cbm,
+        vacuum=vacuum_scale(run, selection, dipole_e_per_A, params.axis),
+        substrate_dos=None if substrate is None else substrate.on_grid(params.sigma_eV, energies).values.sum(axis=0)[0],
     )
+
+
+@dataclass(frozen=True)
+class VacuumScale:
+    """The vacuum levels of a run in eV relative to E_F (the energy scale of the band edges):
+    ``upper_eV`` above the slab, ``lower_eV`` below it (NaN where a side has no flat vacuum),
+    ``side`` the one the main value is taken from (``"upper"`` or ``"lower"``), ``spread_eV`` the
+    flatness of that plateau (max − min, eV; NaN when the program printed the level), ``source``
+    where the levels come from, ``note`` why there are none (then both NaN)."""
+
+    upper_eV: float
+    lower_eV: float
+    side: str
+    spread_eV: float
+    source: str
+    note: str = ""
+
+    @property
+    def level_eV(self) -> float:
+        return self.upper_eV if self.side == "upper" else self.lower_eV
+
+
+def vacuum_scale(run: Run, selection: WaterSelection, dipole_e_per_A: float, axis: int = 2) -> VacuumScale:
+    """The vacuum levels of a run, relative to its printed E_F, and the side to read edges against.
+
+    Side: with a substrate, the vacuum the selected water faces (beyond the water, where the
+    water's outer surface meets the vacuum): upper when most selected water atoms lie above their
+    nearest substrate atom. Water alone: the side of the layer whose states lie highest, which
+    holds the VBM: below for a dipole μ ≥ 0 along the normal (the electron's potential energy is
+    highest at the lower end), above for μ < 0.
+
+    Sources: CP2K's V_HARTREE cube (:func:`dftpost.analysis.vacuum.vacuum_levels`; its zero is
+    the eigenvalues' zero); FHI-aims' printed vacuum levels of the dipole correction (internal
+    zero, as its chemical potential). No level (NaN, with the note) without a dipole correction,
+    with an applied field (CP2K's cube lacks its potential), or without a potential cube.
+    """
+    if selection.top_substrate_A is not None:
+        side = "upper" if (selection.side > 0).sum() >= (selection.side < 0).sum() else "lower"
+    else:
+        side = "lower" if dipole_e_per_A >= 0 else "upper"
+    nan = float("nan")
+
+    def none(note: str) -> VacuumScale:
+        return VacuumScale(nan, nan, side, nan, "", note)
+
+    if run.fermi_level_eV is None:
+        return none("no Fermi level")
+    if run.dipole_correction is None:
+        return none("no dipole correction: the vacuum potential slopes, no vacuum level")
+    field = run.applied_field_V_per_A
+    if field is not None and np.any(np.asarray(field) != 0):
+        return none("applied field: the vacuum potential slopes, no vacuum level")
+    if run.code == "fhi-aims":
+        upper, lower = run.dipole_correction.vacuum_levels_eV
+        if upper is None or lower is None:
+            return none("FHI-aims printed no vacuum levels")
+        return VacuumScale(upper - run.fermi_level_eV, lower - run.fermi_level_eV, side, nan,
+                           "vacuum levels printed by FHI-aims' dipole correction")
+    cubes = sorted((c for c in run.cubes if c.quantity == "electrostatic_potential"), key=lambda c: c.path.name)
+    if not cubes:
+        return none("no electrostatic-potential cube")
+    from ..io.cube import read_cube
+    from .vacuum import vacuum_levels
+
+    levels = vacuum_levels(read_cube(cubes[0].path), axis)
+    spread = levels.upper_spread_eV if side == "upper" else levels.lower_spread_eV
+    return VacuumScale(levels.upper_eV - run.fermi_level_eV, levels.lower_eV - run.fermi_level_eV, side, spread,
+                       f"plateaus of the planar average of {cubes[0].path.name}")
+
+
+def _vacuum_row(vacuum: VacuumScale | None, edges: BandEdges, substrate: bool) -> dict:
+    """The vacuum-scale keys of a row (None where unknown)."""
+    def num(x: float) -> float | None:
+        return None if x is None or not math.isfinite(x) else float(x)
+
+    level = None if vacuum is None else num(vacuum.level_eV)
+    return {
+        "vacuum_level_eV": level,
+        "vacuum_level_upper_eV": None if vacuum is None else num(vacuum.upper_eV),
+        "vacuum_level_lower_eV": None if vacuum is None else num(vacuum.lower_eV),
+        "vacuum_side": "" if vacuum is None else vacuum.side,
+        "vacuum_spread_eV": None if vacuum is None else num(vacuum.spread_eV),
+        "vacuum_note": "" if vacuum is None else (vacuum.note or vacuum.source),
+        "work_function_eV": level if substrate else None,
+        "vbm_vs_vacuum_eV": None if level is None else edges.vbm_eV - level,
+        "cbm_vs_vacuum_eV": None if level is None else edges.cbm_eV - level,
+    }
 
 
 def _channel_edges(selected, dos, spin, energies, dipole, threshold, params, substrate, start_offset, reference_eV):
@@ -704,12 +848,26 @@ def _reference(energies: np.ndarray, dos: np.ndarray, threshold: float, separati
 def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, reference_eV, start_offset_eV):
     """Water PDoS in z bins and the local band edges of each bin.
 
-    Per-atom DoS (FHI-aims) is binned by atom height in bins of ``z_bin_A``; CP2K lists that lie
-    inside the water selection serve as the bins (their mean height orders them). Bins without a
-    DoS or without a band above the threshold give NaN edges.
+    Bins: per-atom DoS (FHI-aims) is binned by atom height in bins of ``z_bin_A`` from the
+    lowest selected water atom, substrate or not. CP2K's DoS is per kind and per ``&LDOS`` list:
+    the bins are the lists whose atoms all belong to the water selection and that are not the
+    whole of it (the layer lists ``dftpost generate`` writes; a list holding a substrate atom or
+    water within d_cut is no bin), ordered by their mean height.
+
+    Local edges: the scans of :func:`find_band_edges` (same reference, s and δ as the whole
+    water) with the bin's threshold max(T of the bin's atoms, f × the bin's own PDoS maximum),
+    f = ``local_threshold_fraction``. A projection onto a layer's atoms carries a tail of the
+    neighbouring layers' states (≈1 % of the layer's own peak on a real 4-water slab: Mulliken
+    weight of the neighbour's orbitals on its atoms), which T = 0.01 per atom crosses: the
+    neighbour's band edge would then set the layer's local edge. f = 0.02 keeps it out.
+
+    Returns (bin edges Å, bin centres Å: mean height of the bin's atoms, PDoS per bin, local
+    VBM, local CBM eV, note): edges/centres/PDoS empty and the note saying why when no bin could
+    be made; NaN edges for an empty bin or one without a band above its threshold.
     """
     height = positions[:, params.axis]
     groups: list[np.ndarray] = []
+    note = ""
     if any(p.kind == "atom" for p in pdos.projections):
         lo = height[indices].min()
         n_bins = int(np.ceil((height[indices].max() - lo) / params.z_bin_A + 1e-9))
@@ -721,15 +879,19 @@ def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, 
         groups = [indices[which == b] for b in range(edges.size - 1)]
     else:
         wanted = set(indices.tolist())
-        layer_lists = [
-            np.array(p.atom_indices)
-            for p in pdos.projections
-            if p.kind == "list" and p.atom_indices and set(p.atom_indices) < wanted
-        ]
+        lists = [p for p in pdos.projections if p.kind == "list" and p.atom_indices]
+        layer_lists = [np.array(p.atom_indices) for p in lists if set(p.atom_indices) < wanted]
         layer_lists.sort(key=lambda a: height[a].mean())
         groups = layer_lists
-        edges = np.array([height[g].min() for g in groups] + [height[groups[-1]].max()]) if groups else np.zeros(1)
+        edges = np.array([height[g].min() for g in groups] + [height[groups[-1]].max()]) if groups else np.zeros(0)
+        if not groups:
+            note = (
+                "no z-resolved PDoS: the DoS is per kind and "
+                + ("has no &LDOS list" if not lists else f"none of its {len(lists)} &LDOS lists is a part of the "
+                   f"{len(wanted)} selected water atoms (layer lists: dftpost generate writes them)")
+            )
     n_bins = len(groups)
+    centres = np.array([height[g].mean() if g.size else np.nan for g in groups])
     z_dos = np.zeros((n_bins, energies.size))
     local_vbm = np.full(n_bins, np.nan)
     local_cbm = np.full(n_bins, np.nan)
@@ -738,20 +900,15 @@ def _z_resolved(pdos, positions, indices, params, energies, dipole, water_only, 
             continue
         part = water_pdos(pdos, group, water_only).on_grid(params.sigma_eV, energies)
         z_dos[b] = part.values.sum(axis=0)[0]
+        threshold = max(_threshold(params, z_dos[b], group.size), params.local_threshold_fraction * float(z_dos[b].max()))
         try:
             local = find_band_edges(
-                energies,
-                z_dos[b],
-                dipole,
-                _threshold(params, z_dos[b], group.size),
-                start_offset_eV,
-                params.separation_eV,
-                reference_eV,
+                energies, z_dos[b], dipole, threshold, start_offset_eV, params.separation_eV, reference_eV
             )
         except DftpostError:
             continue
         local_vbm[b], local_cbm[b] = local.vbm_eV, local.cbm_eV
-    return edges, z_dos, local_vbm, local_cbm
+    return edges, centres, z_dos, local_vbm, local_cbm, note
 
 
 def gap_by_dipole(

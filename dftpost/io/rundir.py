@@ -14,7 +14,7 @@ import numpy as np
 
 from ..dos import ProjectedDos
 from ..errors import DftpostError, MissingInputError, ParseError, UnreadableFileError
-from ..run import DipoleCorrection, Run
+from ..run import DipoleCorrection, FrontierStates, Run
 from . import aims, cp2k
 from .cube import read_cube_header
 from .files import HDF5_SIGNATURE, open_regular, regular_file
@@ -602,7 +602,17 @@ def _read_aims(directory: Path) -> Run:
         missing=tuple(missing),
         warnings=tuple(warnings),
         core_charges_e=None if atoms is None else atoms.numbers.astype(float),
+        frontier_states=_aims_frontier(out),
     )
+
+
+def _aims_frontier(out) -> FrontierStates | None:
+    """aims.out's highest occupied and lowest unoccupied state of the last converged SCF cycle."""
+    if out is None or None in (out.homo_eV, out.lumo_eV, out.homo_occupation, out.lumo_occupation):
+        return None
+    return FrontierStates(out.homo_eV, out.lumo_eV, out.homo_occupation, out.lumo_occupation,
+                          1.0 if out.n_spin == 2 else 2.0,
+                          "aims.out 'Highest occupied state' / 'Lowest unoccupied state' of the last SCF cycle")
 
 
 def describe_file(path: str | Path) -> dict:

@@ -1,0 +1,116 @@
+"""Vacuum levels of a slab from its electrostatic-potential cube (METHODS §4, band alignment).
+
+A dipole-corrected slab has a flat potential in the vacuum on each side, the two plateaus apart
+by the slab's dipole step ΔV = μ/(ε0 A), with the correction's jump between them in the vacuum.
+The planar average of the potential along the normal is taken, the vacuum is the widest gap
+between atoms (heights folded into the cell), and its two parts on either side of the jump
+(the steepest step of the profile between planes farther than ``margin_A`` from the atoms) are the lower vacuum (just below the lowest
+atom, through the periodic boundary) and the upper vacuum (above the highest atom). A plateau is
+the mean over the points farther than ``margin_A`` from every atom and ``jump_margin_A`` from the
+jump; its spread (max − min over those points) says how flat it is.
+
+Energy zero: the vacuum level is the electron's potential energy −e·φ in eV, on the program's
+energy zero when the cube's potential and the eigenvalues share it. CP2K (checked in v2023.1
+``src/surface_dipole.F``: ``calc_dipsurf_potential``, and ``src/qs_scf_post_gpw.F``, the
+V_HARTREE_CUBE print key) writes ``v_hartree_rspace``: the periodic Hartree potential of
+electrons and Gaussian cores (zero average) plus the dipole correction's linear term
+4πμ(h/L − ½)/A (zero average), the same array the Kohn–Sham matrix is built from; exchange and
+correlation and the local pseudopotential vanish in the vacuum. So −e·φ in the vacuum is the
+vacuum level on the eigenvalues' zero. An applied field's potential is not in CP2K 2023.1's cube
+(the vacuum is then not flat in reality): such runs get no vacuum level.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DftpostError
+from ..grid import Grid
+from .profiles import plane_spacing_A, planar_average
+
+#: Distance from every atom beyond which the vacuum counts as a plateau (Å).
+DEFAULT_MARGIN_A = 3.0
+#: Distance kept from the dipole correction's jump (Å).
+DEFAULT_JUMP_MARGIN_A = 1.0
+#: Largest spread (max − min, eV) of a plateau that counts as a vacuum level: a slab without the
+#: dipole correction has a sloped vacuum (2.3 eV across it on a real CP2K water slab), a
+#: corrected one is flat to 3e-4 eV.
+DEFAULT_MAX_SPREAD_EV = 0.05
+
+
+@dataclass(frozen=True)
+class VacuumLevels:
+    """The two vacuum levels of a slab: the electron's potential energy (eV, program zero) in the
+    vacuum above the highest atom (``upper``) and below the lowest (``lower``), each with its
+    spread (max − min over the plateau, eV) and number of planes; the level is NaN where a side
+    has no plane far enough from the atoms and the jump, or its spread exceeds the maximum (no
+    plateau: a vacuum without the dipole correction slopes). ``jump_A`` is the height of the jump (Å)."""
+
+    upper_eV: float
+    lower_eV: float
+    upper_spread_eV: float
+    lower_spread_eV: float
+    upper_planes: int
+    lower_planes: int
+    jump_A: float
+
+    @property
+    def step_eV(self) -> float:
+        """Lower minus upper vacuum level (eV): the slab dipole's potential step, e·μ/(ε0 A) for a
+        dipole μ along +z."""
+        return self.lower_eV - self.upper_eV
+
+
+def vacuum_levels(
+    potential: Grid,
+    axis: int = 2,
+    margin_A: float = DEFAULT_MARGIN_A,
+    jump_margin_A: float = DEFAULT_JUMP_MARGIN_A,
+    max_spread_eV: float = DEFAULT_MAX_SPREAD_EV,
+) -> VacuumLevels:
+    """The :class:`VacuumLevels` of an electrostatic-potential grid (values: φ in V, as
+    :func:`dftpost.io.cube.read_cube` returns them), with the atoms of the grid.
+
+    Raises :class:`~dftpost.errors.DftpostError` (naming the cube) when the grid holds no atoms
+    or the vacuum gap is narrower than twice ``margin_A``.
+    """
+    if potential.quantity != "electrostatic_potential":
+        raise DftpostError(potential.source, f"not a potential cube ({potential.quantity})")
+    if potential.atoms is None or len(potential.atoms) == 0:
+        raise DftpostError(potential.source, "the cube lists no atoms: cannot tell the vacuum")
+    z, phi = planar_average(potential, axis)
+    energy = -phi  # electron potential energy, eV
+    spacing = plane_spacing_A(potential, axis)
+    length = spacing * z.size
+    normal = np.cross(*[potential.voxel_A[i] for i in range(3) if i != axis])
+    normal /= np.linalg.norm(normal)
+    heights = np.sort(np.mod(potential.atoms.positions @ normal - z[0], length))
+    gaps = np.diff(np.concatenate([heights, heights[:1] + length]))
+    k = int(np.argmax(gaps))
+    top, bottom = heights[k], heights[k] + gaps[k]  # vacuum from the highest atom up to the lowest (+L)
+    if gaps[k] < 2 * margin_A:
+        raise DftpostError(potential.source, f"the vacuum gap is {gaps[k]:.2f} Å, narrower than twice the {margin_A} Å margin")
+    rel = np.mod(z - z[0] - top, length)  # height above the highest atom, through the boundary
+    inside = rel < gaps[k]
+    order = np.argsort(rel[inside])
+    r, e = rel[inside][order], energy[inside][order]
+    far = (r > margin_A) & (r < gaps[k] - margin_A)
+    f = np.flatnonzero(far)
+    if f.size < 3:
+        raise DftpostError(potential.source, f"fewer than 3 grid planes lie {margin_A} Å away from the atoms")
+    j = f[int(np.argmax(np.abs(np.diff(e[f]))))]  # the jump: steepest step between far planes
+    jump = 0.5 * (r[j] + r[j + 1])
+    upper = far & (r < jump - jump_margin_A)
+    lower = far & (r > jump + jump_margin_A)
+
+    def plateau(mask):
+        if not mask.any():
+            return float("nan"), float("nan"), 0
+        spread = float(e[mask].max() - e[mask].min())
+        return (float(e[mask].mean()) if spread <= max_spread_eV else float("nan")), spread, int(mask.sum())
+
+    up, up_spread, n_up = plateau(upper)
+    lo, lo_spread, n_lo = plateau(lower)
+    return VacuumLevels(up, lo, up_spread, lo_spread, n_up, n_lo, float(np.mod(top + jump + z[0], length)))

@@ -1,0 +1,105 @@
+"""Vacuum levels from real CP2K potential cubes, against the dipole CP2K printed (the two
+plateaus differ by e·μ/(ε0 A)), and the water's band edges on the vacuum scale."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import constants
+
+from dftpost.analysis.bandedges import water_gap
+from dftpost.analysis.vacuum import vacuum_levels
+from dftpost.io.cube import read_cube
+from dftpost.io.rundir import read_run
+
+from conftest import CP2K_FIXTURE, REALDATA
+
+E_OVER_EPS0_V_A = constants.e / constants.epsilon_0 * 1e10  # V·Å per e (sheet dipole step per e·Å/Å²)
+GENERATED = REALDATA / "cp2k" / "generated_cp2k2023.1"
+WATER8 = REALDATA / "cp2k" / "water8_slab_field"
+
+
+def printed_step(run) -> float:
+    """Potential-energy step (eV, lower minus upper vacuum) of the dipole CP2K printed."""
+    area = abs(np.linalg.det(run.atoms.cell[:2, :2]))
+    return run.dipole_correction.dipole_e_A / area * E_OVER_EPS0_V_A
+
+
+def real(path):
+    if not path.is_dir():
+        pytest.skip(f"real output files not found at {path}")
+    return path
+
+
+@pytest.mark.parametrize("folder", [
+    CP2K_FIXTURE / "nofield", GENERATED / "water_dipcor", WATER8 / "run_a_nofield",
+], ids=["water4", "water_dipcor", "water8"])
+def test_the_two_vacuum_levels_differ_by_the_printed_dipole_step(folder):
+    run = read_run(real(folder))
+    cube = next(c for c in run.cubes if c.quantity == "electrostatic_potential")
+    levels = vacuum_levels(read_cube(cube.path))
+    assert levels.upper_spread_eV < 1e-3 and levels.lower_spread_eV < 1e-3  # flat plateaus
+    assert levels.step_eV == pytest.approx(printed_step(run), abs=0.01)
+
+
+def test_water_band_edges_on_the_vacuum_scale():
+    """The real 8-water slab (PBE): each layer's local VBM against the vacuum on its own side
+    lies at -7 to -6.5 eV, as PBE water slabs give, and the two layers agree to 0.1 eV."""
+    run = read_run(real(WATER8 / "run_a_nofield"))
+    result = water_gap(run)
+    row = result.row()
+    vac = result.vacuum
+    assert row["vacuum_side"] == "lower" and row["dipole_e_per_A"] > 0  # VBM layer at the bottom
+    assert row["vacuum_level_eV"] == row["vacuum_level_lower_eV"]
+    assert row["vacuum_level_lower_eV"] - row["vacuum_level_upper_eV"] == pytest.approx(printed_step(run), abs=0.01)
+    assert -7.0 <= row["vbm_vs_vacuum_eV"] <= -6.5
+    assert row["cbm_vs_vacuum_eV"] - row["vbm_vs_vacuum_eV"] == pytest.approx(row["gap_eV"])
+    lower_layer = result.local_vbm_eV[0] - vac.lower_eV
+    upper_layer = result.local_vbm_eV[1] - vac.upper_eV
+    assert result.z_bin_centres_A[0] < result.z_bin_centres_A[1]
+    assert -7.0 <= upper_layer <= -6.5 and abs(lower_layer - upper_layer) < 0.1
+    assert row["work_function_eV"] is None  # no substrate: no work function
+
+
+@pytest.mark.parametrize("folder, why", [
+    (CP2K_FIXTURE / "field", "applied field"),
+    (GENERATED / "water_nodipcor", "no dipole correction"),
+], ids=["field", "no-dipole-correction"])
+def test_runs_without_a_flat_vacuum_say_why(folder, why):
+    row = water_gap(read_run(real(folder))).row()
+    assert row["vacuum_level_eV"] is None and row["vbm_vs_vacuum_eV"] is None and why in row["vacuum_note"]
+
+
+def test_a_vacuum_without_dipole_correction_is_no_plateau():
+    cube = real(GENERATED / "water_nodipcor") / "water_nodipcor-v_hartree-1_0.cube"
+    levels = vacuum_levels(read_cube(cube))
+    assert math.isnan(levels.upper_eV) or math.isnan(levels.lower_eV)
+    assert max(np.nan_to_num(levels.upper_spread_eV), np.nan_to_num(levels.lower_spread_eV)) > 0.5
+
+
+def test_analytic_profile_two_plateaus_a_jump_and_a_sloped_side():
+    """φ(z) flat at +1 V above a slab at 8–12 Å and −2 V below it (through the boundary), a
+    linear ramp across the slab and the jump at z = 0: the levels are the electron energies
+    −1 and +2 eV, the step 3 eV; the same profile with a slope in one vacuum has no level there."""
+    from ase import Atoms
+
+    from dftpost.grid import Grid
+
+    n, length = 200, 20.0
+    z = np.arange(n) * length / n
+    phi = np.where(z < 8.0, -2.0, np.where(z > 12.0, 1.0, -2.0 + 3.0 * (z - 8.0) / 4.0))
+    atoms = Atoms("O2", positions=[[0, 0, 8.0], [0, 0, 12.0]], cell=[4, 4, length], pbc=True)
+
+    def grid(values):
+        return Grid(np.broadcast_to(values, (2, 2, n)).copy(), np.zeros(3), np.diag([2.0, 2.0, length / n]), atoms,
+                    "electrostatic_potential", "V")
+
+    levels = vacuum_levels(grid(phi))
+    assert levels.upper_eV == pytest.approx(-1.0) and levels.lower_eV == pytest.approx(2.0)
+    assert levels.step_eV == pytest.approx(3.0) and levels.upper_spread_eV == pytest.approx(0.0, abs=1e-12)
+    assert levels.jump_A == pytest.approx(length, abs=0.2) or levels.jump_A == pytest.approx(0.0, abs=0.2)
+    sloped = vacuum_levels(grid(np.where(z > 12.0, 1.0 + 0.05 * (z - 12.0), phi)))
+    assert math.isnan(sloped.upper_eV) and sloped.upper_spread_eV > 0.05
+    assert sloped.lower_eV == pytest.approx(2.0)
