@@ -89,7 +89,7 @@ def vacuum_levels(
     heights = np.sort(np.mod(potential.atoms.positions @ normal - z[0], length))
     gaps = np.diff(np.concatenate([heights, heights[:1] + length]))
     k = int(np.argmax(gaps))
-    top, bottom = heights[k], heights[k] + gaps[k]  # vacuum from the highest atom up to the lowest (+L)
+    top = heights[k]  # the vacuum runs from the highest atom up to the lowest one (+L)
     if gaps[k] < 2 * margin_A:
         raise DftpostError(potential.source, f"the vacuum gap is {gaps[k]:.2f} Å, narrower than twice the {margin_A} Å margin")
     rel = np.mod(z - z[0] - top, length)  # height above the highest atom, through the boundary
