@@ -520,23 +520,36 @@ def _print_gap_table(rows: list[dict], before: list[dict], out: Path) -> None:
     relative to their common parent."""
     all_rows = rows + before
     parent, names = _run_names([row["run"] for row in all_rows])
-    table = _table("run", "status", "VBM", "CBM", "gap", "metallized", "μ_z (e/Å)", "VBM−E_vac")
     order = sorted(range(len(all_rows)), key=lambda i: names[i])
+    cells = []
     for i in order:
         row, ok = all_rows[i], all_rows[i]["status"] == "ok"
-        metallized = Text("yes", style="bold red") if row.get("metallized") == 1 else "no"
-        table.add_row(
+        cells.append([
             names[i],
             row["status"] + ("*" if i >= len(rows) else ""),
             f"{row['vbm_eV']:+.3f}" if ok else "—",
             f"{row['cbm_eV']:+.3f}" if ok else "—",
             f"{row['gap_eV']:.3f}" if ok else "—",
-            metallized if ok else "—",
+            Text("yes", style="bold red") if ok and row.get("metallized") == 1 else ("no" if ok else "—"),
             f"{row['dipole_e_per_A']:+.4f}" if ok else "—",
             _vacuum_cell(row) if ok else "—",
-        )
-    _show(f"water band edges (eV vs E_F; VBM−E_vac against the vacuum level on the side named) of the runs in {parent} → {out}", table,
-          "* stored before with the same inputs (--force analyses them again)" if before else None)
+        ])
+    header = ["run", "status", "VBM", "CBM", "gap", "metallized", "μ_z (e/Å)", "VBM−E_vac"]
+    widths = [max(len(str(c[k])) for c in [header, *cells]) for k in range(len(header))]
+    # the vacuum column only where a run has a vacuum level, and only while the run names fit
+    # unfolded: they tell the runs apart (the values stay in --json and the store)
+    vacuum = any(c[-1] != "—" for c in cells)
+    dropped = vacuum and sum(widths) + 2 * (len(widths) - 1) > stdout.width
+    if dropped or not vacuum:
+        header, cells = header[:-1], [c[:-1] for c in cells]
+    table = _table(*header)
+    for c in cells:
+        table.add_row(*c)
+    title = "water band edges (eV vs E_F" + ("; VBM−E_vac against the vacuum level on the side named" if vacuum and not dropped else "")
+    note = "VBM−E_vac (vacuum scale) left out to fit the terminal: see --json" if dropped else None
+    if before:
+        note = "\n".join(filter(None, ["* stored before with the same inputs (--force analyses them again)", note]))
+    _show(f"{title}) of the runs in {parent} → {out}", table, note)
 
 
 @app.command()
