@@ -220,7 +220,7 @@ def test_damaged_text_read_in_chunks_gives_the_frames_or_the_error_of_one_pass(e
 def read_through_ase(path, index=slice(None)):
     """The frames as ASE's own reader finds them (its iread), under the same checks, or the error."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trajectory, "_read_xyz_frame", None)
+        patch.setattr(trajectory, "_c_parser", lambda: None)
         return frames_or_error(lambda: iter_frames(path, index))
 
 
@@ -250,3 +250,46 @@ def test_frame_by_frame_reading_equals_ase_on_real_and_written_trajectories(slab
     vec.write_text("3\ncomment\nO 0 0 0\nH 0.9 0 0\nH 0 0.9 0\nVEC1 5 0 0\nVEC2 0 5 0\nVEC3 0 0 5\n" * 2)
     frames = list(iter_frames(vec))
     assert len(frames) == 2 and frames[1][1].cell[1, 1] == 5.0
+
+
+#: comment-line pieces: the plain form, and what only ASE's reader reads (or reads its own way)
+LATTICES = [b'Lattice="12.0 0.0 0.0 0.0 12.0 0.0 0.0 0.0 40.0"', b'Lattice="12 0 1.5 6 10.4 0 0 0 40"', b'Lattice="12.0 0.0 0.0"', b""]
+PROPERTIES = [b"Properties=species:S:1:pos:R:3", b"Properties=species:S:1:pos:R:3:forces:R:3", b"Properties=pos:R:3:species:S:1"]
+OTHER_TOKENS = [
+    b'pbc="T T T"', b'pbc="T T F"', b"pbc=T", b"time_fs=50.0", b"step=3", b"energy=-1.5", b"Energy=2", b"free_energy=1",
+    b"stress=1", b"name=water", b'note="a b"', b"x=1e400", b"y=-.5", b"flag=T", b"Time=1", b"pbc_z=1", b"a=1=2", b"#",
+    b'Lattice="1 0 0 0 1 0 0 0 1"',
+]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lattice=st.sampled_from(LATTICES), properties=st.sampled_from(PROPERTIES),
+       others=st.lists(st.sampled_from(OTHER_TOKENS), max_size=3), order=st.randoms(use_true_random=False),
+       extra_column=st.booleans(), species=st.sampled_from([b"O", b"O", b"Xx", b"o"]))
+def test_any_comment_line_gives_the_frames_or_the_error_of_ase(lattice, properties, others, order, extra_column, species,
+                                                               tmp_path_factory):
+    """The C parser reads only frames of the plain form; any other comment line (extended
+    properties, results ASE gives a calculator, strings, booleans) is read by ASE, and a frame the
+    C parser refuses (an extra column, an unknown species) is read on by ASE: always ASE's frames
+    or ASE's error. Skewed cells included (the C parser gives the cell vectors as columns)."""
+    tokens = [lattice, properties, *others]
+    order.shuffle(tokens)
+    atoms = [b"%s 1.0 2.0 3.0%s" % (species, b" 4.0" if extra_column else b""), b"H 1.5 2.0 3.0", b"H 1.0 2.5 3.0"]
+    frame = b"3\n" + b" ".join(tokens) + b"\n" + b"\n".join(atoms) + b"\n"
+    path = tmp_path_factory.mktemp("comments") / "t.extxyz"
+    path.write_bytes(frame * 3)
+    assert_same_frames_or_error(frames_or_error(lambda: iter_frames(path)), read_through_ase(path))
+
+
+def test_only_plain_extxyz_goes_to_the_c_parser(slabs, tmp_path, monkeypatch):
+    path, frames = slabs
+    parsed = []
+    fast_frames = trajectory._fast_frames
+    monkeypatch.setattr(trajectory, "_fast_frames", lambda p, numbers: parsed.append(p) or fast_frames(p, numbers))
+    assert [n for n, _ in iter_frames(path, slice(3, 9, 2))] == [3, 5, 7] and parsed == [path]
+    with_forces = tmp_path / "forces.extxyz"
+    copies = [atoms.copy() for atoms in frames[:3]]
+    for atoms in copies:
+        atoms.arrays["forces"] = np.zeros((len(atoms), 3))
+    write(with_forces, copies)
+    assert len(list(iter_frames(with_forces))) == 3 and parsed == [path]  # read by ASE
