@@ -5,6 +5,8 @@ those of one process."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -293,3 +295,15 @@ def test_only_plain_extxyz_goes_to_the_c_parser(slabs, tmp_path, monkeypatch):
         atoms.arrays["forces"] = np.zeros((len(atoms), 3))
     write(with_forces, copies)
     assert len(list(iter_frames(with_forces))) == 3 and parsed == [path]  # read by ASE
+
+
+def test_plain_extxyz_is_read_without_importing_ase_io(slabs):
+    """ase.io takes longer to import than the C parser takes to read many frames: plain extxyz
+    text read by the C parser leaves it unloaded (with ASE's parser, it is loaded)."""
+    path, _ = slabs
+    probe = ("import sys; from dftpost.io.trajectory import _c_parser, iter_frames; "
+             f"n = sum(1 for _ in iter_frames({str(path)!r})); "
+             "print(n, _c_parser() is not None, 'ase.io' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    n, fast, ase_io = done.stdout.split()
+    assert n == "40" and ase_io == ("False" if fast == "True" else "True")

@@ -22,8 +22,6 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import all_properties
 from ase.data import atomic_numbers
-from ase.io import iread
-from ase.io.formats import filetype, get_compression
 
 from ..errors import DftpostError, ParseError
 from .files import open_regular, regular_file
@@ -115,6 +113,8 @@ def _fast_frames(path: Path, numbers: range) -> Iterator[Atoms]:
             number += numbers.step
             yield atoms
     except Exception:  # noqa: BLE001 - ASE reads on: its frames, or its error
+        from ase.io import iread
+
         if number < numbers.stop:
             yield from iread(str(path), index=slice(number, numbers.stop, numbers.step), format="extxyz")
 
@@ -122,6 +122,8 @@ def _fast_frames(path: Path, numbers: range) -> Iterator[Atoms]:
 def _xyz_text(path: Path) -> str | None:
     """"xyz" or "extxyz" when ASE reads ``path`` as uncompressed text of that format, else None
     (also for files ASE does not know: :func:`iter_frames` reports those)."""
+    from ase.io.formats import filetype, get_compression
+
     try:
         fmt = filetype(str(path))
     except Exception:  # noqa: BLE001 - ase raises several kinds for files it does not know
@@ -135,13 +137,18 @@ def _open_frames(path: Path, index: slice):
     frames (:func:`xyz_frames`) and parsed frame by frame by ASE's parser; other files and
     damaged text go through :func:`~ase.io.iread` (xyz text guarded), whose frame numbers follow
     from the index."""
-    text = _xyz_text(path)
-    if text == "extxyz" and (index.step or 1) > 0 and _c_parser() is not None:
+    # ASE reads .xyz and .extxyz files as extxyz; plain frames need no more of ASE (ase.io, whose
+    # import takes longer than reading many frames, stays unloaded)
+    if path.suffix in (".xyz", ".extxyz") and (index.step or 1) > 0 and _c_parser() is not None:
         forward = index.stop is not None and index.stop >= 0 and (index.start or 0) >= 0
         found = xyz_frames(path, max_frames=index.stop + 1 if forward else None)  # as far as ASE looks
         if found is not None and found.plain:
             numbers = range(len(found.offsets) - 1)[index]
             return iter(numbers), _fast_frames(path, numbers), None
+    from ase.io import iread
+    from ase.io.formats import filetype
+
+    text = _xyz_text(path)
     fmt, guarded = text, text is not None
     if fmt is None:
         try:
@@ -335,6 +342,9 @@ def iter_chunk(chunk: FrameChunk) -> Iterator[tuple[int, Atoms]]:
         text = f.read(stop - start)
     if len(text) != stop - start:
         raise ParseError(chunk.path, f"frame {chunk.first}: the file is shorter than when it was scanned (changed while being read?)")
+    from ase.io import iread
+    from ase.io.formats import filetype
+
     frames = iread(io.TextIOWrapper(io.BytesIO(text)), index=slice(None, None, chunk.step), format=filetype(str(chunk.path)))
     yield from _checked(chunk.path, iter(numbers), frames, False, chunk.n_atoms)
 
