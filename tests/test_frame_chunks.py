@@ -237,8 +237,9 @@ def assert_same_frames_or_error(ours, theirs):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=EDITS, index=st.sampled_from([":", "::2", "1:4", "-3:", "2"]))
 def test_damaged_text_read_frame_by_frame_gives_the_frames_or_the_error_of_ase(edits, index, tmp_path_factory):
-    """Plain extxyz is read by scanning for the frames and parsing each with ASE's frame parser;
-    on damaged text that gives what ASE's own iread gives: the same frames, or the same error."""
+    """Plain extxyz is read by scanning for the frames and parsing them with the C parser (ASE
+    from the first frame it refuses); on damaged text that gives what ASE's own iread gives: the
+    same frames, or the same error."""
     path = damaged(edits, tmp_path_factory)
     ours = frames_or_error(lambda: iter_frames(path, parse_index(index)))
     assert_same_frames_or_error(ours, read_through_ase(path, parse_index(index)))
