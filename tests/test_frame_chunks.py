@@ -285,6 +285,7 @@ def test_any_comment_line_gives_the_frames_or_the_error_of_ase(lattice, properti
 
 
 def test_only_plain_extxyz_goes_to_the_c_parser(slabs, tmp_path, monkeypatch):
+    pytest.importorskip("extxyz", reason="the C parser is the optional extra 'fast'")
     path, frames = slabs
     parsed = []
     fast_frames = trajectory._fast_frames
