@@ -7,6 +7,7 @@ import importlib
 import json
 import os
 import platform
+import statistics
 import time
 import tracemalloc
 from pathlib import Path
@@ -117,3 +118,41 @@ def wait_for_quiet(limit_cores: float, max_wait_s: float) -> tuple[float, float]
         time.sleep(25)
         busy = others_busy()
     return busy, time.perf_counter() - t0
+
+
+def interleaved(contenders: dict, repeats: int, reference: str | None = None) -> dict:
+    """Time each contender (name -> function of no arguments) ``repeats`` times, in turns
+    (A, B, C, A, B, C, ...), so that a change of background load hits them alike.
+
+    Returns, per name: all times, min and median (s) and, with ``reference``, the ratios of the
+    contender's min and median to the reference's (above 1: the reference is faster); and the
+    load average (1 min) before and after the run.
+    """
+    times = {name: [] for name in contenders}
+    load_before = os.getloadavg()[0]
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            gc.collect()
+            t0 = time.perf_counter()
+            result = fn()
+            times[name].append(time.perf_counter() - t0)
+            del result
+    load_after = os.getloadavg()[0]
+    table = {}
+    for name, ts in times.items():
+        table[name] = {"times_s": ts, "min_s": min(ts), "median_s": statistics.median(ts)}
+    if reference is not None:
+        ref = table[reference]
+        for row in table.values():
+            row["ratio_min"] = row["min_s"] / ref["min_s"]
+            row["ratio_median"] = row["median_s"] / ref["median_s"]
+    return {"repeats": repeats, "load_1min_before": load_before, "load_1min_after": load_after, "contenders": table}
+
+
+def print_table(title: str, result: dict) -> None:
+    """Print the result of :func:`interleaved`: min, median and the ratios to the reference."""
+    print(f"{title}  (load {result['load_1min_before']:.2f} → {result['load_1min_after']:.2f}, "
+          f"{result['repeats']} turns)")
+    for name, row in result["contenders"].items():
+        ratio = f"  ×{row['ratio_min']:.2f} / ×{row['ratio_median']:.2f}" if "ratio_min" in row else ""
+        print(f"  {name:<34} min {row['min_s']:.4f} s  median {row['median_s']:.4f} s{ratio}")

@@ -30,21 +30,6 @@ from dftpost.analysis.dipole import CENSUS_SPECIES, DEFAULT_Q_O
 from dftpost.analysis.molecules import DEFAULT_R_OH
 from dftpost.analysis.charge_fit import DEFAULT_MAX_DIPOLE
 from dftpost.analysis.electrostatics import DEFAULT_SIGMA_A, DEFAULT_TOLERANCE_V
-from dftpost.batch import (
-    CHARGE_FIT_SCHEMA,
-    DIPOLE_SCHEMA,
-    FIELD_SCHEMA,
-    POTENTIAL_SCHEMA,
-    dipole_trajectory,
-    field_profile,
-    fit_charge,
-    gap_batch,
-    gap_summary,
-    potential_trajectory,
-)
-from dftpost.store import ResultStore
-from dftpost.io.rundir import describe_file, read_run
-from dftpost.io.trajectory import parse_index
 from dftpost.parallel import default_workers, stop_on_signals
 from dftpost.plot import FIGURES, FORMATS, plot_results  # matplotlib itself loads when drawing
 
@@ -101,6 +86,8 @@ def _number(default, *flags: str, help: str, unit: str = "", lo: float | None = 
 
 
 def _check_index(value: str | None) -> str | None:
+    from dftpost.io.trajectory import parse_index
+
     try:
         parse_index(value)
     except DftpostError as exc:
@@ -258,6 +245,8 @@ def inspect(
     Units: energies eV (the Fermi level on the program's own zero, DoS energies relative to it),
     dipoles e·Å, fields V/Å.
     """
+    from dftpost.io.rundir import describe_file, read_run
+
     try:
         summary = read_run(path).summary() if path.is_dir() else describe_file(path)
     except DftpostError as exc:
@@ -441,6 +430,8 @@ def gap(
             _say("failed:", row["error"], "red")
         progress.advance(task)
 
+    from dftpost.batch import gap_batch
+
     try:
         with stop_on_signals(), progress:
             rows = gap_batch(paths, out, params, dipole, workers or default_workers(), force, finished, started, wait,
@@ -560,6 +551,8 @@ def summary(
     bin_width: float = _number(0.005, "--bin-width", unit="e/Å", lo=1e-4, hi=1.0, help="Width of the dipole bins."),
 ) -> None:
     """Counts, metallized fraction and water gaps binned by the total dipole (paper Fig. 2c)."""
+    from dftpost.batch import gap_summary
+
     try:
         data = gap_summary(results, bin_width)
     except DftpostError as exc:
@@ -612,6 +605,8 @@ def dipole(
     Dipoles are e/Å (per area), potential steps V; correlation times in ps when the frames have
     times (--timestep-ps, or time_ps/time_fs in each frame's info), else in frames.
     """
+    from dftpost.batch import DIPOLE_SCHEMA, dipole_trajectory
+
     _input_file(trajectory, "a trajectory file")
     result, row = _trajectory_analysis("dipole", DIPOLE_SCHEMA, out, as_json, lambda on_frames: dipole_trajectory(
         trajectory, index, q_o, r_oh, gap_ev, dz, origin, on_frames=on_frames, timestep_ps=timestep_ps,
@@ -657,6 +652,8 @@ def _store_once(out: Path, schema, row: dict) -> None:
     """Append ``row`` to its table in ``out`` unless a row of the same inputs and parameters
     (run and input_hash) is stored there already: the analysis is deterministic, so a second
     identical row would only count twice. Says so on stderr."""
+    from dftpost.store import ResultStore
+
     with ResultStore(out) as store:
         if (row["run"], row["input_hash"]) in store.stored_keys(schema.name):
             _say("", f"already stored in {out} (same inputs and parameters): not stored again")
@@ -787,6 +784,8 @@ def potential(
     ΔV = max − min per frame, its distribution and autocorrelation. Potentials V, lengths Å;
     correlation times in ps when the frames have times, else in frames.
     """
+    from dftpost.batch import POTENTIAL_SCHEMA, potential_trajectory
+
     _input_file(trajectory, "a trajectory file")
     result, row = _trajectory_analysis("potential", POTENTIAL_SCHEMA, out, as_json, lambda on_frames: potential_trajectory(
         trajectory, index, q_o, sigma, tolerance, self_term, intermolecular, gap_ev, on_frames=on_frames,
@@ -829,6 +828,8 @@ def field_profile_command(
     ΔV(z) and Δρ(z) between the runs without and with the field, the field in vacuum and in the
     water, the water's screening, metallic water and the induced dipole. Fields V/Å, dipole e·Å.
     """
+    from dftpost.batch import FIELD_SCHEMA, field_profile
+
     try:
         result, row = field_profile(run_no_field, run_field, "xyz".index(axis.value), include_applied.value, margin, window)
         _store_once(out, FIELD_SCHEMA, row)
@@ -884,6 +885,9 @@ def fit_charge_command(
     q_H = −q_O/2. Charges e, dipoles per area e/Å. Says which frames were left out and why. Exit
     status 1 when some run had no usable dipole (the fit uses the others), 2 for usage errors.
     """
+    from dftpost.batch import CHARGE_FIT_SCHEMA, fit_charge
+    from dftpost.store import ResultStore
+
     source = source.value
     try:
         with stop_on_signals():

@@ -42,7 +42,6 @@ import numpy as np
 from .analysis.bandedges import gap_by_dipole
 from .analysis.dipole import CENSUS_SPECIES
 from .errors import DftpostError, MissingInputError
-from .store import read_arrays, read_table
 from .units import EPSILON0_E_PER_V_A
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with this module
@@ -768,6 +767,8 @@ class _ResultFile:
 
     def table(self, name: str) -> dict | None:
         if name not in self._tables:
+            from .store import read_table
+
             try:
                 self._tables[name] = read_table(self.path, name)
             except MissingInputError:  # the file exists, so: no such table
@@ -776,6 +777,8 @@ class _ResultFile:
 
     def arrays(self, table: str, index: int) -> dict:
         if (table, index) not in self._arrays:
+            from .store import read_arrays
+
             self._arrays[(table, index)] = read_arrays(self.path, table, index)
         return self._arrays[(table, index)]
 

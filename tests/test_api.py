@@ -30,6 +30,15 @@ def test_import_dftpost_is_light():
     assert done.stdout.strip() == "[]"
 
 
+def test_the_command_line_starts_without_the_heavy_libraries():
+    """``dftpost --help`` (and every command's start) loads no SciPy, ase.io, h5py or Matplotlib:
+    each command imports what it uses."""
+    probe = ("import sys, dftpost.cli.main; "
+             "print(sorted(m for m in ('scipy', 'ase.io', 'h5py', 'matplotlib', 'dftpost.batch') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_a_notebook_session_reads_a_run_and_its_band_edges():
     run = dftpost.read_run(CP2K_FIXTURE / "nofield")
     assert isinstance(run, dftpost.Run) and run.code == "cp2k" and len(run.atoms) == 12

@@ -5,6 +5,8 @@ those of one process."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -220,7 +222,7 @@ def test_damaged_text_read_in_chunks_gives_the_frames_or_the_error_of_one_pass(e
 def read_through_ase(path, index=slice(None)):
     """The frames as ASE's own reader finds them (its iread), under the same checks, or the error."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trajectory, "_read_xyz_frame", None)
+        patch.setattr(trajectory, "_c_parser", lambda: None)
         return frames_or_error(lambda: iter_frames(path, index))
 
 
@@ -235,8 +237,9 @@ def assert_same_frames_or_error(ours, theirs):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=EDITS, index=st.sampled_from([":", "::2", "1:4", "-3:", "2"]))
 def test_damaged_text_read_frame_by_frame_gives_the_frames_or_the_error_of_ase(edits, index, tmp_path_factory):
-    """Plain extxyz is read by scanning for the frames and parsing each with ASE's frame parser;
-    on damaged text that gives what ASE's own iread gives: the same frames, or the same error."""
+    """Plain extxyz is read by scanning for the frames and parsing them with the C parser (ASE
+    from the first frame it refuses); on damaged text that gives what ASE's own iread gives: the
+    same frames, or the same error."""
     path = damaged(edits, tmp_path_factory)
     ours = frames_or_error(lambda: iter_frames(path, parse_index(index)))
     assert_same_frames_or_error(ours, read_through_ase(path, parse_index(index)))
@@ -250,3 +253,59 @@ def test_frame_by_frame_reading_equals_ase_on_real_and_written_trajectories(slab
     vec.write_text("3\ncomment\nO 0 0 0\nH 0.9 0 0\nH 0 0.9 0\nVEC1 5 0 0\nVEC2 0 5 0\nVEC3 0 0 5\n" * 2)
     frames = list(iter_frames(vec))
     assert len(frames) == 2 and frames[1][1].cell[1, 1] == 5.0
+
+
+#: comment-line pieces: the plain form, and what only ASE's reader reads (or reads its own way)
+LATTICES = [b'Lattice="12.0 0.0 0.0 0.0 12.0 0.0 0.0 0.0 40.0"', b'Lattice="12 0 1.5 6 10.4 0 0 0 40"', b'Lattice="12.0 0.0 0.0"', b""]
+PROPERTIES = [b"Properties=species:S:1:pos:R:3", b"Properties=species:S:1:pos:R:3:forces:R:3", b"Properties=pos:R:3:species:S:1"]
+OTHER_TOKENS = [
+    b'pbc="T T T"', b'pbc="T T F"', b"pbc=T", b"time_fs=50.0", b"step=3", b"energy=-1.5", b"Energy=2", b"free_energy=1",
+    b"stress=1", b"name=water", b'note="a b"', b"x=1e400", b"y=-.5", b"flag=T", b"Time=1", b"pbc_z=1", b"a=1=2", b"#",
+    b'Lattice="1 0 0 0 1 0 0 0 1"',
+]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lattice=st.sampled_from(LATTICES), properties=st.sampled_from(PROPERTIES),
+       others=st.lists(st.sampled_from(OTHER_TOKENS), max_size=3), order=st.randoms(use_true_random=False),
+       extra_column=st.booleans(), species=st.sampled_from([b"O", b"O", b"Xx", b"o"]))
+def test_any_comment_line_gives_the_frames_or_the_error_of_ase(lattice, properties, others, order, extra_column, species,
+                                                               tmp_path_factory):
+    """The C parser reads only frames of the plain form; any other comment line (extended
+    properties, results ASE gives a calculator, strings, booleans) is read by ASE, and a frame the
+    C parser refuses (an extra column, an unknown species) is read on by ASE: always ASE's frames
+    or ASE's error. Skewed cells included (the C parser gives the cell vectors as columns)."""
+    tokens = [lattice, properties, *others]
+    order.shuffle(tokens)
+    atoms = [b"%s 1.0 2.0 3.0%s" % (species, b" 4.0" if extra_column else b""), b"H 1.5 2.0 3.0", b"H 1.0 2.5 3.0"]
+    frame = b"3\n" + b" ".join(tokens) + b"\n" + b"\n".join(atoms) + b"\n"
+    path = tmp_path_factory.mktemp("comments") / "t.extxyz"
+    path.write_bytes(frame * 3)
+    assert_same_frames_or_error(frames_or_error(lambda: iter_frames(path)), read_through_ase(path))
+
+
+def test_only_plain_extxyz_goes_to_the_c_parser(slabs, tmp_path, monkeypatch):
+    pytest.importorskip("extxyz", reason="the C parser is the optional extra 'fast'")
+    path, frames = slabs
+    parsed = []
+    fast_frames = trajectory._fast_frames
+    monkeypatch.setattr(trajectory, "_fast_frames", lambda p, numbers: parsed.append(p) or fast_frames(p, numbers))
+    assert [n for n, _ in iter_frames(path, slice(3, 9, 2))] == [3, 5, 7] and parsed == [path]
+    with_forces = tmp_path / "forces.extxyz"
+    copies = [atoms.copy() for atoms in frames[:3]]
+    for atoms in copies:
+        atoms.arrays["forces"] = np.zeros((len(atoms), 3))
+    write(with_forces, copies)
+    assert len(list(iter_frames(with_forces))) == 3 and parsed == [path]  # read by ASE
+
+
+def test_plain_extxyz_is_read_without_importing_ase_io(slabs):
+    """ase.io takes longer to import than the C parser takes to read many frames: plain extxyz
+    text read by the C parser leaves it unloaded (with ASE's parser, it is loaded)."""
+    path, _ = slabs
+    probe = ("import sys; from dftpost.io.trajectory import _c_parser, iter_frames; "
+             f"n = sum(1 for _ in iter_frames({str(path)!r})); "
+             "print(n, _c_parser() is not None, 'ase.io' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    n, fast, ase_io = done.stdout.split()
+    assert n == "40" and ase_io == ("False" if fast == "True" else "True")

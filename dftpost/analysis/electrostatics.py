@@ -66,8 +66,6 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import fft, special
-from scipy.spatial import cKDTree
 
 from ..errors import DftpostError
 from ..units import BOHR_A, HARTREE_EV
@@ -128,12 +126,16 @@ class PotentialResult:
 # ----------------------------------------------------------------------------- error estimates
 def _tail_integral(y: np.ndarray) -> np.ndarray:
     """J(y) = ∫_y^∞ e^{−x²}/x² dx = e^{−y²}/y − √π erfc(y), for y > 0."""
+    from scipy import special
+
     return np.exp(-(y**2)) * (1.0 / y - np.sqrt(np.pi) * special.erfcx(y))
 
 
 def _mesh_error_terms(t: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray]:
     """R_p(t) and S_p(t) of the module doc for mesh spacings t = h/η (1D array), by 64-point
     Gauss–Legendre quadrature (aliases |l| ≤ 3: the next add < 10⁻³ of the first)."""
+    from scipy import special
+
     nodes, weights = np.polynomial.legendre.leggauss(64)
     t = np.asarray(t, dtype=float)[:, None]
     top = np.minimum(np.pi / t, 9.0)  # E_n(x²/2) ≈ e^{−x²/2}: nothing left beyond x = 9
@@ -168,6 +170,8 @@ def _error_scales(eta, n: int, q2: float, volume: float):
 
 def _estimate(eta, r_cut, k_cut, mesh, order, cell, n, q2) -> float:
     """The RMS error estimate (V) of the module doc for one set of parameters."""
+    from scipy import special
+
     pairs, own = _error_scales(eta, n, q2, abs(np.linalg.det(cell)))
     square = pairs * 8.0 * _tail_integral(r_cut / eta) if r_cut > 0 else 0.0
     if mesh is None:
@@ -198,6 +202,8 @@ def choose_parameters(
     depends on the cell, the number of charges and Σq² only: choose once for a trajectory in one
     cell and pass it to :func:`gaussian_charge_potential` as ``parameters``.
     """
+    from scipy import fft, special
+
     cell = np.asarray(cell_A, dtype=float)
     charges = np.asarray(charges_e, dtype=float)
     if method not in ("auto", "pme", "ewald"):
@@ -247,6 +253,8 @@ def choose_parameters(
 # ----------------------------------------------------------------------------- the sums
 def _erf_over_r(r: np.ndarray, width: float) -> np.ndarray:
     """erf(r/(√2·width))/r (1/Å): the potential of a unit Gaussian of ``width`` (0: a point)."""
+    from scipy import special
+
     return 1.0 / r if width == 0 else special.erf(r / (_SQRT2 * width)) / r
 
 
@@ -254,6 +262,8 @@ def _real_space(frac: np.ndarray, charges: np.ndarray, cell: np.ndarray, sigma: 
     """Σ_{j,n} q_j [erf(r/(√2σ)) − erf(r/(√2η))]/r over pairs closer than r_cut, e/Å, leaving out
     j = i at n = 0. The cKDTree holds the atoms (fractional ``frac`` in [0, 1]) and all their
     periodic images within r_cut of the cell; pairs of two images are dropped."""
+    from scipy.spatial import cKDTree
+
     n = charges.size
     reach = r_cut / _cell_widths(cell)
     points, owner = [frac], [np.arange(n)]
@@ -288,6 +298,8 @@ def _bspline_weights(w: np.ndarray, order: int) -> np.ndarray:
 
 def _pme(frac: np.ndarray, charges: np.ndarray, cell: np.ndarray, eta: float, mesh: tuple[int, int, int], order: int) -> np.ndarray:
     """Reciprocal part (e/Å) of the screening Gaussians at the atoms by smooth PME (module doc)."""
+    from scipy import fft
+
     size = np.array(mesh)
     u = frac * size
     base = np.floor(u).astype(np.int64)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from ..errors import DftpostError
 
@@ -119,6 +118,8 @@ def _oxygen_candidates(o_pos: np.ndarray, h_pos: np.ndarray, lattice: _Lattice, 
         shift = np.eye(3)[axis]
         points = np.concatenate([points, points[low] + shift, points[high] - shift])
         image_of = np.concatenate([image_of, image_of[low], image_of[high]])
+    from scipy.spatial import cKDTree
+
     tree = cKDTree(points @ lattice.cell)
     distance, nearest = tree.query(wrapped_fractions(h_pos) @ lattice.cell, k=k, distance_upper_bound=radius)
     distance, nearest = distance.reshape(len(h_pos), k), nearest.reshape(len(h_pos), k)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import fft
 
 from ..errors import DftpostError
 from ..grid import Grid
@@ -50,6 +49,8 @@ def macroscopic_average(profile: np.ndarray, spacing_A: float, window_A: float) 
     kernel = np.zeros(n)
     kernel[:width] = 1.0 / width
     kernel = np.roll(kernel, -(width // 2))  # centre the box on each plane
+    from scipy import fft
+
     return fft.irfft(fft.rfft(profile) * fft.rfft(kernel), n)
 
 

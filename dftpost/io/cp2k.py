@@ -20,7 +20,7 @@ from ase.geometry import cellpar_to_cell
 from ..dos import L_LABELS, ProjectedDos, Projection, check_compatible
 from ..errors import MissingInputError, ParseError
 from ..units import BOHR_A, FIELD_AU_V_PER_A, HARTREE_EV
-from .files import read_text, regular_file
+from .files import read_bytes, read_text, regular_file
 from .text import numeric_table
 
 # ----------------------------------------------------------------------------- PDOS files
@@ -103,23 +103,23 @@ def read_pdos(path: str | Path) -> ProjectedDos:
 def _read_pdos(path: Path) -> tuple[ProjectedDos, tuple[str, float] | None]:
     """:func:`read_pdos`, and for a file whose energies are relative to a shifted zero (the
     ``Energy zero`` line): (FERMI, HOCO or ABSOLUTE; that zero's energy in eV), else None."""
-    try:
-        text = read_text(path)
-    except UnicodeDecodeError:
-        raise ParseError(path, "not a text file (is this a CP2K .pdos file?)") from None
-    title = text.rfind("Projected DOS")
-    start = text.rfind("\n", 0, title) + 1
-    if title < 0 or not text.startswith("#", start):
+    blob = read_bytes(path)  # bytes: only the header lines are decoded, the table goes to numpy as it is
+    title = blob.rfind(b"Projected DOS")
+    start = blob.rfind(b"\n", 0, title) + 1
+    if title < 0 or not blob.startswith(b"#", start):
         raise ParseError(path, "no '# Projected DOS for ...' header: not a CP2K .pdos file")
-    header_line = text.count("\n", 0, start) + 1
+    header_line = blob.count(b"\n", 0, start) + 1
     header: list[str] = []  # the title, the lines after it, the column line: one pass
     position = start
     # a column line shorter than its A42 edit descriptor is right-justified: "  #   MO Energy[eV]..."
-    while text[position : position + 8].lstrip(" ").startswith("#"):
-        end = text.find("\n", position)
+    while blob[position : position + 8].lstrip(b" ").startswith(b"#"):
+        end = blob.find(b"\n", position)
         if end < 0:
             raise ParseError(path, f"line {header_line + len(header)}: the header is cut short (truncated?)")
-        header.append(text[position:end].lstrip(" "))
+        try:
+            header.append(blob[position:end].lstrip(b" ").rstrip(b"\r").decode())
+        except UnicodeDecodeError:
+            raise ParseError(path, f"line {header_line + len(header)}: not text (is this a CP2K .pdos file?)") from None
         position = end + 1
     if len(header) < 2:
         raise ParseError(path, f"line {header_line + 1}: expected the column header after the title")
@@ -137,7 +137,7 @@ def _read_pdos(path: Path) -> tuple[ProjectedDos, tuple[str, float] | None]:
     projection = _projection_from_header(header[0], name, path)
     energy_scale = 1.0 if "[ev]" in columns_line.lower().replace(" ", "") else HARTREE_EV
     zero_eV = shift[1] if shift else 0.0
-    data = numeric_table(text[position:].encode(), path)
+    data = numeric_table(blob[position:], path)
     if "Occupation" not in columns_line:
         if not re.match(r"#\s*Energy\s*\[", columns_line):
             raise ParseError(path, f"line {header_line + len(header) - 1}: not a column header of a CP2K .pdos file: {columns_line[:60]!r}")

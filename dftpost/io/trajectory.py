@@ -1,26 +1,27 @@
 """MLIP trajectories, streamed frame by frame (never all in memory), and cut into chunks of
 consecutive frames that separate processes read on their own.
 
-Plain extxyz text is scanned once for where its frames start (vectorised) and each frame is
-parsed by ASE's extxyz frame parser, which is what :func:`ase.io.iread` does after its own
-line-by-line scan; other formats, and text that breaks the format, go through
+Plain extxyz text whose frames hold only species and positions (``Properties=species:S:1:pos:R:3``,
+a ``Lattice``, ``pbc`` and numbers in the comment line) is scanned once for where its frames
+start (vectorised) and, when libAtoms' ``extxyz`` package is installed (``pip install
+dftpost[fast]``), parsed by its C parser; from the first frame that parser refuses, ASE reads on.
+Other formats, other extxyz frames and text that breaks the format go through
 :func:`ase.io.iread`."""
 
 from __future__ import annotations
 
-import inspect
 import io
 import itertools
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 from ase import Atoms
-from ase.io import iread
-from ase.io.extxyz import key_val_str_to_dict
-from ase.io.formats import filetype, get_compression
+from ase.calculators.calculator import all_properties
+from ase.data import atomic_numbers
 
 from ..errors import DftpostError, ParseError
 from .files import open_regular, regular_file
@@ -72,35 +73,57 @@ class _EndOfFileGuard(io.BufferedReader):
         return self._watch(super().read1(size))
 
 
-def _frame_parser():
-    """ASE's parser of one extxyz frame (the function :func:`ase.io.iread` calls once it has
-    found where the frames start), or None when this ASE has no such function of the known form."""
+def _c_parser():
+    """libAtoms' ``extxyz`` package (its C parser of the format), or None when not installed."""
     try:
-        from ase.io.extxyz import _read_xyz_frame
+        import extxyz
     except ImportError:
         return None
-    parameters = list(inspect.signature(_read_xyz_frame).parameters)
-    return _read_xyz_frame if parameters[:4] == ["lines", "natoms", "properties_parser", "nvec"] else None
+    return extxyz
 
 
-_read_xyz_frame = _frame_parser()
+_NUMBER = rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+#: a comment line both parsers read alike: a lattice, species and positions only, pbc, and
+#: numbers under lower-case names that ASE keeps in ``Atoms.info``
+_PLAIN_COMMENT = re.compile(
+    rb'\s*(?:(?:Lattice="\s*(?:%s\s+){8}%s\s*"|Properties=species:S:1:pos:R:3|pbc="[TF] [TF] [TF]"'
+    rb"|[a-z_][a-z0-9_]*=%s)(?:[ \t]+|\Z))+" % (_NUMBER, _NUMBER, _NUMBER)
+)
+_CALCULATOR_KEY = re.compile(rb"(?:^|\s)(?:%s)=" % b"|".join(p.encode() for p in all_properties))
 
 
-def _parsed(handle, spans) -> Iterator[Atoms]:
-    """The frames of extxyz text in ``handle`` (text, seekable) that lie at the byte ranges
-    ``spans`` ((start, end) of each), parsed by ASE's frame parser as :func:`ase.io.iread` parses
-    them (frames found by :func:`xyz_frames`, without VEC lines)."""
-    position = None
-    for start, end in spans:
-        if start != position:
-            handle.seek(start)
-        yield _read_xyz_frame(handle, int(handle.readline()), key_val_str_to_dict, 0)
-        position = end
+def _plain_comment(line: bytes) -> bool:
+    """Whether an extxyz comment line is of the plain form of :data:`_PLAIN_COMMENT`: one
+    lattice, the species and positions, at most one pbc, and no result ASE would give a calculator."""
+    return (_PLAIN_COMMENT.fullmatch(line) is not None and line.count(b"Lattice=") == 1
+            and line.count(b"Properties=") == 1 and line.count(b"pbc=") <= 1 and _CALCULATOR_KEY.search(line) is None)
+
+
+def _fast_frames(path: Path, numbers: range) -> Iterator[Atoms]:
+    """The frames ``numbers`` (a forward range) of plain extxyz text, parsed by the C parser; from
+    the first frame it refuses (or whose species ASE does not know) on, read by
+    :func:`ase.io.iread`, so that a damaged frame gives ASE's frames or ASE's error."""
+    number = numbers.start
+    try:
+        for frame in _c_parser().iread_dicts(str(path), index=slice(numbers.start, numbers.stop, numbers.step)):
+            species, inverse = np.unique(frame.arrays["species"], return_inverse=True)
+            z = np.array([atomic_numbers[str(x)] for x in species], dtype=int)[inverse.ravel()]
+            # the C parser gives the cell vectors as columns, ASE as rows
+            atoms = Atoms(numbers=z, positions=frame.arrays["pos"], cell=frame.cell.T, pbc=frame.pbc, info=frame.info)
+            number += numbers.step
+            yield atoms
+    except Exception:  # noqa: BLE001 - ASE reads on: its frames, or its error
+        from ase.io import iread
+
+        if number < numbers.stop:
+            yield from iread(str(path), index=slice(number, numbers.stop, numbers.step), format="extxyz")
 
 
 def _xyz_text(path: Path) -> str | None:
     """"xyz" or "extxyz" when ASE reads ``path`` as uncompressed text of that format, else None
     (also for files ASE does not know: :func:`iter_frames` reports those)."""
+    from ase.io.formats import filetype, get_compression
+
     try:
         fmt = filetype(str(path))
     except Exception:  # noqa: BLE001 - ase raises several kinds for files it does not know
@@ -114,16 +137,18 @@ def _open_frames(path: Path, index: slice):
     frames (:func:`xyz_frames`) and parsed frame by frame by ASE's parser; other files and
     damaged text go through :func:`~ase.io.iread` (xyz text guarded), whose frame numbers follow
     from the index."""
-    text = _xyz_text(path)
-    if _read_xyz_frame is not None and text == "extxyz":
-        step = index.step or 1
-        forward = step > 0 and index.stop is not None and index.stop >= 0 and (index.start or 0) >= 0
+    # ASE reads .xyz and .extxyz files as extxyz; plain frames need no more of ASE (ase.io, whose
+    # import takes longer than reading many frames, stays unloaded)
+    if path.suffix in (".xyz", ".extxyz") and (index.step or 1) > 0 and _c_parser() is not None:
+        forward = index.stop is not None and index.stop >= 0 and (index.start or 0) >= 0
         found = xyz_frames(path, max_frames=index.stop + 1 if forward else None)  # as far as ASE looks
-        if found is not None and not found.vec_lines:
+        if found is not None and found.plain:
             numbers = range(len(found.offsets) - 1)[index]
-            spans = [(int(found.offsets[k]), int(found.offsets[k + 1])) for k in numbers]
-            handle = open(path)
-            return iter(numbers), _parsed(handle, spans), handle
+            return iter(numbers), _fast_frames(path, numbers), None
+    from ase.io import iread
+    from ase.io.formats import filetype
+
+    text = _xyz_text(path)
     fmt, guarded = text, text is not None
     if fmt is None:
         try:
@@ -188,8 +213,8 @@ class FrameChunk:
     """Frames ``first``, ``first + step``, … (``count`` of them) of a trajectory file, to be read
     on their own (:func:`iter_chunk`). ``byte_range`` (start, stop) is the plain xyz/extxyz text
     from the first frame to the end of the last; None means ASE reads the frames by index.
-    ``spans`` are the byte ranges (start, end) of the frames when ASE's frame parser reads them
-    (None: :func:`~ase.io.iread` reads the text). ``n_atoms`` is the atom count every frame must
+    ``fast``: plain extxyz frames, parsed by the C parser (:func:`_fast_frames`; else
+    :func:`~ase.io.iread` reads the text). ``n_atoms`` is the atom count every frame must
     have (None: that of the chunk's first)."""
 
     path: Path
@@ -198,7 +223,7 @@ class FrameChunk:
     count: int
     byte_range: tuple[int, int] | None = None
     n_atoms: int | None = None
-    spans: tuple[tuple[int, int], ...] | None = None
+    fast: bool = False
 
 
 def frame_chunks(path: str | Path, index: slice, n_chunks: int, min_bytes: int, max_bytes: int = 1 << 26) -> list[FrameChunk] | None:
@@ -226,7 +251,7 @@ def frame_chunks(path: str | Path, index: slice, n_chunks: int, min_bytes: int, 
         return None
     if offsets[numbers[-1] + 1] - offsets[numbers[0]] < min_bytes:  # the bytes the workers would read
         return None
-    parsed = fmt == "extxyz" and _read_xyz_frame is not None and not found.vec_lines
+    fast = fmt == "extxyz" and found.plain and _c_parser() is not None
     per_chunk = math.ceil(len(numbers) / n_chunks)
     step = numbers.step
     chunks = []
@@ -236,8 +261,7 @@ def frame_chunks(path: str | Path, index: slice, n_chunks: int, min_bytes: int, 
         while count > 1 and offsets[numbers[first + count - 1] + 1] - offsets[numbers[first]] > max_bytes:
             count = max(1, count // 2)
         start, last = numbers[first], numbers[first + count - 1]
-        spans = tuple((int(offsets[k]), int(offsets[k + 1])) for k in numbers[first:first + count]) if parsed else None
-        chunks.append(FrameChunk(path, start, step, count, (int(offsets[start]), int(offsets[last + 1])), spans=spans))
+        chunks.append(FrameChunk(path, start, step, count, (int(offsets[start]), int(offsets[last + 1])), fast=fast))
         first += count
     return chunks if len(chunks) > 1 else None
 
@@ -245,10 +269,12 @@ def frame_chunks(path: str | Path, index: slice, n_chunks: int, min_bytes: int, 
 @dataclass(frozen=True)
 class XyzFrames:
     """Where the frames of plain xyz/extxyz text lie: byte offsets of the frame starts and of the
-    end of the last frame (n_frames + 1 values), and whether any frame has ``VEC`` lines."""
+    end of the last frame (n_frames + 1 values), whether any frame has ``VEC`` lines, and whether
+    every frame is plain extxyz (no ``VEC`` lines, a comment line of :func:`_plain_comment`)."""
 
     offsets: np.ndarray
     vec_lines: bool
+    plain: bool = False
 
 
 def xyz_frames(path: Path, block: int = 1 << 24, max_frames: int | None = None) -> XyzFrames | None:
@@ -257,7 +283,7 @@ def xyz_frames(path: Path, block: int = 1 << 24, max_frames: int | None = None) 
     count line or the end of the file ends the trajectory. The line ends are located in blocks of
     ``block`` bytes, vectorised. None if the file breaks those rules (a count that is not an
     integer, a frame cut short)."""
-    offsets, vec_lines = [0], False
+    offsets, vec_lines, plain = [0], False, True
     with open_regular(path) as f:
         data, base, line = b"", 0, 0  # data[line:] is the unread text, at file offset base + line
         ends = np.zeros(0, dtype=np.int64)  # line ends in data at or after ``line``
@@ -272,16 +298,17 @@ def xyz_frames(path: Path, block: int = 1 << 24, max_frames: int | None = None) 
                     if more and len(data) <= 2 * block:
                         continue  # read on (a longer count and comment are no xyz)
                     rest = data.strip()
-                    return XyzFrames(np.array(offsets), vec_lines) if not rest and len(offsets) > 1 else None
+                    return XyzFrames(np.array(offsets), vec_lines, plain) if not rest and len(offsets) > 1 else None
             head = data[line:ends[cursor]]
             if not head.strip():
-                return XyzFrames(np.array(offsets), vec_lines) if len(offsets) > 1 else None
+                return XyzFrames(np.array(offsets), vec_lines, plain) if len(offsets) > 1 else None
             try:
                 n_atoms = int(head)
             except ValueError:
                 return None
             if n_atoms < 0:
                 return None
+            plain = plain and _plain_comment(data[ends[cursor] + 1:ends[cursor + 1]])
             last = cursor + 1 + n_atoms  # index of the frame's last line end
             while last >= len(ends):
                 more = f.read(block)
@@ -293,9 +320,9 @@ def xyz_frames(path: Path, block: int = 1 << 24, max_frames: int | None = None) 
             cursor = last + 1
             line = int(ends[last]) + 1
             while cursor < len(ends) and data[line:ends[cursor]].lstrip().startswith(b"VEC"):
-                line, cursor, vec_lines = int(ends[cursor]) + 1, cursor + 1, True
+                line, cursor, vec_lines, plain = int(ends[cursor]) + 1, cursor + 1, True, False
             offsets.append(base + line)
-    return XyzFrames(np.array(offsets), vec_lines)
+    return XyzFrames(np.array(offsets), vec_lines, plain)
 
 
 def iter_chunk(chunk: FrameChunk) -> Iterator[tuple[int, Atoms]]:
@@ -305,18 +332,20 @@ def iter_chunk(chunk: FrameChunk) -> Iterator[tuple[int, Atoms]]:
         stop = chunk.first + chunk.count * chunk.step
         yield from iter_frames(chunk.path, slice(chunk.first, stop if stop >= 0 else None, chunk.step))
         return
+    numbers = range(chunk.first, chunk.first + chunk.count * chunk.step, chunk.step)
+    if chunk.fast:
+        yield from _checked(chunk.path, iter(numbers), _fast_frames(chunk.path, numbers), False, chunk.n_atoms)
+        return
     start, stop = chunk.byte_range
     with open(chunk.path, "rb") as f:
         f.seek(start)
         text = f.read(stop - start)
     if len(text) != stop - start:
         raise ParseError(chunk.path, f"frame {chunk.first}: the file is shorter than when it was scanned (changed while being read?)")
-    handle = io.TextIOWrapper(io.BytesIO(text))
-    if chunk.spans is not None:
-        frames = _parsed(handle, [(a - start, b - start) for a, b in chunk.spans])
-    else:
-        frames = iread(handle, index=slice(None, None, chunk.step), format=filetype(str(chunk.path)))
-    numbers = range(chunk.first, chunk.first + chunk.count * chunk.step, chunk.step)
+    from ase.io import iread
+    from ase.io.formats import filetype
+
+    frames = iread(io.TextIOWrapper(io.BytesIO(text)), index=slice(None, None, chunk.step), format=filetype(str(chunk.path)))
     yield from _checked(chunk.path, iter(numbers), frames, False, chunk.n_atoms)
 
 

@@ -1,0 +1,60 @@
+"""Start-up of the command line: ``dftpost --help`` and ``dftpost inspect`` on one CP2K .pdos file.
+
+Each command runs as a fresh process (``python -c "from dftpost.cli.main import app; app()"``,
+what the ``dftpost`` script does), in turns with the bare interpreter and ``import numpy`` (the
+floor: every reader needs numpy). Goal: both commands under 0.25 s (median).
+
+``--compare DIR`` adds the same commands run from another source tree (e.g. an older commit:
+``git archive COMMIT dftpost cli | tar -x -C DIR && ln -s ../cli DIR/dftpost/cli``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from _common import HERE, interleaved, machine, print_table, write_json
+
+PDOS = HERE.parent / "fixtures/cp2k/water4_slab/field/water4-k1-1.pdos"
+CLI = "import sys; from dftpost.cli.main import app; sys.argv[0] = 'dftpost'; app()"
+GOAL_S = 0.25
+
+
+def command(args: list[str], pythonpath: str | None = None):
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = pythonpath
+    # cwd outside the source tree: Python puts the working directory first on sys.path.
+    return lambda: subprocess.run([sys.executable, *args], env=env, cwd="/", check=True, stdout=subprocess.DEVNULL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--compare", type=Path, help="another source tree of dftpost, timed in the same turns")
+    args = parser.parse_args()
+    contenders = {
+        "python -c pass": command(["-c", "pass"]),
+        "python -c 'import numpy'": command(["-c", "import numpy"]),
+        "dftpost --help": command(["-c", CLI, "--help"]),
+        "dftpost inspect FILE.pdos": command(["-c", CLI, "inspect", str(PDOS)]),
+    }
+    if args.compare is not None:
+        tree = str(args.compare.resolve())
+        contenders["dftpost --help (compared tree)"] = command(["-c", CLI, "--help"], tree)
+        contenders["dftpost inspect FILE.pdos (compared tree)"] = command(["-c", CLI, "inspect", str(PDOS)], tree)
+    result = interleaved(contenders, args.repeats, reference="python -c 'import numpy'")
+    print_table("start-up, one process per call (ratios to `import numpy`)", result)
+    for name in ("dftpost --help", "dftpost inspect FILE.pdos"):
+        median = result["contenders"][name]["median_s"]
+        print(f"  {name}: median {median:.3f} s, goal < {GOAL_S} s: {'met' if median < GOAL_S else 'NOT met'}")
+    result["goal_s"] = GOAL_S
+    result["machine"] = machine(["numpy", "ase", "typer", "rich"])
+    print("written", write_json("startup.json", result))
+
+
+if __name__ == "__main__":
+    main()
