@@ -97,7 +97,8 @@ def dask_address():
 # Test tiers: ``pytest -m "not slow"`` answers in under two minutes; CI runs everything. Slow are
 # the groups that start other programs or many processes: live CP2K runs, package installs,
 # worker pools and Dask clusters, and generated campaigns.
-SLOW_MODULES = {"test_parallel.py", "test_cp2k_live.py"}
+SLOW_MODULES = {"test_parallel.py", "test_cp2k_live.py",
+                "test_store_faults.py", "test_store_fuzz.py"}  # many command-line runs, writers killed
 SLOW_TESTS = {
     "test_install_gives_the_console_script_and_no_top_level_cli",
     "test_dipole_in_chunks_on_processes_and_dask_equals_one_process",
@@ -105,6 +106,13 @@ SLOW_TESTS = {
     "test_fit_reads_runs_in_parallel_with_the_same_result",
     "test_worker_processes_started_from_the_source_checkout",
     "test_waiting_writer_takes_its_turn",
+    # command-line runs that draw every figure or analyse a campaign several times
+    "test_cli_draws_every_available_figure",
+    "test_registry_and_plot_results",
+    "test_cli_figure_names_several_files_and_formats",
+    "test_cli_json_and_plot",
+    "test_a_second_identical_analysis_is_not_stored_twice",
+    "test_rerun_skips_stored_runs_and_force_redoes_them",
 }
 
 

@@ -26,16 +26,18 @@ def test_every_public_name_resolves_to_what_its_module_defines():
 def test_import_dftpost_is_light():
     """The names are imported on first use: ``import dftpost`` loads no ASE, SciPy or h5py."""
     probe = "import sys, dftpost; print(sorted(m for m in ('ase', 'scipy', 'h5py', 'matplotlib') if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    # run away from the checkout, whose dftpost/ would shadow the installed package and its cli
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert done.stdout.strip() == "[]"
 
 
-def test_the_command_line_starts_without_the_heavy_libraries():
+def test_the_command_line_starts_without_the_heavy_libraries(tmp_path):
     """``dftpost --help`` (and every command's start) loads no SciPy, ase.io, h5py or Matplotlib:
     each command imports what it uses."""
     probe = ("import sys, dftpost.cli.main; "
              "print(sorted(m for m in ('scipy', 'ase.io', 'h5py', 'matplotlib', 'dftpost.batch') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    # run away from the checkout, whose dftpost/ would shadow the installed package and its cli
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert done.stdout.strip() == "[]"
 
 

@@ -88,7 +88,7 @@ def test_a_run_deleted_while_the_batch_runs_is_an_error_row(tmp_path):
     out = tmp_path / "results.h5"
     command = [sys.executable, "-c", "from dftpost.cli.main import app; app()", "gap", str(tmp_path / "campaign"),
                "--out", str(out), "--json", "--workers", "1"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path) as proc:
         first = proc.stdout.readline()
         assert str(runs[0]) in first, first
         shutil.rmtree(runs[-1])
