@@ -23,7 +23,7 @@ def test_every_public_name_resolves_to_what_its_module_defines():
         dftpost.read_everything  # noqa: B018
 
 
-def test_import_dftpost_is_light():
+def test_import_dftpost_is_light(tmp_path):
     """The names are imported on first use: ``import dftpost`` loads no ASE, SciPy or h5py."""
     probe = "import sys, dftpost; print(sorted(m for m in ('ase', 'scipy', 'h5py', 'matplotlib') if m in sys.modules))"
     # run away from the checkout, whose dftpost/ would shadow the installed package and its cli
