@@ -454,15 +454,10 @@ class _damage:
                                           f"{_readable(self.f, self.path)}") from None
 
 
-def _readable(f: h5py.File, path: Path) -> str:
-    """``"; tables still readable: a, b"`` (or that none is) for a message about a damaged file."""
-    good = []
-    for name in _table_names(f):
-        try:
-            _validate(f, path, tables=[name])
-        except StoreFormatError:
-            continue
-        good.append(name)
+def _readable(f: h5py.File, path: Path, besides: str | None = None) -> str:
+    """``"; tables still readable: a, b"`` (or that none is) for a message about a damaged file;
+    ``besides``: the damaged table the message names, left out of the list."""
+    good = [name for name in _table_names(f) if name != besides and _table_damage(f, name) is None]
     return f"; tables still readable: {', '.join(good)}" if good else "; no table can be read"
 
 
@@ -478,44 +473,40 @@ def _table_names(f: h5py.File) -> list[str]:
 
 
 def _validate(f: h5py.File, path: Path, tables: list[str] | None) -> None:
-    """Check ``tables`` (all when None) of an open store before anything reads or writes them:
-    the schema parses, every column and per-row array holds at least the committed rows (a file
-    cut while growing holds fewer), and the committed values of every column can be read.
-
-    Raises :class:`StoreFormatError` naming the damaged part and the tables still readable.
-    Costs one read of the columns (one value per row), not of the per-row arrays' contents.
-    """
+    """Check ``tables`` (all when None) of an open store before anything reads or writes them
+    (:func:`_table_damage`). Raises :class:`StoreFormatError` naming the damaged part and the
+    tables still readable."""
     for name in _table_names(f) if tables is None else tables:
-        where = f"table {name!r}"
-        try:
-            group = f[name]
-            schema = _stored_schema(group)
-            n = int(group[_N_ROWS][()])
-            if n < 0:
-                raise ValueError(f"a negative row count {n}")
-            for column in schema.columns:
-                size = group[column].shape[0]
-                if size < n:
-                    raise ValueError(f"{n} rows committed but column {column!r} holds {size} (a file cut short?)")
-                _read(group[column], n)
-            if schema.arrays:
-                arrays = f[f"{name}_arrays"]
-                for array in schema.arrays:
-                    for dataset in (array, f"{array}.shape"):
-                        size = arrays[dataset].shape[0]
-                        if size < n:
-                            raise ValueError(f"{n} rows committed but array {dataset!r} holds {size} (a file cut short?)")
-        except (OSError, RuntimeError, KeyError, ValueError, TypeError) as error:
-            others = [t for t in _table_names(f) if t != name]
-            good = []
-            for other in others if tables is None or len(tables) == 1 else []:
-                try:
-                    _validate(f, path, tables=[other])
-                    good.append(other)
-                except StoreFormatError:
-                    pass
-            tail = f"; tables still readable: {', '.join(good)}" if good else ""
-            raise StoreFormatError(path, f"damaged: {where}: {_reason(error)}{tail}") from None
+        if (problem := _table_damage(f, name)) is not None:
+            raise StoreFormatError(path, f"damaged: table {name!r}: {problem}{_readable(f, path, besides=name)}")
+
+
+def _table_damage(f: h5py.File, name: str) -> str | None:
+    """What is wrong with table ``name`` in one line, or None: the schema parses, every column
+    and per-row array holds at least the committed rows (a file cut while growing holds fewer),
+    and the committed values of every column can be read. Costs one read of the columns (one
+    value per row), not of the per-row arrays' contents."""
+    try:
+        group = f[name]
+        schema = _stored_schema(group)
+        n = int(group[_N_ROWS][()])
+        if n < 0:
+            return f"a negative row count {n}"
+        for column in schema.columns:
+            size = group[column].shape[0]
+            if size < n:
+                return f"{n} rows committed but column {column!r} holds {size} (a file cut short?)"
+            _read(group[column], n)
+        if schema.arrays:
+            arrays = f[f"{name}_arrays"]
+            for array in schema.arrays:
+                for dataset in (array, f"{array}.shape"):
+                    size = arrays[dataset].shape[0]
+                    if size < n:
+                        return f"{n} rows committed but array {dataset!r} holds {size} (a file cut short?)"
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as error:
+        return _reason(error)
+    return None
 
 
 def _open_writer(path: Path) -> h5py.File:

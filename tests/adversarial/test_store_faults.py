@@ -126,3 +126,15 @@ def test_rows_without_a_dipole_are_left_out_of_the_bins_and_counted(store, tmp_p
     assert all(abs(b["centre_e_per_A"]) < 1 for b in data["gap_by_dipole"])
     table = dftpost("summary", path, cwd=tmp_path)
     assert table.returncode == 0 and f"{n // 2} run(s) that succeeded have no dipole" in table.stderr
+
+
+def test_two_damaged_tables_are_one_line_naming_the_first(store, tmp_path):
+    """Each damaged table is checked once: two of them give one line, not an endless recursion."""
+    path = tmp_path / "two.h5"
+    shutil.copy(store, path)
+    with h5py.File(path, "r+") as f:
+        f.copy("gap", "gap_copy")
+        for name in ("gap", "gap_copy"):
+            f[name].attrs.modify("schema_json", "{not json")
+    line = one_line_error(dftpost("summary", path, cwd=tmp_path), str(path), "damaged: table 'gap'")
+    assert line.endswith("no table can be read")
