@@ -15,11 +15,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
 from .errors import DftpostError
+
+if TYPE_CHECKING:  # pymatgen is an optional extra, imported by to_pymatgen only
+    from pymatgen.electronic_structure.dos import Dos
 
 #: Default Gaussian width (standard deviation) used to broaden discrete eigenvalues, in eV.
 #: A choice of dftpost (the paper says "Gaussian smearing" without a number); it is larger than
@@ -110,6 +113,12 @@ class ProjectedDos:
     def labels(self) -> tuple[str, ...]:
         return tuple(p.label for p in self.projections)
 
+    def _energy_axis(self) -> np.ndarray:
+        """The eigenvalues (discrete form) or the grid energies, eV vs E_F: whichever is set."""
+        axis = self.eigenvalues_eV if self.is_discrete else self.energies_eV
+        assert axis is not None  # __post_init__: exactly one of the two is set
+        return axis
+
     # ------------------------------------------------------------ selection
     def select(self, which: Iterable[str | int]) -> "ProjectedDos":
         """The projections named by label or position, in the order given."""
@@ -140,7 +149,7 @@ class ProjectedDos:
             label=label,
             kind="sum",
             atom_indices=tuple(sorted(indices)) if known else None,
-            n_atoms=sum(n_atoms) if all(n is not None for n in n_atoms) else None,
+            n_atoms=None if None in n_atoms else sum(n for n in n_atoms if n is not None),
         )
         return replace(
             part,
@@ -166,6 +175,7 @@ class ProjectedDos:
         on a grid is returned unchanged, or linearly interpolated (zero outside its range) when
         ``energies_eV`` is given; ``sigma_eV`` is then not applied.
         """
+        axis = self._energy_axis()
         if not self.is_discrete:
             if energies_eV is None:
                 return self
@@ -173,18 +183,18 @@ class ProjectedDos:
             return replace(
                 self,
                 energies_eV=energies_eV,
-                values=_interp_last_axis(energies_eV, self.energies_eV, self.values),
+                values=_interp_last_axis(energies_eV, axis, self.values),
                 orbital_values=None
                 if self.orbital_values is None
-                else _interp_last_axis(energies_eV, self.energies_eV, self.orbital_values),
+                else _interp_last_axis(energies_eV, axis, self.orbital_values),
             )
         if not (sigma_eV > 0 and math.isfinite(sigma_eV) and math.isfinite(1.0 / sigma_eV)):
             raise DftpostError(None, f"the broadening sigma must be a positive number, got {sigma_eV} eV")
         if energies_eV is None:
             if not (spacing_eV > 0 and math.isfinite(spacing_eV)):
                 raise DftpostError(None, f"the grid spacing must be a positive number, got {spacing_eV} eV")
-            lo = float(np.min(self.eigenvalues_eV)) - 5 * sigma_eV
-            hi = float(np.max(self.eigenvalues_eV)) + 5 * sigma_eV
+            lo = float(np.min(axis)) - 5 * sigma_eV
+            hi = float(np.max(axis)) + 5 * sigma_eV
             span = (hi - lo) / spacing_eV  # a float: inf when the grid would be endless
             if not span < MAX_GRID_POINTS:
                 raise DftpostError(
@@ -194,7 +204,7 @@ class ProjectedDos:
         energies_eV = np.asarray(energies_eV, dtype=float)
         values = np.stack(
             [
-                gaussian_broadening(energies_eV, self.eigenvalues_eV[s], self.values[s], sigma_eV)
+                gaussian_broadening(energies_eV, axis[s], self.values[s], sigma_eV)
                 for s in range(self.n_spin)
             ]
         )
@@ -205,7 +215,7 @@ class ProjectedDos:
                 [
                     gaussian_broadening(
                         energies_eV,
-                        self.eigenvalues_eV[s],
+                        axis[s],
                         self.orbital_values[s].reshape(n_proj * n_orb, n_state),
                         sigma_eV,
                     ).reshape(n_proj, n_orb, -1)
@@ -223,10 +233,52 @@ class ProjectedDos:
             broadening_eV=sigma_eV,
         )
 
+    # -------------------------------------------------------------- pymatgen
+    def to_pymatgen(self, sigma_eV: float = DEFAULT_SIGMA_EV, spacing_eV: float = DEFAULT_SPACING_EV) -> dict[str, Dos]:
+        """One pymatgen :class:`~pymatgen.electronic_structure.dos.Dos` per projection, by label.
+
+        Needs the optional extra ``dftpost[pymatgen]``. A dict (what
+        :meth:`pymatgen.electronic_structure.plotter.DosPlotter.add_dos_dict` takes) rather than a
+        ``CompleteDos``: that one needs a structure and one projection per site, and a
+        ProjectedDos holds neither (CP2K kinds and lists say no sites; FHI-aims species sum
+        atoms). A sum of projections is ``sum`` over the dict's Dos (pymatgen adds them).
+
+        pymatgen's conventions: energies in eV on the program's own zero (not relative to E_F),
+        densities in states/eV under ``Spin.up`` (and ``Spin.down`` for a second spin channel;
+        one channel holds both spins, as pymatgen's VASP DoS does). A discrete DoS (CP2K) is
+        broadened first by :meth:`on_grid` with Gaussians of standard deviation ``sigma_eV`` on a
+        grid every ``spacing_eV``; a DoS already on a grid (FHI-aims) keeps its own.
+
+        ``efermi`` is the program's Fermi level (eV), except for a discrete DoS whose occupations
+        show a gap (every state full or empty, the lowest empty above the highest full): then the
+        middle of that gap. pymatgen's band-edge search (``get_cbm_vbm``, ``get_gap``) looks for
+        the gap around ``efermi``, and CP2K prints E_F at the highest occupied state, inside the
+        broadened band.
+        """
+        from pymatgen.electronic_structure.core import Spin
+        from pymatgen.electronic_structure.dos import Dos
+
+        where = str(self.sources[0]) if self.sources else None
+        if len(set(self.labels)) != len(self.labels):
+            raise DftpostError(where, f"projections share a label ({', '.join(self.labels)}): pymatgen's DoS are keyed by label")
+        efermi_eV = self.fermi_level_eV
+        if self.is_discrete:
+            levels = _band_edges_from_occupations(self)
+            homo, lumo = levels["homo_eV"], levels["lumo_eV"]
+            if not levels["fractional_occupations"] and homo is not None and lumo is not None and lumo > homo:
+                efermi_eV += 0.5 * (float(homo) + float(lumo))
+        grid = self.on_grid(sigma_eV, spacing_eV=spacing_eV)
+        energies = grid._energy_axis() + self.fermi_level_eV
+        spins = (Spin.up, Spin.down)[: self.n_spin]
+        return {
+            label: Dos(efermi_eV, energies, {spin: grid.values[s, p] for s, spin in enumerate(spins)})
+            for p, label in enumerate(self.labels)
+        }
+
     # --------------------------------------------------------------- summary
     def __repr__(self) -> str:
         """One line: form, spins, points, projections, energy range and Fermi level (no arrays)."""
-        energies = self.eigenvalues_eV if self.is_discrete else self.energies_eV
+        energies = self._energy_axis()
         labels = ", ".join(self.labels[:6]) + (", …" if len(self.labels) > 6 else "")
         points = f"{self.values.shape[-1]} {'states' if self.is_discrete else 'energies'}"
         return (f"ProjectedDos({'eigenvalues' if self.is_discrete else 'grid'}, {self.n_spin} spin, {points}, "
@@ -235,7 +287,7 @@ class ProjectedDos:
 
     def summary(self) -> dict:
         """A JSON-ready description: form, spins, projections, energy range (eV vs E_F)."""
-        energies = self.eigenvalues_eV if self.is_discrete else self.energies_eV
+        energies = self._energy_axis()
         out = {
             "form": "eigenvalues" if self.is_discrete else "grid",
             "n_spin": self.n_spin,
@@ -276,6 +328,7 @@ class ProjectedDos:
             blocks = []
             for p in parts:
                 block = np.zeros(p.values.shape[:2] + (len(orbitals),) + p.values.shape[2:])
+                assert p.orbital_values is not None  # all parts have them (checked above)
                 for j, o in enumerate(p.orbitals):
                     block[:, :, orbitals.index(o)] = p.orbital_values[:, :, j]
                 blocks.append(block)
@@ -329,8 +382,7 @@ def check_compatible(a: ProjectedDos, b: ProjectedDos, energies: bool = True) ->
     where = ", ".join(str(s) for s in (a.sources[:1] + b.sources[:1])) or "projected DoS"
     if a.is_discrete != b.is_discrete or a.n_spin != b.n_spin:
         raise DftpostError(None, f"{where}: cannot join a DoS of another form or spin count")
-    ea = a.eigenvalues_eV if a.is_discrete else a.energies_eV
-    eb = b.eigenvalues_eV if b.is_discrete else b.energies_eV
+    ea, eb = a._energy_axis(), b._energy_axis()
     if energies and (ea.shape != eb.shape or np.abs(ea - eb).max(initial=0.0) > 1e-5):
         raise DftpostError(None, f"{where}: the files do not share their energies (different runs?)")
     if not math.isclose(a.fermi_level_eV, b.fermi_level_eV, abs_tol=2e-4):
@@ -349,11 +401,13 @@ def _band_edges_from_occupations(dos: ProjectedDos) -> dict:
     """HOMO and LUMO (eV vs E_F) of a discrete DoS, from the occupations, and whether any state
     is partly filled (``fractional_occupations``: smearing over states at E_F, a metal; then
     the HOMO–LUMO difference is no gap)."""
-    occupied = dos.occupations > 1e-3 * dos.spin_degeneracy
-    partial = (dos.occupations >= FRACTIONAL_OCCUPATION) & (dos.occupations <= dos.spin_degeneracy - FRACTIONAL_OCCUPATION)
-    out = {"homo_eV": None, "lumo_eV": None, "fractional_occupations": bool(partial.any())}
+    occupations, eigenvalues = dos.occupations, dos._energy_axis()
+    assert occupations is not None  # the discrete form carries them
+    occupied = np.asarray(occupations > 1e-3 * dos.spin_degeneracy)
+    partial = np.asarray((occupations >= FRACTIONAL_OCCUPATION) & (occupations <= dos.spin_degeneracy - FRACTIONAL_OCCUPATION))
+    out: dict[str, float | bool | None] = {"homo_eV": None, "lumo_eV": None, "fractional_occupations": bool(partial.any())}
     if occupied.any():
-        out["homo_eV"] = float(dos.eigenvalues_eV[occupied].max())
+        out["homo_eV"] = float(eigenvalues[occupied].max())
     if (~occupied).any():
-        out["lumo_eV"] = float(dos.eigenvalues_eV[~occupied].min())
+        out["lumo_eV"] = float(eigenvalues[~occupied].min())
     return out

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms
+
+if TYPE_CHECKING:  # pymatgen is an optional extra, imported by to_pymatgen only
+    from pymatgen.io.common import VolumetricData
 
 #: Quantities dftpost knows, with the units their values are converted to.
 QUANTITY_UNITS = {
@@ -92,3 +96,27 @@ class Grid:
     def integral(self) -> float:
         """∫ values dV over the cell (e.g. the number of electrons of a density), in units·Å³."""
         return float(self.values.sum(dtype=np.float64) * self.voxel_volume_A3)
+
+    def to_pymatgen(self) -> VolumetricData:
+        """The grid as a pymatgen :class:`~pymatgen.io.common.VolumetricData` (``data["total"]``).
+
+        Needs the optional extra ``dftpost[pymatgen]``. Laid out as
+        :meth:`VolumetricData.from_cube` lays out a cube: the lattice is the cell spanned by the
+        grid (Å), the sites are the atoms' Cartesian positions less ``origin_A`` (pymatgen puts
+        grid point (0, 0, 0) at the lattice origin), and the data are the values at the points,
+        not multiplied by the cell volume (the CHGCAR convention; multiply by
+        ``structure.volume`` for that). Unlike ``from_cube``, which keeps the file's atomic units,
+        the data are in :attr:`units` (V, e/Å³, ...). An atom of atomic number 0 (a ghost atom)
+        becomes a pymatgen ``DummySpecies``.
+        """
+        from pymatgen.core import DummySpecies, Element, Lattice, Structure
+        from pymatgen.io.common import VolumetricData
+
+        species = [DummySpecies() if z == 0 else Element.from_Z(int(z)) for z in self.atoms.numbers]
+        structure = Structure(
+            Lattice(self.cell_A),
+            species,
+            self.atoms.positions - np.asarray(self.origin_A),
+            coords_are_cartesian=True,
+        )
+        return VolumetricData(structure, {"total": self.values})
