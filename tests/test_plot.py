@@ -31,6 +31,7 @@ from dftpost.errors import DftpostError, MissingInputError
 from dftpost.plot import (
     FIGURES,
     available_figures,
+    band_edges_figure,
     draw_acf,
     draw_band_edges,
     draw_census,
@@ -390,6 +391,11 @@ def test_formats_by_suffix_and_bad_suffix(files, tmp_path):
     assert field_response_figure(read_rows(files["all"], "field_profile")[0], tmp_path / "f.svg") == tmp_path / "f.svg"
     check_file(tmp_path / "f.svg", "svg")
     check_file(parity_figure(read_rows(files["all"], "charge_fit")[0], tmp_path / "p.pdf"), "pdf", min_kb=5)
+    # the README's draw-and-save name: the same file as drawing and saving, options passed on
+    rows = read_rows(files["all"], "gap")
+    made = band_edges_figure(rows, tmp_path / "b.svg", bin_width_e_per_A=0.01)
+    assert made.read_bytes() == save_figure(draw_band_edges(rows, bin_width_e_per_A=0.01), tmp_path / "b2.svg").read_bytes()
+    assert made.read_bytes() != save_figure(draw_band_edges(rows), tmp_path / "b3.svg").read_bytes()
 
 
 def test_registry_and_plot_results(files, tmp_path):

@@ -1,0 +1,39 @@
+"""The fit of the oxygen charge: fixed-charge against DFT dipoles, from a ``charge_fit`` row (paper Fig. S1)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .style import _BREAKDOWN_EDGE, COLOURS, _new_figure, _styled, _value
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with this module
+    from matplotlib.figure import Figure
+
+
+@_styled
+def draw_parity(row: dict) -> Figure:
+    """Fixed-charge against DFT dipole per area (e/Å), one point per frame, the frames left out
+    hollow, the excluded |μ_DFT| range shaded (paper Fig. S1). ``row``: a ``charge_fit`` row."""
+    lever, dft, used = (np.asarray(_value(row, k)) for k in ("lever", "dft_dipole", "used"))
+    fitted = row["q_o_e"] * lever + row["intercept_e_per_A"]
+    fig, ax = _new_figure(size=(4.2, 4.2))
+    ok = np.isfinite(lever)
+    # the points above the shaded range and the line, the left-out frames on top of all
+    ax.scatter(dft[ok & (used == 1)], fitted[ok & (used == 1)], color="C0", zorder=3, label="used in the fit")
+    ax.scatter(dft[ok & (used == 0)], fitted[ok & (used == 0)], facecolors="white", edgecolors="C3", linewidths=1.5,
+               zorder=4, label="left out")
+    span = np.nanmax(np.abs(np.concatenate([dft[ok], fitted[ok]]))) * 1.1
+    ax.plot([-span, span], [-span, span], color="k", lw=0.8, zorder=2, label="fixed-charge = DFT")
+    ax.axvspan(-span, -row["max_dipole_e_per_A"], fc=COLOURS["breakdown"], **_BREAKDOWN_EDGE, zorder=0,
+               label=f"|μ_DFT| ≥ {row['max_dipole_e_per_A']:g} e/Å: left out")
+    ax.axvspan(row["max_dipole_e_per_A"], span, fc=COLOURS["breakdown"], **_BREAKDOWN_EDGE, zorder=0)
+    ax.set_xlim(-span, span)
+    ax.set_ylim(-span, span)
+    ax.set_xlabel("DFT dipole per area (e/Å)")
+    ax.set_ylabel("fixed-charge dipole per area (e/Å)")
+    ax.set_title(f"q_O = {row['q_o_e']:.4f} ± {row['q_o_stderr_e']:.4f} e, R² = {row['r2']:.3f}")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
