@@ -80,4 +80,3 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
         ax_v.legend(fontsize=7)
     axes[-1].set_xlabel("total dipole μ_z (e/Å)")
     return fig
-

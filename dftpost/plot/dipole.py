@@ -142,7 +142,6 @@ def draw_census(row: dict) -> Figure:
     return fig
 
 
-
 @_styled
 def draw_sigma_vs_thickness(rows: Sequence[dict]) -> Figure:
     """Standard deviation of the total dipole per area over frames (e/Å; right axis σ/ε0 in V)
@@ -165,7 +164,6 @@ def draw_sigma_vs_thickness(rows: Sequence[dict]) -> Figure:
     _potential_axis(ax, "y", "σ/ε0 (V)")
     ax.set_title(f"{len(rows)} trajector{'y' if len(rows) == 1 else 'ies'}")
     return fig
-
 
 
 def _lag_step(row: dict, times_of: dict[str, tuple[np.ndarray, np.ndarray]]) -> float | None:
@@ -235,4 +233,3 @@ def draw_acf(dipole_rows: Sequence[dict] = (), potential_rows: Sequence[dict] = 
     ax.set_ylabel("autocorrelation C(τ) (dimensionless)")
     ax.legend(fontsize=7)
     return fig
-

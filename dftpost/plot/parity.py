@@ -36,4 +36,3 @@ def draw_parity(row: dict) -> Figure:
     ax.set_title(f"q_O = {row['q_o_e']:.4f} ± {row['q_o_stderr_e']:.4f} e, R² = {row['r2']:.3f}")
     ax.legend(loc="upper left", fontsize=8)
     return fig
-

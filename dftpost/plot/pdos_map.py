@@ -88,4 +88,3 @@ def draw_pdos_map(row: dict) -> Figure:
     fig.suptitle(f"{_run_label(row['run'])}: water gap {gap:.2f} eV{metallized}")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=7)
     return fig
-

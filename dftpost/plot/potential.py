@@ -60,7 +60,6 @@ def draw_potential_vs_cell(rows: Sequence[dict]) -> Figure:
     return fig
 
 
-
 @_styled
 def draw_field_response(row: dict) -> Figure:
     """ΔV(z) (V) and Δρ(z) (e/Å³) of a field/no-field pair against z (Å) with the fitted regions
@@ -90,4 +89,3 @@ def draw_field_response(row: dict) -> Figure:
     ax_rho.set_xlabel(f"{row['axis']} (Å)")
     ax_rho.legend(loc="best", fontsize=8)
     return fig
-

@@ -22,7 +22,6 @@ class Need:
     arrays: tuple[str, ...] = ()
 
 
-
 class _ResultFile:
     """The tables of one result file, read once each."""
 
@@ -101,4 +100,3 @@ def read_rows(path: str | Path, table: str, run: str | None = None) -> list[dict
     ok only, each row a dict of its columns and per-row arrays; ``run`` keeps the rows whose run
     path contains it. Raises MissingInputError when there is no such file, table or row."""
     return _ResultFile(path).rows(Need(table), None, run, all_arrays=True)
-

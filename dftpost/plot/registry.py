@@ -78,7 +78,6 @@ FIGURES: dict[str, FigureSpec] = {
 """The figures by name (in drawing order): what draws them and what they read."""
 
 
-
 def _collect(spec: FigureSpec, files: Sequence[_ResultFile], run: str | None, strict: bool) -> list[tuple[_ResultFile | None, tuple]]:
     """The calls of ``spec.draw`` for these files: (file, arguments) per figure to make.
 

@@ -101,6 +101,19 @@ def save_figure(fig: Figure, path: str | Path, dpi: float | None = None) -> Path
     return path
 
 
+def draw_and_save(draw: Callable[..., Figure]) -> Callable[..., Path]:
+    """``draw`` then :func:`save_figure`: ``draw_and_save(draw_parity)(row, path)`` draws the
+    figure of ``row`` (keyword options go to ``draw``), saves it to ``path`` in the format of its
+    suffix and returns the path."""
+
+    def drawn_and_saved(data, path: str | Path, **options) -> Path:
+        return save_figure(draw(data, **options), path)
+
+    drawn_and_saved.__name__ = drawn_and_saved.__qualname__ = draw.__name__.removeprefix("draw_") + "_figure"
+    drawn_and_saved.__doc__ = f":func:`{draw.__name__}` saved to ``path`` (png, pdf or svg by its suffix); returns the path."
+    return drawn_and_saved
+
+
 def _value(row: dict, key: str):
     """A column or array of a row; a row without it is an input error naming the run."""
     if key not in row:
@@ -142,16 +155,3 @@ def _occupied_window(z: np.ndarray, density: np.ndarray, pad_A: float = 3.0) -> 
         return float(z[0]), float(z[-1])
     return max(float(z[0]), float(z[occupied[0]]) - pad_A), min(float(z[-1]), float(z[occupied[-1]]) + pad_A)
 
-
-
-def draw_and_save(draw: Callable[..., Figure]) -> Callable[..., Path]:
-    """``draw`` then :func:`save_figure`: ``draw_and_save(draw_parity)(row, path)`` draws the
-    figure of ``row`` (keyword options go to ``draw``), saves it to ``path`` in the format of its
-    suffix and returns the path."""
-
-    def drawn_and_saved(data, path: str | Path, **options) -> Path:
-        return save_figure(draw(data, **options), path)
-
-    drawn_and_saved.__name__ = drawn_and_saved.__qualname__ = draw.__name__.removeprefix("draw_") + "_figure"
-    drawn_and_saved.__doc__ = f":func:`{draw.__name__}` saved to ``path`` (png, pdf or svg by its suffix); returns the path."
-    return drawn_and_saved
