@@ -7,7 +7,8 @@ discrete form into the grid form with a Gaussian broadening, so that analyses ne
 which program wrote the numbers.
 
 Energies are in eV relative to the Fermi level (E_F = 0); the raw Fermi level, on the program's
-own energy zero, is kept in :attr:`ProjectedDos.fermi_level_eV`.
+own energy zero, is kept in :attr:`ProjectedDos.fermi_level_eV`. :meth:`ProjectedDos.to_pymatgen`
+gives pymatgen's DoS objects (optional extra ``dftpost[pymatgen]``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Volumetric data on a periodic grid (potentials, densities), as read from cube files."""
+"""Volumetric data on a periodic grid (potentials, densities), as read from cube files;
+:meth:`Grid.to_pymatgen` gives pymatgen's VolumetricData (optional extra ``dftpost[pymatgen]``)."""
 
 from __future__ import annotations
 
