@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import dftpost
-from conftest import CP2K_FIXTURE
+from conftest import CP2K_FIXTURE, REPO
 
 
 def test_every_public_name_resolves_to_what_its_module_defines():
@@ -67,3 +67,14 @@ def test_read_pdos_names_what_it_cannot_read(tmp_path):
     aims_file.write_text("# x\n")
     with pytest.raises(dftpost.DftpostError, match="mix CP2K and FHI-aims"):
         dftpost.read_pdos(cp2k_file, aims_file)
+
+
+def test_every_package_folder_is_installed_by_a_regular_install():
+    """A folder of dftpost/ with an __init__.py that pyproject's package list leaves out is missing
+    from a regular (non-editable) install, while an editable install hides it."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    folders = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "dftpost").rglob("__init__.py")}
+    assert folders <= listed, f"add {sorted(folders - listed)} to [tool.setuptools] packages"
+    assert config["package-dir"]["dftpost.cli"] == "cli" and "dftpost.cli" in listed
