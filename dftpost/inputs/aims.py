@@ -72,7 +72,8 @@ class AimsSettings:
 
     def k_points(self, atoms: Atoms) -> tuple[int, int, int]:
         if self.k_grid is not None:
-            return tuple(int(k) for k in self.k_grid)
+            kx, ky, kz = (int(k) for k in self.k_grid)
+            return kx, ky, kz
         lengths = np.linalg.norm(atoms.cell[:], axis=1)
         return (max(1, math.ceil(self.k_spacing_A / lengths[0])), max(1, math.ceil(self.k_spacing_A / lengths[1])), 1)
 

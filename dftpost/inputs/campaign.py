@@ -28,6 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -293,9 +294,10 @@ def dumps_manifest(manifest: dict) -> str:
 
 def _read_back(xyz: Path, slab: PreparedSlab):
     """The structure as CP2K and dftpost will read it (positions as written, the cell)."""
+    from ase import Atoms
     from ase.io import read
 
-    atoms = read(xyz)
+    atoms = cast(Atoms, read(xyz, index=0))  # one index: one Atoms
     atoms.set_cell(slab.atoms.cell)
     atoms.pbc = True
     return atoms
