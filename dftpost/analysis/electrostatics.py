@@ -69,7 +69,8 @@ import numpy as np
 
 from ..errors import DftpostError
 from ..units import BOHR_A, HARTREE_EV
-from .dipole import DEFAULT_Q_O, area_normal_to
+from .dipole import DEFAULT_Q_O
+from .geometry import area_normal_to
 from .molecules import DEFAULT_R_OH, assign_hydrogens
 
 #: Coulomb constant 1/(4πε0) in V·Å/e (≈ 14.3996).

@@ -10,6 +10,7 @@ Each gets its own words in a :class:`~dftpost.errors.UnreadableFileError` (or
 from __future__ import annotations
 
 import errno
+import hashlib
 import fcntl
 import os
 import stat
@@ -102,3 +103,14 @@ def _stat_error(path: Path, error: OSError):
     if error.errno == errno.EISDIR:
         return UnreadableFileError(path, "a directory, not a regular file: dftpost reads regular files only")
     return UnreadableFileError(path, f"cannot be read ({error.strerror or error})")
+
+
+def file_hash(path: str | Path, extra: str = "") -> str:
+    """Fingerprint (BLAKE2b, hex, 32 characters) of a regular file's content followed by
+    ``extra`` (e.g. the JSON of the parameters an analysis of the file used)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open_regular(path) as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    digest.update(extra.encode())
+    return digest.hexdigest()
