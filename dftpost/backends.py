@@ -59,7 +59,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, Iterable, Iterator, TypeVar
+from typing import Callable, ClassVar, Generator, Iterable, TypeVar
 
 from .errors import DftpostError
 
@@ -126,7 +126,7 @@ def parse_scheduler(text: str) -> DaskScheduler:
     if not path.is_file():
         raise SchedulerError(path, "no such cluster file (--scheduler takes 'local', a scheduler address "
                                    "tcp://host:port or a cluster file)")
-    import yaml  # a dependency of dask
+    import yaml  # type: ignore[import-untyped]  # a dependency of dask
 
     try:
         spec = yaml.safe_load(path.read_text())
@@ -176,7 +176,7 @@ class Backend(ABC):
 
     @abstractmethod
     def map(self, func: Callable[[T], R], tasks: Iterable[T],
-            on_crash: Callable[[T, BaseException], R] | None = None) -> Iterator[tuple[T, R]]:
+            on_crash: Callable[[T, BaseException], R] | None = None) -> Generator[tuple[T, R], None, None]:
         """``(task, func(task))`` as each finishes (see the class docstring)."""
 
 
@@ -264,7 +264,7 @@ def map_unordered(
     workers: int = 1,
     on_crash: Callable[[T, BaseException], R] | None = None,
     scheduler: str | DaskScheduler | None = None,
-) -> Iterator[tuple[T, R]]:
+) -> Generator[tuple[T, R], None, None]:
     """``backend_for(workers, scheduler).map(func, items, on_crash)``: ``(item, func(item))`` as
     each finishes (see :class:`Backend`)."""
     return backend_for(workers, scheduler).map(func, items, on_crash)
@@ -322,6 +322,7 @@ def _new_pool(workers: int, func: Callable) -> ProcessPoolExecutor:
     # The server ignores SIGINT and SIGTERM (inherited from this process as it starts), like the
     # workers: when a batch system signals every process of the job, a dead server would make the
     # pool believe its workers ended and stop waiting for them.
+    context: multiprocessing.context.BaseContext
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload([])
@@ -613,7 +614,7 @@ def _start_dask(spec: DaskScheduler, workers: int):
                                                    host="127.0.0.1", dashboard_address=None,
                                                    scheduler_kwargs=_NO_FIXED_PORT, silence_logs=logging.ERROR)
             elif spec.kind == "cluster":
-                module_name, _, attr = spec.cluster_class.rpartition(".")
+                module_name, _, attr = str(spec.cluster_class).rpartition(".")
                 cluster = getattr(importlib.import_module(module_name), attr)(**spec.kwargs)
                 if spec.jobs is not None:
                     try:
@@ -660,14 +661,14 @@ def _dask(func, items, spec: DaskScheduler, workers: int, on_crash):
     try:
         remaining = iter(items)
         completed: queue.SimpleQueue = queue.SimpleQueue()  # futures as they finish (their callbacks put them)
-        threads = {"n": 0, "at": -1.0}
+        threads: dict[str, float] = {"n": 0, "at": -1.0}
         suspects: list = []  # items whose worker died: retried alone, once nothing else is in flight
         alone: set = set()  # keys of the items run alone
 
         def window() -> int:
             if time.monotonic() - threads["at"] > 1.0:  # asks the scheduler at most once a second
                 threads["n"], threads["at"] = sum(client.nthreads().values()), time.monotonic()
-            return 2 * max(workers, threads["n"])
+            return 2 * max(workers, int(threads["n"]))
 
         def submit(item) -> str:
             future = client.submit(func, item, pure=False)

@@ -51,6 +51,9 @@ class Results(dict):
         except KeyError:
             raise AttributeError(f"no result {name!r} (there are {sorted(self)})") from None
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
 
 class AnalysisBase(ABC):
     """Base of every analysis: see the module docstring. Subclasses set :attr:`schema` and define
@@ -70,7 +73,7 @@ class AnalysisBase(ABC):
         backend = backend if backend is not None else SerialBackend()
         tasks = self._prepare(backend)
         parts = backend.map(self.work, tasks, self._crash)
-        with closing(parts):  # type: ignore[type-var]  # an interrupt stops the workers first
+        with closing(parts):  # an interrupt stops the workers first
             for task, part in parts:
                 self._merge(task, part)
         self._conclude()

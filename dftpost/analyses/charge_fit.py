@@ -180,7 +180,10 @@ class ChargeFit(AnalysisBase):
         self._frames: dict[ChargeFitTask, dict] = {}
         return self._tasks
 
-    work = staticmethod(charge_fit_frame)
+    @staticmethod
+    def work(task: ChargeFitTask) -> dict:
+        """One run's entry of the fit (:func:`charge_fit_frame`)."""
+        return charge_fit_frame(task)
 
     def _crash(self, task: ChargeFitTask, exc: BaseException) -> dict:
         return _crash_frame(task, exc)

@@ -156,7 +156,10 @@ class FieldResponse(AnalysisBase):
     def _prepare(self, backend: Backend) -> list[FieldPair]:
         return [self.pair]
 
-    work = staticmethod(field_pair)
+    @staticmethod
+    def work(task: FieldPair) -> tuple[profiles.FieldResponse, dict]:
+        """The field response of the pair (:func:`field_pair`)."""
+        return field_pair(task)
 
     def _merge(self, task: FieldPair, part: tuple[profiles.FieldResponse, dict]) -> None:
         self.results.response, row = part

@@ -218,8 +218,13 @@ class GapAnalysis(AnalysisBase):
 
     @staticmethod
     def run_json(row: dict) -> dict:
-        """The object ``dftpost gap --json`` prints for one run (before it adds ``stored``)."""
+        """The object ``dftpost gap --json`` prints for one run (before it adds ``stored``), from a
+        fresh row or a stored one alike: the store's -1 of the substrate counts ("no substrate")
+        is null, as a fresh row of a run without substrate has it."""
         out = {k: row.get(k) for k in GAP_JSON_KEYS}
+        for key in ("n_water_atoms_above_substrate", "n_water_atoms_below_substrate"):
+            if out[key] == -1:  # the store's "no substrate": null, as in a fresh row
+                out[key] = None
         for key in ("vbm_by_spin_eV", "cbm_by_spin_eV"):  # null for a closed shell
             value = row.get(key)
             out[key] = None if value is None or len(value) == 0 else [float(v) for v in value]
