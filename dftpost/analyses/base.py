@@ -21,11 +21,10 @@ the same type, with the same answers, as a fresh one.
 
 from __future__ import annotations
 
-import json
 import time
 from abc import ABC, abstractmethod
 from contextlib import closing
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, TypeVar
 
 import numpy as np
 
@@ -164,11 +163,6 @@ class AnalysisBase(ABC):
 def now() -> str:
     """The ISO time a row is made (``analysed_at``)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def parameters_json(parameters: dict) -> str:
-    """The ``parameters`` column: JSON of the parameters as given."""
-    return json.dumps(parameters)
 
 
 def scalar(value: Any) -> Any:

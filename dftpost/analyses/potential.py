@@ -14,6 +14,7 @@ import numpy as np
 from ..analysis.correlation import frame_spacing_ps, series_statistics
 from ..analysis.dipole import DEFAULT_Q_O
 from ..analysis.electrostatics import DEFAULT_SIGMA_A, DEFAULT_TOLERANCE_V, choose_parameters, potential_spread
+from ..analysis.geometry import check_periodic_cell
 from ..analysis.molecules import water_indices
 from ..errors import DftpostError, printable
 from ..store import Column, TableSchema
@@ -95,9 +96,7 @@ class PotentialWork(FrameWork):
         return {"frames": [], "times": [], "spreads": [], "lengths": [], "volumes": [], "ewald": None, "settings": None}
 
     def add(self, acc: dict, number: int, atoms: Atoms, time_ps: float) -> None:
-        cell = atoms.cell[:]
-        if abs(np.linalg.det(cell)) < 1e-9:
-            raise DftpostError(None, "the cell has fewer than three vectors: the periodic potential needs all three")
+        cell = check_periodic_cell(atoms.cell[:], "the periodic potential needs all three")
         water_indices(atoms.numbers)  # a frame without O or H: no water, no ΔV
         charges = np.where(atoms.numbers == 8, self.q_o, np.where(atoms.numbers == 1, -self.q_o / 2, 0.0))
         ewald = acc["ewald"]

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import DftpostError
 from ..grid import Grid
 from ..units import EPSILON0_E_PER_V_A
-from .geometry import area_normal_to
+from .geometry import area_normal_to, widest_gap
 from .profiles import plane_spacing_A, planar_average
 
 #: Default |μ_DFT| above which a frame is left out of the fit, e/Å: a choice of dftpost (the
@@ -43,10 +43,8 @@ def density_dipole(density: Grid, core_charges_e: np.ndarray, axis: int = 2) -> 
     spacing = float(np.linalg.norm(density.voxel_A[axis]))
     length = spacing * n
     heights = density.atoms.positions[:, axis]
-    z = np.sort(np.mod(heights - density.origin_A[axis], length))
-    gaps = np.diff(np.concatenate([z, [z[0] + length]]))
-    k = int(np.argmax(gaps))
-    reference = density.origin_A[axis] + z[k] + 0.5 * gaps[k]
+    start, width = widest_gap(heights - density.origin_A[axis], length)
+    reference = density.origin_A[axis] + start + 0.5 * width
     others = tuple(i for i in range(3) if i != axis)
     line = values.sum(axis=others) * density.voxel_volume_A3  # electrons per plane
     # a (strided) grid misses a few 1e-4 of the electrons; that monopole would multiply the
@@ -78,10 +76,7 @@ def potential_step_dipole(potential: Grid, axis: int = 2) -> tuple[float, float]
     z, phi = planar_average(potential, axis)
     spacing = plane_spacing_A(potential, axis)
     length = spacing * z.size
-    heights = np.sort(np.mod(potential.atoms.positions[:, axis] - z[0], length))
-    gaps = np.diff(np.concatenate([heights, [heights[0] + length]]))
-    k = int(np.argmax(gaps))
-    top, width = heights[k], gaps[k]
+    top, width = widest_gap(potential.atoms.positions[:, axis] - z[0], length)
     along = np.mod(np.arange(z.size) * spacing - top, length)  # height of each plane above the slab top
     inside = np.flatnonzero((along > VACUUM_MARGIN_A) & (along < width - VACUUM_MARGIN_A))
     if inside.size < 3:

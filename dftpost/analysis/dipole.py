@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import DftpostError
 from ..units import DIPOLE_SHEET_V_A_PER_E
-from .geometry import area_normal_to, check_slab_cell, repeat_distance_z  # noqa: F401 - named here too
+from .geometry import area_normal_to, check_slab_cell, repeat_distance_z, widest_gaps  # noqa: F401 - named here too
 from .molecules import DEFAULT_R_OH, BondTracker, Molecules, as_columns, assign_hydrogens, checked_cell, water_first
 
 #: Default oxygen charge, e: the value the paper's authors use for revPBE-D3 water (ml-peg).
@@ -125,12 +125,9 @@ def _slab_origins(heights_A: np.ndarray, length_A: np.ndarray, guess_A: float | 
         origin = _wrap(guess_A + high + 0.5 * gap, length)
         rest = np.flatnonzero(~wide)
     if rest.size:
-        z = np.sort(_wrap(heights_A[rest], length[rest, None]), axis=1)
-        gaps = np.diff(np.concatenate([z, z[:, :1] + length[rest, None]], axis=1), axis=1)
-        k = np.argmax(gaps, axis=1)
-        rows = np.arange(rest.size)
-        origin[rest] = np.mod(z[rows, k] + 0.5 * gaps[rows, k], length[rest])
-        wide[rest] = gaps[rows, k] > 0.5 * length[rest]
+        start, width = widest_gaps(_wrap(heights_A[rest], length[rest, None]), length[rest], wrapped=True)
+        origin[rest] = np.mod(start + 0.5 * width, length[rest])
+        wide[rest] = width > 0.5 * length[rest]
     return origin, wide
 
 

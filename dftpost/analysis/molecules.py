@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DftpostError
+from .geometry import cell_widths
 
 #: Default O–H bond cut-off, Å (a choice: O–H bonds are ~1.0 Å, hydrogen bonds ~1.8 Å).
 DEFAULT_R_OH = 1.2
@@ -72,7 +73,7 @@ class _Lattice:
 
     def __init__(self, cell: np.ndarray, pbc: np.ndarray):
         self.cell, self.inverse, self.pbc = cell, np.linalg.inv(cell), pbc
-        self.widths = 1.0 / np.linalg.norm(self.inverse, axis=0)  #: face-to-face widths, Å
+        self.widths = cell_widths(cell)  #: face-to-face widths, Å
         self.orthorhombic = not np.any(cell - np.diag(np.diag(cell)))
         if self.orthorhombic:  # lattice vectors to subtract: round(x / length) · length, periodic only
             self.lengths = np.diag(cell)[:, None]
