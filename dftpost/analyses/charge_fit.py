@@ -4,7 +4,6 @@ where the backend puts it, the fit made of them all in the runs' order."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from ..analysis.molecules import DEFAULT_R_OH, water_molecules
 from ..backends import Backend
 from ..errors import DftpostError
 from ..io.cube import read_cube
+from ..io.files import new_digest
 from ..io.rundir import find_run_dirs, input_hash, read_run
 from ..run import Run
 from ..store import Column, TableSchema
@@ -204,12 +204,13 @@ class ChargeFit(AnalysisBase):
             frame["used"] = bool(used)
             if not used and "error" not in frame and "rejected" not in frame:
                 frame["rejected"] = f"|μ_DFT| = {abs(value):.4g} e/Å ≥ {max_dipole} e/Å"
-        fingerprint = ("".join(input_hash(r) for r in self._runs)
-                       + f"{self.source}{max_dipole}{self.intercept}{self.r_oh}{self.include_substrate}")
+        fingerprint = new_digest()
+        fingerprint.update(("".join(input_hash(r) for r in self._runs)
+                            + f"{self.source}{max_dipole}{self.intercept}{self.r_oh}{self.include_substrate}").encode())
         self.results.fit = result
         self.results.rows = [{
             "run": json.dumps([f["run"] for f in frames]),
-            "input_hash": hashlib.blake2b(fingerprint.encode(), digest_size=16).hexdigest(),
+            "input_hash": fingerprint.hexdigest(),
             "status": "ok",
             "q_o_e": result.q_o_e,
             "q_o_stderr_e": result.q_o_stderr_e,

@@ -105,12 +105,22 @@ def _stat_error(path: Path, error: OSError):
     return UnreadableFileError(path, f"cannot be read ({error.strerror or error})")
 
 
+def new_digest():
+    """The hash every dftpost fingerprint is made with: BLAKE2b of 16 bytes (32 hex characters)."""
+    return hashlib.blake2b(digest_size=16)
+
+
+def update_digest(digest, f: IO[bytes]) -> None:
+    """Feed the rest of the open binary file ``f`` to ``digest``, a MiB at a time."""
+    for block in iter(lambda: f.read(1 << 20), b""):
+        digest.update(block)
+
+
 def file_hash(path: str | Path, extra: str = "") -> str:
-    """Fingerprint (BLAKE2b, hex, 32 characters) of a regular file's content followed by
-    ``extra`` (e.g. the JSON of the parameters an analysis of the file used)."""
-    digest = hashlib.blake2b(digest_size=16)
+    """Fingerprint (hex, 32 characters, :func:`new_digest`) of a regular file's content
+    followed by ``extra`` (e.g. the JSON of the parameters an analysis of the file used)."""
+    digest = new_digest()
     with open_regular(path) as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+        update_digest(digest, f)
     digest.update(extra.encode())
     return digest.hexdigest()
