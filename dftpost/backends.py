@@ -14,7 +14,7 @@ a batch. An exception while the caller consumes the results (KeyboardInterrupt i
 cancels what is queued and shuts the worker processes (after their current item) or the Dask
 cluster down before the exception goes on.
 
-Where the work goes (``scheduler`` of :func:`map_unordered`, ``--scheduler`` of the CLI):
+Where the work goes (``scheduler`` of :func:`backend_for`, ``--scheduler`` of the CLI):
 
 - ``None``: ``workers`` local processes (started from a forkserver, so they do not inherit the
   caller's open files such as the results store and its lock); 1 = serially in this process.

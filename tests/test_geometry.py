@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from dftpost.analysis.geometry import (
     area_normal_to,
     cell_widths,
+    check_molecule_cell,
     check_periodic_cell,
     check_slab_cell,
+    full_rank_cell,
     minimum_image_distance,
     repeat_distance_z,
     widest_gap,
@@ -79,3 +81,14 @@ def test_rows_are_the_single_gaps():
     starts, widths = widest_gaps(heights, lengths)
     for row, length, s, w in zip(heights, lengths, starts, widths):
         assert (s, w) == pytest.approx(widest_gap(row, length))
+
+
+def test_a_slab_cell_without_c_is_made_full_rank_and_thin_cells_are_refused():
+    slab = np.array([[10.0, 0, 0], [2.0, 8.0, 0], [0, 0, 0]])
+    full = check_molecule_cell(slab, np.array([True, True, False]), 2.4, "2 r_OH")
+    assert np.array_equal(full[:2], slab[:2]) and np.allclose(full[2], [0, 0, 1])  # unit, normal to a and b
+    assert np.array_equal(full_rank_cell(np.zeros((3, 3))), np.eye(3))
+    with pytest.raises(DftpostError, match="periodic along a direction without a cell vector"):
+        check_molecule_cell(slab, np.array([True, True, True]), 2.4, "2 r_OH")
+    with pytest.raises(DftpostError, match="thinner than 2 r_OH along a periodic direction"):
+        check_molecule_cell(np.diag([10.0, 2.0, 10.0]), np.array([True, True, True]), 2.4, "2 r_OH")

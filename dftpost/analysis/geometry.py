@@ -45,6 +45,31 @@ def cell_widths(cell_A: np.ndarray) -> np.ndarray:
 MIN_VOLUME_A3 = 1e-9
 
 
+def full_rank_cell(cell_A: np.ndarray) -> np.ndarray:
+    """The cell (Å) with any zero vector (a non-periodic direction) replaced by a unit vector
+    orthogonal to the others (any length serves: nothing is wrapped along it)."""
+    cell = np.array(cell_A, dtype=float)
+    for i in np.flatnonzero(~cell.any(axis=1)):
+        others = [cell[j] for j in range(3) if j != i and cell[j].any()]
+        direction = np.cross(*others) if len(others) == 2 else np.eye(3)[i]
+        cell[i] = direction / np.linalg.norm(direction)
+    return cell
+
+
+def check_molecule_cell(cell_A: np.ndarray, pbc: np.ndarray, min_width_A: float, what: str) -> np.ndarray:
+    """The cell (Å) made full rank (:func:`full_rank_cell`), after checking that every periodic
+    direction (``pbc``) has a cell vector and is wider than ``min_width_A`` (``what`` names that
+    width in the error), as molecules made whole by minimum images need."""
+    cell = np.asarray(cell_A, dtype=float)
+    pbc = np.asarray(pbc, dtype=bool)
+    if np.any(pbc & ~cell.any(axis=1)):
+        raise DftpostError(None, "the frame is periodic along a direction without a cell vector")
+    full = full_rank_cell(cell)
+    if np.any(pbc & (cell_widths(full) <= min_width_A)):
+        raise DftpostError(None, f"the cell is thinner than {what} along a periodic direction")
+    return full
+
+
 def check_periodic_cell(cell_A: np.ndarray, why: str) -> np.ndarray:
     """The cell (3 × 3, Å) as floats, after checking it has three linearly independent vectors
     (|det| ≥ :data:`MIN_VOLUME_A3`), which a sum periodic in 3D needs; ``why`` ends the error."""
