@@ -119,16 +119,12 @@ class AnalysisBase(ABC):
         analysis = cls.__new__(cls)
         AnalysisBase.__init__(analysis)
         analysis.results.rows = [dict(row) for row in rows]
-        analysis._from_rows()
         return analysis
 
     @classmethod
     def from_row(cls: type[A], row: dict) -> A:
         """:meth:`from_rows` of one row."""
         return cls.from_rows([row])
-
-    def _from_rows(self) -> None:
-        """Fill the rest of :attr:`results` from ``results.rows`` (a stored result)."""
 
     @classmethod
     def read(cls: type[A], path: Any, run: str | None = None) -> A:

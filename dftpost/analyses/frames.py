@@ -9,13 +9,14 @@ rounding. A subclass says what one frame adds (:class:`FrameWork`) and how the p
 
 from __future__ import annotations
 
+import itertools
 import json
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Iterator
+from typing import Any, Callable, ClassVar, Iterable
 
 from ase import Atoms
 
@@ -120,7 +121,7 @@ class FrameAnalysis(AnalysisBase):
             first = next(frames, None)
             if first is None:
                 raise DftpostError(self.path, f"no frames (selection {self.index or ':'})")
-            self._parts[first[0]] = analyse_frames(self._work(first[1]), self.path, _chain(first, frames), self.on_frames)
+            self._parts[first[0]] = analyse_frames(self._work(first[1]), self.path, itertools.chain([first], frames), self.on_frames)
             self._tasks: list[ChunkTask] = []
             return []
         with closing(iter_chunk(chunks[0])) as head:
@@ -158,7 +159,3 @@ class FrameAnalysis(AnalysisBase):
         self.results.trajectory = result
         self.results.rows = [self._row(result, self._fingerprint.result())]
 
-
-def _chain(first: tuple[int, Atoms], rest: Iterator[tuple[int, Atoms]]) -> Iterator[tuple[int, Atoms]]:
-    yield first
-    yield from rest
