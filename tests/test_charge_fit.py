@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-import dftpost.batch
+import dftpost.analyses.charge_fit
 from dftpost.analysis.charge_fit import density_dipole, fit_oxygen_charge
 from dftpost.batch import dft_dipole, fit_charge
 from dftpost.errors import DftpostError
@@ -198,7 +198,7 @@ def test_a_metal_run_is_left_out_unless_included(copy_dir, monkeypatch):
     where its lever still sums the water molecules only. (The atom is added to the run as read:
     added to its files, the run's input and log would disagree, which is an error of its own.)"""
     runs = [copy_dir(FRAMES / f"frame_{k}", f"frame_{k}") for k in range(4)]
-    read = dftpost.batch.read_run
+    read = dftpost.analyses.charge_fit.read_run
 
     def with_copper(path):
         run = read(path)
@@ -206,7 +206,7 @@ def test_a_metal_run_is_left_out_unless_included(copy_dir, monkeypatch):
             return run
         return dataclasses.replace(run, atoms=run.atoms + Atoms("Cu", positions=[[3.0, 3.0, 1.0]]))
 
-    monkeypatch.setattr(dftpost.batch, "read_run", with_copper)
+    monkeypatch.setattr(dftpost.analyses.charge_fit, "read_run", with_copper)
     result, row = fit_charge(runs, max_dipole_e_per_A=0.05)
     frames = json.loads(row["frames"])
     assert result.n_used == 3 and frames[1]["rejected"].startswith("not water alone (Cu present)")

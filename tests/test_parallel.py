@@ -19,10 +19,10 @@ import h5py
 import numpy as np
 import pytest
 
-import dftpost.batch
 from dftpost.analysis.bandedges import BandEdgeParameters
+from dftpost.analyses.gap import GapAnalysis
 from dftpost.batch import GAP_SCHEMA, analyse_gap, gap_batch
-from dftpost.parallel import SchedulerError, WorkerDied, map_unordered, parse_scheduler
+from dftpost.backends import SchedulerError, WorkerDied, map_unordered, parse_scheduler
 from dftpost.store import read_arrays, read_table
 
 from conftest import FIXTURES, REPO
@@ -184,8 +184,8 @@ def test_gap_batch_stores_a_run_whose_worker_died_as_an_error_and_a_rerun_retrie
     runs = [campaign / f"run_{i:03d}" for i in range(4)]
     die = shutil.copytree(runs[0], tmp_path / "die")
     out = tmp_path / "results.h5"
-    # Workers import analyse_or_die from this module; gap_batch looks analyse_gap up when it runs.
-    monkeypatch.setattr(dftpost.batch, "analyse_gap", analyse_or_die)
+    # Workers import analyse_or_die from this module; the analysis looks its work up when it runs.
+    monkeypatch.setattr(GapAnalysis, "work", staticmethod(analyse_or_die))
     rows = gap_batch([*runs, die], out, workers=2, scheduler=scheduler)
     monkeypatch.undo()
     by_run = {Path(r["run"]).name: r for r in rows}

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import DftpostError
 from ..grid import Grid
 from ..units import EPSILON0_E_PER_V_A
-from .dipole import area_normal_to
+from .geometry import area_normal_to, widest_gap
 from .profiles import plane_spacing_A, planar_average
 
 #: Default |μ_DFT| above which a frame is left out of the fit, e/Å: a choice of dftpost (the
@@ -43,10 +43,8 @@ def density_dipole(density: Grid, core_charges_e: np.ndarray, axis: int = 2) -> 
     spacing = float(np.linalg.norm(density.voxel_A[axis]))
     length = spacing * n
     heights = density.atoms.positions[:, axis]
-    z = np.sort(np.mod(heights - density.origin_A[axis], length))
-    gaps = np.diff(np.concatenate([z, [z[0] + length]]))
-    k = int(np.argmax(gaps))
-    reference = density.origin_A[axis] + z[k] + 0.5 * gaps[k]
+    start, width = widest_gap(heights - density.origin_A[axis], length)
+    reference = density.origin_A[axis] + start + 0.5 * width
     others = tuple(i for i in range(3) if i != axis)
     line = values.sum(axis=others) * density.voxel_volume_A3  # electrons per plane
     # a (strided) grid misses a few 1e-4 of the electrons; that monopole would multiply the
@@ -78,10 +76,7 @@ def potential_step_dipole(potential: Grid, axis: int = 2) -> tuple[float, float]
     z, phi = planar_average(potential, axis)
     spacing = plane_spacing_A(potential, axis)
     length = spacing * z.size
-    heights = np.sort(np.mod(potential.atoms.positions[:, axis] - z[0], length))
-    gaps = np.diff(np.concatenate([heights, [heights[0] + length]]))
-    k = int(np.argmax(gaps))
-    top, width = heights[k], gaps[k]
+    top, width = widest_gap(potential.atoms.positions[:, axis] - z[0], length)
     along = np.mod(np.arange(z.size) * spacing - top, length)  # height of each plane above the slab top
     inside = np.flatnonzero((along > VACUUM_MARGIN_A) & (along < width - VACUUM_MARGIN_A))
     if inside.size < 3:
@@ -98,6 +93,62 @@ def potential_step_dipole(potential: Grid, axis: int = 2) -> tuple[float, float]
     step = float(phi[above].mean() - phi[below].mean())
     area = area_normal_to(potential.atoms.cell[:], axis)
     return EPSILON0_E_PER_V_A * area * step, step
+
+
+def gradient_dipole(volume_A3: float, gradient_eV_per_A: float) -> float:
+    """The dipole (e·Å) of an FHI-aims dipole correction from the potential gradient it prints:
+    μ = ε0 Ω g, with Ω the cell volume (Å³) and g the gradient (eV/Å = V/Å for one electron).
+    The sign is as printed: not verified on a real dipole-corrected run."""
+    return EPSILON0_E_PER_V_A * volume_A3 * gradient_eV_per_A
+
+
+@dataclass(frozen=True)
+class DftDipole:
+    """The DFT dipole of a run (e·Å) and where it came from: ``source`` is "log",
+    "potential_step" (the vacuum step of a dipole-corrected potential cube) or "cube" (the
+    integral of the density cube); each candidate (None where there is none), the relative
+    difference of the log and the better cube dipole (None without both) and warnings."""
+
+    dipole_e_A: float
+    source: str
+    log_e_A: float | None
+    potential_step_e_A: float | None
+    cube_e_A: float | None
+    cube_vs_log_relative: float | None
+    warnings: tuple[str, ...]
+
+
+def choose_dft_dipole(source: str, log_e_A: float | None, potential_step_e_A: float | None, cube_e_A: float | None,
+                      density_stride: tuple[int, ...] | None = None, warnings: tuple[str, ...] = (),
+                      where: object = None) -> DftDipole:
+    """The DFT dipole (e·Å) of a run from its candidates: ``source`` "log" (the log's, an error
+    without it), "cube" (the potential step where there is one, else the density integral) or
+    "auto" (the log when it prints one, else as "cube"). A strided density cube as the source
+    (its dipole can be several % off) and log and cube dipoles more than 2 % apart are warned
+    about; ``where`` names the run in errors."""
+    if source not in ("auto", "log", "cube"):
+        raise DftpostError(None, f"source must be log, cube or auto, not {source!r}")
+    notes = list(warnings)
+    if source == "log" or (source == "auto" and log_e_A is not None):
+        if log_e_A is None:
+            raise DftpostError(where, "the log prints no dipole (no dipole correction?)")
+        dipole, chosen = log_e_A, "log"
+    elif potential_step_e_A is not None:
+        dipole, chosen = potential_step_e_A, "potential_step"
+    else:
+        if cube_e_A is None:
+            raise DftpostError(where, "no dipole: neither printed in the log nor a cube (dipole-corrected potential, "
+                                      "or density with core charges)")
+        dipole, chosen = cube_e_A, "cube"
+        if density_stride and max(density_stride) > 1:
+            notes.append(f"the density cube is strided ({'x'.join(map(str, density_stride))}): its dipole can be several % off")
+    cube, which = (potential_step_e_A, "potential-step") if potential_step_e_A is not None else (cube_e_A, "cube")
+    difference = None
+    if log_e_A is not None and cube is not None:  # the log against the better cube dipole
+        difference = abs(cube - log_e_A) / max(abs(log_e_A), 1e-12)
+        if difference > 0.02:
+            notes.append(f"log and {which} dipoles differ by {100 * difference:.1f} %")
+    return DftDipole(dipole, chosen, log_e_A, potential_step_e_A, cube_e_A, difference, tuple(notes))
 
 
 @dataclass(frozen=True, eq=False)

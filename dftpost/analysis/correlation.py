@@ -75,3 +75,41 @@ def block_average(series: np.ndarray, min_blocks: int = 16) -> BlockAverage:
     enough = (x.size // sizes_a) >= min_blocks
     estimate = float(sems_a[enough].max()) if enough.any() else float(sems_a[0])
     return BlockAverage(mean=float(x.mean()), block_sizes=sizes_a, sem=sems_a, sem_estimate=estimate)
+
+
+def series_statistics(series: np.ndarray) -> tuple[np.ndarray, float, BlockAverage | None]:
+    """Autocorrelation, integrated correlation time (frames) and blocking analysis of a per-frame
+    series; a constant series has the ACF [1] and time 0, a single frame no blocking (None)."""
+    series = np.asarray(series, dtype=float)
+    if series.size > 1 and np.ptp(series) > 0:
+        acf = autocorrelation(series)
+        tau = integrated_correlation_time(acf)
+    else:
+        acf, tau = np.ones(1), 0.0
+    return acf, tau, block_average(series) if series.size > 1 else None
+
+
+def frame_time_ps(info: dict, number: int, timestep_ps: float | None) -> float:
+    """The time of frame ``number`` (ps; NaN when unknown): ``timestep_ps`` × the frame number in
+    the file when given, else the frame's own ``time_ps`` or ``time_fs`` (an ASE ``info`` key,
+    e.g. an extxyz comment-line entry)."""
+    if timestep_ps is not None:
+        return number * timestep_ps
+    for key, scale in (("time_ps", 1.0), ("time_fs", 1e-3)):
+        if key in info:
+            try:
+                return float(info[key]) * scale
+            except (TypeError, ValueError):
+                return float("nan")
+    return float("nan")
+
+
+def frame_spacing_ps(times_ps: np.ndarray) -> float:
+    """The time between consecutive analysed frames (ps, positive) when they are evenly spaced,
+    else NaN. Frames read backwards (``--index ::-1``) are spaced by the same time: the
+    autocorrelation of a series read backwards is that of the series, so a correlation time
+    in frames times this spacing is the same as read forwards."""
+    steps = np.diff(times_ps)
+    if steps.size == 0 or not np.all(np.isfinite(steps)) or not np.allclose(steps, steps[0], rtol=1e-6, atol=1e-9) or steps[0] == 0:
+        return float("nan")
+    return abs(float(steps[0]))

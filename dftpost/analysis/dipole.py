@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import DftpostError
 from ..units import DIPOLE_SHEET_V_A_PER_E
+from .geometry import area_normal_to, check_slab_cell, repeat_distance_z, widest_gaps  # noqa: F401 - named here too
 from .molecules import DEFAULT_R_OH, BondTracker, Molecules, as_columns, assign_hydrogens, checked_cell, water_first
 
 #: Default oxygen charge, e: the value the paper's authors use for revPBE-D3 water (ml-peg).
@@ -47,19 +48,6 @@ class FixedChargeDipole:
         """True when the frame holds O, OH, H3O or free H besides whole H2O."""
         c = self.census
         return c["O"] + c["OH"] + c["H3O"] + c["free_H"] > 0
-
-
-def repeat_distance_z(cell_A: np.ndarray) -> float:
-    """Period of the cell along z (Å) when its first two vectors lie in the xy plane: the
-    volume over the area of the a–b face (c_z, also for a tilted c vector)."""
-    cell = np.asarray(cell_A, dtype=float)
-    return float(abs(np.linalg.det(cell)) / np.linalg.norm(np.cross(cell[0], cell[1])))
-
-
-def area_normal_to(cell_A: np.ndarray, axis: int) -> float:
-    """Area (Å²) of the cell face spanned by the two cell vectors other than ``axis``."""
-    a, b = (np.asarray(cell_A, dtype=float)[i] for i in range(3) if i != axis)
-    return float(np.linalg.norm(np.cross(a, b)))
 
 
 def charge_lever(molecules: Molecules, area_A2: float, axis: int = 2) -> float:
@@ -137,25 +125,10 @@ def _slab_origins(heights_A: np.ndarray, length_A: np.ndarray, guess_A: float | 
         origin = _wrap(guess_A + high + 0.5 * gap, length)
         rest = np.flatnonzero(~wide)
     if rest.size:
-        z = np.sort(_wrap(heights_A[rest], length[rest, None]), axis=1)
-        gaps = np.diff(np.concatenate([z, z[:, :1] + length[rest, None]], axis=1), axis=1)
-        k = np.argmax(gaps, axis=1)
-        rows = np.arange(rest.size)
-        origin[rest] = np.mod(z[rows, k] + 0.5 * gaps[rows, k], length[rest])
-        wide[rest] = gaps[rows, k] > 0.5 * length[rest]
+        start, width = widest_gaps(_wrap(heights_A[rest], length[rest, None]), length[rest], wrapped=True)
+        origin[rest] = np.mod(start + 0.5 * width, length[rest])
+        wide[rest] = width > 0.5 * length[rest]
     return origin, wide
-
-
-def check_slab_cell(cell_A: np.ndarray) -> None:
-    """Profiles along z need the cell vectors a and b in the xy plane (z the surface normal, to
-    1e-6 Å) and a c vector along z (the period of the heights); a
-    :class:`~dftpost.errors.DftpostError` says which is missing."""
-    cell = np.asarray(cell_A, dtype=float)
-    if np.abs(cell[:2, 2]).max() > 1e-6:
-        raise DftpostError(None, f"the cell vectors a and b must lie in the xy plane (z is the surface normal), "
-                                 f"their z components are {cell[0, 2]:g} and {cell[1, 2]:g} Å")
-    if not abs(cell[2, 2]) > 0:
-        raise DftpostError(None, "the cell has no z vector: heights cannot be wrapped")
 
 
 class ZGrid:

@@ -69,7 +69,8 @@ import numpy as np
 
 from ..errors import DftpostError
 from ..units import BOHR_A, HARTREE_EV
-from .dipole import DEFAULT_Q_O, area_normal_to
+from .dipole import DEFAULT_Q_O
+from .geometry import area_normal_to, cell_widths, check_periodic_cell, minimum_image_distance
 from .molecules import DEFAULT_R_OH, assign_hydrogens
 
 #: Coulomb constant 1/(4πε0) in V·Å/e (≈ 14.3996).
@@ -88,7 +89,6 @@ ORDERS = (4, 6, 8)
 COST_PAIR, COST_REAL_ATOM, COST_MESH, COST_SPLINE, COST_KVECTOR = 2.0e-7, 1.4e-6, 1.9e-9, 2.0e-8, 2.9e-8
 
 _SQRT2 = np.sqrt(2.0)
-_SHIFTS = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=float)
 
 
 @dataclass(frozen=True)
@@ -155,11 +155,6 @@ def _mesh_error_table(order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spacings t = h/η from coarse to fine and R_p(t), S_p(t) on them."""
     t = np.geomspace(4.0, 0.01, 300)
     return (t, *_mesh_error_terms(t, order))
-
-
-def _cell_widths(cell: np.ndarray) -> np.ndarray:
-    """Distances between opposite faces of the cell, Å."""
-    return abs(np.linalg.det(cell)) / np.array([area_normal_to(cell, d) for d in range(3)])
 
 
 def _error_scales(eta, n: int, q2: float, volume: float):
@@ -265,7 +260,7 @@ def _real_space(frac: np.ndarray, charges: np.ndarray, cell: np.ndarray, sigma: 
     from scipy.spatial import cKDTree
 
     n = charges.size
-    reach = r_cut / _cell_widths(cell)
+    reach = r_cut / cell_widths(cell)
     points, owner = [frac], [np.arange(n)]
     for shift in itertools.product(*(range(-int(np.ceil(x)), int(np.ceil(x)) + 1) for x in reach)):
         if any(shift):
@@ -344,14 +339,6 @@ def _ewald_sum(positions: np.ndarray, charges: np.ndarray, cell: np.ndarray, eta
     return potential
 
 
-def _minimum_image_distance(delta: np.ndarray, cell: np.ndarray) -> np.ndarray:
-    """|d| of the nearest periodic image of each difference vector (for vectors shorter than half
-    the cell width, which molecules are)."""
-    frac = delta @ np.linalg.inv(cell)
-    frac -= np.round(frac)
-    return np.linalg.norm((frac[:, None, :] + _SHIFTS) @ cell, axis=2).min(axis=1)
-
-
 def _intramolecular(positions: np.ndarray, charges: np.ndarray, cell: np.ndarray, sigma: float, molecule_ids: np.ndarray) -> np.ndarray:
     """Σ_{j≠i, same molecule} q_j erf(r_ij/(√2σ))/r_ij at the nearest image, e/Å."""
     order = np.argsort(molecule_ids, kind="stable")
@@ -362,7 +349,7 @@ def _intramolecular(positions: np.ndarray, charges: np.ndarray, cell: np.ndarray
         if not same.any():
             break
         i, j = order[:-offset][same], order[offset:][same]
-        kernel = _erf_over_r(_minimum_image_distance(positions[i] - positions[j], cell), sigma)
+        kernel = _erf_over_r(minimum_image_distance(positions[i] - positions[j], cell), sigma)
         result += np.bincount(i, charges[j] * kernel, charges.size) + np.bincount(j, charges[i] * kernel, charges.size)
     return result
 
@@ -393,8 +380,7 @@ def gaussian_charge_potential(
     cell = np.asarray(cell_A, dtype=float)
     if positions.ndim != 2 or positions.shape[1] != 3 or charges.shape != (len(positions),):
         raise DftpostError(None, f"positions {positions.shape} and charges {charges.shape} do not match (N, 3) and (N,)")
-    if cell.shape != (3, 3) or abs(np.linalg.det(cell)) < 1e-9:
-        raise DftpostError(None, "the cell must be three linearly independent vectors (3 × 3, Å): the sum is periodic in 3D")
+    cell = check_periodic_cell(cell, "the sum is periodic in 3D")
     if not sigma_A >= 0 or (self_term and sigma_A == 0):
         raise DftpostError(None, f"sigma must be ≥ 0 Å (0 = point charges, then without self term), got {sigma_A}")
     if parameters is None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DftpostError
+from .geometry import cell_widths, check_molecule_cell
 
 #: Default O–H bond cut-off, Å (a choice: O–H bonds are ~1.0 Å, hydrogen bonds ~1.8 Å).
 DEFAULT_R_OH = 1.2
@@ -53,17 +54,6 @@ class Molecules:
         }
 
 
-def _full_rank(cell: np.ndarray) -> np.ndarray:
-    """The cell with any zero vector (a non-periodic direction) replaced by a unit vector
-    orthogonal to the others (any length serves: nothing is wrapped along it)."""
-    cell = cell.copy()
-    for i in np.flatnonzero(~cell.any(axis=1)):
-        others = [cell[j] for j in range(3) if j != i and cell[j].any()]
-        direction = np.cross(*others) if len(others) == 2 else np.eye(3)[i]
-        cell[i] = direction / np.linalg.norm(direction)
-    return cell
-
-
 class _Lattice:
     """A full-rank cell (3, 3, Å) with its periodic directions ``pbc``: reduces vectors by whole
     lattice vectors along the periodic directions (rounding of fractional coordinates). The result
@@ -72,7 +62,7 @@ class _Lattice:
 
     def __init__(self, cell: np.ndarray, pbc: np.ndarray):
         self.cell, self.inverse, self.pbc = cell, np.linalg.inv(cell), pbc
-        self.widths = 1.0 / np.linalg.norm(self.inverse, axis=0)  #: face-to-face widths, Å
+        self.widths = cell_widths(cell)  #: face-to-face widths, Å
         self.orthorhombic = not np.any(cell - np.diag(np.diag(cell)))
         if self.orthorhombic:  # lattice vectors to subtract: round(x / length) · length, periodic only
             self.lengths = np.diag(cell)[:, None]
@@ -127,15 +117,10 @@ def _oxygen_candidates(o_pos: np.ndarray, h_pos: np.ndarray, lattice: _Lattice, 
 
 
 def checked_cell(cell: np.ndarray, pbc: np.ndarray, r_oh: float = DEFAULT_R_OH) -> np.ndarray:
-    """The cell (Å) made full rank (a non-periodic direction without a vector gets a unit
-    orthogonal one), after checking that every periodic direction has a cell vector and is wider
-    than 2 ``r_oh``; a :class:`~dftpost.errors.DftpostError` says what is wrong otherwise."""
-    if np.any(pbc & ~cell.any(axis=1)):
-        raise DftpostError(None, "the frame is periodic along a direction without a cell vector")
-    full = _full_rank(cell)
-    if np.any(pbc & (_Lattice(full, pbc).widths <= 2 * r_oh)):
-        raise DftpostError(None, f"the cell is thinner than 2 r_OH = {2 * r_oh} Å along a periodic direction")
-    return full
+    """The cell (Å) made full rank for the H → O assignment
+    (:func:`~dftpost.analysis.geometry.check_molecule_cell` with the width 2 ``r_oh``, so that an
+    O–H bond has one minimum image)."""
+    return check_molecule_cell(cell, pbc, 2 * r_oh, f"2 r_OH = {2 * r_oh} Å")
 
 
 def water_indices(numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

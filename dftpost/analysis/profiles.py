@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import DftpostError
 from ..grid import Grid
 from ..units import DIPOLE_SHEET_V_A_PER_E
-from .dipole import area_normal_to
+from .geometry import area_normal_to
 
 #: |E_water| / |E_vacuum| below which the water screens like a metal (a choice of dftpost: water's
 #: electronic screening leaves more than half of the field; a metal leaves none).

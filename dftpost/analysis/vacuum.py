@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import DftpostError
 from ..grid import Grid
+from .geometry import widest_gap
 from .profiles import plane_spacing_A, planar_average
 
 #: Distance from every atom beyond which the vacuum counts as a plateau (Å).
@@ -86,17 +87,14 @@ def vacuum_levels(
     length = spacing * z.size
     normal = np.cross(*[potential.voxel_A[i] for i in range(3) if i != axis])
     normal /= np.linalg.norm(normal)
-    heights = np.sort(np.mod(potential.atoms.positions @ normal - z[0], length))
-    gaps = np.diff(np.concatenate([heights, heights[:1] + length]))
-    k = int(np.argmax(gaps))
-    top = heights[k]  # the vacuum runs from the highest atom up to the lowest one (+L)
-    if gaps[k] < 2 * margin_A:
-        raise DftpostError(potential.source, f"the vacuum gap is {gaps[k]:.2f} Å, narrower than twice the {margin_A} Å margin")
+    top, gap = widest_gap(potential.atoms.positions @ normal - z[0], length)  # the vacuum: highest atom up to the lowest (+L)
+    if gap < 2 * margin_A:
+        raise DftpostError(potential.source, f"the vacuum gap is {gap:.2f} Å, narrower than twice the {margin_A} Å margin")
     rel = np.mod(z - z[0] - top, length)  # height above the highest atom, through the boundary
-    inside = rel < gaps[k]
+    inside = rel < gap
     order = np.argsort(rel[inside])
     r, e = rel[inside][order], energy[inside][order]
-    far = (r > margin_A) & (r < gaps[k] - margin_A)
+    far = (r > margin_A) & (r < gap - margin_A)
     f = np.flatnonzero(far)
     if f.size < 3:
         raise DftpostError(potential.source, f"fewer than 3 grid planes lie {margin_A} Å away from the atoms")

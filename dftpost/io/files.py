@@ -10,6 +10,7 @@ Each gets its own words in a :class:`~dftpost.errors.UnreadableFileError` (or
 from __future__ import annotations
 
 import errno
+import hashlib
 import fcntl
 import os
 import stat
@@ -102,3 +103,24 @@ def _stat_error(path: Path, error: OSError):
     if error.errno == errno.EISDIR:
         return UnreadableFileError(path, "a directory, not a regular file: dftpost reads regular files only")
     return UnreadableFileError(path, f"cannot be read ({error.strerror or error})")
+
+
+def new_digest():
+    """The hash every dftpost fingerprint is made with: BLAKE2b of 16 bytes (32 hex characters)."""
+    return hashlib.blake2b(digest_size=16)
+
+
+def update_digest(digest, f: IO[bytes]) -> None:
+    """Feed the rest of the open binary file ``f`` to ``digest``, a MiB at a time."""
+    for block in iter(lambda: f.read(1 << 20), b""):
+        digest.update(block)
+
+
+def file_hash(path: str | Path, extra: str = "") -> str:
+    """Fingerprint (hex, 32 characters, :func:`new_digest`) of a regular file's content
+    followed by ``extra`` (e.g. the JSON of the parameters an analysis of the file used)."""
+    digest = new_digest()
+    with open_regular(path) as f:
+        update_digest(digest, f)
+    digest.update(extra.encode())
+    return digest.hexdigest()

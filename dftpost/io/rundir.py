@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
@@ -17,7 +16,7 @@ from ..errors import DftpostError, MissingInputError, ParseError, UnreadableFile
 from ..run import DipoleCorrection, FrontierStates, Run
 from . import aims, cp2k
 from .cube import read_cube_header
-from .files import HDF5_SIGNATURE, open_regular, regular_file
+from .files import HDF5_SIGNATURE, new_digest, open_regular, regular_file, update_digest
 
 _LOG_SUFFIXES = {".out", ".log", ".stdout", ".txt"}
 #: Read size of :func:`sniff_log`, and the text the programs' logs are recognised by (their
@@ -196,7 +195,7 @@ def input_hash(directory: Path) -> str:
     would read it: then its error). Raises :class:`MissingInputError` when the directory has
     disappeared."""
     directory = Path(directory)
-    digest = hashlib.blake2b(digest_size=16)
+    digest = new_digest()
     for p in _entries(directory):
         if p.suffix == ".cube" or not _regular(p):
             continue
@@ -214,8 +213,7 @@ def input_hash(directory: Path) -> str:
                 continue
             f.seek(0)
             digest.update(os.fsencode(p.name) + b"\0")
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+            update_digest(digest, f)
         digest.update(b"\0")
     if not directory.is_dir():
         raise MissingInputError(directory, "the run directory disappeared while it was being read")

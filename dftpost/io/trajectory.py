@@ -16,7 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Generator, Iterator
 
 import numpy as np
 from ase import Atoms
@@ -325,7 +325,7 @@ def xyz_frames(path: Path, block: int = 1 << 24, max_frames: int | None = None) 
     return XyzFrames(np.array(offsets), vec_lines, plain)
 
 
-def iter_chunk(chunk: FrameChunk) -> Iterator[tuple[int, Atoms]]:
+def iter_chunk(chunk: FrameChunk) -> Generator[tuple[int, Atoms], None, None]:
     """Yield (frame number in the file, Atoms) of the frames of ``chunk``, checked as
     :func:`iter_frames` checks them (same errors)."""
     if chunk.byte_range is None:
