@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ParseError
+
+
+def finite_float(value: str | None, path: Path, what: str) -> float:
+    """``value`` as a finite float, or a ParseError naming the file and ``what`` was read (NaN,
+    overflow stars, words, None)."""
+    try:
+        number = float(value)  # type: ignore[arg-type]  # None raises TypeError, reported below
+    except (TypeError, ValueError):
+        raise ParseError(path, f"{what} {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise ParseError(path, f"{what} {value!r} is not a finite number")
+    return number
 
 
 def parse_floats(text: bytes) -> np.ndarray | None:
