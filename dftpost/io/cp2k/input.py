@@ -10,6 +10,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from ase import Atoms
@@ -152,15 +153,15 @@ def read_input(path: str | Path) -> Cp2kInput:
             if key == "LIST":
                 indices.extend(_parse_index_list(value, path))
         lists.append(tuple(i - 1 for i in indices))
-    dft = fe.find("DFT")
-    dft = dft[0] if dft else Cp2kSection("DFT")
+    dfts = fe.find("DFT")
+    dft = dfts[0] if dfts else Cp2kSection("DFT")
     dipcor = _bool(dft.get("SURFACE_DIPOLE_CORRECTION") or dft.get("SURF_DIP"))
     direction = (dft.get("SURF_DIP_DIR") or "Z").strip().upper()
     if dipcor and direction not in ("X", "Y", "Z"):
         raise ParseError(path, f"SURF_DIP_DIR {direction!r} is not X, Y or Z")
     axis = "XYZ".index(direction) if dipcor else None
-    position = dft.get("SURF_DIP_POS")
-    position = finite_float(position, path, "SURF_DIP_POS") if position else None
+    position_text = dft.get("SURF_DIP_POS")
+    position = finite_float(position_text, path, "SURF_DIP_POS") if position_text else None
     field_vec, field_source = _input_field(dft, path)
     density_cube = dft.find("PRINT", "E_DENSITY_CUBE")
     stride = None
@@ -245,21 +246,23 @@ def _parse_index_list(value: str, path: Path) -> list[int]:
 def _input_structure(fe: Cp2kSection, path: Path, warnings: list[str]) -> Atoms | None:
     """The structure of ``&SUBSYS``: cell, coordinates (``&COORD`` or ``&TOPOLOGY
     COORD_FILE_NAME``), both replicated as ``MULTIPLE_UNIT_CELL`` asks (:func:`_replicate`)."""
-    subsys = fe.find("SUBSYS")
-    if not subsys:
+    subsystems = fe.find("SUBSYS")
+    if not subsystems:
         return None
-    subsys = subsys[0]
+    subsys = subsystems[0]
     cell_sec = subsys.find("CELL")
     cell = None  # of the unit cell the coordinates are given in, Å (rows a, b, c)
     cell_repeats = topology_repeats = (1, 1, 1)
     if cell_sec:
         c = cell_sec[0]
-        if c.get("ABC"):
-            abc = _lengths(c.get("ABC"), path, "&CELL ABC")
-            angles = _numbers(c.get("ALPHA_BETA_GAMMA"), path, "ALPHA_BETA_GAMMA", 3) if c.get("ALPHA_BETA_GAMMA") else [90.0] * 3
+        abc_text, angles_text = c.get("ABC"), c.get("ALPHA_BETA_GAMMA")
+        vectors = [c.get(k) or "" for k in "ABC"]
+        if abc_text:
+            abc = _lengths(abc_text, path, "&CELL ABC")
+            angles = _numbers(angles_text, path, "ALPHA_BETA_GAMMA", 3) if angles_text else [90.0] * 3
             cell = cellpar_to_cell(list(abc[:3]) + list(angles[:3]))
-        elif all(c.get(k) for k in "ABC"):
-            cell = np.array([_lengths(c.get(k), path, f"&CELL {k}")[:3] for k in "ABC"])
+        elif all(vectors):
+            cell = np.array([_lengths(text, path, f"&CELL {k}")[:3] for k, text in zip("ABC", vectors)])
         cell_repeats = _repeats(c.get("MULTIPLE_UNIT_CELL"), path, "&CELL MULTIPLE_UNIT_CELL")
     topo = subsys.find("TOPOLOGY")
     if topo:
@@ -318,7 +321,8 @@ def _input_coordinates(subsys: Cp2kSection, cell: np.ndarray | None, path: Path,
             if key in ("SCALED", "UNIT"):
                 continue
             parts = value.split()
-            symbols.append(re.match(r"[A-Za-z]+", key).group(0).capitalize() if re.match(r"[A-Za-z]+", key) else key)
+            letters = re.match(r"[A-Za-z]+", key)
+            symbols.append(letters.group(0).capitalize() if letters else key)
             xyz = _numbers(" ".join(parts[:3]), path, f"&COORD line for {key}", 3)
             positions.append(xyz if scaled else [x * factor for x in xyz])
         if scaled and cell is None:
@@ -340,7 +344,7 @@ def _input_coordinates(subsys: Cp2kSection, cell: np.ndarray | None, path: Path,
     from ase.io import read as ase_read
 
     try:
-        loaded = ase_read(coord_path)
+        loaded = cast(Atoms, ase_read(coord_path, index=-1))  # one index: one structure
     except Exception as exc:  # noqa: BLE001  (ase raises many kinds for bad files)
         raise ParseError(coord_path, f"cannot read the coordinates: {' '.join(str(exc).split())}") from None
     if not np.isfinite(loaded.positions).all():
@@ -412,7 +416,7 @@ def _input_field(dft: Cp2kSection, path: Path) -> tuple[np.ndarray | None, str |
         return intensity * FIELD_AU_V_PER_A * pol / norm, "&PERIODIC_EFIELD"
     efields = dft.find("EFIELD")
     if efields:
-        return sum(_efield(s, path) for s in efields), "&EFIELD"
+        return np.sum([_efield(s, path) for s in efields], axis=0), "&EFIELD"
     ext = dft.find("EXTERNAL_POTENTIAL")
     if ext:
         s = ext[0]

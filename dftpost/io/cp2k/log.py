@@ -230,7 +230,7 @@ def _log_coordinates(
         return None, (), None
     before = [c for end, c in cells if end < tables[-1].start()]
     cell = before[-1] if before else (cells[-1][1] if cells else {})
-    rows = []
+    rows: list[tuple[str, ...]] = []
     line_no = text.count("\n", 0, tables[-1].end())
     lines = text[tables[-1].end() :].splitlines()
     ended = True  # the table runs to the end of the text (or into its last, unfinished line)

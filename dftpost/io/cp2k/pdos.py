@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 from ase.data import atomic_numbers
 
-from ...dos import L_LABELS, ProjectedDos, Projection, check_compatible
+from ...dos import (
+    L_LABELS,
+    ProjectedDos,
+    Projection,
+    _interp_last_axis,
+    check_compatible,
+)
 from ...errors import MissingInputError, ParseError
 from ...units import HARTREE_EV
 from ..files import read_bytes
@@ -301,7 +307,8 @@ def read_pdos_files(paths: list[Path]) -> ProjectedDos:
             "ones: a spin-polarised run writes both channels",
         )
     order = sorted({(k[1] != "kind", k[2]) for k in latest})
-    per_spin, zeros = [], []
+    per_spin: list[ProjectedDos] = []
+    zeros: list[tuple[str, float] | None] = []
     for spin in spins:
         parts, spin_zeros = [], set()
         for is_list, index in order:
@@ -316,11 +323,12 @@ def read_pdos_files(paths: list[Path]) -> ProjectedDos:
     if len(per_spin) == 1:
         return per_spin[0]
     a, b = per_spin
-    if None not in zeros and all(z[0] != "ABSOLUTE" for z in zeros):
+    shifts = [z for z in zeros if z is not None]
+    if len(shifts) == 2 and all(z[0] != "ABSOLUTE" for z in shifts):
         # each file was read against its own channel's zero; CP2K shifted both channels by the
         # higher of the two (qs_pdos.F: energy_ref = MAXVAL(e_fermi_ref) or MAXVAL(hoco_ref))
-        common = max(z[1] for z in zeros)
-        a, b = (_shifted(x, common - z[1]) for x, z in zip(per_spin, zeros))
+        common = max(z[1] for z in shifts)
+        a, b = (_shifted(x, common - z[1]) for x, z in zip(per_spin, shifts))
     elif zeros == [None, None] and a.fermi_level_eV != b.fermi_level_eV and _is_own_mu(a) and _is_own_mu(b):
         # each channel's file states its own μ (qs_pdos.F v2023.1:229-230, get_mo_set(mu=...)
         # per spin; an open-shell run's differ): both go on the higher one, the common zero
@@ -330,13 +338,13 @@ def read_pdos_files(paths: list[Path]) -> ProjectedDos:
     check_compatible(a, b, energies=False)  # one Fermi level for both spins
     if not a.is_discrete:
         a, b = _common_grid(a, b)
-    elif a.eigenvalues_eV.shape != b.eigenvalues_eV.shape:
+    elif a.values.shape[-1] != b.values.shape[-1]:
         # ALPHA and BETA may hold different numbers of states: pad with zero weight far away
         n = max(a.values.shape[-1], b.values.shape[-1])
         a, b = (_pad_states(x, n) for x in (a, b))
     energies = {"energies_eV": a.energies_eV} if not a.is_discrete else {
-        "eigenvalues_eV": np.concatenate([a.eigenvalues_eV, b.eigenvalues_eV]),
-        "occupations": np.concatenate([a.occupations, b.occupations]),
+        "eigenvalues_eV": np.concatenate([_given(a.eigenvalues_eV), _given(b.eigenvalues_eV)]),
+        "occupations": np.concatenate([_given(a.occupations), _given(b.occupations)]),
     }
     return replace(
         a,
@@ -350,44 +358,52 @@ def read_pdos_files(paths: list[Path]) -> ProjectedDos:
     )
 
 
+def _given(array: np.ndarray | None) -> np.ndarray:
+    """An array of a :class:`ProjectedDos` that its kind (discrete or on a grid) always holds."""
+    if array is None:
+        raise TypeError("a discrete DoS holds eigenvalues and occupations, a grid DoS its energies")
+    return array
+
+
 def _is_own_mu(dos: ProjectedDos) -> bool:
     """Whether a discrete channel's E(Fermi) is its own μ: above its states more than half
     filled, below those less than half filled (to the 6 printed decimals in a.u.)."""
     if not dos.is_discrete:
         return False
-    filled = dos.occupations[0] / dos.spin_degeneracy
-    below, above = dos.eigenvalues_eV[0][filled > 0.5], dos.eigenvalues_eV[0][filled < 0.5]
+    filled = _given(dos.occupations)[0] / dos.spin_degeneracy
+    eigenvalues = _given(dos.eigenvalues_eV)[0]
+    below, above = eigenvalues[filled > 0.5], eigenvalues[filled < 0.5]
     return below.max(initial=-np.inf) <= 3e-5 and above.min(initial=np.inf) >= -3e-5
 
 
 def _shifted(dos: ProjectedDos, delta_eV: float) -> ProjectedDos:
     """``dos`` with its energies (or eigenvalues) moved by ``delta_eV``."""
     if dos.is_discrete:
-        return replace(dos, eigenvalues_eV=dos.eigenvalues_eV + delta_eV)
-    return replace(dos, energies_eV=dos.energies_eV + delta_eV)
+        return replace(dos, eigenvalues_eV=_given(dos.eigenvalues_eV) + delta_eV)
+    return replace(dos, energies_eV=_given(dos.energies_eV) + delta_eV)
 
 
 def _common_grid(a: ProjectedDos, b: ProjectedDos) -> tuple[ProjectedDos, ProjectedDos]:
     """Two grid DoS (the ALPHA and BETA curves, whose grids CP2K starts at each channel's lowest
     state) on one grid of the first's spacing over both ranges: linear interpolation, zero
     outside a curve's range (CP2K's curves reach zero at their ends)."""
-    if a.energies_eV.shape == b.energies_eV.shape and np.abs(a.energies_eV - b.energies_eV).max() < 1e-9:
+    ea, eb = _given(a.energies_eV), _given(b.energies_eV)
+    if ea.shape == eb.shape and np.abs(ea - eb).max() < 1e-9:
         return a, b
-    step = a.energies_eV[1] - a.energies_eV[0]
-    low = min(a.energies_eV[0], b.energies_eV[0])
-    n = round((max(a.energies_eV[-1], b.energies_eV[-1]) - low) / step) + 1
+    step = ea[1] - ea[0]
+    low = min(ea[0], eb[0])
+    n = round((max(ea[-1], eb[-1]) - low) / step) + 1
     grid = low + step * np.arange(n)
 
-    def resample(dos: ProjectedDos) -> ProjectedDos:
-        on = lambda v: np.apply_along_axis(lambda y: np.interp(grid, dos.energies_eV, y, left=0.0, right=0.0), -1, v)
+    def resample(dos: ProjectedDos, energies: np.ndarray) -> ProjectedDos:
         return replace(
             dos,
             energies_eV=grid,
-            values=on(dos.values),
-            orbital_values=None if dos.orbital_values is None else on(dos.orbital_values),
+            values=_interp_last_axis(grid, energies, dos.values),
+            orbital_values=None if dos.orbital_values is None else _interp_last_axis(grid, energies, dos.orbital_values),
         )
 
-    return resample(a), resample(b)
+    return resample(a, ea), resample(b, eb)
 
 
 def _pad_states(dos: ProjectedDos, n: int) -> ProjectedDos:
@@ -395,7 +411,7 @@ def _pad_states(dos: ProjectedDos, n: int) -> ProjectedDos:
     if extra == 0:
         return dos
     pad = lambda a, v: np.concatenate([a, np.full(a.shape[:-1] + (extra,), v)], axis=-1)
-    top = float(dos.eigenvalues_eV.max())
+    top = float(_given(dos.eigenvalues_eV).max())
     return replace(
         dos,
         values=pad(dos.values, 0.0),
