@@ -138,7 +138,8 @@ def _read_pdos(path: Path) -> tuple[ProjectedDos, tuple[str, float] | None]:
     projection = _projection_from_header(header[0], name, path)
     energy_scale = 1.0 if "[ev]" in columns_line.lower().replace(" ", "") else HARTREE_EV
     zero_eV = shift[1] if shift else 0.0
-    data = numeric_table(blob[position:], path)
+    # discrete states: the MO index (I8) first
+    data = numeric_table(blob, path, integer_columns=1 if "Occupation" in columns_line else 0, start=position)
     if "Occupation" not in columns_line:
         if not re.match(r"#\s*Energy\s*\[", columns_line):
             raise ParseError(path, f"line {header_line + len(header) - 1}: not a column header of a CP2K .pdos file: {columns_line[:60]!r}")
