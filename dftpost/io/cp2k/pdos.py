@@ -5,7 +5,9 @@ CP2K writes Hartree; energies here are eV relative to E(Fermi), broadened DoS in
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -60,7 +62,8 @@ class PdosName:
 
 
 def parse_pdos_name(path: str | Path) -> PdosName | None:
-    m = PDOS_NAME.match(Path(path).name)
+    """What the name of ``path`` says (:class:`PdosName`), or None for a name CP2K does not write."""
+    m = PDOS_NAME.match(os.path.basename(path))
     if m is None:
         return None
     return PdosName(
@@ -202,21 +205,31 @@ def _orbital_channels(path: Path, names: list[str], weights: np.ndarray) -> tupl
     """(l channels, total weight, weight per l channel) of the orbital columns of a .pdos file:
     ``s p d`` or ``s py pz px d-2 ...`` summed per l; the ``Total`` column, where written, must
     be their sum (a misaligned column is an error)."""
-    total_col = [i for i, name in enumerate(names) if name.lower() == "total"]
-    channel_l = [_orbital_to_l(name) for name in names]
-    orbitals = tuple(l for l in L_LABELS if l in channel_l)
-    orbital_weights = np.stack(
-        [weights[:, [j for j, c in enumerate(channel_l) if c == l]].sum(axis=1) for l in orbitals]
-    ) if orbitals else np.zeros((0, weights.shape[0]))
+    orbitals, columns, total_col = _channels(tuple(names))
+    orbital_weights = np.stack([weights[:, c].sum(axis=1) for c in columns]) if orbitals else np.zeros((0, weights.shape[0]))
     weight = orbital_weights.sum(axis=0)
-    if total_col:
-        total = weights[:, total_col[0]]
+    if total_col is not None:
+        total = weights[:, total_col]
         # each column is rounded to its last printed digit (1e-8 for F16.8, 1e-12 for F20.12)
         off = np.abs(total - weight) > 1e-6 * max(1, len(names))
         if off.any():
             raise ParseError(path, f"data line {np.flatnonzero(off)[0] + 1}: the total column is not the sum of the orbital columns")
         weight = total
     return orbitals, weight, orbital_weights
+
+
+@functools.lru_cache(maxsize=64)
+def _channels(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[slice | list[int], ...], int | None]:
+    """The l channels of orbital column names (in L_LABELS order), the columns of each (a slice
+    where they stand side by side, as CP2K writes them) and the column of the Total, if any."""
+    channel_l = [_orbital_to_l(name) for name in names]
+    orbitals = tuple(l for l in L_LABELS if l in channel_l)
+    columns: list[slice | list[int]] = []
+    for l in orbitals:
+        where = [j for j, c in enumerate(channel_l) if c == l]
+        columns.append(slice(where[0], where[-1] + 1) if where == list(range(where[0], where[-1] + 1)) else where)
+    total = [i for i, name in enumerate(names) if name.lower() == "total"]
+    return orbitals, tuple(columns), total[0] if total else None
 
 
 def _pdos_curve(path, header, data, name, projection, fermi_eV, zero_eV, energy_scale) -> ProjectedDos:
