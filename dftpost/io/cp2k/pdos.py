@@ -63,7 +63,12 @@ class PdosName:
 
 def parse_pdos_name(path: str | Path) -> PdosName | None:
     """What the name of ``path`` says (:class:`PdosName`), or None for a name CP2K does not write."""
-    m = PDOS_NAME.match(os.path.basename(path))
+    return _parse_name(os.path.basename(path))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_name(name: str) -> PdosName | None:
+    m = PDOS_NAME.match(name)
     if m is None:
         return None
     return PdosName(
@@ -101,7 +106,7 @@ def read_pdos(path: str | Path) -> ProjectedDos:
     newer headers is not kept: it is the highest occupied eigenvalue, which the discrete DoS
     holds (``summary()["homo_eV"]``); it only serves to undo a HOCO energy zero.
     """
-    return _read_pdos(Path(path))[0]
+    return _read_pdos(path if isinstance(path, Path) else Path(path))[0]
 
 
 def _read_pdos(path: Path) -> tuple[ProjectedDos, tuple[str, float] | None]:
