@@ -40,6 +40,7 @@ def parse_floats(text: bytes) -> np.ndarray | None:
 #: below this many bytes of data lines numpy.loadtxt is faster than the decoder's fixed cost
 #: (~0.07 ms; benchmarks/README.md, "CP2K .pdos")
 _DECODER_MIN_BYTES = 1 << 14
+_NOT_BLANK = re.compile(rb"\S")
 
 
 def numeric_table(blob: bytes, path: Path, integer_columns: int = 0, start: int = 0) -> np.ndarray:
@@ -57,14 +58,16 @@ def numeric_table(blob: bytes, path: Path, integer_columns: int = 0, start: int 
             start = len(blob)
             break
         start = end + 1
-    body = blob[start:]
-    if b"#" in body:  # comments further down: drop them line by line
-        body = b"\n".join(line for line in body.splitlines() if not line.lstrip().startswith(b"#"))
-    if not body or body.isspace():
+    text = blob
+    if blob.find(b"#", start) >= 0:  # comments further down: drop them line by line
+        text = b"\n".join(line for line in blob[start:].splitlines() if not line.lstrip().startswith(b"#"))
+        start = 0
+    if _NOT_BLANK.search(text, start) is None:
         raise ParseError(path, "no data lines")
-    data = fixed_decimal_table(body, integer_columns) if len(body) >= _DECODER_MIN_BYTES else None
+    data = fixed_decimal_table(text, integer_columns, start) if len(text) - start >= _DECODER_MIN_BYTES else None
     if data is not None:
         return _complete(blob, data, path)
+    body = text[start:]
     try:
         data = np.loadtxt(io.BytesIO(body), ndmin=2)
     except ValueError as exc:
@@ -155,42 +158,46 @@ class _Layout(NamedTuple):
     reach: int  # byte after the last window, from the line start
 
 
-def fixed_decimal_table(body: bytes, integer_columns: int = 0) -> np.ndarray | None:
+def fixed_decimal_table(text: bytes, integer_columns: int = 0, start: int = 0) -> np.ndarray | None:
     """Decode lines of fixed-width fields ``[blanks][-]d…d.ddd`` (Fortran ``F``, up to eight
     decimals; FHI-aims' DoS files are ``F18.8`` throughout, CP2K's ``.pdos`` files ``I8, F18.6,
     F16.6, F18.8…``) without Python-level float parsing; None if the text has any other shape
-    (the caller then uses a general parser). The layout is that of the first line; the first
-    ``integer_columns`` fields hold integers (``I`` fields, read as floats).
+    (the caller then uses a general parser). The lines are those of ``text`` from byte
+    ``start`` on; their layout is that of the first line; the first ``integer_columns`` fields
+    hold integers (``I`` fields, read as floats).
 
     Each field's eight places before the point (blanks where they belong to the field before)
     and its decimals (zeros after the last) are gathered as two little-endian integers, checked
     byte by byte (digits, blanks, one minus) and combined eight digits at a time. Overflow
     stars, exponents or NaN fail the checks.
     """
-    end = body.find(b"\n")
-    line = body[: end if end >= 0 else len(body)]
+    end = text.find(b"\n", start)
+    line = text[start : end if end >= 0 else len(text)]
     if not line or line.endswith(b"\r"):
         return None
     layout = _layout(line, integer_columns)
     if layout is None:
         return None
     stride = len(line) + 1
-    n_lines = (len(body) + 1) // stride
-    if n_lines * stride - (0 if body.endswith(b"\n") else 1) != len(body):
+    size = len(text) - start
+    n_lines = (size + 1) // stride
+    if n_lines * stride - (0 if text.endswith(b"\n") else 1) != size:
         return None
-    # the window after the last point may reach past the end of the text: bytes added (copied
-    # only then)
-    if not body.endswith(b"\n") or layout.reach > stride:
-        body += (b"" if body.endswith(b"\n") else b"\n") + bytes(8)
-    raw = np.frombuffer(body, dtype=np.uint8)
+    # the window after the last point may reach past the end of the text: bytes added (the
+    # text copied only then)
+    if not text.endswith(b"\n") or layout.reach > stride:
+        text, start = text[start:] + (b"" if text.endswith(b"\n") else b"\n") + bytes(8), 0
+    raw = np.frombuffer(text, dtype=np.uint8, offset=start)
     table = raw[: n_lines * stride].reshape(n_lines, stride)
-    if not (np.all(table[:, -1] == 0x0A) and np.all(table[:, layout.blanks] == 0x20) and np.all(table[:, layout.points] == 0x2E)):
-        return None
     out = np.empty((n_lines, len(layout.before)))
     # blocks of lines whose temporaries stay small: fresh large arrays cost page faults
     rows = max(64, _BLOCK_BYTES // (8 * len(layout.before)))
     for first in range(0, n_lines, rows):
         k = min(rows, n_lines - first)
+        block = table[first : first + k]
+        if not (np.all(block[:, -1] == 0x0A) and np.all(block[:, layout.blanks] == 0x20)
+                and np.all(block[:, layout.points] == 0x2E)):
+            return None
         whole = _windows(raw, first * stride, (k, stride), layout.runs)  # the eight places before each point
         whole &= ~layout.before
         whole |= _BLANKS & layout.before

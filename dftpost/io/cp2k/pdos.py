@@ -113,23 +113,9 @@ def _read_pdos(path: Path) -> tuple[ProjectedDos, tuple[str, float] | None]:
     """:func:`read_pdos`, and for a file whose energies are relative to a shifted zero (the
     ``Energy zero`` line): (FERMI, HOCO or ABSOLUTE; that zero's energy in eV), else None."""
     blob = read_bytes(path)  # bytes: only the header lines are decoded, the table goes to numpy as it is
-    title = blob.rfind(b"Projected DOS")
-    start = blob.rfind(b"\n", 0, title) + 1
-    if title < 0 or not blob.startswith(b"#", start):
-        raise ParseError(path, "no '# Projected DOS for ...' header: not a CP2K .pdos file")
-    header_line = blob.count(b"\n", 0, start) + 1
-    header: list[str] = []  # the title, the lines after it, the column line: one pass
-    position = start
-    # a column line shorter than its A42 edit descriptor is right-justified: "  #   MO Energy[eV]..."
-    while blob[position : position + 8].lstrip(b" ").startswith(b"#"):
-        end = blob.find(b"\n", position)
-        if end < 0:
-            raise ParseError(path, f"line {header_line + len(header)}: the header is cut short (truncated?)")
-        try:
-            header.append(blob[position:end].lstrip(b" ").rstrip(b"\r").decode())
-        except UnicodeDecodeError:
-            raise ParseError(path, f"line {header_line + len(header)}: not text (is this a CP2K .pdos file?)") from None
-        position = end + 1
+    header_line, header, position = _header(blob, blob.find(b"Projected DOS"), path)
+    if blob.find(b"#", position) >= 0:  # more snapshots appended (or damage): the last header
+        header_line, header, position = _header(blob, blob.rfind(b"Projected DOS"), path)
     if len(header) < 2:
         raise ParseError(path, f"line {header_line + 1}: expected the column header after the title")
     if "in real space" in header[0]:
@@ -185,6 +171,28 @@ def _read_pdos(path: Path) -> tuple[ProjectedDos, tuple[str, float] | None]:
         orbital_values=orbital_weights[None, None, :, :],
         sources=(path,),
     ), shift
+
+
+def _header(blob: bytes, title: int, path: Path) -> tuple[int, list[str], int]:
+    """The header whose title holds byte ``title``: its first line number, its lines (the
+    title, the lines after it, the column line) and the byte where the data lines start."""
+    start = blob.rfind(b"\n", 0, title) + 1
+    if title < 0 or not blob.startswith(b"#", start):
+        raise ParseError(path, "no '# Projected DOS for ...' header: not a CP2K .pdos file")
+    header_line = blob.count(b"\n", 0, start) + 1
+    header: list[str] = []
+    position = start
+    # a column line shorter than its A42 edit descriptor is right-justified: "  #   MO Energy[eV]..."
+    while blob[position : position + 8].lstrip(b" ").startswith(b"#"):
+        end = blob.find(b"\n", position)
+        if end < 0:
+            raise ParseError(path, f"line {header_line + len(header)}: the header is cut short (truncated?)")
+        try:
+            header.append(blob[position:end].lstrip(b" ").rstrip(b"\r").decode())
+        except UnicodeDecodeError:
+            raise ParseError(path, f"line {header_line + len(header)}: not text (is this a CP2K .pdos file?)") from None
+        position = end + 1
+    return header_line, header, position
 
 
 def _energy_zero(meta: str, fermi_eV: float, path: Path) -> tuple[str, float] | None:
