@@ -12,7 +12,7 @@ cache warm:
 
 - the reader: dftpost ``read_dos_files`` on the 500 files (decoder on), the same with the
   decoder switched off (every table through ``numpy.loadtxt``), and the loops a user would
-  write: ``pandas.read_csv(path, sep=r"\s+", comment="#", header=None)`` and
+  write: ``pandas.read_csv(path, sep=r"\\s+", comment="#", header=None)`` and
   ``pandas.read_fwf(path, widths=[18] * 6, comment="#", header=None)`` per file, then
   ``np.stack``;
 - the table parsers alone, on the data lines of the 500 files held in memory:
