@@ -214,11 +214,11 @@ def _energy_zero(meta: str, fermi_eV: float, path: Path) -> tuple[str, float] | 
     raise ParseError(path, f"energy zero {zero['zero']!r} is not FERMI, HOCO (with an E(HOCO) line) or ABSOLUTE")
 
 
-def _orbital_channels(path: Path, names: list[str], weights: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+def _orbital_channels(path: Path, names: tuple[str, ...], weights: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
     """(l channels, total weight, weight per l channel) of the orbital columns of a .pdos file:
     ``s p d`` or ``s py pz px d-2 ...`` summed per l; the ``Total`` column, where written, must
     be their sum (a misaligned column is an error)."""
-    orbitals, columns, total_col = _channels(tuple(names))
+    orbitals, columns, total_col = _channels(names)
     orbital_weights = np.stack([weights[:, c].sum(axis=1) for c in columns]) if orbitals else np.zeros((0, weights.shape[0]))
     weight = orbital_weights.sum(axis=0)
     if total_col is not None:
@@ -248,7 +248,7 @@ def _channels(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[slice | li
 def _pdos_curve(path, header, data, name, projection, fermi_eV, zero_eV, energy_scale) -> ProjectedDos:
     """A broadened ``_curve`` file (energy, total, orbital columns; densities per energy unit
     per orbital) as a grid :class:`ProjectedDos` in states/eV relative to E(Fermi)."""
-    columns = header[-1].lstrip("#").split()[1:]  # total, s, p, ... after "Energy[unit]"
+    columns = tuple(header[-1].lstrip("#").split()[1:])  # total, s, p, ... after "Energy[unit]"
     if data.shape[1] != len(columns) + 1:
         raise ParseError(path, f"data lines have {data.shape[1]} columns, the header names {len(columns) + 1}")
     energies_eV = data[:, 0] * energy_scale + zero_eV - fermi_eV
@@ -272,12 +272,13 @@ def _pdos_curve(path, header, data, name, projection, fermi_eV, zero_eV, energy_
     )
 
 
-def _column_names(line: str) -> list[str]:
+@functools.lru_cache(maxsize=64)
+def _column_names(line: str) -> tuple[str, ...]:
     """Column names of a .pdos header: ``MO``, ``Eigenvalue``, ``Occupation``, orbitals...
     (``MO Eigenvalue [a.u.]`` up to 2026.1, ``MO Energy[a.u.]`` from 2026.2)."""
     text = line.lstrip("#")
     text = re.sub(r"MO\s+(?:Eigenvalue|Energy)\s*\[[^\]]*\]", "MO Eigenvalue", text)
-    return text.split()
+    return tuple(text.split())
 
 
 def _projection_from_header(header: str, name: PdosName | None, path: Path) -> Projection:
