@@ -8,6 +8,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -156,3 +158,39 @@ def print_table(title: str, result: dict) -> None:
     for name, row in result["contenders"].items():
         ratio = f"  ×{row['ratio_min']:.2f} / ×{row['ratio_median']:.2f}" if "ratio_min" in row else ""
         print(f"  {name:<34} min {row['min_s']:.4f} s  median {row['median_s']:.4f} s{ratio}")
+
+
+def peak_rss(setup: str, call: str, cwd: Path | None = None) -> dict:
+    """Peak resident memory of a fresh Python process that runs ``setup`` (imports, paths) and
+    then ``call`` once: the kernel's high-water mark of the process (VmHWM of /proc/self/status)
+    after the call, its resident memory (VmRSS) just before the call, in bytes, and their
+    difference (what the call added at its peak). One process per contender, so no reader
+    inherits another's heap."""
+    probe = (
+        "def _status(key):\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith(key):\n"
+        "            return int(line.split()[1]) * 1024\n"
+        f"{setup}\n"
+        "_before = _status('VmRSS:')\n"
+        f"_result = {call}\n"
+        "print(_before, _status('VmHWM:'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=cwd or HERE)
+    before, after = (int(x) for x in done.stdout.split()[-2:])
+    return {"peak_rss_bytes": after, "rss_after_setup_bytes": before, "added_bytes": after - before}
+
+
+def load_tree(tree: Path, name: str = "dftpost_before"):
+    """The ``dftpost`` package of another source tree (e.g. ``git archive`` of an older commit),
+    imported under ``name`` so that both versions live in one process (the package imports
+    itself relatively)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        name, tree / "dftpost" / "__init__.py", submodule_search_locations=[str(tree / "dftpost")]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

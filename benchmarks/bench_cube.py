@@ -6,10 +6,10 @@
 Inputs are CP2K-layout cubes (E13.5, six values a line, each z-column on new lines) of random
 values spanning ten decades, written once with dftpost's write_cube into benchmarks/data/
 (git-ignored) and reused. Each file is read once before timing, so every reader sees a warm
-page cache. Times: best of 3 for dftpost, best of 2 for the peers (one run only when a call
-takes over --peer-patience seconds). Peak memory: a separate traced call per reader
-(tracemalloc peak above the start, divided by the bytes of the result array). Results go to
-benchmarks/results/cube.json.
+page cache. Times: the readers in turns (A, B, C, A, ...), --repeats each; min and median, ratios
+of the medians. Peak memory: one fresh process per reader reads the cube once; the kernel's
+high-water mark of its resident memory (VmHWM) minus its resident memory before the read,
+divided by the bytes of the result array. Results go to benchmarks/results/cube.json.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import time
 
 import numpy as np
 
-from _common import DATA, best_time, machine, peak_memory, write_json
+from _common import DATA, interleaved, machine, peak_rss, write_json
+from _common import print_table as print_interleaved
 
 import ase
 from ase.io.cube import read_cube_data
@@ -40,6 +41,12 @@ else:
     PYMATGEN_MISSING = None
 
 GOALS = {"speedup_vs_ase": 6.0, "speedup_vs_pymatgen": 3.0, "peak_memory_over_array": 1.3}
+#: per reader: the imports of its process and the one call whose peak resident memory is taken
+MEMORY_CALLS = {
+    "dftpost": ("from dftpost.io.cube import read_cube", "read_cube(PATH).values"),
+    "ase": ("from ase.io.cube import read_cube_data", "read_cube_data(PATH)[0]"),
+    "pymatgen": ("from pymatgen.io.common import VolumetricData", "VolumetricData.from_cube(PATH).data['total']"),
+}
 
 
 def cube_path(n: int):
@@ -102,26 +109,27 @@ def bench_size(n: int, args) -> dict:
     fns = readers(path)
     entry: dict = {"n": n, "n_values": n**3, "file_bytes": size, "array_bytes": n**3 * 8, "readers": {}}
 
-    for name, fn in fns.items():
+    for name, fn in list(fns.items()):  # one call each first: a peer that fails is reported, not timed
         try:
-            if name == "dftpost":
-                best, times = best_time(fn, 3)
-            else:
-                best, times = best_time(fn, 2, give_up_after_s=args.peer_patience)
-        except Exception as exc:
+            fn()
+        except Exception as exc:  # a peer that fails is reported, not timed
             if name == "dftpost":
                 raise
             entry[f"{name}_error"] = f"{type(exc).__name__}: {exc}"
             print(f"  {name} failed: {entry[f'{name}_error']}")
-            continue
-        rec = {"seconds": best, "runs": times}
+            del fns[name]
+    timing = interleaved(fns, args.repeats, reference="dftpost")
+    print_interleaved(f"{n}³ (s per read, ratios to dftpost)", timing)
+    entry["load_1min_before"], entry["load_1min_after"] = timing["load_1min_before"], timing["load_1min_after"]
+    for name, row in timing["contenders"].items():
+        rec = {"seconds": row["min_s"], "median_s": row["median_s"], "runs": row["times_s"]}
         if not args.no_memory:
-            peak = peak_memory(fn)
-            rec["peak_traced_bytes"] = peak
-            rec["peak_over_array"] = peak / entry["array_bytes"]
+            setup, call = MEMORY_CALLS[name]
+            rss = peak_rss(f"{setup}; PATH = {str(path)!r}", call)
+            rec.update(rss)
+            rec["peak_over_array"] = rss["added_bytes"] / entry["array_bytes"]
+            print(f"  {name:9s} peak RSS added {rss['added_bytes'] / 1e6:7.0f} MB = {rec['peak_over_array']:.2f}× the array")
         entry["readers"][name] = rec
-        extra = f", peak {rec['peak_over_array']:.2f}× array" if "peak_over_array" in rec else ""
-        print(f"  {name:9s} best {best:7.3f} s of {[round(t, 3) for t in times]}{extra}")
 
     # agreement, after the timing (so the timed calls run in a clean process heap)
     ref = fns["dftpost"]()
@@ -142,16 +150,17 @@ def bench_size(n: int, args) -> dict:
     entry["agreement"] = agreement
     print("  agreement:", agreement)
 
-    d = entry["readers"]["dftpost"]["seconds"]
-    entry["speedup_vs_ase"] = entry["readers"]["ase"]["seconds"] / d
+    d = entry["readers"]["dftpost"]["median_s"]
+    entry["speedup_vs_ase"] = entry["readers"]["ase"]["median_s"] / d
     if "pymatgen" in entry["readers"]:
-        entry["speedup_vs_pymatgen"] = entry["readers"]["pymatgen"]["seconds"] / d
+        entry["speedup_vs_pymatgen"] = entry["readers"]["pymatgen"]["median_s"] / d
     entry["dftpost_MB_per_s"] = size / d / 1e6
     return entry
 
 
 def print_table(entries: list[dict]) -> None:
-    print("\nCube read, seconds (best of runs); ratios = peer time / dftpost time; memory = peak / array bytes")
+    print("\nCube read, seconds (min of the turns); ratios = peer median / dftpost median; memory = peak RSS "
+          "added by the read / array bytes")
     head = f"{'size':>5} {'dftpost s':>10} {'ase s':>8} {'pymatgen s':>11} {'×ASE':>6} {'×pmg':>6}  mem dftpost / ase / pymatgen"
     print(head)
     for e in entries:
@@ -187,8 +196,8 @@ def print_table(entries: list[dict]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 300])
-    parser.add_argument("--no-memory", action="store_true", help="skip the traced peak-memory calls")
-    parser.add_argument("--peer-patience", type=float, default=30.0, help="one run only for a peer call slower than this (s)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
+    parser.add_argument("--repeats", type=int, default=3, help="turns of the interleaved timing")
     parser.add_argument("--out", default="cube.json")
     args = parser.parse_args()
     if PYMATGEN_MISSING:
@@ -200,8 +209,8 @@ def main() -> int:
         "machine": machine(["dftpost", "numpy", "ase", "pymatgen"]),
         "goals": GOALS,
         "pymatgen_skipped": PYMATGEN_MISSING,
-        "method": "best of 3 (dftpost) / best of 2 or 1 (peers), warm page cache; peak memory = tracemalloc peak "
-        "during one separate read / result array bytes",
+        "method": "readers timed in turns (interleaved), warm page cache; peak memory = VmHWM of a fresh process "
+        "per reader minus its VmRSS before the read, over the result array bytes",
         "sizes": entries,
     }
     print(f"\nwrote {write_json(args.out, payload)}")

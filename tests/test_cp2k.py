@@ -109,6 +109,35 @@ def test_multiple_snapshots_read_the_last(tmp_path, realdata):
     assert dos.fermi_level_eV == pytest.approx(-0.3 * HARTREE_EV)
 
 
+def _large_snapshot(step: int, fermi_au: float, rng) -> tuple[str, np.ndarray]:
+    """A kind file's snapshot of 1,500 states (above the size where the fixed-width decoder
+    reads the rows), CP2K 2026.1 layout: (I8, 2X, 2F16.6, n(2X, F16.8))."""
+    n = 1500
+    table = np.column_stack([np.arange(1, n + 1), np.sort(rng.uniform(-2, 1, n)), np.repeat([2.0, 0.0], n // 2),
+                             rng.uniform(0, 1, (n, 3))])
+    head = (f"# Projected DOS for atomic kind O at iteration step i = {step}, E(Fermi) = {fermi_au:12.6f} a.u.\n"
+            f"{'#     MO Eigenvalue [a.u.]      Occupation':42}" + "".join(f"{'':10}{l:8}" for l in "spd") + "\n")
+    rows = "".join(f"{int(r[0]):8d}  {r[1]:16.6f}{r[2]:16.6f}" + "".join(f"  {w:16.8f}" for w in r[3:]) + "\n" for r in table)
+    return head + rows, table
+
+
+def test_large_files_read_the_last_snapshot_as_loadtxt_reads_its_rows(tmp_path):
+    """The decoded rows of a large file are numpy's to the bit, and an appended snapshot wins."""
+    rng = np.random.default_rng(3)
+    first, _ = _large_snapshot(0, -0.2, rng)
+    second, table = _large_snapshot(5, -0.3, rng)
+    path = tmp_path / "big-k1-1.pdos"
+    path.write_text(first + second)
+    dos = cp2k.read_pdos(path)
+    rows = np.loadtxt(second.splitlines()[2:])
+    assert dos.fermi_level_eV == pytest.approx(-0.3 * HARTREE_EV)
+    assert np.array_equal(dos.eigenvalues_eV[0], rows[:, 1] * HARTREE_EV - dos.fermi_level_eV)
+    assert np.array_equal(dos.orbital_values[0, 0], rows[:, 3:].T)
+    assert np.abs(rows[:, 3:] - table[:, 3:]).max() <= 5e-9  # the file holds what was written
+    path.write_text(first)  # one snapshot
+    assert cp2k.read_pdos(path).fermi_level_eV == pytest.approx(-0.2 * HARTREE_EV)
+
+
 # ---------------------------------------------------------------------------- log and input
 def test_slab_dipole_sign_is_physical(realdata):
     """CP2K prints the slab dipole counting electrons positive; the density cube with the core
