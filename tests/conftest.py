@@ -36,12 +36,14 @@ class CorpusCase:
         return (REAL_FILES if self.committed else CORPUS) / self.code / self.log
 
 
-# The tests run against the installed dftpost (pytest, in importlib mode, puts no folder of the
-# checkout before it). ``python -m pytest`` does: Python puts the current folder first, and the
-# checkout's dftpost/ lacks dftpost.cli (installed from cli/) unless the install is editable.
-if importlib.util.find_spec("dftpost.cli") is None:
-    pytest.exit(f"dftpost.cli is not importable: {REPO / 'dftpost'} stands in for the installed dftpost "
-                "(python -m puts the current folder first on sys.path); run pytest, or (Python 3.11+) python -P -m pytest", returncode=4)
+def pytest_configure(config):
+    """The tests run against the installed dftpost (pytest, in importlib mode, puts no folder of
+    the checkout before it). ``python -m pytest`` does: Python puts the current folder first, and
+    the checkout's dftpost/ lacks dftpost.cli (installed from cli/) unless the install is editable."""
+    if importlib.util.find_spec("dftpost.cli") is None:
+        raise pytest.UsageError(f"dftpost.cli is not importable: {REPO / 'dftpost'} stands in for the installed dftpost "
+                                "(python -m puts the current folder first on sys.path); run pytest, or (Python 3.11+) "
+                                "python -P -m pytest")
 
 
 @pytest.fixture(scope="session")
