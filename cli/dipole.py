@@ -23,7 +23,7 @@ def dipole(
     index: str = FRAMES,
     dz: float = number(0.1, "--dz", unit="Å", lo=0.01, hi=5.0, help="Bin width of the z profiles."),
     origin: float = number(None, "--origin", unit="Å", lo=-1000, hi=1000,
-                            help="z origin of the profiles (default: the top metal atom, else the middle of the vacuum gap)."),
+                           help="z origin of the profiles (default: the top metal atom, else the middle of the vacuum gap)."),
     timestep_ps: float = TIMESTEP,
     workers: int = WORKERS,
     scheduler: str = SCHEDULER,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import typer
@@ -18,7 +17,7 @@ from .render import fail, interrupted, print_json, say, stdout
 def fit_charge_command(
     paths: list[Path] = typer.Argument(..., metavar="PATH", help="Run directories (or parents holding many) of water frames."),
     max_dipole: float = number(MAX_DIPOLE_E_PER_A, "--max-dipole", unit="e/Å", lo=0, hi=1, lo_open=True,
-                                help="Leave out frames with |μ_DFT| at or above this."),
+                               help="Leave out frames with |μ_DFT| at or above this."),
     source: DipoleSource = typer.Option(DipoleSource.auto, "--source", help="DFT dipole from the log, the density cube, or auto (the log if printed)."),
     intercept: bool = typer.Option(False, "--intercept", help="Fit μ_DFT = q_O·s + b instead of q_O·s."),
     include_substrate: bool = typer.Option(

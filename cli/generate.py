@@ -30,7 +30,7 @@ def generate(
     select: str = typer.Option("all", "--select", metavar="SELECTION", help=_SELECT_HELP),
     index: str = FRAMES,
     field: float = number(None, "--field", unit="V/Å", lo=-1, hi=1,
-                           help="Also a run with a homogeneous field of this strength along +z: every frame a nofield/field pair."),
+                          help="Also a run with a homogeneous field of this strength along +z: every frame a nofield/field pair."),
     d_cut: float = D_CUT,
     q_o: float = Q_O,
     min_vacuum: float = number(10.0, "--min-vacuum", unit="Å", lo=0, hi=200, help="Narrowest vacuum gap along z accepted."),

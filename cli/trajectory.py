@@ -1,5 +1,6 @@
 """What the trajectory commands (``dipole``, ``potential``) share: a frame counter while the
-analysis runs, its row stored once, and the summary printed as JSON or a table."""
+analysis runs, its row stored once (as ``field-profile`` stores its own), and the summary printed
+as JSON or a table."""
 
 from __future__ import annotations
 
