@@ -1,7 +1,8 @@
 """``dftpost``: the command line. Parses arguments, calls the API, prints; no science here.
 
-One module per command (``dftpost.cli.<command>``); the options they share, the Enums of their
-choices and the analyses' defaults in :mod:`.options`; everything printed in :mod:`.render`.
+One module per command (``dftpost.cli.gap``, ...; ``inspect`` lives in ``inspection``, a name the
+standard library does not use); the options they share, the Enums of their choices and the
+analyses' defaults in :mod:`.options`; everything printed in :mod:`.render`.
 Building the command line imports typer, rich and these modules only: each command imports the
 analysis stack (numpy, SciPy, ASE, h5py, matplotlib) when it runs.
 
@@ -20,7 +21,7 @@ from .field_profile import field_profile_command
 from .fit_charge import fit_charge_command
 from .gap import gap
 from .generate import generate
-from .inspect import inspect
+from .inspection import inspect
 from .plot import plot_command
 from .potential import potential
 from .summary import summary
