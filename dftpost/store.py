@@ -12,7 +12,7 @@ survives being killed::
     with ResultStore("results.h5") as store:
         done = store.stored_keys("gap")
         store.append(GAP, [{"run": "f42", "input_hash": "9c1e", "gap_eV": 6.9, "pdos_z": pdos}])
-        store.append_once(GAP, row)      # False, nothing written: that run and input hash are stored
+        store.append_once(GAP, {"run": "f42", "input_hash": "9c1e", "gap_eV": 6.9})  # False: stored already
 
     gap = read_table("results.h5", "gap")["gap_eV"]          # works while the writer runs
     newest = latest_rows("results.h5", "gap")                # run -> its last row
