@@ -329,7 +329,8 @@ def read_table(path: str | Path, table: str) -> dict[str, np.ndarray]:
 
 def latest_rows(path: str | Path, table: str, runs: list[str] | None = None) -> dict[str, dict]:
     """The latest committed row (the last appended) of each run of ``table``, keyed by the value
-    of its "run" column: its scalar columns as Python values, as :func:`read_table` gives them.
+    of its "run" column: column name → Python value (str, int, float, bool) in the column's units,
+    the values :func:`read_table` gives (per-row arrays: :func:`read_arrays`).
 
     ``runs``: only these runs, in this order (those without a row left out); default every run
     stored, in the order of their latest rows. A run analysed again with other inputs or
