@@ -12,8 +12,10 @@ survives being killed::
     with ResultStore("results.h5") as store:
         done = store.stored_keys("gap")
         store.append(GAP, [{"run": "f42", "input_hash": "9c1e", "gap_eV": 6.9, "pdos_z": pdos}])
+        store.append_once(GAP, {"run": "f42", "input_hash": "9c1e", "gap_eV": 6.9})  # False: stored already
 
     gap = read_table("results.h5", "gap")["gap_eV"]          # works while the writer runs
+    newest = latest_rows("results.h5", "gap")                # run -> its last row
 
 File layout, ``dftpost_schema_version`` 1 (strings are UTF-8 throughout)::
 
@@ -279,6 +281,18 @@ class ResultStore:
         keys = [_read(group[k], n).tolist() for k in _stored_schema(group).key_columns]
         return set(zip(*keys))
 
+    def append_once(self, schema: TableSchema, row: dict) -> bool:
+        """Append ``row`` unless a row with the same key-column values (by default the same run
+        and input hash: the same inputs and parameters) is stored already; True when appended.
+
+        For deterministic analyses: a second identical row would only count the run twice.
+        """
+        key = tuple(printable(v) if isinstance(v, str) else v for v in (row.get(k) for k in schema.key_columns))
+        if key in self.stored_keys(schema.name):
+            return False
+        self.append(schema, [row])
+        return True
+
     def flush(self) -> None:
         """Hand everything written to the operating system (:meth:`append` does it before returning)."""
         self._file.flush()
@@ -311,6 +325,21 @@ def read_table(path: str | Path, table: str) -> dict[str, np.ndarray]:
         n = int(group[_N_ROWS][()])
         with _damage(Path(path), f"table {table!r}", f):
             return {name: _read(group[name], n) for name in _stored_schema(group).columns}
+
+
+def latest_rows(path: str | Path, table: str, runs: list[str] | None = None) -> dict[str, dict]:
+    """The latest committed row (the last appended) of each run of ``table``, keyed by the value
+    of its "run" column: column name → Python value (str, int, float, bool) in the column's units,
+    the values :func:`read_table` gives (per-row arrays: :func:`read_arrays`).
+
+    ``runs``: only these runs, in this order (those without a row left out); default every run
+    stored, in the order of their latest rows. A run analysed again with other inputs or
+    parameters thus counts once, with its newest result.
+    """
+    columns = {name: values.tolist() for name, values in read_table(path, table).items()}
+    latest = {run: i for i, run in enumerate(columns["run"])}
+    wanted = sorted(latest, key=latest.get) if runs is None else [run for run in runs if run in latest]
+    return {run: {name: values[latest[run]] for name, values in columns.items()} for run in wanted}
 
 
 def read_arrays(path: str | Path, table: str, row_index: int) -> dict[str, np.ndarray]:

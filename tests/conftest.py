@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,15 +35,15 @@ class CorpusCase:
     def path(self) -> Path:
         return (REAL_FILES if self.committed else CORPUS) / self.code / self.log
 
-# Run from the checkout, ``import dftpost`` finds the source tree, whose cli/ folder installs as
-# dftpost.cli but is not inside dftpost/: make ``import dftpost.cli.main`` find it there too.
-try:
-    import dftpost.cli  # noqa: F401
-except ModuleNotFoundError:
-    _spec = importlib.util.spec_from_file_location("dftpost.cli", REPO / "cli" / "__init__.py",
-                                                   submodule_search_locations=[str(REPO / "cli")])
-    sys.modules["dftpost.cli"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["dftpost.cli"])
+
+def pytest_configure(config):
+    """The tests run against the installed dftpost (pytest, in importlib mode, puts no folder of
+    the checkout before it). ``python -m pytest`` does: Python puts the current folder first, and
+    the checkout's dftpost/ lacks dftpost.cli (installed from cli/) unless the install is editable."""
+    if importlib.util.find_spec("dftpost.cli") is None:
+        raise pytest.UsageError(f"dftpost.cli is not importable: {REPO / 'dftpost'} stands in for the installed dftpost "
+                                "(python -m puts the current folder first on sys.path); run pytest, or (Python 3.11+) "
+                                "python -P -m pytest")
 
 
 @pytest.fixture(scope="session")

@@ -126,6 +126,19 @@ def test_install_gives_the_console_script_and_no_top_level_cli(tmp_path, editabl
     assert probe.stdout.strip() == "None"
 
 
+def test_help_loads_neither_the_analyses_nor_their_libraries(tmp_path):
+    """Building the command line (``dftpost --help``, or any command before it runs) imports typer
+    and rich, not numpy, SciPy, ASE, h5py, matplotlib or dftpost's analyses: start-up stays fast."""
+    probe = ("import sys; from dftpost.cli.main import app\n"
+             "try:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+             "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('numpy', 'scipy', 'ase', 'h5py', 'matplotlib') or m.startswith(('dftpost.analysis', 'dftpost.batch')))))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "gap" in done.stdout and "fit-charge" in done.stdout  # the help was printed
+    assert done.stdout.splitlines()[-1] == ""
+
+
 def test_a_second_identical_analysis_is_not_stored_twice(tmp_path):
     """field-profile (and dipole/potential) store one row per inputs and parameters: an identical
     re-run prints the same result and says it is stored already; other parameters add a row."""

@@ -259,3 +259,22 @@ def test_json_keys(trajectory, tmp_path):
     data = json.loads(run("generate", trajectory, tmp_path / "camp", "--code", "cp2k", "--cp2k-version", "2023.1", "--select", "stride:2"))
     check("generate", data)
     check("generate.frames", data["frames"][0])
+
+
+def test_option_defaults_are_the_analyses_own():
+    """cli/options.py writes the analyses' defaults down (importing the analyses would load numpy
+    and ASE for ``dftpost --help``): each must equal the value the analysis itself uses."""
+    from dataclasses import asdict
+
+    from dftpost.analysis.bandedges import BandEdgeParameters
+    from dftpost.analysis.charge_fit import DEFAULT_MAX_DIPOLE
+    from dftpost.analysis.dipole import DEFAULT_Q_O
+    from dftpost.analysis.electrostatics import DEFAULT_SIGMA_A, DEFAULT_TOLERANCE_V
+    from dftpost.analysis.molecules import DEFAULT_R_OH
+    from dftpost.cli import options
+    from dftpost.plot import FIGURES, FORMATS
+
+    assert (options.Q_O_E, options.R_OH_A, options.MAX_DIPOLE_E_PER_A) == (DEFAULT_Q_O, DEFAULT_R_OH, DEFAULT_MAX_DIPOLE)
+    assert (options.SIGMA_A, options.TOLERANCE_V) == (DEFAULT_SIGMA_A, DEFAULT_TOLERANCE_V)
+    assert options.BAND_EDGES == {k: v for k, v in asdict(BandEdgeParameters()).items() if k in options.BAND_EDGES}
+    assert list(options.FIGURE_NAMES) == list(FIGURES) and tuple(options.FIGURE_FORMATS) == tuple(FORMATS)

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,15 @@ from conftest import CP2K_FIXTURE, FIXTURES
 
 
 def dftpost(*args, columns: int | None = None) -> subprocess.CompletedProcess:
+    """The installed ``dftpost``, run from a folder outside the source tree (whose dftpost/ would
+    shadow the installed package), its output piped; ``columns``: the terminal width it assumes."""
     script = Path(sys.executable).parent / "dftpost"
     command = [str(script)] if script.exists() else [sys.executable, "-c", "from dftpost.cli.main import app; app()"]
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
     if columns:
         env["COLUMNS"] = str(columns)
-    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=env)
+    with tempfile.TemporaryDirectory() as elsewhere:
+        return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=env, cwd=elsewhere)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from dftpost.store import (
     StoreFormatError,
     StoreLockedError,
     TableSchema,
+    latest_rows,
     read_arrays,
     read_table,
 )
@@ -311,3 +312,30 @@ def test_missing_file_table_or_row_is_reported(tmp_path):
         read_table(path, "dos")
     with pytest.raises(MissingInputError, match="has no row 1 "):
         read_arrays(path, "gap", 1)
+
+
+def test_append_once_stores_a_run_and_its_inputs_once(tmp_path):
+    path = tmp_path / "results.h5"
+    with ResultStore(path) as store:
+        assert store.append_once(GAP, row(0)) is True
+        assert store.append_once(GAP, {**row(0), "gap_eV": 9.0}) is False  # same run and inputs
+        assert store.append_once(GAP, {**row(0), "input_hash": "other"}) is True  # other inputs
+        assert store.append_once(GAP, row(1)) is True
+    table = read_table(path, "gap")
+    assert table["run"].tolist() == ["frame_0000", "frame_0000", "frame_0001"]
+    assert table["gap_eV"].tolist() == [0.0, 0.0, 0.5]
+
+
+def test_latest_rows_gives_each_run_its_last_row(tmp_path):
+    path = tmp_path / "results.h5"
+    with ResultStore(path) as store:
+        store.append(GAP, [row(0), row(1), {**row(0), "input_hash": "new", "gap_eV": 7.5}, row(2)])
+    latest = latest_rows(path, "gap")
+    assert list(latest) == ["frame_0001", "frame_0000", "frame_0002"]  # in the order of their last rows
+    assert latest["frame_0000"]["gap_eV"] == 7.5 and latest["frame_0000"]["input_hash"] == "new"
+    assert latest["frame_0002"] == {k: v for k, v in row(2).items() if k != "pdos_z"}
+    assert all(type(v) in (str, int, float, bool) for v in latest["frame_0002"].values())
+    chosen = latest_rows(path, "gap", ["frame_0002", "frame_9999", "frame_0000"])
+    assert list(chosen) == ["frame_0002", "frame_0000"]  # in the order asked, unknown runs left out
+    with pytest.raises(MissingInputError, match="no table 'dipole'"):
+        latest_rows(path, "dipole")
