@@ -4,7 +4,6 @@ stored data, the files against their format, and the command line's choices and 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +52,7 @@ from dftpost.store import ResultStore, TableSchema, read_arrays, read_table
 from dftpost.units import EPSILON0_E_PER_V_A
 from dftpost.io.rundir import read_run
 
-from conftest import CP2K_FIXTURE, FIXTURES, REPO
+from conftest import CP2K_FIXTURE, FIXTURES
 
 POTENTIAL = getattr(batch, "potential_trajectory", None)
 HAVE_THICKNESS = "water_thickness_A" in DIPOLE_SCHEMA.columns
@@ -415,10 +414,10 @@ def test_registry_and_plot_results(files, tmp_path):
 
 # ----------------------------------------------------------------------------- command line
 def dftpost(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """The command line of this working tree (cli/main.py as a script, dftpost from the repo)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, str(REPO / "cli" / "main.py"), *args], capture_output=True, text=True,
-                          cwd=cwd, env=env)
+    """The installed command line, run from ``cwd`` (a folder away from the checkout, whose
+    dftpost/ would shadow the installed package)."""
+    return subprocess.run([sys.executable, "-c", "from dftpost.cli.main import app; app()", *args],
+                          capture_output=True, text=True, cwd=cwd)
 
 
 def test_cli_draws_every_available_figure(files, tmp_path):
