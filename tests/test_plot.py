@@ -498,3 +498,91 @@ def test_census_says_which_species_never_occur(files):
     ax = draw_census(quiet).axes[1]
     assert all(t.get_text().endswith(": 0 in every frame") for t in ax.get_legend().get_texts())
     assert ax.get_ylim()[0] >= -0.5
+
+
+# ----------------------------------------------------------------------------- drawing into the caller's axes
+def one_panel_calls(files) -> dict[str, tuple]:
+    """The figures of one Axes and their data from all.h5 (and thin.h5 for the pooled ones)."""
+    dipole = read_rows(files["all"], "dipole")
+    calls = {
+        "density": (draw_density, dipole[0]),
+        "dipole-profile": (draw_dipole_profile, dipole[0]),
+        "dipole-distribution": (draw_dipole_distribution, dipole[0]),
+        "acf": (draw_acf, dipole),
+        "parity": (draw_parity, read_rows(files["all"], "charge_fit")[0]),
+    }
+    if HAVE_THICKNESS:
+        calls["sigma-vs-thickness"] = (draw_sigma_vs_thickness, dipole + read_rows(files["thin"], "dipole"))
+    if POTENTIAL is not None:
+        calls["potential-vs-cell"] = (draw_potential_vs_cell, read_rows(files["all"], "potential"))
+    return calls
+
+
+def panel_calls(files) -> dict[str, tuple]:
+    """The figures of several panels and their data from all.h5."""
+    return {
+        "census": (draw_census, read_rows(files["all"], "dipole")[0]),
+        "pdos-map": (draw_pdos_map, read_rows(files["all"], "gap", run="water4_slab/nofield")[0]),
+        "band-edges": (draw_band_edges, read_rows(files["all"], "gap")),
+        "field-response": (draw_field_response, read_rows(files["all"], "field_profile")[0]),
+    }
+
+
+def is_empty(ax) -> bool:
+    return not ax.has_data() and not ax.texts and not ax.get_title() and not ax.get_xlabel() and ax.get_legend() is None
+
+
+def line_data(axes) -> list[np.ndarray]:
+    """The data of the lines, histograms (stairs) and scatter points of these axes, in drawing order."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.patches import StepPatch
+
+    data = []
+    for ax in axes:
+        data += [line.get_xydata() for line in ax.lines]
+        data += [np.concatenate(p.get_data()[:2]) for p in ax.patches if isinstance(p, StepPatch)]
+        data += [np.asarray(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection)]
+    return data
+
+
+def test_every_draw_function_takes_ax_or_fig(files):
+    assert set(one_panel_calls(files)) | set(panel_calls(files)) == expected_figures()
+
+
+@pytest.mark.parametrize("name", ["density", "dipole-profile", "dipole-distribution", "acf", "parity",
+                                  "sigma-vs-thickness", "potential-vs-cell"])
+def test_one_panel_figure_drawn_into_a_given_axes(files, name):
+    from matplotlib.figure import Figure
+
+    calls = one_panel_calls(files)
+    if name not in calls:
+        pytest.skip(f"no data for {name} yet")
+    draw, data = calls[name]
+    fig = Figure()
+    axes = fig.subplots(2, 2)
+    assert draw(data, ax=axes[0, 1]) is fig  # the caller's figure, to save whole
+    assert axes[0, 1].has_data() and axes[0, 1].get_xlabel()
+    assert all(is_empty(ax) for ax in (axes[0, 0], axes[1, 0], axes[1, 1]))
+    alone = draw(data)
+    assert alone is not fig and len(line_data(alone.axes[:1])) > 0
+    for a, b in zip(line_data(alone.axes[:1]), line_data([axes[0, 1]]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["census", "pdos-map", "band-edges", "field-response"])
+def test_figure_of_panels_drawn_into_a_given_subfigure(files, name, tmp_path):
+    from matplotlib.figure import Figure
+
+    draw, data = panel_calls(files)[name]
+    fig = Figure(figsize=(12, 10), layout="constrained")
+    quarters = fig.subfigures(2, 2)
+    assert draw(data, fig=quarters[1, 0]) is fig
+    alone = draw(data)
+    assert len(quarters[1, 0].axes) == len(alone.axes) >= 2
+    assert all(not q.axes and not q.legends for q in (quarters[0, 0], quarters[0, 1], quarters[1, 1]))
+    assert len(line_data(alone.axes)) > 0
+    for a, b in zip(line_data(alone.axes), line_data(quarters[1, 0].axes), strict=True):
+        np.testing.assert_array_equal(a, b)
+    check_file(save_figure(fig, tmp_path / f"{name}.png"))
+    with pytest.raises(DftpostError, match="has 1 axes already"):
+        draw(data, fig=Figure().add_subplot().figure)

@@ -8,10 +8,10 @@ import numpy as np
 
 from ..analysis.bandedges import gap_by_dipole
 from ..errors import MissingInputError
-from .style import COLOURS, STYLE, _integer_ticks, _new_figure, _styled, _value
+from .style import COLOURS, STYLE, _integer_ticks, _panels, _root, _styled, _value
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with this module
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 
 def _bin_edges(values: np.ndarray, width: float) -> np.ndarray:
@@ -21,7 +21,8 @@ def _bin_edges(values: np.ndarray, width: float) -> np.ndarray:
 
 
 @_styled
-def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> Figure:
+def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005, *,
+                    fig: Figure | SubFigure | None = None) -> Figure:
     """Water VBM and CBM (eV vs E_F) of every run against its total dipole μ_z (e/Å), metallized
     runs marked, the μ_z histogram behind (runs, right axis); below, the gap per run and its mean
     ± std in μ_z bins of ``bin_width_e_per_A`` (by :func:`~dftpost.analysis.bandedges.gap_by_dipole`,
@@ -42,7 +43,7 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
     on_vacuum = {k: np.array([np.nan if r.get(k) is None else float(r[k]) for r in rows], float)
                  for k in ("vbm_vs_vacuum_eV", "cbm_vs_vacuum_eV")}
     vacuum = bool(np.isfinite(on_vacuum["vbm_vs_vacuum_eV"]).any())
-    fig, axes = _new_figure(3 if vacuum else 2, 1, size=(4.8, 7.2 if vacuum else 5.2), sharex=True)
+    fig, axes = _panels(fig, 3 if vacuum else 2, 1, (4.8, 7.2 if vacuum else 5.2), sharex=True)
     ax_e, ax_g = axes[0], axes[1]
     ax_h = ax_e.twinx()
     counts, edges = np.histogram(mu, _bin_edges(mu, bin_width_e_per_A))
@@ -79,4 +80,4 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
         ax_v.set_ylabel("band edge − E_vac (eV)")
         ax_v.legend(fontsize=7)
     axes[-1].set_xlabel("total dipole μ_z (e/Å)")
-    return fig
+    return _root(fig)

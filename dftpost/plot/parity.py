@@ -6,19 +6,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .style import _BREAKDOWN_EDGE, COLOURS, _new_figure, _styled, _value
+from .style import _BREAKDOWN_EDGE, COLOURS, _figure_and_axes, _root, _styled, _value
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with this module
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 
 @_styled
-def draw_parity(row: dict) -> Figure:
+def draw_parity(row: dict, *, ax: Axes | None = None) -> Figure:
     """Fixed-charge against DFT dipole per area (e/Å), one point per frame, the frames left out
     hollow, the excluded |μ_DFT| range shaded (paper Fig. S1). ``row``: a ``charge_fit`` row."""
     lever, dft, used = (np.asarray(_value(row, k)) for k in ("lever", "dft_dipole", "used"))
     fitted = row["q_o_e"] * lever + row["intercept_e_per_A"]
-    fig, ax = _new_figure(size=(4.2, 4.2))
+    fig, ax = _figure_and_axes(ax, (4.2, 4.2))
     ok = np.isfinite(lever)
     # the points above the shaded range and the line, the left-out frames on top of all
     ax.scatter(dft[ok & (used == 1)], fitted[ok & (used == 1)], color="C0", zorder=3, label="used in the fit")
@@ -35,4 +36,4 @@ def draw_parity(row: dict) -> Figure:
     ax.set_ylabel("fixed-charge dipole per area (e/Å)")
     ax.set_title(f"q_O = {row['q_o_e']:.4f} ± {row['q_o_stderr_e']:.4f} e, R² = {row['r2']:.3f}")
     ax.legend(loc="upper left", fontsize=8)
-    return fig
+    return _root(fig)

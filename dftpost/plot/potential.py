@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Sequence, cast
 
 import numpy as np
 
 from ..errors import MissingInputError
-from .style import COLOURS, _array, _new_figure, _styled, _value
+from .style import COLOURS, _array, _figure_and_axes, _panels, _root, _styled, _value
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with this module
-    from matplotlib.figure import Figure
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure, SubFigure
 
 _REGION_COLOURS = {"vacuum_below": "#dde8f5", "vacuum_above": "#dde8f5", "water": "#d9f0d9", "metal": "#eeeeee"}
 
 
 @_styled
-def draw_potential_vs_cell(rows: Sequence[dict]) -> Figure:
+def draw_potential_vs_cell(rows: Sequence[dict], *, ax: Axes | None = None) -> Figure:
     """Distribution of the per-frame potential difference ΔV (V, max − min over atoms of the
     Gaussian-charge potential) against the cell length (Å, cube root of the cell volume): one
     violin and mean ± std per cell length, trajectories of equal length (to 0.01 Å) pooled
@@ -37,11 +38,11 @@ def draw_potential_vs_cell(rows: Sequence[dict]) -> Figure:
     positions = np.array(sorted(groups))
     data = [np.concatenate(groups[p]) for p in positions]
     width = 0.7 * float(np.diff(positions).min()) if positions.size > 1 else max(0.1 * positions[0], 0.5)
-    fig, ax = _new_figure()
+    fig, ax = _figure_and_axes(ax)
     spread = [i for i, d in enumerate(data) if d.size > 1 and np.ptp(d) > 0]  # a violin needs a spread
     if spread:
         parts = ax.violinplot([data[i] for i in spread], positions[spread], widths=width, showextrema=False)
-        for body, i in zip(parts["bodies"], spread):
+        for body, i in zip(cast(list, parts["bodies"]), spread):  # matplotlib types the bodies as one Collection
             body.set(facecolor=COLOURS["potential"], edgecolor="none", alpha=0.35, gid=f"violin {positions[i]:g}")
     ax.errorbar(positions, np.array([d.mean() for d in data]), np.array([d.std() for d in data]), fmt="o", color=COLOURS["potential"],
                 capsize=3, label="mean ± std")
@@ -57,15 +58,15 @@ def draw_potential_vs_cell(rows: Sequence[dict]) -> Figure:
     ax.set_title(f"Gaussian σ = {', '.join(f'{s:g}' for s in sigmas)} Å, {self_text} self term; "
                  f"{sum(d.size for d in data)} frames")
     ax.legend()
-    return fig
+    return _root(fig)
 
 
 @_styled
-def draw_field_response(row: dict) -> Figure:
+def draw_field_response(row: dict, *, fig: Figure | SubFigure | None = None) -> Figure:
     """ΔV(z) (V) and Δρ(z) (e/Å³) of a field/no-field pair against z (Å) with the fitted regions
     shaded (paper Fig. 2b). ``row``: a ``field_profile`` row with its arrays."""
     regions = json.loads(_value(row, "parameters"))["regions"]
-    fig, (ax_v, ax_rho) = _new_figure(2, 1, size=(5.5, 5.0), sharex=True)
+    fig, (ax_v, ax_rho) = _panels(fig, 2, 1, (5.5, 5.0), sharex=True)
     named = set()
     for ax in (ax_v, ax_rho):
         for r in regions:
@@ -88,4 +89,4 @@ def draw_field_response(row: dict) -> Figure:
     ax_rho.set_ylabel("Δρ (e/Å³)")
     ax_rho.set_xlabel(f"{row['axis']} (Å)")
     ax_rho.legend(loc="best", fontsize=8)
-    return fig
+    return _root(fig)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from ..units import EPSILON0_E_PER_V_A
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with this module
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 #: matplotlib rc parameters of every dftpost figure (column-width figures; PNG at 300 dpi, print quality).
 STYLE: dict = {
@@ -53,7 +53,7 @@ COLOURS: dict[str, str] = {
 }
 
 # a shaded range's outline, so that it shows in the legend and its bounds in the plot
-_BREAKDOWN_EDGE = {"ec": "#d08a8a", "lw": 0.8}
+_BREAKDOWN_EDGE: dict[str, Any] = {"ec": "#d08a8a", "lw": 0.8}
 
 FORMATS = ("png", "pdf", "svg")
 """File formats of the figures (the suffix of the path decides)."""
@@ -79,6 +79,28 @@ def _new_figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (4.8
 
     fig = Figure(figsize=size, layout="constrained")
     return fig, fig.subplots(nrows, ncols, **subplots)
+
+
+def _figure_and_axes(ax: Axes | None, size: tuple[float, float] = (4.8, 3.4)):
+    """The figure to draw a one-panel figure in and its Axes: ``ax`` (the caller's) and the
+    (sub)figure it is in, or a new figure of ``size`` (inches)."""
+    return _new_figure(size=size) if ax is None else (ax.figure, ax)
+
+
+def _panels(fig: Figure | SubFigure | None, nrows: int, ncols: int, size: tuple[float, float], **subplots):
+    """The (sub)figure to draw a figure of several panels in and its axes: the panels laid out in
+    ``fig`` (the caller's, which must be empty), or in a new figure of ``size`` (inches)."""
+    if fig is None:
+        return _new_figure(nrows, ncols, size, **subplots)
+    if fig.axes:
+        raise DftpostError(None, f"the figure to draw into has {len(fig.axes)} axes already: give an empty "
+                                 "Figure or SubFigure (fig.subfigures(...)) to draw a figure of several panels")
+    return fig, fig.subplots(nrows, ncols, **subplots)
+
+
+def _root(fig: Figure | SubFigure) -> Figure:
+    """The Figure a (sub)figure belongs to: what a ``draw_`` function returns, for :func:`save_figure`."""
+    return fig.figure
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: float | None = None) -> Path:
