@@ -5,6 +5,7 @@ stored data, the files against their format, and the command line's choices and 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -475,12 +476,90 @@ def test_cli_usage_errors(files, tmp_path):
     assert result.returncode == 0 and all(name in result.stdout for name in FIGURES)
 
 
+def legend_texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
 def test_parity_draws_left_out_frames_on_top_and_names_every_element(files):
-    ax = draw_parity(read_rows(files["all"], "charge_fit")[0]).axes[0]
+    row = read_rows(files["all"], "charge_fit")[0]
+    used = np.asarray(row["used"]).copy()
+    used[np.argmax(np.abs(row["dft_dipole"]))] = 0  # the largest dipole left out
+    ax = draw_parity({**row, "used": used}).axes[0]
     (left_out,) = [c for c in ax.collections if c.get_label() == "left out"]
     assert left_out.get_zorder() > max(p.get_zorder() for p in ax.patches)  # above the shaded range
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = legend_texts(ax)
     assert "fixed-charge = DFT" in labels and any(label.startswith("|μ_DFT| ≥") for label in labels)
+
+
+def test_parity_legend_lists_only_what_is_drawn(files):
+    row = read_rows(files["all"], "charge_fit")[0]
+    dft = np.abs(np.asarray(row["dft_dipole"], float))
+    assert np.all(np.asarray(row["used"]) == 1) and dft.max() < row["max_dipole_e_per_A"]  # the fixture: none left out
+    ax = draw_parity(row).axes[0]
+    assert "left out" not in legend_texts(ax)  # no hollow point to name
+    low, high = ax.get_xlim()
+    assert high > row["max_dipole_e_per_A"] and low < -row["max_dipole_e_per_A"]  # the cut within the axes
+    shaded = [p for p in ax.patches if p.get_label().startswith("|μ_DFT| ≥")]
+    assert len(shaded) == 1 and shaded[0].get_x() < high
+    far = draw_parity({**row, "max_dipole_e_per_A": 20 * dft.max()}).axes[0]  # a cut far beyond the data
+    assert not far.patches and not any(t.startswith("|μ_DFT|") for t in legend_texts(far))
+    assert f"{20 * dft.max():g} e/Å" in far.get_title() and far.get_xlim()[1] < 2 * dft.max()
+
+
+def test_band_edges_ring_metallized_runs_and_keep_markers_inside(files):
+    rows = read_rows(files["all"], "gap")[:1]
+    fig = draw_band_edges([{**rows[0], "metallized": 1}])
+    ax_e = fig.axes[0]
+    assert fig.get_suptitle().startswith("1 run, 1 metallized")
+    ring, vbm = line(ax_e, "metallized"), line(ax_e, "VBM")
+    assert ring.get_marker() == "o" and ring.get_markerfacecolor() == "none"  # the VBM/CBM triangle shows inside
+    assert ring.get_markersize() > vbm.get_markersize()
+    low, high = ax_e.get_ylim()
+    edges = [rows[0]["vbm_eV"], rows[0]["cbm_eV"], 0.0]
+    assert low < min(edges) - 0.08 * (max(edges) - min(edges)) and high > max(edges) + 0.08 * (max(edges) - min(edges))
+
+
+def test_threshold_lines_and_regions_are_labelled_in_volts(files):
+    row = read_rows(files["all"], "dipole")[0]
+    texts = legend_texts(draw_dipole_distribution(row).axes[0])
+    assert f"|μ_z|/ε0 > E_gap/e = {row['gap_eV']:g} V" in texts
+    if POTENTIAL is not None:
+        rows = [{**r, "gap_eV": 4.45} for r in read_rows(files["all"], "potential")]
+        assert "ΔV = E_gap/e = 4.45 V" in legend_texts(draw_potential_vs_cell(rows).axes[0])
+
+
+def test_no_text_smaller_than_7_points(files):
+    from matplotlib.text import Text
+
+    for draw, data in [*one_panel_calls(files).values(), *panel_calls(files).values()]:
+        fig = draw(data)
+        small = [(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text) if t.get_visible() and t.get_text()
+                 and t.get_fontsize() < 7]
+        assert not small, (draw.__name__, small)
+
+
+def contrast(a, b) -> float:
+    """WCAG contrast ratio of two colours (relative luminance of linearised sRGB)."""
+    from matplotlib.colors import to_rgb
+
+    def luminance(colour) -> float:
+        c = np.array(to_rgb(colour))
+        c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return float(c @ [0.2126, 0.7152, 0.0722])
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_lines_over_shaded_regions_stand_out(files):
+    for ax in draw_field_response(read_rows(files["all"], "field_profile")[0]).axes:
+        shades = {p.get_facecolor()[:3] for p in ax.patches}
+        assert shades and ax.lines
+        for data_line in [ln for ln in ax.lines if ln.get_label().startswith("Δ")]:
+            assert all(contrast(data_line.get_color(), s) >= 3 for s in shades), data_line.get_label()
+    ax = draw_dipole_profile(read_rows(files["all"], "dipole")[0]).axes[0]
+    (band,) = ax.collections
+    assert contrast(line(ax, "mean").get_color(), band.get_facecolor()[0][:3]) >= 3
 
 
 def test_every_shaded_region_is_in_the_legend(files):
@@ -586,3 +665,18 @@ def test_figure_of_panels_drawn_into_a_given_subfigure(files, name, tmp_path):
     check_file(save_figure(fig, tmp_path / f"{name}.png"))
     with pytest.raises(DftpostError, match="has 1 axes already"):
         draw(data, fig=Figure().add_subplot().figure)
+
+
+@needs_potential
+def test_potential_violins_are_in_the_legend(files):
+    ax = draw_potential_vs_cell(read_rows(files["all"], "potential")).axes[0]
+    assert ax.collections and "distribution over frames" in legend_texts(ax)
+
+
+def test_charge_density_ticks_in_powers_of_ten(files):
+    fig = draw_field_response(read_rows(files["all"], "field_profile")[0])
+    fig.draw_without_rendering()
+    ax_rho = fig.axes[1]
+    assert "10^{-4}" in ax_rho.yaxis.get_offset_text().get_text().replace("\u2212", "-")  # Δρ ~ 2e-4 e/Å³: ticks 2, 1, 0, ... × 10⁻⁴
+    ticks = [re.sub(r"[$}]|\\mathdefault\{", "", t.get_text()).replace("\u2212", "-") for t in ax_rho.get_yticklabels()]
+    assert all(abs(float(t)) < 10 for t in ticks if t), ticks

@@ -24,7 +24,7 @@ def _bin_edges(values: np.ndarray, width: float) -> np.ndarray:
 def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005, *,
                     fig: Figure | SubFigure | None = None) -> Figure:
     """Water VBM and CBM (eV vs E_F) of every run against its total dipole μ_z (e/Å), metallized
-    runs marked, the μ_z histogram behind (runs, right axis); below, the gap per run and its mean
+    runs ringed, the μ_z histogram behind (runs, right axis); below, the gap per run and its mean
     ± std in μ_z bins of ``bin_width_e_per_A`` (by :func:`~dftpost.analysis.bandedges.gap_by_dipole`,
     as ``dftpost summary``) (paper Fig. 2c).
 
@@ -54,15 +54,16 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005, *,
     ax_e.patch.set_visible(False)
     ax_e.plot(mu, vbm, "v", color=COLOURS["vbm"], label="VBM")
     ax_e.plot(mu, cbm, "^", color=COLOURS["cbm"], label="CBM")
-    if metallized.any():
-        ax_e.plot(np.r_[mu[metallized], mu[metallized]], np.r_[vbm[metallized], cbm[metallized]], "x",
-                  color=COLOURS["metallized"], ms=7, label="metallized")
+    if metallized.any():  # a ring around each edge, which stays visible inside it
+        ax_e.plot(np.r_[mu[metallized], mu[metallized]], np.r_[vbm[metallized], cbm[metallized]], "o", mfc="none",
+                  color=COLOURS["metallized"], ms=9, mew=0.8, label="metallized")
+    ax_e.margins(y=0.1)  # markers whole inside the axes
     ax_e.axhline(0.0, color=COLOURS["fermi"], ls="--", lw=0.8, label="E_F")
     reference = np.array([r.get("reference_eV", np.nan) for r in rows], float)
     if np.any(np.isfinite(reference) & (reference != 0.0)):  # water alone: metallized is judged by mid-gap
         ax_e.plot(mu, reference, "_", color=COLOURS["fermi"], ms=8, label="reference")
     ax_e.set_ylabel("band edge − E_F (eV)")
-    fig.suptitle(f"{len(rows)} runs, {int(metallized.sum())} metallized", fontsize=STYLE["axes.titlesize"])
+    fig.suptitle(f"{len(rows)} run{'' if len(rows) == 1 else 's'}, {int(metallized.sum())} metallized", fontsize=STYLE["axes.titlesize"])
     handles, labels = ax_e.get_legend_handles_labels()
     ax_e.legend(handles + [bars], labels + [bars.get_label()], loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3,
                 fontsize=7, handletextpad=0.3, columnspacing=1.0)

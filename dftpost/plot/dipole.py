@@ -91,7 +91,7 @@ def draw_dipole_distribution(row: dict, *, ax: Axes | None = None) -> Figure:
     fig, ax = _figure_and_axes(ax)
     ax.stairs(counts, edges, fill=True, color=COLOURS["dipole"], alpha=0.8, label=f"{int(counts.sum())} frames")
     low, high = min(edges[0], -1.15 * threshold), max(edges[-1], 1.15 * threshold)
-    ax.axvspan(low, -threshold, fc=COLOURS["breakdown"], **_BREAKDOWN_EDGE, zorder=0, label=f"|μ_z|/ε0 > {gap:g} eV")
+    ax.axvspan(low, -threshold, fc=COLOURS["breakdown"], **_BREAKDOWN_EDGE, zorder=0, label=f"|μ_z|/ε0 > E_gap/e = {gap:g} V")
     ax.axvspan(threshold, high, fc=COLOURS["breakdown"], **_BREAKDOWN_EDGE, zorder=0)
     ax.set_xlim(low, high)
     ax.set_xlabel("total dipole μ_z (e/Å)")
@@ -161,7 +161,7 @@ def draw_sigma_vs_thickness(rows: Sequence[dict], *, ax: Axes | None = None) -> 
     fig, ax = _figure_and_axes(ax)
     ax.plot(thickness[order], sigma[order], "o-", color=COLOURS["dipole"])
     for i in order:
-        ax.annotate(_run_label(rows[i]["run"]), (thickness[i], sigma[i]), textcoords="offset points", xytext=(4, 4), fontsize=6)
+        ax.annotate(_run_label(rows[i]["run"]), (thickness[i], sigma[i]), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ax.set_xlabel("water thickness (Å)")
     ax.set_ylabel("σ of the total dipole μ_z (e/Å)")
     _potential_axis(ax, "y", "σ/ε0 (V)")

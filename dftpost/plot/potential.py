@@ -42,13 +42,14 @@ def draw_potential_vs_cell(rows: Sequence[dict], *, ax: Axes | None = None) -> F
     spread = [i for i, d in enumerate(data) if d.size > 1 and np.ptp(d) > 0]  # a violin needs a spread
     if spread:
         parts = ax.violinplot([data[i] for i in spread], positions[spread], widths=width, showextrema=False)
-        for body, i in zip(cast(list, parts["bodies"]), spread):  # matplotlib types the bodies as one Collection
-            body.set(facecolor=COLOURS["potential"], edgecolor="none", alpha=0.35, gid=f"violin {positions[i]:g}")
+        for k, (body, i) in enumerate(zip(cast(list, parts["bodies"]), spread)):  # matplotlib types the bodies as one Collection
+            body.set(facecolor=COLOURS["potential"], edgecolor="none", alpha=0.35, gid=f"violin {positions[i]:g}",
+                     label="distribution over frames" if k == 0 else None)
     ax.errorbar(positions, np.array([d.mean() for d in data]), np.array([d.std() for d in data]), fmt="o", color=COLOURS["potential"],
                 capsize=3, label="mean ± std")
     gaps = {float(r.get("gap_eV", np.nan)) for r in rows}
     if len(gaps) == 1 and math.isfinite(gap := gaps.pop()):
-        ax.axhline(gap, color=COLOURS["breakdown_line"], ls="--", lw=0.8, label=f"gap {gap:g} eV")
+        ax.axhline(gap, color=COLOURS["breakdown_line"], ls="--", lw=0.8, label=f"ΔV = E_gap/e = {gap:g} V")
     ax.set_xlabel("cell length Ω^(1/3) (Å)")
     ax.set_ylabel("ΔV over atoms (V)")
     sigmas = sorted({float(r.get("sigma_A", np.nan)) for r in rows})
@@ -76,17 +77,18 @@ def draw_field_response(row: dict, *, fig: Figure | SubFigure | None = None) -> 
                 label = f"{kind}: fitted region"
                 named.add(kind)
             ax.axvspan(r["low_A"], r["high_A"], color=_REGION_COLOURS.get(r["name"], "#f5f5f5"), lw=0, label=label)
-    ax_v.plot(_array(row, "z"), _array(row, "delta_v"), color="C0", label="ΔV (planar)")
-    ax_v.plot(row["z"], _array(row, "macroscopic_delta_v"), color="C1", ls="--", label="ΔV (macroscopic)")
+    ax_v.plot(_array(row, "z"), _array(row, "delta_v"), color=COLOURS["planar"], label="ΔV (planar)")
+    ax_v.plot(row["z"], _array(row, "macroscopic_delta_v"), color=COLOURS["macroscopic"], ls="--", label="ΔV (macroscopic)")
     ax_v.set_ylabel("ΔV (V)")
     ax_v.set_title(
         f"E = {row['applied_field_V_per_A']:.3g} V/Å; water {row['field_water_V_per_A']:.3g} V/Å, "
         f"screening {row['screening']:.2f}"
     )
     ax_v.legend(loc="best")
-    ax_rho.plot(row["z"], _array(row, "delta_rho"), color="C2", label="Δρ (planar)")
-    ax_rho.axhline(0.0, color="k", lw=0.5)
+    ax_rho.plot(row["z"], _array(row, "delta_rho"), color=COLOURS["charge"], label="Δρ (planar)")
+    ax_rho.axhline(0.0, color="0.5", lw=0.5)  # grey: not mistaken for Δρ
     ax_rho.set_ylabel("Δρ (e/Å³)")
+    ax_rho.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3), useMathText=True)  # 2×10⁻⁴, not 0.0002
     ax_rho.set_xlabel(f"{row['axis']} (Å)")
     ax_rho.legend(loc="best", fontsize=8)
     return _root(fig)

@@ -35,15 +35,21 @@ STYLE: dict = {
     "svg.hashsalt": "dftpost",  # reproducible SVG ids
 }
 
-#: One colour per quantity, the same in every figure.
+#: One colour per quantity, the same in every figure. The lines drawn over shaded regions (ΔV and
+#: Δρ over the fitted regions, μ_z(z) over its ± std band) keep a contrast ratio of at least 3
+#: (WCAG, graphics) against the shade; lines that share an axes also differ in line style or
+#: marker, for readers who do not tell their colours apart.
 COLOURS: dict[str, str] = {
     "O": "C3",
     "H": "C0",
     "vbm": "C0",
     "cbm": "C3",
     "gap": "0.2",
-    "dipole": "C2",
+    "dipole": "#1b7837",  # dark green: a contrast of 4 against the ± std band ("band") behind it
     "potential": "C4",
+    "planar": "C0",
+    "macroscopic": "C3",
+    "charge": "k",
     "band": "#bfe3bf",
     "breakdown": "#f5dada",
     "breakdown_line": "C3",
