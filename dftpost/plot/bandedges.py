@@ -32,6 +32,8 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005, *,
     ``metallized`` (scalars only; each run once, see :func:`read_rows`); ``reference_eV``, where
     it is not E_F (water alone: the middle of the gap), is marked too. Rows with
     ``vbm_vs_vacuum_eV``/``cbm_vs_vacuum_eV`` add a third panel: the edges against the vacuum level.
+
+    ``fig``: an empty Figure or SubFigure to lay the panels out in (default: a new figure); returns the Figure it is in.
     """
     if not rows:
         raise MissingInputError(None, "no gap rows to draw")

@@ -41,6 +41,8 @@ def draw_density(row: dict, *, ax: Axes | None = None) -> Figure:
 
     ``row``: a ``dipole`` row with ``z``, ``o_density`` and ``h_density``. The x range is cut to
     the occupied heights (3 Å margin); the lines hold the whole profile.
+
+    ``ax``: the Axes to draw into (default: a new figure); returns the Figure it is in.
     """
     z, o, h = _array(row, "z"), _array(row, "o_density"), _array(row, "h_density")
     fig, ax = _figure_and_axes(ax)
@@ -61,6 +63,8 @@ def draw_dipole_profile(row: dict, *, ax: Axes | None = None) -> Figure:
 
     ``row``: a ``dipole`` row with ``z``, ``mean_cumulative_dipole``, ``std_cumulative_dipole``
     (and ``o_density``/``h_density`` to cut the x range to the water).
+
+    ``ax``: the Axes to draw into (default: a new figure); returns the Figure it is in.
     """
     z = _array(row, "z")
     mean, std = _array(row, "mean_cumulative_dipole"), _array(row, "std_cumulative_dipole")
@@ -84,6 +88,8 @@ def draw_dipole_distribution(row: dict, *, ax: Axes | None = None) -> Figure:
     the breakdown region |μ|/ε0 > gap shaded (paper Fig. 1c).
 
     ``row``: a ``dipole`` row with ``histogram_counts``, ``histogram_edges`` and ``gap_eV``.
+
+    ``ax``: the Axes to draw into (default: a new figure); returns the Figure it is in.
     """
     counts, edges = _array(row, "histogram_counts"), _array(row, "histogram_edges")
     gap = float(_value(row, "gap_eV"))
@@ -120,6 +126,8 @@ def draw_census(row: dict, *, fig: Figure | SubFigure | None = None) -> Figure:
 
     ``row``: a ``dipole`` row with ``census`` (frames × :data:`~dftpost.analysis.dipole.CENSUS_SPECIES`)
     and ``frame_index`` (``time_ps`` optional). Each line's gid is its species name.
+
+    ``fig``: an empty Figure or SubFigure to lay the panels out in (default: a new figure); returns the Figure it is in.
     """
     census = _array(row, "census", int).reshape(-1, len(CENSUS_SPECIES))
     times = _frame_times_ps(row)
@@ -152,6 +160,8 @@ def draw_sigma_vs_thickness(rows: Sequence[dict], *, ax: Axes | None = None) -> 
 
     ``rows``: ``dipole`` rows with ``water_thickness_A`` and ``std_total_dipole_e_per_A``; the
     points are drawn in order of thickness.
+
+    ``ax``: the Axes to draw into (default: a new figure); returns the Figure it is in.
     """
     if not rows:
         raise MissingInputError(None, "no dipole rows to draw")
@@ -200,6 +210,8 @@ def draw_acf(dipole_rows: Sequence[dict] = (), potential_rows: Sequence[dict] = 
     information: up to ten integrated correlation times (at least 10 lags), at most a quarter of
     its series (beyond, few pairs of frames enter each lag). Its integrated time τ_int is a dotted
     vertical line; the grey band ±2/√N is the noise of an uncorrelated series of the same length.
+
+    ``ax``: the Axes to draw into (default: a new figure); returns the Figure it is in.
     """
     if not dipole_rows and not potential_rows:
         raise MissingInputError(None, "no dipole or potential rows to draw")

@@ -22,6 +22,8 @@ def draw_parity(row: dict, *, ax: Axes | None = None) -> Figure:
     The axes reach past the excluded range's edge when it lies within twice the largest dipole,
     so that the cut shows; otherwise the title names the cut. Only
     what is drawn is in the legend.
+
+    ``ax``: the Axes to draw into (default: a new figure); returns the Figure it is in.
     """
     lever, dft, used = (np.asarray(_value(row, k)) for k in ("lever", "dft_dipole", "used"))
     fitted = row["q_o_e"] * lever + row["intercept_e_per_A"]

@@ -28,6 +28,8 @@ def draw_pdos_map(row: dict, *, fig: Figure | SubFigure | None = None) -> Figure
     ``row``: a ``gap`` row with ``energies_eV``, ``z_bin_edges_A``, ``z_resolved_dos``
     (bins × energies), ``local_vbm_eV``, ``local_cbm_eV`` and ``water_dos``; ``substrate_dos``
     (a metal run) adds the substrate panel.
+
+    ``fig``: an empty Figure or SubFigure to lay the panels out in (default: a new figure); returns the Figure it is in.
     """
     from matplotlib.colors import PowerNorm
 

@@ -29,6 +29,8 @@ def draw_potential_vs_cell(rows: Sequence[dict], *, ax: Axes | None = None) -> F
     ``rows``: ``potential`` rows with ``cell_length_A`` and ``delta_v`` (``sigma_A``,
     ``self_term`` for the title; ``gap_eV``, when all rows share it, as a dashed line: the ΔV
     that closes the gap). The error-bar line holds the means in order of cell length.
+
+    ``ax``: the Axes to draw into (default: a new figure); returns the Figure it is in.
     """
     if not rows:
         raise MissingInputError(None, "no potential rows to draw")
@@ -65,7 +67,10 @@ def draw_potential_vs_cell(rows: Sequence[dict], *, ax: Axes | None = None) -> F
 @_styled
 def draw_field_response(row: dict, *, fig: Figure | SubFigure | None = None) -> Figure:
     """ΔV(z) (V) and Δρ(z) (e/Å³) of a field/no-field pair against z (Å) with the fitted regions
-    shaded (paper Fig. 2b). ``row``: a ``field_profile`` row with its arrays."""
+    shaded (paper Fig. 2b). ``row``: a ``field_profile`` row with its arrays.
+
+    ``fig``: an empty Figure or SubFigure to lay the panels out in (default: a new figure); returns the Figure it is in.
+    """
     regions = json.loads(_value(row, "parameters"))["regions"]
     fig, (ax_v, ax_rho) = _panels(fig, 2, 1, (5.5, 5.0), sharex=True)
     named = set()
