@@ -680,3 +680,29 @@ def test_charge_density_ticks_in_powers_of_ten(files):
     assert "10^{-4}" in ax_rho.yaxis.get_offset_text().get_text().replace("\u2212", "-")  # Δρ ~ 2e-4 e/Å³: ticks 2, 1, 0, ... × 10⁻⁴
     ticks = [re.sub(r"[$}]|\\mathdefault\{", "", t.get_text()).replace("\u2212", "-") for t in ax_rho.get_yticklabels()]
     assert all(abs(float(t)) < 10 for t in ticks if t), ticks
+
+
+def inside(inner, outer, pad: float = 0.5) -> bool:
+    """Whether a display-space bbox lies within another (pad in pixels)."""
+    return (inner.x0 >= outer.x0 - pad and inner.x1 <= outer.x1 + pad
+            and inner.y0 >= outer.y0 - pad and inner.y1 <= outer.y1 + pad)
+
+
+@needs_thickness
+def test_sigma_labels_stay_inside_the_axes(files):
+    fig = draw_sigma_vs_thickness(read_rows(files["all"], "dipole") + read_rows(files["thin"], "dipole"))
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    assert len(ax.texts) == 3
+    for text in ax.texts:
+        assert inside(text.get_window_extent(), ax.get_window_extent()), text.get_text()
+
+
+def test_acf_legend_of_several_trajectories_is_off_the_curves(files):
+    rows = read_rows(files["all"], "dipole") + read_rows(files["thin"], "dipole")
+    fig = draw_acf(rows)
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    assert len(legend_texts(ax)) > 5
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1  # right of the axes
+    assert inside(ax.get_legend().get_window_extent(), fig.bbox)  # and on the figure

@@ -170,8 +170,12 @@ def draw_sigma_vs_thickness(rows: Sequence[dict], *, ax: Axes | None = None) -> 
     order = np.argsort(thickness, kind="stable")
     fig, ax = _figure_and_axes(ax)
     ax.plot(thickness[order], sigma[order], "o-", color=COLOURS["dipole"])
-    for i in order:
-        ax.annotate(_run_label(rows[i]["run"]), (thickness[i], sigma[i]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    middle = 0.5 * (thickness.min() + thickness.max()), 0.5 * (sigma.min() + sigma.max())
+    for i in order:  # labels towards the middle, so that none runs off the axes
+        right, up = thickness[i] > middle[0], sigma[i] > middle[1]
+        ax.annotate(_run_label(rows[i]["run"]), (thickness[i], sigma[i]), textcoords="offset points",
+                    xytext=(-4 if right else 4, -4 if up else 4), ha="right" if right else "left",
+                    va="top" if up else "bottom", fontsize=7)
     ax.set_xlabel("water thickness (Å)")
     ax.set_ylabel("σ of the total dipole μ_z (e/Å)")
     _potential_axis(ax, "y", "σ/ε0 (V)")
@@ -210,6 +214,7 @@ def draw_acf(dipole_rows: Sequence[dict] = (), potential_rows: Sequence[dict] = 
     information: up to ten integrated correlation times (at least 10 lags), at most a quarter of
     its series (beyond, few pairs of frames enter each lag). Its integrated time τ_int is a dotted
     vertical line; the grey band ±2/√N is the noise of an uncorrelated series of the same length.
+    With more than two curves the legend stands beside the axes (a 6.8 inch wide figure).
 
     ``ax``: the Axes to draw into (default: a new figure); returns the Figure it is in.
     """
@@ -224,7 +229,8 @@ def draw_acf(dipole_rows: Sequence[dict] = (), potential_rows: Sequence[dict] = 
     steps = [_lag_step(r, times_of) for r, *_ in curves]
     in_ps = all(s is not None for s in steps)
     runs = list(dict.fromkeys(r["run"] for r, *_ in curves))  # one colour per trajectory when there are several
-    fig, ax = _figure_and_axes(ax)
+    beside = len(curves) > 2  # the legend of more curves goes beside the axes, off the curves (a wider figure)
+    fig, ax = _figure_and_axes(ax, (6.8, 3.4) if beside else (4.8, 3.4))
     longest, noise = 0.0, 0.0
     for (r, what, style, colour), step in zip(curves, steps):
         acf = _array(r, "acf")
@@ -246,5 +252,8 @@ def draw_acf(dipole_rows: Sequence[dict] = (), potential_rows: Sequence[dict] = 
     ax.set_xlim(0.0, longest or 1.0)
     ax.set_xlabel("lag τ (ps)" if in_ps else "lag τ (frames)")
     ax.set_ylabel("autocorrelation C(τ) (dimensionless)")
-    ax.legend(fontsize=7)
+    if beside:
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    else:
+        ax.legend(fontsize=7)
     return _root(fig)
