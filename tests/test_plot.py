@@ -706,3 +706,10 @@ def test_acf_legend_of_several_trajectories_is_off_the_curves(files):
     assert len(legend_texts(ax)) > 5
     assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1  # right of the axes
     assert inside(ax.get_legend().get_window_extent(), fig.bbox)  # and on the figure
+
+
+def test_band_edges_runs_show_over_the_bin_means(files):
+    ax_g = draw_band_edges(read_rows(files["all"], "gap")).axes[1]
+    runs = line(ax_g, "runs")
+    means = [ln for ln in ax_g.lines if ln is not runs]
+    assert runs.get_markerfacecolor() == "none" and all(runs.get_zorder() > m.get_zorder() for m in means)

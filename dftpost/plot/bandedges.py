@@ -70,7 +70,7 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005, *,
     ax_e.legend(handles + [bars], labels + [bars.get_label()], loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3,
                 fontsize=7, handletextpad=0.3, columnspacing=1.0)
     bins = gap_by_dipole(mu, gap, metallized, bin_width_e_per_A)
-    ax_g.plot(mu, gap, "o", color=COLOURS["histogram"], mec="0.5", label="runs")
+    ax_g.plot(mu, gap, "o", mfc="none", mec="0.45", zorder=3, label="runs")  # hollow, over the bin means: both show
     centre, mean, std = (np.array([b[k] for b in bins]) for k in ("centre_e_per_A", "mean_gap_eV", "std_gap_eV"))
     ax_g.errorbar(centre, mean, std,
                   fmt="s-", color=COLOURS["gap"], capsize=2, label=f"mean ± std per {bin_width_e_per_A:g} e/Å")
