@@ -4,6 +4,7 @@ stored data, the files against their format, and the command line's choices and 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -474,12 +475,90 @@ def test_cli_usage_errors(files, tmp_path):
     assert result.returncode == 0 and all(name in result.stdout for name in FIGURES)
 
 
+def legend_texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
 def test_parity_draws_left_out_frames_on_top_and_names_every_element(files):
-    ax = draw_parity(read_rows(files["all"], "charge_fit")[0]).axes[0]
+    row = read_rows(files["all"], "charge_fit")[0]
+    used = np.asarray(row["used"]).copy()
+    used[np.argmax(np.abs(row["dft_dipole"]))] = 0  # the largest dipole left out
+    ax = draw_parity({**row, "used": used}).axes[0]
     (left_out,) = [c for c in ax.collections if c.get_label() == "left out"]
     assert left_out.get_zorder() > max(p.get_zorder() for p in ax.patches)  # above the shaded range
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = legend_texts(ax)
     assert "fixed-charge = DFT" in labels and any(label.startswith("|μ_DFT| ≥") for label in labels)
+
+
+def test_parity_legend_lists_only_what_is_drawn(files):
+    row = read_rows(files["all"], "charge_fit")[0]
+    dft = np.abs(np.asarray(row["dft_dipole"], float))
+    assert np.all(np.asarray(row["used"]) == 1) and dft.max() < row["max_dipole_e_per_A"]  # the fixture: none left out
+    ax = draw_parity(row).axes[0]
+    assert "left out" not in legend_texts(ax)  # no hollow point to name
+    low, high = ax.get_xlim()
+    assert high > row["max_dipole_e_per_A"] and low < -row["max_dipole_e_per_A"]  # the cut within the axes
+    shaded = [p for p in ax.patches if p.get_label().startswith("|μ_DFT| ≥")]
+    assert len(shaded) == 1 and shaded[0].get_x() < high
+    far = draw_parity({**row, "max_dipole_e_per_A": 20 * dft.max()}).axes[0]  # a cut far beyond the data
+    assert not far.patches and not any(t.startswith("|μ_DFT|") for t in legend_texts(far))
+    assert f"{20 * dft.max():g} e/Å" in far.get_title() and far.get_xlim()[1] < 2 * dft.max()
+
+
+def test_band_edges_ring_metallized_runs_and_keep_markers_inside(files):
+    rows = read_rows(files["all"], "gap")[:1]
+    fig = draw_band_edges([{**rows[0], "metallized": 1}])
+    ax_e = fig.axes[0]
+    assert fig.get_suptitle().startswith("1 run, 1 metallized")
+    ring, vbm = line(ax_e, "metallized"), line(ax_e, "VBM")
+    assert ring.get_marker() == "o" and ring.get_markerfacecolor() == "none"  # the VBM/CBM triangle shows inside
+    assert ring.get_markersize() > vbm.get_markersize()
+    low, high = ax_e.get_ylim()
+    edges = [rows[0]["vbm_eV"], rows[0]["cbm_eV"], 0.0]
+    assert low < min(edges) - 0.08 * (max(edges) - min(edges)) and high > max(edges) + 0.08 * (max(edges) - min(edges))
+
+
+def test_threshold_lines_and_regions_are_labelled_in_volts(files):
+    row = read_rows(files["all"], "dipole")[0]
+    texts = legend_texts(draw_dipole_distribution(row).axes[0])
+    assert f"|μ_z|/ε0 > E_gap/e = {row['gap_eV']:g} V" in texts
+    if POTENTIAL is not None:
+        rows = [{**r, "gap_eV": 4.45} for r in read_rows(files["all"], "potential")]
+        assert "ΔV = E_gap/e = 4.45 V" in legend_texts(draw_potential_vs_cell(rows).axes[0])
+
+
+def test_no_text_smaller_than_7_points(files):
+    from matplotlib.text import Text
+
+    for draw, data in [*one_panel_calls(files).values(), *panel_calls(files).values()]:
+        fig = draw(data)
+        small = [(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text) if t.get_visible() and t.get_text()
+                 and t.get_fontsize() < 7]
+        assert not small, (draw.__name__, small)
+
+
+def contrast(a, b) -> float:
+    """WCAG contrast ratio of two colours (relative luminance of linearised sRGB)."""
+    from matplotlib.colors import to_rgb
+
+    def luminance(colour) -> float:
+        c = np.array(to_rgb(colour))
+        c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return float(c @ [0.2126, 0.7152, 0.0722])
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_lines_over_shaded_regions_stand_out(files):
+    for ax in draw_field_response(read_rows(files["all"], "field_profile")[0]).axes:
+        shades = {p.get_facecolor()[:3] for p in ax.patches}
+        assert shades and ax.lines
+        for data_line in [ln for ln in ax.lines if ln.get_label().startswith("Δ")]:
+            assert all(contrast(data_line.get_color(), s) >= 3 for s in shades), data_line.get_label()
+    ax = draw_dipole_profile(read_rows(files["all"], "dipole")[0]).axes[0]
+    (band,) = ax.collections
+    assert contrast(line(ax, "mean").get_color(), band.get_facecolor()[0][:3]) >= 3
 
 
 def test_every_shaded_region_is_in_the_legend(files):
@@ -497,3 +576,139 @@ def test_census_says_which_species_never_occur(files):
     ax = draw_census(quiet).axes[1]
     assert all(t.get_text().endswith(": 0 in every frame") for t in ax.get_legend().get_texts())
     assert ax.get_ylim()[0] >= -0.5
+
+
+# ----------------------------------------------------------------------------- drawing into the caller's axes
+def one_panel_calls(files) -> dict[str, tuple]:
+    """The figures of one Axes and their data from all.h5 (and thin.h5 for the pooled ones)."""
+    dipole = read_rows(files["all"], "dipole")
+    calls = {
+        "density": (draw_density, dipole[0]),
+        "dipole-profile": (draw_dipole_profile, dipole[0]),
+        "dipole-distribution": (draw_dipole_distribution, dipole[0]),
+        "acf": (draw_acf, dipole),
+        "parity": (draw_parity, read_rows(files["all"], "charge_fit")[0]),
+    }
+    if HAVE_THICKNESS:
+        calls["sigma-vs-thickness"] = (draw_sigma_vs_thickness, dipole + read_rows(files["thin"], "dipole"))
+    if POTENTIAL is not None:
+        calls["potential-vs-cell"] = (draw_potential_vs_cell, read_rows(files["all"], "potential"))
+    return calls
+
+
+def panel_calls(files) -> dict[str, tuple]:
+    """The figures of several panels and their data from all.h5."""
+    return {
+        "census": (draw_census, read_rows(files["all"], "dipole")[0]),
+        "pdos-map": (draw_pdos_map, read_rows(files["all"], "gap", run="water4_slab/nofield")[0]),
+        "band-edges": (draw_band_edges, read_rows(files["all"], "gap")),
+        "field-response": (draw_field_response, read_rows(files["all"], "field_profile")[0]),
+    }
+
+
+def is_empty(ax) -> bool:
+    return not ax.has_data() and not ax.texts and not ax.get_title() and not ax.get_xlabel() and ax.get_legend() is None
+
+
+def line_data(axes) -> list[np.ndarray]:
+    """The data of the lines, histograms (stairs) and scatter points of these axes, in drawing order."""
+    from matplotlib.collections import PathCollection
+    from matplotlib.patches import StepPatch
+
+    data = []
+    for ax in axes:
+        data += [line.get_xydata() for line in ax.lines]
+        data += [np.concatenate(p.get_data()[:2]) for p in ax.patches if isinstance(p, StepPatch)]
+        data += [np.asarray(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection)]
+    return data
+
+
+def test_every_draw_function_takes_ax_or_fig(files):
+    assert set(one_panel_calls(files)) | set(panel_calls(files)) == expected_figures()
+
+
+@pytest.mark.parametrize("name", ["density", "dipole-profile", "dipole-distribution", "acf", "parity",
+                                  "sigma-vs-thickness", "potential-vs-cell"])
+def test_one_panel_figure_drawn_into_a_given_axes(files, name):
+    from matplotlib.figure import Figure
+
+    calls = one_panel_calls(files)
+    if name not in calls:
+        pytest.skip(f"no data for {name} yet")
+    draw, data = calls[name]
+    fig = Figure()
+    axes = fig.subplots(2, 2)
+    assert draw(data, ax=axes[0, 1]) is fig  # the caller's figure, to save whole
+    assert axes[0, 1].has_data() and axes[0, 1].get_xlabel()
+    assert all(is_empty(ax) for ax in (axes[0, 0], axes[1, 0], axes[1, 1]))
+    alone = draw(data)
+    assert alone is not fig and len(line_data(alone.axes[:1])) > 0
+    for a, b in zip(line_data(alone.axes[:1]), line_data([axes[0, 1]]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["census", "pdos-map", "band-edges", "field-response"])
+def test_figure_of_panels_drawn_into_a_given_subfigure(files, name, tmp_path):
+    from matplotlib.figure import Figure
+
+    draw, data = panel_calls(files)[name]
+    fig = Figure(figsize=(12, 10), layout="constrained")
+    quarters = fig.subfigures(2, 2)
+    assert draw(data, fig=quarters[1, 0]) is fig
+    alone = draw(data)
+    assert len(quarters[1, 0].axes) == len(alone.axes) >= 2
+    assert all(not q.axes and not q.legends for q in (quarters[0, 0], quarters[0, 1], quarters[1, 1]))
+    assert len(line_data(alone.axes)) > 0
+    for a, b in zip(line_data(alone.axes), line_data(quarters[1, 0].axes), strict=True):
+        np.testing.assert_array_equal(a, b)
+    check_file(save_figure(fig, tmp_path / f"{name}.png"))
+    with pytest.raises(DftpostError, match="has 1 axes already"):
+        draw(data, fig=Figure().add_subplot().figure)
+
+
+@needs_potential
+def test_potential_violins_are_in_the_legend(files):
+    ax = draw_potential_vs_cell(read_rows(files["all"], "potential")).axes[0]
+    assert ax.collections and "distribution over frames" in legend_texts(ax)
+
+
+def test_charge_density_ticks_in_powers_of_ten(files):
+    fig = draw_field_response(read_rows(files["all"], "field_profile")[0])
+    fig.draw_without_rendering()
+    ax_rho = fig.axes[1]
+    assert "10^{-4}" in ax_rho.yaxis.get_offset_text().get_text().replace("\u2212", "-")  # Δρ ~ 2e-4 e/Å³: ticks 2, 1, 0, ... × 10⁻⁴
+    ticks = [re.sub(r"[$}]|\\mathdefault\{", "", t.get_text()).replace("\u2212", "-") for t in ax_rho.get_yticklabels()]
+    assert all(abs(float(t)) < 10 for t in ticks if t), ticks
+
+
+def inside(inner, outer, pad: float = 0.5) -> bool:
+    """Whether a display-space bbox lies within another (pad in pixels)."""
+    return (inner.x0 >= outer.x0 - pad and inner.x1 <= outer.x1 + pad
+            and inner.y0 >= outer.y0 - pad and inner.y1 <= outer.y1 + pad)
+
+
+@needs_thickness
+def test_sigma_labels_stay_inside_the_axes(files):
+    fig = draw_sigma_vs_thickness(read_rows(files["all"], "dipole") + read_rows(files["thin"], "dipole"))
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    assert len(ax.texts) == 3
+    for text in ax.texts:
+        assert inside(text.get_window_extent(), ax.get_window_extent()), text.get_text()
+
+
+def test_acf_legend_of_several_trajectories_is_off_the_curves(files):
+    rows = read_rows(files["all"], "dipole") + read_rows(files["thin"], "dipole")
+    fig = draw_acf(rows)
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    assert len(legend_texts(ax)) > 5
+    assert ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1  # right of the axes
+    assert inside(ax.get_legend().get_window_extent(), fig.bbox)  # and on the figure
+
+
+def test_band_edges_runs_show_over_the_bin_means(files):
+    ax_g = draw_band_edges(read_rows(files["all"], "gap")).axes[1]
+    runs = line(ax_g, "runs")
+    means = [ln for ln in ax_g.lines if ln is not runs]
+    assert runs.get_markerfacecolor() == "none" and all(runs.get_zorder() > m.get_zorder() for m in means)

@@ -7,6 +7,24 @@ notebook); :func:`save_figure` saves it in the format of the file suffix (``.png
 a dict of a table row's columns and per-row arrays, as :func:`read_rows` (or the analyses in
 :mod:`dftpost.batch`) give it.
 
+To draw into a figure of your own, give the figures of one panel an Axes, ``ax=``, and the figures
+of several panels (census, pdos-map, band-edges, field-response) an empty Figure or SubFigure,
+``fig=``, to lay their panels, colour bar, legend and title out in::
+
+    fig = Figure(layout="constrained")
+    left, right = fig.subfigures(1, 2)
+    draw_density(row, ax=left.add_subplot())
+    draw_pdos_map(gap_row, fig=right)
+    save_figure(fig, "fig1.pdf")
+
+A SubFigure rather than a list of Axes because these figures own their layout: shared axes, width
+ratios, a twin axis, the colour bar, a legend below the panels and a title over them. Every
+``draw_`` function returns the Figure it drew in (the caller's whole Figure when given ``ax`` or
+``fig``), so that ``save_figure(draw_...(...), path)`` works either way and a figure of several
+panels, which has no one Axes, returns the same kind of thing as the others. Without ``ax`` or
+``fig`` each draws a new figure of its own size. :data:`STYLE` applies to what the function draws;
+the caller's axes keep their own tick, label and title sizes.
+
 ====================  ====================================================  ==========  =============
 figure                what                                                  paper       table(s)
 ====================  ====================================================  ==========  =============

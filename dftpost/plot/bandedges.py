@@ -8,10 +8,10 @@ import numpy as np
 
 from ..analysis.bandedges import gap_by_dipole
 from ..errors import MissingInputError
-from .style import COLOURS, STYLE, _integer_ticks, _new_figure, _styled, _value
+from .style import COLOURS, STYLE, _integer_ticks, _panels, _root, _styled, _value
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with this module
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 
 def _bin_edges(values: np.ndarray, width: float) -> np.ndarray:
@@ -21,9 +21,10 @@ def _bin_edges(values: np.ndarray, width: float) -> np.ndarray:
 
 
 @_styled
-def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> Figure:
+def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005, *,
+                    fig: Figure | SubFigure | None = None) -> Figure:
     """Water VBM and CBM (eV vs E_F) of every run against its total dipole μ_z (e/Å), metallized
-    runs marked, the μ_z histogram behind (runs, right axis); below, the gap per run and its mean
+    runs ringed, the μ_z histogram behind (runs, right axis); below, the gap per run and its mean
     ± std in μ_z bins of ``bin_width_e_per_A`` (by :func:`~dftpost.analysis.bandedges.gap_by_dipole`,
     as ``dftpost summary``) (paper Fig. 2c).
 
@@ -31,6 +32,8 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
     ``metallized`` (scalars only; each run once, see :func:`read_rows`); ``reference_eV``, where
     it is not E_F (water alone: the middle of the gap), is marked too. Rows with
     ``vbm_vs_vacuum_eV``/``cbm_vs_vacuum_eV`` add a third panel: the edges against the vacuum level.
+
+    ``fig``: an empty Figure or SubFigure to lay the panels out in (default: a new figure); returns the Figure it is in.
     """
     if not rows:
         raise MissingInputError(None, "no gap rows to draw")
@@ -42,7 +45,7 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
     on_vacuum = {k: np.array([np.nan if r.get(k) is None else float(r[k]) for r in rows], float)
                  for k in ("vbm_vs_vacuum_eV", "cbm_vs_vacuum_eV")}
     vacuum = bool(np.isfinite(on_vacuum["vbm_vs_vacuum_eV"]).any())
-    fig, axes = _new_figure(3 if vacuum else 2, 1, size=(4.8, 7.2 if vacuum else 5.2), sharex=True)
+    fig, axes = _panels(fig, 3 if vacuum else 2, 1, (4.8, 7.2 if vacuum else 5.2), sharex=True)
     ax_e, ax_g = axes[0], axes[1]
     ax_h = ax_e.twinx()
     counts, edges = np.histogram(mu, _bin_edges(mu, bin_width_e_per_A))
@@ -53,20 +56,21 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
     ax_e.patch.set_visible(False)
     ax_e.plot(mu, vbm, "v", color=COLOURS["vbm"], label="VBM")
     ax_e.plot(mu, cbm, "^", color=COLOURS["cbm"], label="CBM")
-    if metallized.any():
-        ax_e.plot(np.r_[mu[metallized], mu[metallized]], np.r_[vbm[metallized], cbm[metallized]], "x",
-                  color=COLOURS["metallized"], ms=7, label="metallized")
+    if metallized.any():  # a ring around each edge, which stays visible inside it
+        ax_e.plot(np.r_[mu[metallized], mu[metallized]], np.r_[vbm[metallized], cbm[metallized]], "o", mfc="none",
+                  color=COLOURS["metallized"], ms=9, mew=0.8, label="metallized")
+    ax_e.margins(y=0.1)  # markers whole inside the axes
     ax_e.axhline(0.0, color=COLOURS["fermi"], ls="--", lw=0.8, label="E_F")
     reference = np.array([r.get("reference_eV", np.nan) for r in rows], float)
     if np.any(np.isfinite(reference) & (reference != 0.0)):  # water alone: metallized is judged by mid-gap
         ax_e.plot(mu, reference, "_", color=COLOURS["fermi"], ms=8, label="reference")
     ax_e.set_ylabel("band edge − E_F (eV)")
-    fig.suptitle(f"{len(rows)} runs, {int(metallized.sum())} metallized", fontsize=STYLE["axes.titlesize"])
+    fig.suptitle(f"{len(rows)} run{'' if len(rows) == 1 else 's'}, {int(metallized.sum())} metallized", fontsize=STYLE["axes.titlesize"])
     handles, labels = ax_e.get_legend_handles_labels()
     ax_e.legend(handles + [bars], labels + [bars.get_label()], loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=3,
                 fontsize=7, handletextpad=0.3, columnspacing=1.0)
     bins = gap_by_dipole(mu, gap, metallized, bin_width_e_per_A)
-    ax_g.plot(mu, gap, "o", color=COLOURS["histogram"], mec="0.5", label="runs")
+    ax_g.plot(mu, gap, "o", mfc="none", mec="0.45", zorder=3, label="runs")  # hollow, over the bin means: both show
     centre, mean, std = (np.array([b[k] for b in bins]) for k in ("centre_e_per_A", "mean_gap_eV", "std_gap_eV"))
     ax_g.errorbar(centre, mean, std,
                   fmt="s-", color=COLOURS["gap"], capsize=2, label=f"mean ± std per {bin_width_e_per_A:g} e/Å")
@@ -79,4 +83,4 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005) -> F
         ax_v.set_ylabel("band edge − E_vac (eV)")
         ax_v.legend(fontsize=7)
     axes[-1].set_xlabel("total dipole μ_z (e/Å)")
-    return fig
+    return _root(fig)

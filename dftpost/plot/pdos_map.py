@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import MissingInputError
-from .style import COLOURS, _array, _new_figure, _run_label, _styled
+from .style import COLOURS, _array, _panels, _root, _run_label, _styled
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with this module
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 
 @_styled
-def draw_pdos_map(row: dict) -> Figure:
+def draw_pdos_map(row: dict, *, fig: Figure | SubFigure | None = None) -> Figure:
     """z-resolved water PDoS against height (Å) and energy relative to E_F (eV), with the water
     and the substrate DoS beside it on the same energy axis (paper Fig. 2a).
 
@@ -28,6 +28,8 @@ def draw_pdos_map(row: dict) -> Figure:
     ``row``: a ``gap`` row with ``energies_eV``, ``z_bin_edges_A``, ``z_resolved_dos``
     (bins × energies), ``local_vbm_eV``, ``local_cbm_eV`` and ``water_dos``; ``substrate_dos``
     (a metal run) adds the substrate panel.
+
+    ``fig``: an empty Figure or SubFigure to lay the panels out in (default: a new figure); returns the Figure it is in.
     """
     from matplotlib.colors import PowerNorm
 
@@ -47,7 +49,7 @@ def draw_pdos_map(row: dict) -> Figure:
     energy_edges = np.concatenate([[energies[0] - spacing[0] / 2], energies[:-1] + spacing / 2, [energies[-1] + spacing[-1] / 2]])
     ncols = 3 if has_substrate else 2
     widths = [3.2, 1.0, 1.0][:ncols]
-    fig, axes = _new_figure(1, ncols, size=(6.8 if has_substrate else 5.8, 3.9), sharey=True,
+    fig, axes = _panels(fig, 1, ncols, (6.8 if has_substrate else 5.8, 3.9), sharey=True,
                             gridspec_kw={"width_ratios": widths})
     ax = axes[0]
     mesh = ax.pcolormesh(edges, energy_edges, dos.T, shading="flat", norm=PowerNorm(0.5, vmin=0.0, vmax=max(dos.max(), 1e-12)))
@@ -87,4 +89,4 @@ def draw_pdos_map(row: dict) -> Figure:
     metallized = {1: ", metallized", 0: ""}.get(int(row.get("metallized", -1)), "")
     fig.suptitle(f"{_run_label(row['run'])}: water gap {gap:.2f} eV{metallized}")
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=7)
-    return fig
+    return _root(fig)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from ..units import EPSILON0_E_PER_V_A
 
 if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with this module
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 #: matplotlib rc parameters of every dftpost figure (column-width figures; PNG at 300 dpi, print quality).
 STYLE: dict = {
@@ -35,15 +35,21 @@ STYLE: dict = {
     "svg.hashsalt": "dftpost",  # reproducible SVG ids
 }
 
-#: One colour per quantity, the same in every figure.
+#: One colour per quantity, the same in every figure. The lines drawn over shaded regions (ΔV and
+#: Δρ over the fitted regions, μ_z(z) over its ± std band) keep a contrast ratio of at least 3
+#: (WCAG, graphics) against the shade; lines that share an axes also differ in line style or
+#: marker, for readers who do not tell their colours apart.
 COLOURS: dict[str, str] = {
     "O": "C3",
     "H": "C0",
     "vbm": "C0",
     "cbm": "C3",
     "gap": "0.2",
-    "dipole": "C2",
+    "dipole": "#1b7837",  # dark green: a contrast of 4 against the ± std band ("band") behind it
     "potential": "C4",
+    "planar": "C0",
+    "macroscopic": "C3",
+    "charge": "k",
     "band": "#bfe3bf",
     "breakdown": "#f5dada",
     "breakdown_line": "C3",
@@ -53,7 +59,7 @@ COLOURS: dict[str, str] = {
 }
 
 # a shaded range's outline, so that it shows in the legend and its bounds in the plot
-_BREAKDOWN_EDGE = {"ec": "#d08a8a", "lw": 0.8}
+_BREAKDOWN_EDGE: dict[str, Any] = {"ec": "#d08a8a", "lw": 0.8}
 
 FORMATS = ("png", "pdf", "svg")
 """File formats of the figures (the suffix of the path decides)."""
@@ -79,6 +85,28 @@ def _new_figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (4.8
 
     fig = Figure(figsize=size, layout="constrained")
     return fig, fig.subplots(nrows, ncols, **subplots)
+
+
+def _figure_and_axes(ax: Axes | None, size: tuple[float, float] = (4.8, 3.4)):
+    """The figure to draw a one-panel figure in and its Axes: ``ax`` (the caller's) and the
+    (sub)figure it is in, or a new figure of ``size`` (inches)."""
+    return _new_figure(size=size) if ax is None else (ax.figure, ax)
+
+
+def _panels(fig: Figure | SubFigure | None, nrows: int, ncols: int, size: tuple[float, float], **subplots):
+    """The (sub)figure to draw a figure of several panels in and its axes: the panels laid out in
+    ``fig`` (the caller's, which must be empty), or in a new figure of ``size`` (inches)."""
+    if fig is None:
+        return _new_figure(nrows, ncols, size, **subplots)
+    if fig.axes:
+        raise DftpostError(None, f"the figure to draw into has {len(fig.axes)} axes already: give an empty "
+                                 "Figure or SubFigure (fig.subfigures(...)) to draw a figure of several panels")
+    return fig, fig.subplots(nrows, ncols, **subplots)
+
+
+def _root(fig: Figure | SubFigure) -> Figure:
+    """The Figure a (sub)figure belongs to: what a ``draw_`` function returns, for :func:`save_figure`."""
+    return fig.figure
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: float | None = None) -> Path:
