@@ -6,10 +6,9 @@ from pathlib import Path
 
 import typer
 
-
 from .options import FRAMES, GAP, JSON, OUT, Q_O, R_OH_A, SCHEDULER, TIMESTEP, WORKERS, number, reflow, workers_or_all
 from .render import input_file
-from .trajectory import analyse_and_store, correlation_time, print_trajectory_summary, trajectory_summary
+from .trajectory import analyse_and_store, print_trajectory_summary
 
 
 @reflow
@@ -36,25 +35,9 @@ def dipole(
     Dipoles are e/Å (per area), potential steps V; correlation times in ps when the frames have
     times (--timestep-ps, or time_ps/time_fs in each frame's info), else in frames.
     """
-    from dftpost.analysis.dipole import CENSUS_SPECIES
-    from dftpost.batch import DIPOLE_SCHEMA, dipole_trajectory
+    from dftpost.analyses import DipoleAnalysis
 
     input_file(trajectory, "a trajectory file")
-    result, row = analyse_and_store("dipole", DIPOLE_SCHEMA, out, as_json, lambda on_frames: dipole_trajectory(
-        trajectory, index, q_o, r_oh, gap_ev, dz, origin, on_frames=on_frames, timestep_ps=timestep_ps,
-        workers=workers_or_all(workers), scheduler=scheduler))
-    summary_ = {
-        **trajectory_summary(row, out),
-        "q_o_e": q_o,
-        "mean_total_dipole_e_per_A": row["mean_total_dipole_e_per_A"],
-        "std_total_dipole_e_per_A": row["std_total_dipole_e_per_A"],
-        "sem_total_dipole_e_per_A": row["sem_total_dipole_e_per_A"],
-        "mean_potential_step_V": float(result.potential_step_V.mean()),
-        "breakdown_gap_eV": gap_ev,
-        "breakdown_fraction": row["breakdown_fraction"],
-        **correlation_time(row),
-        "acf_integrated_time_frames": row["acf_integrated_time_frames"],
-        "water_thickness_A": row["water_thickness_A"],
-        "species_counts": {s: float(result.census[:, k].mean()) for k, s in enumerate(CENSUS_SPECIES)},
-    }
-    print_trajectory_summary(summary_, row, out, as_json)
+    analysis = analyse_and_store("dipole", lambda on_frames: DipoleAnalysis(
+        trajectory, index, q_o, r_oh, gap_ev, dz, origin, timestep_ps, on_frames), out, as_json, workers_or_all(workers), scheduler)
+    print_trajectory_summary(analysis.to_json(out=out), out, as_json)

@@ -31,36 +31,20 @@ def field_profile_command(
     ΔV(z) and Δρ(z) between the runs without and with the field, the field in vacuum and in the
     water, the water's screening, metallic water and the induced dipole. Fields V/Å, dipole e·Å.
     """
-    from dftpost.batch import FIELD_SCHEMA, field_profile
+    from dftpost.analyses import FieldResponse
 
     try:
-        result, row = field_profile(run_no_field, run_field, "xyz".index(axis.value), include_applied.value, margin, window)
-        store_once(out, FIELD_SCHEMA, row)
+        analysis = FieldResponse(run_no_field, run_field, "xyz".index(axis.value), include_applied.value, margin, window).run()
+        store_once(out, analysis.schema, analysis.to_row())
         if plot is not None:
-            from dftpost.plot import field_response_figure
+            from dftpost.plot import save_figure
 
-            field_response_figure(row, plot)
+            save_figure(analysis.plot(), plot)
     except DftpostError as exc:
         fail(exc)
-    data = {
-        "run": row["run"],
-        "run_no_field": row["run_no_field"],
-        "applied_field_V_per_A": row["applied_field_V_per_A"],
-        "applied_added": bool(row["applied_added"]),
-        "applied_detected": row["applied_detected"],
-        "field_vacuum_V_per_A": [row["field_vacuum_below_V_per_A"], row["field_vacuum_above_V_per_A"]],
-        "field_water_V_per_A": row["field_water_V_per_A"],
-        "field_metal_V_per_A": row["field_metal_V_per_A"],
-        "screening": row["screening"],
-        "metallic_water": bool(row["metallic_water"]),
-        "induced_dipole_e_A": row["induced_dipole_e_A"],
-        "potential_step_V": row["potential_step_V"],
-        "dipole_step_V": row["dipole_step_V"],
-        "out": str(out),
-        "plot": None if plot is None else str(plot),
-    }
+    data = analysis.to_json(out=out, plot=plot)
     if as_json:
         print_json(data)
         return
-    print_quantities(f"field response of {row['run']} (without the field: {row['run_no_field']}) → {out}",
-                      {k: v for k, v in data.items() if v is not None or k != "plot"})
+    print_quantities(f"field response of {data['run']} (without the field: {data['run_no_field']}) → {out}",
+                     {k: v for k, v in data.items() if v is not None or k != "plot"})

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
 from dftpost.errors import DftpostError
 
-from .options import JSON, MAX_DIPOLE_E_PER_A, OUT, SCHEDULER, WORKERS, DipoleSource, number, plot_option, reflow, workers_or_all
+from .options import (
+    JSON,
+    MAX_DIPOLE_E_PER_A,
+    OUT,
+    SCHEDULER,
+    WORKERS,
+    DipoleSource,
+    number,
+    plot_option,
+    reflow,
+    workers_or_all,
+)
 from .render import fail, interrupted, print_json, say, stdout
 
 
@@ -34,28 +44,28 @@ def fit_charge_command(
     q_H = −q_O/2. Charges e, dipoles per area e/Å. Says which frames were left out and why. Exit
     status 1 when some run had no usable dipole (the fit uses the others), 2 for usage errors.
     """
-    from dftpost.batch import CHARGE_FIT_SCHEMA, fit_charge
-    from dftpost.parallel import stop_on_signals
+    from dftpost.analyses import ChargeFit
+    from dftpost.backends import backend_for, stop_on_signals
     from dftpost.store import ResultStore
 
     source = source.value
     try:
+        backend = backend_for(workers_or_all(workers), scheduler)  # a wrong scheduler fails before any work
         with stop_on_signals():
-            result, row = fit_charge(
-                paths, source, max_dipole, intercept, workers=workers_or_all(workers), scheduler=scheduler,
-                include_substrate=include_substrate,
-            )
+            analysis = ChargeFit(paths, source, max_dipole, intercept, include_substrate=include_substrate).run(backend)
         with ResultStore(out) as store:
-            store.append(CHARGE_FIT_SCHEMA, [row])
+            store.append(analysis.schema, analysis.to_rows())
         if plot is not None:
-            from dftpost.plot import parity_figure
+            from dftpost.plot import save_figure
 
-            parity_figure(row, plot)
+            save_figure(analysis.plot(), plot)
     except KeyboardInterrupt as exc:
         interrupted(exc, "no fit stored; run the same command again")
     except DftpostError as exc:
         fail(exc)
-    frames = json.loads(row["frames"])
+    result = analysis.results.fit
+    data = analysis.to_json(out=out)
+    frames = data["frames"]
     failed = 0
     for frame in frames:
         for warning in frame.get("warnings", []):
@@ -67,22 +77,6 @@ def fit_charge_command(
             say("left out:", f"{frame['run']}: {frame['rejected']}")
     if result.interval_note:
         say("warning:", result.interval_note, "yellow")
-    data = {
-        "q_O_e": result.q_o_e,
-        "q_O_stderr_e": result.q_o_stderr_e,
-        "q_O_ci95_e": list(result.q_o_ci95_e),
-        "intercept_e_per_A": result.intercept_e_per_A,
-        "r2": result.r2,
-        "rmse_e_per_A": result.rmse_e_per_A,
-        "n_used": result.n_used,
-        "n_rejected": result.n_rejected,
-        "max_dipole_e_per_A": max_dipole,
-        "source": source,
-        "include_substrate": include_substrate,
-        "interval_note": result.interval_note or None,
-        "frames": frames,
-        "out": str(out),
-    }
     if as_json:
         print_json(data)
     else:

@@ -10,7 +10,19 @@ from rich.text import Text
 
 from dftpost.errors import DftpostError
 
-from .options import BAND_EDGES, D_CUT, OUT, Q_O, SCHEDULER, WAIT, WORKERS, ThresholdMode, number, reflow, workers_or_all
+from .options import (
+    BAND_EDGES,
+    D_CUT,
+    OUT,
+    Q_O,
+    SCHEDULER,
+    WAIT,
+    WORKERS,
+    ThresholdMode,
+    number,
+    reflow,
+    workers_or_all,
+)
 from .render import err, fail, interrupted, print_json, run_names, say, show, stdout, table, usage
 
 
@@ -47,9 +59,9 @@ def gap(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from dftpost.analyses import GapAnalysis
     from dftpost.analysis.bandedges import BandEdgeParameters
-    from dftpost.batch import gap_batch
-    from dftpost.parallel import stop_on_signals
+    from dftpost.backends import backend_for, stop_on_signals
 
     try:
         params = BandEdgeParameters(
@@ -82,15 +94,15 @@ def gap(
         if row["status"] != "ok":
             failed += 1
         if as_json:
-            print_json({**_gap_json(row), "stored": False})
+            print_json({**GapAnalysis.run_json(row), "stored": False})
         elif row["status"] != "ok":
             say("failed:", row["error"], "red")
         progress.advance(task)
 
     try:
+        backend = backend_for(workers_or_all(workers), scheduler)  # a wrong scheduler fails before any work
         with stop_on_signals(), progress:
-            rows = gap_batch(paths, out, params, dipole, workers_or_all(workers), force, finished, started, wait,
-                             scheduler)
+            rows = GapAnalysis(paths, params, dipole, out, force, finished, started, wait).run(backend).to_rows()
     except DftpostError as exc:
         fail(exc)
     except KeyboardInterrupt as exc:
@@ -98,7 +110,7 @@ def gap(
     before = _stored_before(paths, out, {row["run"] for row in rows}) if n_stored_before else []
     if as_json:
         for row in before:
-            print_json({**_gap_json(row), "stored": True})
+            print_json({**GapAnalysis.run_json(row), "stored": True})
     elif rows or before:
         _print_gap_table(rows, before, out)
     raise typer.Exit(code=1 if failed else 0)
@@ -107,56 +119,16 @@ def gap(
 def _stored_before(paths: list[Path], out: Path, analysed: set[str]) -> list[dict]:
     """The newest stored row of every run below ``paths`` not analysed now: the batch left
     those out because they are stored with the same inputs."""
-    from dftpost.batch import GAP_SCHEMA
+    from dftpost.analyses.gap import GAP_SCHEMA, SPIN_EDGES
     from dftpost.io.rundir import find_run_dirs
     from dftpost.store import latest_rows
 
     try:
         runs = [str(r) for r in find_run_dirs(paths)]
-        return list(latest_rows(out, GAP_SCHEMA.name, [run for run in runs if run not in analysed]).values())
+        wanted = [run for run in runs if run not in analysed]
+        return list(latest_rows(out, GAP_SCHEMA.name, wanted, arrays=SPIN_EDGES).values())
     except DftpostError as exc:
         fail(exc)
-
-
-def _gap_json(row: dict) -> dict:
-    keys = (
-        "run",
-        "status",
-        "vbm_eV",
-        "cbm_eV",
-        "gap_eV",
-        "metallized",
-        "dipole_e_per_A",
-        "dipole_source",
-        "fermi_level_eV",
-        "reference_eV",
-        "reference",
-        "verdict_basis",
-        "water_homo_eV",
-        "water_lumo_eV",
-        "n_water_atoms",
-        "n_water_atoms_above_substrate",
-        "n_water_atoms_below_substrate",
-        "n_substrate_atoms",
-        "vacuum_level_eV",
-        "vacuum_level_upper_eV",
-        "vacuum_level_lower_eV",
-        "vacuum_side",
-        "work_function_eV",
-        "vbm_vs_vacuum_eV",
-        "cbm_vs_vacuum_eV",
-        "z_resolved_note",
-        "code",
-        "input_hash",
-    )
-    out = {k: row.get(k) for k in keys}
-    for key in ("vbm_by_spin_eV", "cbm_by_spin_eV"):  # null for a closed shell
-        value = row.get(key)
-        out[key] = None if value is None or len(value) == 0 else [float(v) for v in value]
-    out["metallized"] = None if row.get("metallized") in (None, -1) else bool(row["metallized"])
-    if row.get("status") != "ok":
-        out["error"] = row.get("error", "")
-    return out
 
 
 def _vacuum_cell(row: dict) -> str:

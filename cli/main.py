@@ -16,6 +16,7 @@ import typer
 
 from dftpost import __version__
 
+from .density import density
 from .dipole import dipole
 from .field_profile import field_profile_command
 from .fit_charge import fit_charge_command
@@ -54,6 +55,7 @@ for name, command in {
     "summary": summary,
     "dipole": dipole,
     "potential": potential,
+    "density": density,
     "field-profile": field_profile_command,
     "fit-charge": fit_charge_command,
     "generate": generate,

@@ -152,7 +152,7 @@ WAIT = number(0.0, "--wait", unit="s", lo=0, hi=86400, help="How long to wait fo
 
 def workers_or_all(workers: int | None) -> int:
     """--workers, or every core available to this process when it is not given."""
-    from dftpost.parallel import default_workers
+    from dftpost.backends import default_workers
 
     return workers or default_workers()
 

@@ -6,10 +6,23 @@ from pathlib import Path
 
 import typer
 
-
-from .options import FRAMES, GAP, JSON, OUT, Q_O, SCHEDULER, SIGMA_A, TIMESTEP, TOLERANCE_V, WORKERS, number, reflow, workers_or_all
+from .options import (
+    FRAMES,
+    GAP,
+    JSON,
+    OUT,
+    Q_O,
+    SCHEDULER,
+    SIGMA_A,
+    TIMESTEP,
+    TOLERANCE_V,
+    WORKERS,
+    number,
+    reflow,
+    workers_or_all,
+)
 from .render import input_file
-from .trajectory import analyse_and_store, correlation_time, print_trajectory_summary, trajectory_summary
+from .trajectory import analyse_and_store, print_trajectory_summary
 
 
 @reflow
@@ -34,26 +47,10 @@ def potential(
     ΔV = max − min per frame, its distribution and autocorrelation. Potentials V, lengths Å;
     correlation times in ps when the frames have times, else in frames.
     """
-    from dftpost.batch import POTENTIAL_SCHEMA, potential_trajectory
+    from dftpost.analyses import PotentialAnalysis
 
     input_file(trajectory, "a trajectory file")
-    result, row = analyse_and_store("potential", POTENTIAL_SCHEMA, out, as_json, lambda on_frames: potential_trajectory(
-        trajectory, index, q_o, sigma, tolerance, self_term, intermolecular, gap_ev, on_frames=on_frames,
-        timestep_ps=timestep_ps, workers=workers_or_all(workers), scheduler=scheduler))
-    summary_ = {
-        **trajectory_summary(row, out),
-        "q_o_e": q_o,
-        "sigma_A": sigma,
-        "self_term": self_term,
-        "intermolecular": intermolecular,
-        "tolerance_V": tolerance,
-        "cell_length_A": row["cell_length_A"],
-        "delta_v_V": result.delta_v_V.tolist(),
-        "mean_delta_v_V": row["mean_delta_v_V"],
-        "std_delta_v_V": row["std_delta_v_V"],
-        "sem_delta_v_V": row["sem_delta_v_V"],
-        "gap_eV": gap_ev,
-        "exceeds_gap_fraction": row["exceeds_gap_fraction"],
-        **correlation_time(row),
-    }
-    print_trajectory_summary(summary_, row, out, as_json)
+    analysis = analyse_and_store("potential", lambda on_frames: PotentialAnalysis(
+        trajectory, index, q_o, sigma, tolerance, self_term, intermolecular, gap_ev, timestep_ps, on_frames),
+        out, as_json, workers_or_all(workers), scheduler)
+    print_trajectory_summary(analysis.to_json(out=out), out, as_json)

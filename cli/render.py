@@ -170,6 +170,9 @@ QUANTITIES = {
     "induced_dipole_e_A": ("induced dipole", "e·Å"),
     "potential_step_V": ("step of ΔV across the slab", "V"),
     "dipole_step_V": ("  from the induced dipole", "V"),
+    "element": ("element", ""),
+    "dz_A": ("bin width asked for", "Å"),
+    "mean_atoms": ("atoms of the element per frame", ""),
     "plot": ("figure", ""),
 }
 

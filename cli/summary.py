@@ -19,10 +19,10 @@ def summary(
     bin_width: float = number(0.005, "--bin-width", unit="e/Å", lo=1e-4, hi=1.0, help="Width of the dipole bins."),
 ) -> None:
     """Counts, metallized fraction and water gaps binned by the total dipole (paper Fig. 2c)."""
-    from dftpost.batch import gap_summary
+    from dftpost.analyses import GapAnalysis
 
     try:
-        data = gap_summary(results, bin_width)
+        data = GapAnalysis.summary(results, bin_width)
     except DftpostError as exc:
         fail(exc)
     if as_json:

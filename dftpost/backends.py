@@ -610,9 +610,12 @@ def _start_dask(spec: DaskScheduler, workers: int):
         # does the same in workers started later.
         with _ignoring(signal.SIGINT):
             if spec.kind == "local":
+                # CRITICAL: a cluster made here and closed at Ctrl-C logs heartbeat and
+                # connection errors of its dying workers (tracebacks, at ERROR); dftpost reports
+                # every failure of the work itself
                 cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                    host="127.0.0.1", dashboard_address=None,
-                                                   scheduler_kwargs=_NO_FIXED_PORT, silence_logs=logging.ERROR)
+                                                   scheduler_kwargs=_NO_FIXED_PORT, silence_logs=logging.CRITICAL)
             elif spec.kind == "cluster":
                 module_name, _, attr = str(spec.cluster_class).rpartition(".")
                 cluster = getattr(importlib.import_module(module_name), attr)(**spec.kwargs)

@@ -63,6 +63,7 @@ import resource
 import shutil
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -327,10 +328,12 @@ def read_table(path: str | Path, table: str) -> dict[str, np.ndarray]:
             return {name: _read(group[name], n) for name in _stored_schema(group).columns}
 
 
-def latest_rows(path: str | Path, table: str, runs: list[str] | None = None) -> dict[str, dict]:
+def latest_rows(path: str | Path, table: str, runs: list[str] | None = None,
+                arrays: Iterable[str] = ()) -> dict[str, dict]:
     """The latest committed row (the last appended) of each run of ``table``, keyed by the value
     of its "run" column: column name → Python value (str, int, float, bool) in the column's units,
-    the values :func:`read_table` gives (per-row arrays: :func:`read_arrays`).
+    the values :func:`read_table` gives, and the per-row arrays named in ``arrays`` (numpy arrays,
+    as :func:`read_arrays` gives them).
 
     ``runs``: only these runs, in this order (those without a row left out); default every run
     stored, in the order of their latest rows. A run analysed again with other inputs or
@@ -339,7 +342,13 @@ def latest_rows(path: str | Path, table: str, runs: list[str] | None = None) -> 
     columns = {name: values.tolist() for name, values in read_table(path, table).items()}
     latest = {run: i for i, run in enumerate(columns["run"])}
     wanted = sorted(latest, key=latest.get) if runs is None else [run for run in runs if run in latest]
-    return {run: {name: values[latest[run]] for name, values in columns.items()} for run in wanted}
+    rows = {run: {name: values[latest[run]] for name, values in columns.items()} for run in wanted}
+    names = list(arrays)
+    if names:
+        for run, row in rows.items():
+            stored = read_arrays(path, table, latest[run])
+            row.update({name: stored[name] for name in names if name in stored})
+    return rows
 
 
 def read_arrays(path: str | Path, table: str, row_index: int) -> dict[str, np.ndarray]:

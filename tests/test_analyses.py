@@ -131,3 +131,28 @@ def test_to_row_of_a_batch_says_to_use_rows():
     analysis = GapAnalysis.from_rows([{"run": "a", "status": "ok"}, {"run": "b", "status": "ok"}])
     with pytest.raises(Exception, match="holds 2 rows"):
         analysis.to_row()
+
+
+def test_every_analysis_draws_into_the_users_figure(box, tmp_path):
+    """One-panel figures go on the Axes given, figures of several panels into the SubFigure given;
+    the other cells of the user's 2×2 grid stay empty; the wrong kind is a clear error."""
+    from matplotlib.figure import Figure
+
+    from dftpost.errors import DftpostError
+
+    one = [DipoleAnalysis(SLAB, "::4").run(), PotentialAnalysis(box, tolerance_V=1e-3).run(),
+           ChargeFit([CP2K / "water4_frames"]).run()]
+    several = [FieldResponse(CP2K / "water4_slab/nofield", CP2K / "water4_slab/field").run(),
+               GapAnalysis([CP2K / "water4_slab"]).run()]
+    for analysis in one:
+        fig = Figure()
+        axes = fig.subplots(2, 2)
+        assert analysis.plot(axes[0, 1]) is fig
+        assert axes[0, 1].has_data() and not any(a.has_data() for a in (axes[0, 0], axes[1, 0], axes[1, 1]))
+    for analysis in several:
+        fig = Figure()
+        cells = fig.subfigures(2, 2)
+        assert analysis.plot(fig=cells[1, 0]) is fig
+        assert cells[1, 0].axes and not any(c.axes for c in (cells[0, 0], cells[0, 1], cells[1, 1]))
+        with pytest.raises(DftpostError, match="several panels"):
+            analysis.plot(Figure().subplots())

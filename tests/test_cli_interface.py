@@ -20,6 +20,17 @@ from conftest import FIXTURES
 
 # command: [parameter name, flags, value type, default]
 PARAMETERS = {
+    'density': [  # added: the z-density of one element
+        ['trajectory', ['trajectory'], 'path', None],
+        ['out', ['--out', '-o'], 'path', 'results.h5'],
+        ['as_json', ['--json'], 'bool', False],
+        ['element', ['--element'], 'str', 'O'],
+        ['dz', ['--dz'], 'float', 0.1],
+        ['index', ['--index'], 'str', None],
+        ['workers', ['--workers', '-j', '-w'], 'int', None],
+        ['scheduler', ['--scheduler'], 'str', None],
+        ['plot', ['--plot'], 'path', None],
+    ],
     'dipole': [
         ['trajectory', ['trajectory'], 'path', None],
         ['out', ['--out', '-o'], 'path', 'results.h5'],
@@ -144,6 +155,7 @@ JSON_KEYS = {
     'summary': ['bin_width_e_per_A', 'file', 'gap_by_dipole', 'mean_gap_eV', 'metallized_fraction', 'n_failed', 'n_ok', 'n_runs'],
     'summary.gap_by_dipole': ['centre_e_per_A', 'count', 'mean_gap_eV', 'metallized_fraction', 'std_gap_eV'],
     'inspect': ['applied_field_V_per_A', 'cell_A', 'code', 'cubes', 'dipole_correction', 'fermi_level_eV', 'fermi_level_source', 'files', 'finished', 'formula', 'missing', 'n_atoms', 'path', 'pdos', 'program_version', 'warnings'],
+    'density': ['density_per_A3', 'density_sem_per_A3', 'dz_A', 'element', 'index', 'mean_atoms', 'n_frames', 'out', 'trajectory', 'z_A'],
     'dipole': ['acf_integrated_time', 'acf_integrated_time_frames', 'acf_integrated_time_units', 'breakdown_fraction', 'breakdown_gap_eV', 'index', 'mean_potential_step_V', 'mean_total_dipole_e_per_A', 'n_frames', 'out', 'q_o_e', 'sem_total_dipole_e_per_A', 'species_counts', 'std_total_dipole_e_per_A', 'trajectory', 'water_thickness_A'],
     'potential': ['acf_integrated_time', 'acf_integrated_time_units', 'cell_length_A', 'delta_v_V', 'exceeds_gap_fraction', 'gap_eV', 'index', 'intermolecular', 'mean_delta_v_V', 'n_frames', 'out', 'q_o_e', 'self_term', 'sem_delta_v_V', 'sigma_A', 'std_delta_v_V', 'tolerance_V', 'trajectory'],
     'field-profile': ['applied_added', 'applied_detected', 'applied_field_V_per_A', 'dipole_step_V', 'field_metal_V_per_A', 'field_vacuum_V_per_A', 'field_water_V_per_A', 'induced_dipole_e_A', 'metallic_water', 'out', 'plot', 'potential_step_V', 'run', 'run_no_field', 'screening'],
@@ -199,6 +211,7 @@ def test_usage_errors_exit_2(command, tmp_path):
         ["generate", "{d}/t.extxyz", "{d}/c", "--code", "vasp"],
         ["plot", "{d}/r.h5", "--format", "gif"],
         ["dipole", "{d}/t.extxyz", "--dz", "abc"],
+        ["density", "{d}/t.extxyz", "--element", "Qq"],
     ],
     ids=lambda a: " ".join(a[:1] + a[-2:]),
 )
@@ -251,6 +264,7 @@ def test_json_keys(trajectory, tmp_path):
     check("summary.gap_by_dipole", data["gap_by_dipole"][0])
     check("inspect", json.loads(run("inspect", cp2k / "water4_slab/field")))
     check("dipole", json.loads(run("dipole", trajectory, "--out", tmp_path / "d.h5", "--workers", "1")))
+    check("density", json.loads(run("density", trajectory, "--out", tmp_path / "d.h5", "--workers", "1")))
     check("potential", json.loads(run("potential", trajectory, "--out", tmp_path / "d.h5", "--workers", "1", "--tolerance", "1e-3")))
     check("field-profile", json.loads(run("field-profile", cp2k / "water4_slab/nofield", cp2k / "water4_slab/field", "--out", tmp_path / "f.h5")))
     data = json.loads(run("fit-charge", cp2k / "water4_frames", "--out", tmp_path / "c.h5", "--workers", "1"))

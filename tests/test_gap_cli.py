@@ -162,3 +162,37 @@ def test_worker_processes_started_from_the_source_checkout(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
+
+
+def test_json_gives_the_edges_per_spin_fresh_and_stored(monkeypatch, tmp_path):
+    """A spin-polarised run (the real closed-shell run as two channels, the down one moved by
+    0.4 eV) prints its edges per channel in gap --json, when analysed and when read back stored."""
+    from dataclasses import replace
+
+    from typer.testing import CliRunner
+
+    import dftpost.analyses.gap as gap_module
+    from dftpost.cli.main import app
+    from dftpost.dos import ProjectedDos
+
+    real_read_run = gap_module.read_run
+
+    def two_channels(path):
+        run = real_read_run(path)
+        pdos = run.pdos
+        eps = pdos.eigenvalues_eV[0]
+        return replace(run, pdos=ProjectedDos(
+            fermi_level_eV=pdos.fermi_level_eV, projections=pdos.projections,
+            values=np.concatenate([pdos.values, pdos.values]), eigenvalues_eV=np.stack([eps, eps + 0.4]),
+            occupations=np.concatenate([pdos.occupations, pdos.occupations]) / 2, spin_degeneracy=1))
+
+    monkeypatch.setattr(gap_module, "read_run", two_channels)
+    args = ["gap", str(CP2K_FIXTURE / "nofield"), "--out", str(tmp_path / "r.h5"), "--workers", "1", "--json"]
+    fresh = json.loads(CliRunner().invoke(app, args).stdout)
+    stored = json.loads(CliRunner().invoke(app, args).stdout)
+    assert not fresh["stored"] and stored["stored"]
+    for line in (fresh, stored):
+        up, down = line["vbm_by_spin_eV"]
+        assert down - up == pytest.approx(0.4, abs=0.05)  # the shift, within the search's grid
+        assert len(line["cbm_by_spin_eV"]) == 2
+    assert stored["vbm_by_spin_eV"] == fresh["vbm_by_spin_eV"]

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from contextlib import closing
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from ..errors import DftpostError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
     from ..store import TableSchema
 
@@ -151,8 +152,10 @@ class AnalysisBase(ABC):
         """The object ``dftpost <command> --json`` prints (before NaN becomes null); ``context``
         holds what the command adds (the results file ``out``, a figure path)."""
 
-    def plot(self, ax: Axes | None = None) -> Figure:
-        """The analysis's figure; on ``ax`` when given and the figure is one axes."""
+    def plot(self, ax: Axes | None = None, *, fig: Figure | SubFigure | None = None) -> Figure:
+        """The analysis's figure, returned as the whole Figure: a figure of one panel drawn on
+        ``ax`` when given, one of several panels into the empty ``fig`` (a Figure or SubFigure)
+        when given (as the ``draw_`` functions of :mod:`dftpost.plot`)."""
         raise DftpostError(None, f"{type(self).__name__} has no figure")
 
 
@@ -164,3 +167,19 @@ def now() -> str:
 def scalar(value: Any) -> Any:
     """A stored numpy scalar as the Python number a fresh row holds."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def one_panel(ax: Axes | None, fig: Figure | SubFigure | None) -> Axes | None:
+    """The Axes a figure of one panel is drawn on: ``ax``, or one made in the empty ``fig``, or
+    None (the figure makes its own)."""
+    if ax is not None and fig is not None:
+        raise DftpostError(None, "give ax or fig, not both")
+    return fig.subplots() if fig is not None else ax
+
+
+def several_panels(ax: Axes | None, fig: Figure | SubFigure | None, what: str) -> Figure | SubFigure | None:
+    """The empty ``fig`` a figure of several panels is drawn into (None: it makes its own);
+    an ``ax`` is refused, as one Axes cannot hold several panels."""
+    if ax is not None:
+        raise DftpostError(None, f"{what} has several panels: give an empty Figure or SubFigure as fig=, not ax=")
+    return fig

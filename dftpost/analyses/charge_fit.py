@@ -5,9 +5,10 @@ where the backend puts it, the fit made of them all in the runs' order."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,11 +22,11 @@ from ..io.files import new_digest
 from ..io.rundir import find_run_dirs, input_hash, read_run
 from ..run import Run
 from ..store import Column, TableSchema
-from .base import AnalysisBase, now, scalar
+from .base import AnalysisBase, now, one_panel, scalar
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 #: The ``charge_fit`` table: one row per fit of q_O over a set of runs.
 CHARGE_FIT_SCHEMA = TableSchema(
@@ -252,10 +253,8 @@ class ChargeFit(AnalysisBase):
             "out": str(out),
         }
 
-    def plot(self, ax: Axes | None = None) -> Figure:
-        """The parity plot of μ_DFT against q_O·s (:func:`dftpost.plot.draw_parity`)."""
-        if ax is not None:
-            raise DftpostError(None, "the parity figure draws its own axes: call plot() without ax")
+    def plot(self, ax: Axes | None = None, *, fig: Figure | SubFigure | None = None) -> Figure:
+        """The parity plot of μ_DFT against q_O·s (:func:`dftpost.plot.draw_parity`), on ``ax``."""
         from ..plot import draw_parity
 
-        return draw_parity(self.to_row())
+        return draw_parity(self.to_row(), ax=one_panel(ax, fig))

@@ -14,9 +14,10 @@ bin centres ``z`` are those of the first frame (Å above z = 0 of the cell).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase.data import atomic_numbers
@@ -24,13 +25,13 @@ from ase.data import atomic_numbers
 from ..analysis.geometry import area_normal_to, check_slab_cell, repeat_distance_z
 from ..errors import DftpostError, printable
 from ..store import Column, TableSchema
-from .base import now, scalar
+from .base import now, one_panel, scalar
 from .frames import FrameAnalysis, FrameWork
 
 if TYPE_CHECKING:
     from ase import Atoms
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 #: The ``density`` table: one row per trajectory and element.
 DENSITY_SCHEMA = TableSchema(
@@ -160,20 +161,20 @@ class DensityAnalysis(FrameAnalysis):
             "density_sem_per_A3": np.asarray(row["density_sem"], dtype=float).tolist(),
         }
 
-    def plot(self, ax: Axes | None = None) -> Figure:
+    def plot(self, ax: Axes | None = None, *, fig: Figure | SubFigure | None = None) -> Figure:
         """The profile with a ± one standard error band against z, on ``ax`` or a new figure."""
-        from ..plot import COLOURS, STYLE
-
         import matplotlib
+
+        from ..plot import COLOURS, STYLE
 
         row = self.to_row()
         z, rho, sem = (np.asarray(row[k], dtype=float) for k in ("z", "density", "density_sem"))
         with matplotlib.rc_context(STYLE):
+            ax = one_panel(ax, fig)
             if ax is None:
                 from matplotlib.figure import Figure
 
-                fig = Figure(figsize=(4.8, 3.4), layout="constrained")
-                ax = fig.subplots()
+                ax = Figure(figsize=(4.8, 3.4), layout="constrained").subplots()
             colour = COLOURS.get(str(row["element"]), COLOURS["O"])
             ax.fill_between(z, rho - sem, rho + sem, color=colour, alpha=0.3, lw=0, label="± standard error")
             ax.plot(z, rho, color=colour, label=str(row["element"]))

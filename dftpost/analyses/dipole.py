@@ -5,9 +5,10 @@ densities and the species census (:class:`DipoleAnalysis`)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,13 +18,13 @@ from ..analysis.geometry import repeat_distance_z
 from ..analysis.molecules import DEFAULT_R_OH
 from ..errors import DftpostError, printable
 from ..store import Column, TableSchema
-from .base import now, scalar
+from .base import now, one_panel, scalar
 from .frames import FrameAnalysis, FrameWork
 
 if TYPE_CHECKING:
     from ase import Atoms
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 #: The ``dipole`` table: one row per trajectory analysed.
 DIPOLE_SCHEMA = TableSchema(
@@ -188,13 +189,11 @@ class DipoleAnalysis(FrameAnalysis):
             "species_counts": {s: float(census[:, k].mean()) for k, s in enumerate(CENSUS_SPECIES)},
         }
 
-    def plot(self, ax: Axes | None = None) -> Figure:
-        """The mean cumulative dipole μ_z(z) (:func:`dftpost.plot.draw_dipole_profile`)."""
-        if ax is not None:
-            raise DftpostError(None, "the dipole profile draws its own figure (two axes): call plot() without ax")
+    def plot(self, ax: Axes | None = None, *, fig: Figure | SubFigure | None = None) -> Figure:
+        """The mean cumulative dipole μ_z(z) (:func:`dftpost.plot.draw_dipole_profile`), on ``ax``."""
         from ..plot import draw_dipole_profile
 
-        return draw_dipole_profile(self.to_row())
+        return draw_dipole_profile(self.to_row(), ax=one_panel(ax, fig))
 
 
 def trajectory_summary(row: dict, out: str | Path) -> dict:

@@ -19,11 +19,11 @@ from ..io.cube import read_cube
 from ..io.rundir import input_hash, read_run
 from ..run import Run
 from ..store import Column, TableSchema
-from .base import AnalysisBase, now, scalar
+from .base import AnalysisBase, now, scalar, several_panels
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 #: The ``field_profile`` table: one row per field/no-field pair.
 FIELD_SCHEMA = TableSchema(
@@ -189,10 +189,8 @@ class FieldResponse(AnalysisBase):
             "plot": None if plot is None else str(plot),
         }
 
-    def plot(self, ax: Axes | None = None) -> Figure:
-        """ΔV(z) and Δρ(z) (:func:`dftpost.plot.draw_field_response`)."""
-        if ax is not None:
-            raise DftpostError(None, "the field-response figure draws its own axes: call plot() without ax")
+    def plot(self, ax: Axes | None = None, *, fig: Figure | SubFigure | None = None) -> Figure:
+        """ΔV(z) and Δρ(z) (:func:`dftpost.plot.draw_field_response`), into ``fig``."""
         from ..plot import draw_field_response
 
-        return draw_field_response(self.to_row())
+        return draw_field_response(self.to_row(), fig=several_panels(ax, fig, "the field response"))

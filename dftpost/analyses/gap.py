@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,11 +18,11 @@ from ..backends import Backend
 from ..errors import DftpostError, printable
 from ..io.rundir import find_run_dirs, input_hash, read_run
 from ..store import Column, ResultStore, TableSchema, read_table
-from .base import AnalysisBase, now
+from .base import AnalysisBase, now, several_panels
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 #: The ``gap`` table: one row per analysed run. Energies relative to the printed Fermi level.
 GAP_SCHEMA = TableSchema(
@@ -96,6 +97,9 @@ class GapTask:
 
 #: The keys of a run's ``dftpost gap --json`` object, in order (then the spin edges, and the
 #: error of a failed run)
+#: the per-row arrays of the ``gap`` table that a run's printed row keeps (eV, one per spin channel)
+SPIN_EDGES = ("vbm_by_spin_eV", "cbm_by_spin_eV")
+
 GAP_JSON_KEYS = (
     "run", "status", "vbm_eV", "cbm_eV", "gap_eV", "metallized", "dipole_e_per_A", "dipole_source", "fermi_level_eV",
     "reference_eV", "reference", "verdict_basis", "water_homo_eV", "water_lumo_eV", "n_water_atoms",
@@ -208,7 +212,8 @@ class GapAnalysis(AnalysisBase):
     def _merge(self, task: GapTask, row: dict) -> None:
         if self._store is not None:
             self._store.append(GAP_SCHEMA, [row])
-        scalars = {k: v for k, v in row.items() if k not in GAP_SCHEMA.arrays}
+        # the scalar columns and the per-spin edges (two numbers): what is printed of a run
+        scalars = {k: v for k, v in row.items() if k not in GAP_SCHEMA.arrays or k in SPIN_EDGES}
         self.results.rows.append(scalars)
         if self.on_result is not None:
             self.on_result(scalars)
@@ -225,7 +230,7 @@ class GapAnalysis(AnalysisBase):
         for key in ("n_water_atoms_above_substrate", "n_water_atoms_below_substrate"):
             if out[key] == -1:  # the store's "no substrate": null, as in a fresh row
                 out[key] = None
-        for key in ("vbm_by_spin_eV", "cbm_by_spin_eV"):  # null for a closed shell
+        for key in SPIN_EDGES:  # null for a closed shell
             value = row.get(key)
             out[key] = None if value is None or len(value) == 0 else [float(v) for v in value]
         out["metallized"] = None if row.get("metallized") in (None, -1) else bool(row["metallized"])
@@ -237,13 +242,11 @@ class GapAnalysis(AnalysisBase):
         """One :meth:`run_json` object per row, as ``dftpost gap --json`` prints them line by line."""
         return [self.run_json(row) for row in self.to_rows()]
 
-    def plot(self, ax: Axes | None = None) -> Figure:
-        """Band edges against the dipole (:func:`dftpost.plot.draw_band_edges`)."""
-        if ax is not None:
-            raise DftpostError(None, "the band-edge figure draws its own axes: call plot() without ax")
+    def plot(self, ax: Axes | None = None, *, fig: Figure | SubFigure | None = None) -> Figure:
+        """Band edges against the dipole (:func:`dftpost.plot.draw_band_edges`), into ``fig``."""
         from ..plot import draw_band_edges
 
-        return draw_band_edges(self.to_rows())
+        return draw_band_edges(self.to_rows(), fig=several_panels(ax, fig, "the band-edge figure"))
 
     @staticmethod
     def summary(path: Path, bin_width_e_per_A: float = 0.005) -> dict:

@@ -5,9 +5,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,16 +17,16 @@ from ..analysis.dipole import DEFAULT_Q_O
 from ..analysis.electrostatics import DEFAULT_SIGMA_A, DEFAULT_TOLERANCE_V, choose_parameters, potential_spread
 from ..analysis.geometry import check_periodic_cell
 from ..analysis.molecules import water_indices
-from ..errors import DftpostError, printable
+from ..errors import printable
 from ..store import Column, TableSchema
-from .base import now, scalar
+from .base import now, one_panel, scalar
 from .dipole import correlation_time, trajectory_summary
 from .frames import FrameAnalysis, FrameWork
 
 if TYPE_CHECKING:
     from ase import Atoms
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure, SubFigure
 
 #: The ``potential`` table: one row per trajectory analysed.
 POTENTIAL_SCHEMA = TableSchema(
@@ -200,10 +201,8 @@ class PotentialAnalysis(FrameAnalysis):
             **correlation_time(row),
         }
 
-    def plot(self, ax: Axes | None = None) -> Figure:
-        """ΔV against the cell length (:func:`dftpost.plot.draw_potential_vs_cell`)."""
-        if ax is not None:
-            raise DftpostError(None, "the potential figure draws its own axes: call plot() without ax")
+    def plot(self, ax: Axes | None = None, *, fig: Figure | SubFigure | None = None) -> Figure:
+        """ΔV against the cell length (:func:`dftpost.plot.draw_potential_vs_cell`), on ``ax``."""
         from ..plot import draw_potential_vs_cell
 
-        return draw_potential_vs_cell([self.to_row()])
+        return draw_potential_vs_cell([self.to_row()], ax=one_panel(ax, fig))

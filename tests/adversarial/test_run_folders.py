@@ -19,7 +19,7 @@ import pytest
 from dftpost.analysis.bandedges import BandEdgeParameters
 from dftpost.batch import GapTask, analyse_gap, gap_batch
 from dftpost.io.rundir import input_hash
-from dftpost import parallel
+from dftpost import backends
 
 from hostile import FRAMES, ONE_RUN, copy_runs, dftpost, failed_lines, one_line_error, stored_runs
 
@@ -112,11 +112,11 @@ def test_workers_far_beyond_the_cores_are_capped(tmp_path, monkeypatch):
     use and the runs (the pool size is what ``_new_pool`` is asked for), and the rows are those
     of one worker."""
     sizes = []
-    new_pool = parallel._new_pool
-    monkeypatch.setattr(parallel, "_new_pool", lambda workers, func: sizes.append(workers) or new_pool(workers, func))
+    new_pool = backends._new_pool
+    monkeypatch.setattr(backends, "_new_pool", lambda workers, func: sizes.append(workers) or new_pool(workers, func))
     runs = [FRAMES / f"frame_{i}" for i in range(3)]
     rows = gap_batch(runs, tmp_path / "r.h5", workers=100_000)
-    assert sizes and max(sizes) == min(3, parallel.default_workers())
+    assert sizes and max(sizes) == min(3, backends.default_workers())
     assert sorted((r["run"], r["status"]) for r in rows) == [(str(r), "ok") for r in runs]
 
 
