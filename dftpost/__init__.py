@@ -32,7 +32,15 @@ _EXPORTS = {
     "ProjectedDos": ("dftpost.dos", "ProjectedDos"),
     "Grid": ("dftpost.grid", "Grid"),
     "CubeHeader": ("dftpost.grid", "CubeHeader"),
-    # analyses
+    # analyses: the classes behind the commands, and the backends they run on
+    "GapAnalysis": ("dftpost.analyses.gap", "GapAnalysis"),
+    "DipoleAnalysis": ("dftpost.analyses.dipole", "DipoleAnalysis"),
+    "PotentialAnalysis": ("dftpost.analyses.potential", "PotentialAnalysis"),
+    "DensityAnalysis": ("dftpost.analyses.density", "DensityAnalysis"),
+    "FieldResponse": ("dftpost.analyses.field", "FieldResponse"),
+    "ChargeFit": ("dftpost.analyses.charge_fit", "ChargeFit"),
+    "backend_for": ("dftpost.backends", "backend_for"),
+    # the functions the analyses are made of
     "BandEdgeParameters": ("dftpost.analysis.bandedges", "BandEdgeParameters"),
     "water_gap": ("dftpost.analysis.bandedges", "water_gap"),
     "find_band_edges": ("dftpost.analysis.bandedges", "find_band_edges"),
@@ -43,6 +51,7 @@ _EXPORTS = {
     "ResultStore": ("dftpost.store", "ResultStore"),
     "read_table": ("dftpost.store", "read_table"),
     "read_arrays": ("dftpost.store", "read_arrays"),
+    "latest_rows": ("dftpost.store", "latest_rows"),
     # errors
     "DftpostError": ("dftpost.errors", "DftpostError"),
     "ParseError": ("dftpost.errors", "ParseError"),

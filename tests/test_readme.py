@@ -92,12 +92,16 @@ def test_shipped_trajectories_are_rigid_tip3p_liquid_water(name, n_frames, n_mol
         assert 0.8 < density < 1.2, density
 
 
-def test_the_python_example_runs(tmp_path):
+def test_the_python_examples_run(tmp_path):
     text = (REPO / "README.md").read_text()
     section = text[text.index("## From Python"):].split("\n## ", 1)[0]
-    (code,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    first, analyses = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     shutil.copytree(FIXTURES / "cp2k", tmp_path / "fixtures" / "cp2k")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    shutil.copytree(FIXTURES / "trajectories", tmp_path / "fixtures" / "trajectories")
+    done = subprocess.run([sys.executable, "-c", first], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Run(cp2k" in done.stdout and "ProjectedDos(grid" in done.stdout and "Grid(electrostatic_potential" in done.stdout
     assert len(done.stdout.splitlines()) < 20
+    done = subprocess.run([sys.executable, "-c", analyses], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == f"{len(list((FIXTURES / 'cp2k').glob('*/*/*.inp')))} runs"
