@@ -36,7 +36,7 @@ from .. import __version__
 from ..analysis.dipole import DEFAULT_Q_O
 from ..analysis.molecules import DEFAULT_R_OH
 from ..errors import DftpostError
-from ..io.files import open_regular, regular_file
+from ..io.files import open_regular, regular_file, update_digest
 from . import aims as aims_inputs
 from . import cp2k as cp2k_inputs
 from .jobs import JobSettings, gap_options, write_job_scripts
@@ -64,11 +64,11 @@ class Campaign:
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes (hex), read in blocks."""
+    """SHA-256 of a file's bytes (hex), read in blocks: the manifest names files by SHA-256, a hash
+    any user can check with ``sha256sum`` (dftpost's own fingerprints are :func:`~dftpost.io.files.file_hash`)."""
     digest = hashlib.sha256()
     with open_regular(path) as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+        update_digest(digest, f)
     return digest.hexdigest()
 
 
