@@ -161,10 +161,6 @@ class Cp2kSettings:
     ``BASIS_SET_FILE_NAME`` each: e.g. ``BASIS_MOLOPT_UCL`` for Mg's q2 MOLOPT basis). ``added_mos`` None: 20, or 2 per metal atom (at least 20) with
     a metal. ``mo_index_range`` prints those MO energies in the log (1-based, or None).
     ``cp2k_version`` is the CP2K release the input is for (its PDoS layout: :func:`layout_note`).
-    ``surf_dip_pos_A`` is the height of the dipole-correction plane (Å, ``SURF_DIP_POS``; 0.0:
-    the cell boundary, see the module docstring); None leaves CP2K's default, the plane at the
-    minimum of the planar-averaged charge, for a single run whose mixing would otherwise trip
-    the abort on the density at a fixed plane.
     """
 
     project: str = "frame"
@@ -193,7 +189,6 @@ class Cp2kSettings:
     print_level: str = "MEDIUM"
     mo_index_range: tuple[int, int] | None = None
     cp2k_version: str = NEWEST_CP2K_VERSION
-    surf_dip_pos_A: float | None = 0.0
 
     def __post_init__(self):
         cp2k_release(self.cp2k_version)
@@ -303,17 +298,11 @@ def cp2k_input(
             (COMMENT, "slab dipole correction along z; needs the fully periodic Poisson solver"),
             ("SURFACE_DIPOLE_CORRECTION", ".TRUE."),
             ("SURF_DIP_DIR", "Z"),
+            (COMMENT, "correction plane at z = 0 A (cell boundary, in the vacuum) in every run, so that the"),
+            (COMMENT, "field and no-field potentials compare (default -1 = density minimum, run dependent)"),
+            ("SURF_DIP_POS", "0.0"),
         ],
     )
-    if s.surf_dip_pos_A is None:
-        dft.keywords.append((COMMENT, "correction plane at CP2K's default: the minimum of the planar-averaged charge"))
-    else:
-        where = "cell boundary, in the vacuum" if s.surf_dip_pos_A == 0 else "set at generation"
-        dft.keywords += [
-            (COMMENT, f"correction plane at z = {_num(s.surf_dip_pos_A)} A ({where}) in every run, so that the"),
-            (COMMENT, "field and no-field potentials compare (default -1 = density minimum, run dependent)"),
-            ("SURF_DIP_POS", repr(float(s.surf_dip_pos_A))),
-        ]
     force_eval.sections.append(dft)
     if field_V_per_A is not None:
         dft.sections.append(
