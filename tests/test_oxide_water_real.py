@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from scipy import constants
 
-from dftpost.analysis.bandedges import WATER_STATE_WEIGHT, BandEdgeParameters, fermi_level_pinned, select_water, water_gap, water_pdos
+from dftpost.analysis.bandedges import (
+    WATER_STATE_WEIGHT,
+    BandEdgeParameters,
+    fermi_level_pinned,
+    select_water,
+    water_gap,
+    water_pdos,
+)
 from dftpost.io.rundir import read_run
-
-from conftest import FIXTURES
 
 RUN = FIXTURES / "cp2k_oxide_water" / "mgo_water"
 HARTREE_EV = constants.physical_constants["Hartree energy in eV"][0]
@@ -119,7 +124,7 @@ def with_tails_at_fermi_level(run, weight: float, top_occupation: float | None =
     pdos = run.pdos
     values, occupations = pdos.values.copy(), pdos.occupations.copy()
     top = (pdos.eigenvalues_eV[0] > -0.2) & (occupations[0] > 1)
-    water = [k for k, p in enumerate(pdos.projections) if p.label == "list1"][0]
+    water = next(k for k, p in enumerate(pdos.projections) if p.label == "list1")
     values[0, water, top] += weight
     if top_occupation is not None:
         occupations[0, np.flatnonzero(top)[-1]] = top_occupation
