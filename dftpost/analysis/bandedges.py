@@ -18,7 +18,11 @@ overlap or touch (electrons moved from one end of the slab to the other, paper S
 the scans start at the middle between the highest occupied and the lowest unoccupied water
 state, with no offset s (s steps over bands crossing a pinned E_F; here the occupations already
 say where the gap is). Without occupations (FHI-aims' broadened DoS) the reference is the middle
-of the water's gap around E_F in the broadened DoS. The result records how the verdict was
+of the water's gap around E_F in the broadened DoS. A substrate pins E_F only when the run has
+partly filled states (a smeared metal, :func:`fermi_level_pinned`); beside a gapped substrate (an
+oxide: every state full or empty, E_F its valence top) the occupations decide as for water alone,
+on the water's own states (more than :data:`WATER_STATE_WEIGHT` of their weight on the selected
+water: every state there has a Mulliken tail on it). The result records how the verdict was
 reached (``verdict_basis``). A first scan that starts inside a band which reaches the reference
 has met a band crossing it: the edge is the starting point, as in the paper's literal rule. A
 scan that starts inside any other band (the other band's tail) first leaves it in the direction
