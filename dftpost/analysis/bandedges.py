@@ -18,7 +18,11 @@ overlap or touch (electrons moved from one end of the slab to the other, paper S
 the scans start at the middle between the highest occupied and the lowest unoccupied water
 state, with no offset s (s steps over bands crossing a pinned E_F; here the occupations already
 say where the gap is). Without occupations (FHI-aims' broadened DoS) the reference is the middle
-of the water's gap around E_F in the broadened DoS. The result records how the verdict was
+of the water's gap around E_F in the broadened DoS. A substrate pins E_F only when the run has
+partly filled states (a smeared metal, :func:`fermi_level_pinned`); beside a gapped substrate (an
+oxide: every state full or empty, E_F its valence top) the occupations decide as for water alone,
+on the water's own states (more than :data:`WATER_STATE_WEIGHT` of their weight on the selected
+water: every state there has a Mulliken tail on it). The result records how the verdict was
 reached (``verdict_basis``). A first scan that starts inside a band which reaches the reference
 has met a band crossing it: the edge is the starting point, as in the paper's literal rule. A
 scan that starts inside any other band (the other band's tail) first leaves it in the direction
@@ -420,6 +424,26 @@ def substrate_pdos(pdos: ProjectedDos, numbers: np.ndarray, selection: WaterSele
     return pdos.summed(kinds, label="substrate") if kinds else None
 
 
+#: Least weight (0–1) a state of a run with a substrate must have on the selected water atoms to
+#: count as a water state for the occupation rule (:func:`water_levels`): most of it. On the real
+#: MgO(100)–water run the water's highest occupied state holds 0.99 there, the oxide's valence
+#: top 0.0000–0.0006, its conduction bottom 0.07, the water's lowest unoccupied state 0.67.
+WATER_STATE_WEIGHT = 0.5
+
+
+def fermi_level_pinned(dos: ProjectedDos, tolerance: float = BandEdgeParameters.occupation_tolerance) -> bool | None:
+    """Whether the run's E_F lies inside a band: True when some state (any projection, any spin)
+    is partly filled (more than ``tolerance`` of its capacity and short of full by more), as a
+    metal's states at E_F are under smearing; False when every state is full or empty (a gapped
+    system: CP2K's E_F is then its highest occupied state, e.g. an oxide's valence top); None
+    without occupations (a DoS on a grid)."""
+    if not dos.is_discrete or dos.occupations is None:
+        return None
+    capacity = dos.spin_degeneracy
+    partly = (dos.occupations > tolerance * capacity) & (dos.occupations < (1.0 - tolerance) * capacity)
+    return bool(partly.any())
+
+
 @dataclass(frozen=True)
 class WaterLevels:
     """The highest occupied and the lowest unoccupied water state (eV vs E_F), read from the
@@ -438,15 +462,19 @@ class WaterLevels:
         return 0.5 * (self.highest_occupied_eV + self.lowest_unoccupied_eV)
 
 
-def water_levels(dos: ProjectedDos, tolerance: float = BandEdgeParameters.occupation_tolerance) -> WaterLevels | None:
-    """The :class:`WaterLevels` of the states with weight on the projections of ``dos`` (the
-    water PDoS), or None when ``dos`` has no occupations (a DoS on a grid) or lacks occupied or
-    unoccupied states (a run that printed no virtual states). A state holding less than
-    ``tolerance`` of its capacity is empty, one short of less than ``tolerance`` full (CP2K
-    prints occupations to 1e-6; a smeared insulator's tails are far smaller)."""
+def water_levels(
+    dos: ProjectedDos, tolerance: float = BandEdgeParameters.occupation_tolerance, min_weight: float = 0.0
+) -> WaterLevels | None:
+    """The :class:`WaterLevels` of the states with more than ``min_weight`` (0–1) of their weight
+    on the projections of ``dos`` (the water PDoS), or None when ``dos`` has no occupations (a
+    DoS on a grid) or lacks occupied or unoccupied such states (a run that printed no virtual
+    states). A state holding less than ``tolerance`` of its capacity is empty, one short of less
+    than ``tolerance`` full (CP2K prints occupations to 1e-6; a smeared insulator's tails are far
+    smaller). Water alone: every state (``min_weight`` 0); beside a substrate every state has a
+    Mulliken tail on the water, and :data:`WATER_STATE_WEIGHT` keeps the water's own states."""
     if not dos.is_discrete or dos.occupations is None:
         return None
-    on_water = dos.values.sum(axis=1) > 0  # (spin, state)
+    on_water = dos.values.sum(axis=1) > min_weight  # (spin, state)
     capacity = dos.spin_degeneracy
     occupied = on_water & (dos.occupations > tolerance * capacity)
     vacant = on_water & (dos.occupations < (1.0 - tolerance) * capacity)
@@ -600,8 +628,14 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
     grid = selected.on_grid(params.sigma_eV, _energy_grid(selected, params))
     energies, dos = grid.energies_eV, grid.values.sum(axis=0)[0]  # spins summed
     threshold = _threshold(params, dos, indices.size)
-    levels = None if top is not None else water_levels(selected, params.occupation_tolerance)
-    levels_source = "the water PDoS's occupations"
+    # E_F pinned: by a metal's partly filled states; a gapped substrate (an oxide) pins nothing, its
+    # E_F is the system's highest occupied state, and the occupations decide as for water alone
+    pinned = top is not None and fermi_level_pinned(run.pdos, params.occupation_tolerance) is not False
+    levels = None if pinned else water_levels(selected, params.occupation_tolerance, 0.0 if water_only else WATER_STATE_WEIGHT)
+    levels_source = "the water PDoS's occupations" + (
+        "" if water_only else f" (states with more than {WATER_STATE_WEIGHT:g} of their weight on the selected water; "
+        "no state of the run is partly filled: the substrate pins no E_F)"
+    )
     if levels is None and top is None and run.frontier_states is not None and run.fermi_level_eV is not None:
         levels = printed_levels(run.frontier_states, run.fermi_level_eV, params.occupation_tolerance)
         levels_source = run.frontier_states.source + " (of the whole system: the water alone)"
@@ -610,20 +644,20 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
         reference_eV, start_offset = levels.middle_eV, 0.0
         reference = (
             f"middle between the water's highest occupied and lowest unoccupied states "
-            f"({reference_eV:+.3f} eV; no metal pins E_F; both scans start there, s not applied)"
+            f"({reference_eV:+.3f} eV; nothing pins E_F; both scans start there, s not applied)"
         )
         edges = _edges_in_known_gap(energies, dos, dipole_e_per_A, threshold, params.separation_eV, levels)
     else:
-        reference_eV, reference = _reference(energies, dos, threshold, params.separation_eV, top is not None)
+        reference_eV, reference = _reference(energies, dos, threshold, params.separation_eV, pinned)
         edges = find_band_edges(energies, dos, dipole_e_per_A, threshold, start_offset, params.separation_eV, reference_eV)
-    metallized, basis = _verdict(edges, levels, top is not None)
+    metallized, basis = _verdict(edges, levels, pinned)
     if levels is not None:
         basis += f"; from {levels_source}"
     by_spin = None
     if grid.n_spin == 2:
         by_spin = tuple(
-            _channel_edges(selected, grid.values[s, 0], s, energies, dipole_e_per_A, threshold, params, top is not None,
-                           start_offset, reference_eV)
+            _channel_edges(selected, grid.values[s, 0], s, energies, dipole_e_per_A, threshold, params, pinned,
+                           start_offset, reference_eV, 0.0 if water_only else WATER_STATE_WEIGHT)
             for s in range(2)
         )
     substrate = substrate_pdos(run.pdos, numbers, selection)
@@ -745,20 +779,21 @@ def _vacuum_row(vacuum: VacuumScale | None, edges: BandEdges, substrate: bool) -
     }
 
 
-def _channel_edges(selected, dos, spin, energies, dipole, threshold, params, substrate, start_offset, reference_eV):
+def _channel_edges(selected, dos, spin, energies, dipole, threshold, params, pinned, start_offset, reference_eV, min_weight):
     """The edges of one spin channel (eV vs E_F), searched as the combined ones with half the
     threshold (a channel holds half the states of a closed shell, so T/2 keeps the edges of two
-    equal channels those of their sum); from the channel's own occupations where water alone
-    has them. None where the channel has no band above T/2 on a side searched."""
+    equal channels those of their sum); from the channel's own occupations where nothing pins
+    E_F (water alone, a gapped substrate; water states: more than ``min_weight`` on the water).
+    None where the channel has no band above T/2 on a side searched."""
     levels = None
-    if not substrate and selected.is_discrete:
+    if not pinned and selected.is_discrete:
         channel = replace(
             selected,
             values=selected.values[spin : spin + 1],
             eigenvalues_eV=selected.eigenvalues_eV[spin : spin + 1],
             occupations=None if selected.occupations is None else selected.occupations[spin : spin + 1],
         )
-        levels = water_levels(channel, params.occupation_tolerance)
+        levels = water_levels(channel, params.occupation_tolerance, min_weight)
     try:
         if levels is not None:
             return _edges_in_known_gap(energies, dos, dipole, 0.5 * threshold, params.separation_eV, levels)
@@ -800,9 +835,10 @@ def _edges_in_known_gap(energies, dos, dipole, threshold, separation_eV, levels:
     )
 
 
-def _verdict(edges: BandEdges, levels: WaterLevels | None, substrate: bool) -> tuple[bool, str]:
-    """Whether the water is metallized and how that was decided."""
-    if substrate:
+def _verdict(edges: BandEdges, levels: WaterLevels | None, pinned: bool) -> tuple[bool, str]:
+    """Whether the water is metallized and how that was decided (``pinned``: a substrate's
+    partly filled states pin E_F)."""
+    if pinned:
         return edges.metallized, "band edges against the Fermi level pinned by the substrate"
     if levels is None:
         return edges.metallized, "band edges against the middle of the water gap in the broadened DoS (no occupations in the run)"

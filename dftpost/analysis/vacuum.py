@@ -4,7 +4,9 @@ A dipole-corrected slab has a flat potential in the vacuum on each side, the two
 by the slab's dipole step ΔV = μ/(ε0 A), with the correction's jump between them in the vacuum.
 The planar average of the potential along the normal is taken, the vacuum is the widest gap
 between atoms (heights folded into the cell), and its two parts on either side of the jump
-(the steepest step of the profile between planes farther than ``margin_A`` from the atoms) are the lower vacuum (just below the lowest
+(the steepest step of the profile between planes farther than ``margin_A`` from the atoms; the
+middle of the vacuum, where dftpost's CP2K inputs put the correction plane, when no step exceeds
+the flatness tolerance: a dipole too small for its jump to stand out of the profile's tails) are the lower vacuum (just below the lowest
 atom, through the periodic boundary) and the upper vacuum (above the highest atom). A plateau is
 the mean over the points farther than ``margin_A`` from every atom and ``jump_margin_A`` from the
 jump; its spread (max − min over those points) says how flat it is.
@@ -98,8 +100,12 @@ def vacuum_levels(
     f = np.flatnonzero(far)
     if f.size < 3:
         raise DftpostError(potential.source, f"fewer than 3 grid planes lie {margin_A} Å away from the atoms")
-    j = f[int(np.argmax(np.abs(np.diff(e[f]))))]  # the jump: steepest step between far planes
-    jump = 0.5 * (r[j] + r[j + 1])
+    steps = np.abs(np.diff(e[f]))
+    if steps.max() > max_spread_eV:  # the jump: steepest step between far planes
+        j = f[int(np.argmax(steps))]
+        jump = 0.5 * (r[j] + r[j + 1])
+    else:  # a step within the flatness tolerance: no jump to find; split in the middle of the vacuum
+        jump = 0.5 * gaps[k]
     upper = far & (r < jump - jump_margin_A)
     lower = far & (r > jump + jump_margin_A)
 

@@ -157,7 +157,8 @@ class Cp2kSettings:
     metal; Broyden, α 0.1, β 1.5, with metal; see the module docstring; ``mixing_alpha`` and
     ``mixing_beta`` None take those values),
     cubes at STRIDE 2. ``kinds`` maps an element to (basis set, potential); others get
-    ``basis`` and ``GTH-<xc>``. ``added_mos`` None: 20, or 2 per metal atom (at least 20) with
+    ``basis`` and ``GTH-<xc>``; ``extra_basis_files`` are read after ``basis_file`` (a
+    ``BASIS_SET_FILE_NAME`` each: e.g. ``BASIS_MOLOPT_UCL`` for Mg's q2 MOLOPT basis). ``added_mos`` None: 20, or 2 per metal atom (at least 20) with
     a metal. ``mo_index_range`` prints those MO energies in the log (1-based, or None).
     ``cp2k_version`` is the CP2K release the input is for (its PDoS layout: :func:`layout_note`).
     """
@@ -166,6 +167,7 @@ class Cp2kSettings:
     xc: str = "PBE"
     basis: str = "DZVP-MOLOPT-SR-GTH"
     basis_file: str = "BASIS_MOLOPT"
+    extra_basis_files: tuple[str, ...] = ()
     potential_file: str = "GTH_POTENTIALS"
     kinds: tuple[tuple[str, str, str], ...] = ()
     cutoff_Ry: float = 400
@@ -289,6 +291,7 @@ def cp2k_input(
         "DFT",
         keywords=[
             ("BASIS_SET_FILE_NAME", s.basis_file),
+            *(("BASIS_SET_FILE_NAME", name) for name in s.extra_basis_files),
             ("POTENTIAL_FILE_NAME", s.potential_file),
             ("CHARGE", "0"),
             ("MULTIPLICITY", "1"),
