@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from _common import DATA, HERE, interleaved, machine, print_table, write_json
 
 from dftpost.io import text

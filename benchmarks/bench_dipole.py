@@ -57,11 +57,10 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
+from _common import DATA, HERE, best_time, cpu_busy_seconds, machine, wait_for_quiet, write_json
 from ase import Atoms
 from ase.neighborlist import primitive_neighbor_list
 from scipy.spatial.transform import Rotation
-
-from _common import DATA, HERE, best_time, cpu_busy_seconds, machine, wait_for_quiet, write_json
 
 from dftpost.analysis.dipole import DipoleAccumulator, frame_profile
 from dftpost.analysis.molecules import assign_hydrogens

@@ -57,11 +57,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import DATA, HERE, cpu_busy_seconds, machine, wait_for_quiet, write_json
 from ase import Atoms
 from ase.build import fcc100
 from scipy.spatial.transform import Rotation
-
-from _common import DATA, HERE, cpu_busy_seconds, machine, wait_for_quiet, write_json
 
 from dftpost.analysis.bandedges import BandEdgeParameters, water_atoms
 from dftpost.batch import GapTask, analyse_gap

@@ -38,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from _common import DATA, interleaved, load_tree, machine, peak_rss, print_table, write_json
 
 from dftpost.io.cp2k import read_pdos

@@ -45,9 +45,8 @@ import sys
 import time
 
 import numpy as np
-from scipy.spatial import cKDTree
-
 from _common import HERE, best_time, machine, peak_memory, wait_for_quiet, write_json
+from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(HERE.parent))  # this checkout's dftpost, not an installed copy
 

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
-
 from _common import DATA, interleaved, machine, print_table, write_json
 from bench_dipole import big_frame, slab_sites, small_cell, water_frame
 

@@ -54,12 +54,13 @@ import signal
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, Generator, Iterable, TypeVar
+from typing import ClassVar, TypeVar
 
 from .errors import DftpostError
 

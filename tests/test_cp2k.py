@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import CP2K_FIXTURE, FIXTURES, REALDATA, ids, realdata_files
 
 from dftpost.errors import DftpostError, ParseError
 from dftpost.io import cp2k
-from dftpost.units import FIELD_AU_V_PER_A, HARTREE_EV
-
 from dftpost.io.rundir import read_run
-
-from conftest import CP2K_FIXTURE, FIXTURES, REALDATA, ids, realdata_files
+from dftpost.units import FIELD_AU_V_PER_A, HARTREE_EV
 
 REAL_PDOS = realdata_files("cp2k/**/*.pdos") + sorted(CP2K_FIXTURE.glob("*/*.pdos"))
 

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from dftpost.batch import GapTask, analyse_gap, gap_batch
-from dftpost.analysis.bandedges import BandEdgeParameters
-from dftpost.store import ResultStore, read_arrays, read_table
-
 from conftest import CP2K_FIXTURE
+
+from dftpost.analysis.bandedges import BandEdgeParameters
+from dftpost.batch import GapTask, analyse_gap, gap_batch
+from dftpost.store import ResultStore, read_arrays, read_table
 
 GAP_KEYS = {"run", "status", "vbm_eV", "cbm_eV", "gap_eV", "metallized", "dipole_e_per_A", "fermi_level_eV"}
 

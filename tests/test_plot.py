@@ -14,6 +14,7 @@ import pytest
 from ase import Atoms
 from ase.build import molecule
 from ase.io import write
+from conftest import CP2K_FIXTURE, FIXTURES
 
 from dftpost import batch
 from dftpost.analysis.dipole import CENSUS_SPECIES
@@ -28,6 +29,7 @@ from dftpost.batch import (
     gap_summary,
 )
 from dftpost.errors import DftpostError, MissingInputError
+from dftpost.io.rundir import read_run
 from dftpost.plot import (
     FIGURES,
     available_figures,
@@ -51,9 +53,6 @@ from dftpost.plot import (
 )
 from dftpost.store import ResultStore, TableSchema, read_arrays, read_table
 from dftpost.units import EPSILON0_E_PER_V_A
-from dftpost.io.rundir import read_run
-
-from conftest import CP2K_FIXTURE, FIXTURES
 
 POTENTIAL = getattr(batch, "potential_trajectory", None)
 HAVE_THICKNESS = "water_thickness_A" in DIPOLE_SCHEMA.columns

@@ -14,9 +14,10 @@ bin centres ``z`` are those of the first frame (Å above z = 0 of the cell).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase.data import atomic_numbers
@@ -162,9 +163,9 @@ class DensityAnalysis(FrameAnalysis):
 
     def plot(self, ax: Axes | None = None) -> Figure:
         """The profile with a ± one standard error band against z, on ``ax`` or a new figure."""
-        from ..plot import COLOURS, STYLE
-
         import matplotlib
+
+        from ..plot import COLOURS, STYLE
 
         row = self.to_row()
         z, rho, sem = (np.asarray(row[k], dtype=float) for k in ("z", "density", "density_sem"))

@@ -17,7 +17,7 @@ from ..errors import DftpostError
 from ..grid import Grid
 from ..units import EPSILON0_E_PER_V_A
 from .geometry import area_normal_to, widest_gap
-from .profiles import plane_spacing_A, planar_average
+from .profiles import planar_average, plane_spacing_A
 
 #: Default |μ_DFT| above which a frame is left out of the fit, e/Å: a choice of dftpost (the
 #: paper's value is lost), 80 % of the 0.025 e/Å that closes a 4.5 eV gap (ΔV = μ/ε0).

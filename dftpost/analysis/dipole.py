@@ -419,7 +419,7 @@ class DipoleAccumulator:
         self._census.append(p.census)
         self._thickness.append(p.water_thickness_A)
 
-    def merge(self, later: "DipoleAccumulator") -> None:
+    def merge(self, later: DipoleAccumulator) -> None:
         """Take in the frames of ``later``, an accumulator of the frames that follow these on the
         same z grid (a chunk of the trajectory analysed elsewhere): series are joined, sums added."""
         if not np.array_equal(later.z_edges_A, self.z_edges_A):

@@ -150,7 +150,7 @@ def _mesh_error_terms(t: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray
     return 8.0 * inside_r + 4.0 * beyond_r, (2.0 * inside_s + beyond_s) / np.pi
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mesh_error_table(order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spacings t = h/η from coarse to fine and R_p(t), S_p(t) on them."""
     t = np.geomspace(4.0, 0.01, 300)

@@ -14,9 +14,9 @@ import io
 import itertools
 import math
 import re
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generator, Iterator
 
 import numpy as np
 from ase import Atoms
