@@ -379,7 +379,7 @@ def _processes(func, items, workers, on_crash):
         suspects: list = []  # items in flight when a worker died: one of them killed it
         broken = False
 
-        def submit_next() -> None:
+        def submit_next(pool=pool, pending: dict = pending) -> None:
             nonlocal broken
             item = unsent.pop(0) if unsent else next(queue, _END)
             if item is _END:

@@ -223,7 +223,7 @@ def test_census_and_acf_fall_back_to_frames_without_times(files):
     shown = shown_lags(row)
     np.testing.assert_array_equal(ax.lines[0].get_xdata(), np.arange(shown))
     np.testing.assert_array_equal(ax.lines[0].get_ydata(), row["acf"][:shown])
-    (marker,) = [l for l in ax.lines if l.get_label().strip().startswith("τ_int")]
+    (marker,) = [line for line in ax.lines if line.get_label().strip().startswith("τ_int")]
     np.testing.assert_allclose(marker.get_xdata(), [tau, tau])
     assert any(p.get_label().startswith("±2/√N") for p in ax.patches)
 
@@ -346,7 +346,7 @@ def test_potential_against_cell_length_pools_equal_cells(files):
 @needs_potential
 def acf_curves(ax) -> list:
     """The autocorrelation curves of an ACF figure (not its τ_int markers nor the zero line)."""
-    return [l for l in ax.lines if not l.get_label().strip().startswith("τ_int") and not l.get_label().startswith("_")]
+    return [line for line in ax.lines if not line.get_label().strip().startswith("τ_int") and not line.get_label().startswith("_")]
 
 
 def shown_lags(row: dict) -> int:
