@@ -10,6 +10,7 @@ e/Å, total dipoles in e·Å, charges in e.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -120,7 +121,7 @@ class DftDipole:
 
 def choose_dft_dipole(source: str, log_e_A: float | None, potential_step_e_A: float | None, cube_e_A: float | None,
                       density_stride: tuple[int, ...] | None = None, warnings: tuple[str, ...] = (),
-                      where: object = None) -> DftDipole:
+                      where: str | Path | None = None) -> DftDipole:
     """The DFT dipole (e·Å) of a run from its candidates: ``source`` "log" (the log's, an error
     without it), "cube" (the potential step where there is one, else the density integral) or
     "auto" (the log when it prints one, else as "cube"). A strided density cube as the source
