@@ -177,7 +177,7 @@ def _read_raw_header(f, path: Path) -> _RawHeader:
         title=title,
         n_atoms=n_atoms,
         origin_bohr=origin,
-        shape=tuple(shape),
+        shape=(shape[0], shape[1], shape[2]),
         voxel_bohr=voxel,
         numbers=numbers,
         positions_bohr=positions,
