@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from _common import DATA, HERE, interleaved, machine, print_table, write_json
 
 from dftpost.io import text
@@ -64,13 +63,13 @@ def make_files() -> list[Path]:
     for i, path in enumerate(names):
         # each l channel: a few Gaussian-broadened bands + small noise, positive, states/eV
         cols = np.zeros((N_L, N_POINTS))
-        for l in range(N_L):
-            weight = (0.6, 1.0, 0.5, 0.05)[l] * rng.uniform(0.5, 1.5)
+        for channel in range(N_L):
+            weight = (0.6, 1.0, 0.5, 0.05)[channel] * rng.uniform(0.5, 1.5)
             for _ in range(rng.integers(3, 8)):
                 centre = rng.uniform(-22.0, 8.0)
                 width = rng.uniform(0.3, 2.5)
-                cols[l] += weight * rng.uniform(0.2, 1.0) * np.exp(-0.5 * ((energies - centre) / width) ** 2)
-            cols[l] += 1e-3 * weight * rng.random(N_POINTS)
+                cols[channel] += weight * rng.uniform(0.2, 1.0) * np.exp(-0.5 * ((energies - centre) / width) ** 2)
+            cols[channel] += 1e-3 * weight * rng.random(N_POINTS)
         text = dos_text(energies, cols, species_of(i), MU_EV, str(uuidlib.UUID(int=int(rng.integers(2**62)))).upper())
         path.write_text(text)
     print(f"generated {N_ATOMS} files in {FOLDER} in {time.perf_counter() - t0:.1f} s")

@@ -20,12 +20,10 @@ import os
 import sys
 import time
 
+import ase
 import numpy as np
-
 from _common import DATA, interleaved, machine, peak_rss, write_json
 from _common import print_table as print_interleaved
-
-import ase
 from ase.io.cube import read_cube_data
 from ase.units import Bohr
 

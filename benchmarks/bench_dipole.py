@@ -57,11 +57,10 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
+from _common import DATA, HERE, best_time, cpu_busy_seconds, machine, wait_for_quiet, write_json
 from ase import Atoms
 from ase.neighborlist import primitive_neighbor_list
 from scipy.spatial.transform import Rotation
-
-from _common import DATA, HERE, best_time, cpu_busy_seconds, machine, wait_for_quiet, write_json
 
 from dftpost.analysis.dipole import DipoleAccumulator, frame_profile
 from dftpost.analysis.molecules import assign_hydrogens
@@ -423,7 +422,7 @@ def workers_case(args) -> dict:
     out = {"path": str(path.relative_to(HERE.parent)), "bytes": path.stat().st_size}
     rows = {}
     for workers in (1, 2):
-        m = measured(f"workers={workers}", lambda: best_time(lambda: rows.__setitem__(workers, dipole_trajectory(path, workers=workers)[1]), 2), args)
+        m = measured(f"workers={workers}", lambda workers=workers: best_time(lambda: rows.__setitem__(workers, dipole_trajectory(path, workers=workers)[1]), 2), args)
         seconds, runs = m["result"]
         out[f"workers_{workers}"] = {"seconds": seconds, "runs": runs, "load": m["load"]}
         print(f"  workers={workers}: {seconds:.2f} s  runs {[round(t, 2) for t in runs]}")
@@ -494,9 +493,10 @@ def main() -> int:
         numbers, positions, pbc = atoms.numbers, atoms.positions, atoms.pbc
         prof_frame = frame_profile(numbers, positions, cell, z_edges, pbc)
         ok = prof_frame.census["H2O"] == 5400 and prof_frame.census["free_H"] == 0
-        m = measured(f"{name} frame_profile", lambda: median_ms(lambda: frame_profile(numbers, positions, cell, z_edges, pbc), 25), args)
+        m = measured(f"{name} frame_profile", lambda numbers=numbers, positions=positions, cell=cell, z_edges=z_edges, pbc=pbc: median_ms(
+            lambda: frame_profile(numbers, positions, cell, z_edges, pbc), 25), args)
         fp = m["result"]
-        ah = median_ms(lambda: assign_hydrogens(numbers, positions, cell, pbc), 25, rounds=1)
+        ah = median_ms(lambda numbers=numbers, positions=positions, cell=cell, pbc=pbc: assign_hydrogens(numbers, positions, cell, pbc), 25, rounds=1)
         big[name] = {
             "n_atoms": len(atoms),
             "cell_A": np.round(cell, 4).tolist(),

@@ -57,11 +57,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import DATA, HERE, cpu_busy_seconds, machine, wait_for_quiet, write_json
 from ase import Atoms
 from ase.build import fcc100
 from scipy.spatial.transform import Rotation
-
-from _common import DATA, HERE, cpu_busy_seconds, machine, wait_for_quiet, write_json
 
 from dftpost.analysis.bandedges import BandEdgeParameters, water_atoms
 from dftpost.batch import GapTask, analyse_gap
@@ -254,9 +253,9 @@ def pool_dos(pool: int, atoms: Atoms) -> dict:
             else:
                 amp_vb, amp_deep, amp_cb = 0.25, 0.2, 0.3
                 split_vb, split_deep, split_cb = (0.92, 0.08), (0.97, 0.03), (0.85, 0.15)
-            for l in range(n_l):
-                cols[l] = scale * (
-                    amp_vb * split_vb[l] * vb + amp_deep * split_deep[l] * deep + amp_cb * split_cb[l] * cb
+            for channel in range(n_l):
+                cols[channel] = scale * (
+                    amp_vb * split_vb[channel] * vb + amp_deep * split_deep[channel] * deep + amp_cb * split_cb[channel] * cb
                 )
         cols += 2e-5 * rng.random(cols.shape)  # noise floor, well below T = 0.01 states/eV per atom
         uuid = str(uuidlib.UUID(int=int(rng.integers(2**62)))).upper()
@@ -444,7 +443,7 @@ def profile_one(run: Path, top: int = 8) -> dict:
     seconds = time.perf_counter() - t0
     stats = pstats.Stats(profiler)
     items = []
-    for (path, line, func), (cc, nc, tt, ct, _callers) in stats.stats.items():
+    for (path, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
         name = func if path == "~" else f"{Path(path).name}:{line}({func})"
         if "site-packages" not in path and "dftpost" in path:
             name = f"{Path(path).relative_to(HERE.parent) if Path(path).is_relative_to(HERE.parent) else Path(path).name}:{line}({func})"

@@ -38,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from _common import DATA, interleaved, load_tree, machine, peak_rss, print_table, write_json
 
 from dftpost.io.cp2k import read_pdos
@@ -69,13 +68,13 @@ def make_file(name: str) -> Path:
     weights = rng.dirichlet(np.ones(len(ls)), n) * rng.uniform(0, 1, (n, 1))
     if layout == "2026.1":
         lines = [f"# Projected DOS for {title}, at iteration step i = 0, E(Fermi) = {FERMI_AU:12.6f} a.u.\n",
-                 f"{'#     MO Eigenvalue [a.u.]      Occupation':42}" + "".join(f"{'':10}{l:8}" for l in ls) + "\n"]
+                 f"{'#     MO Eigenvalue [a.u.]      Occupation':42}" + "".join(f"{'':10}{label:8}" for label in ls) + "\n"]
     else:
         hoco = energies[occupations > 0].max()
         lines = [f"# Projected DOS for {title}, at iteration step i = 0\n",
                  f"# E(Fermi) = {FERMI_AU:12.6f} a.u. = {FERMI_AU * HARTREE_EV:12.6f} eV\n",
                  f"# E(HOCO)  = {hoco:12.6f} a.u. = {hoco * HARTREE_EV:12.6f} eV\n",
-                 f"{'#          MO Energy[a.u.]      Occupation':42}" + "".join(f"{'':10}{l:8}" for l in ("Total", *ls)) + "\n"]
+                 f"{'#          MO Energy[a.u.]      Occupation':42}" + "".join(f"{'':10}{label:8}" for label in ("Total", *ls)) + "\n"]
         weights = np.column_stack([np.round(weights, 8).sum(axis=1), weights])
     lines += [f"{i + 1:8d}  {e:16.6f}{o:16.6f}" + "".join(f"  {w:16.8f}" for w in row) + "\n"
               for i, (e, o, row) in enumerate(zip(energies, occupations, weights))]
@@ -106,17 +105,17 @@ def main() -> None:
         assert np.array_equal(dos.eigenvalues_eV[0], table[:, 1] * HARTREE_EV - FERMI_AU * HARTREE_EV)
         assert np.array_equal(dos.orbital_values[0, 0], table[:, first_l:].T)
 
-        def many(fn):
+        def many(fn, calls=calls):
             return lambda: [fn() for _ in range(calls)]
 
         contenders = {
-            "dftpost read_pdos": many(lambda: read_pdos(path)),
-            "pymatgen parse_pdos": many(lambda: parse_pdos(str(path), total=False)),
-            "numpy.loadtxt": many(lambda: np.loadtxt(path)),
-            "pandas read_csv (C parser)": many(lambda: pd.read_csv(path, sep=r"\s+", comment="#", header=None).to_numpy()),
+            "dftpost read_pdos": many(lambda path=path: read_pdos(path)),
+            "pymatgen parse_pdos": many(lambda path=path: parse_pdos(str(path), total=False)),
+            "numpy.loadtxt": many(lambda path=path: np.loadtxt(path)),
+            "pandas read_csv (C parser)": many(lambda path=path: pd.read_csv(path, sep=r"\s+", comment="#", header=None).to_numpy()),
         }
         if before is not None:
-            contenders["dftpost read_pdos, before"] = many(lambda: before(path))
+            contenders["dftpost read_pdos, before"] = many(lambda path=path: before(path))
         failed = {}
         for label, fn in list(contenders.items()):
             try:

@@ -45,9 +45,8 @@ import sys
 import time
 
 import numpy as np
-from scipy.spatial import cKDTree
-
 from _common import HERE, best_time, machine, peak_memory, wait_for_quiet, write_json
+from scipy.spatial import cKDTree
 
 sys.path.insert(0, str(HERE.parent))  # this checkout's dftpost, not an installed copy
 
@@ -224,8 +223,12 @@ def main() -> int:
                 tight = gaussian_charge_potential(positions, q, cell, sigma, tolerance_V=1e-8, method="pme")
                 check_reference = float(np.abs(tight - reference).max())
             load = quiet(args)
-            seconds, runs = best_time(lambda: gaussian_charge_potential(positions, q, cell, sigma, parameters=parameters), args.repeats)
-            cpu_s = cpu_time(lambda: gaussian_charge_potential(positions, q, cell, sigma, parameters=parameters), args.repeats)
+
+            def potential(positions=positions, q=q, cell=cell, sigma=sigma, parameters=parameters):
+                return gaussian_charge_potential(positions, q, cell, sigma, parameters=parameters)
+
+            seconds, runs = best_time(potential, args.repeats)
+            cpu_s = cpu_time(potential, args.repeats)
             phi = gaussian_charge_potential(positions, q, cell, sigma, parameters=parameters)
             error = float(np.abs(phi - reference).max())
             entry = {
@@ -236,7 +239,7 @@ def main() -> int:
                 "load": load,
             }
             if n == 3 * MOLECULES[-1] and sigma == DEFAULT_SIGMA_A:
-                entry["peak_memory_MB"] = peak_memory(lambda: gaussian_charge_potential(positions, q, cell, sigma, parameters=parameters)) / 1e6
+                entry["peak_memory_MB"] = peak_memory(potential) / 1e6
             row[f"sigma_{sigma:g}"] = entry
             print(f"{n:6d} atoms σ = {sigma:g} Å: {seconds:.4f} s (best of {args.repeats}; CPU {cpu_s:.4f} s), max error {error:.2e} V "
                   f"[{entry['reference']}]; η {parameters.eta_A:.2f} Å, r_cut {parameters.r_cut_A:.2f} Å, mesh {parameters.mesh}, "

@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-
 from _common import DATA, best_time, machine, peak_memory, write_json
+
 from dftpost.analysis.profiles import macroscopic_average, planar_average, plane_spacing_A
 from dftpost.io.cube import read_cube
 

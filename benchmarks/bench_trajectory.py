@@ -33,7 +33,6 @@ from pathlib import Path
 
 import ase.io
 import numpy as np
-
 from _common import DATA, interleaved, machine, print_table, write_json
 from bench_dipole import big_frame, slab_sites, small_cell, water_frame
 
@@ -98,11 +97,11 @@ def main() -> None:
     for label, path in FILES.items():
         out = out_dir / "r.h5"
 
-        def dipole(tree=None):
+        def dipole(tree=None, path=path, out=out):
             run = process(["-c", CLI, "dipole", str(path), "--out", str(out), "--workers", "1"], tree)
             return lambda: (out.unlink(missing_ok=True), run())
 
-        def without_c_parser():
+        def without_c_parser(path=path):
             c_parser, trajectory._c_parser = trajectory._c_parser, lambda: None
             try:
                 return read_all(trajectory.iter_frames(path))
@@ -116,11 +115,11 @@ def main() -> None:
         if args.compare is not None:
             contenders["dftpost dipole, compared tree (process)"] = dipole(str(args.compare.resolve()))
         contenders |= {
-            "dftpost dipole_trajectory (in this process)": lambda: dipole_trajectory(path, workers=1),
-            "ase.io.iread (reading only)": lambda: read_all(ase.io.iread(str(path))),
-            "dftpost iter_frames (reading only)": lambda: read_all(trajectory.iter_frames(path)),
+            "dftpost dipole_trajectory (in this process)": lambda path=path: dipole_trajectory(path, workers=1),
+            "ase.io.iread (reading only)": lambda path=path: read_all(ase.io.iread(str(path))),
+            "dftpost iter_frames (reading only)": lambda path=path: read_all(trajectory.iter_frames(path)),
             "dftpost iter_frames, no C parser": without_c_parser,
-            "MDAnalysis XYZ reader (reading only)": lambda: read_all(
+            "MDAnalysis XYZ reader (reading only)": lambda path=path: read_all(
                 ts.positions for ts in MDAnalysis.Universe(str(path), format="XYZ", topology_format="XYZ").trajectory),
         }
         result = interleaved(contenders, args.repeats, reference="bare ase.io.iread loop (process)")

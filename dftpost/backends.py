@@ -54,12 +54,13 @@ import signal
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, ClassVar, Generator, Iterable, TypeVar
+from typing import ClassVar, TypeVar
 
 from .errors import DftpostError
 
@@ -378,7 +379,7 @@ def _processes(func, items, workers, on_crash):
         suspects: list = []  # items in flight when a worker died: one of them killed it
         broken = False
 
-        def submit_next() -> None:
+        def submit_next(pool=pool, pending: dict = pending) -> None:
             nonlocal broken
             item = unsent.pop(0) if unsent else next(queue, _END)
             if item is _END:

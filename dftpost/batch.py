@@ -3,9 +3,14 @@ each name is the analysis's own object or a call of it (see the classes for the 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
+from .analyses.charge_fit import CHARGE_FIT_SCHEMA, ChargeFit, ChargeFitTask, charge_fit_frame, dft_dipole
+from .analyses.dipole import DIPOLE_PARALLEL_BYTES, DIPOLE_SCHEMA, DipoleAnalysis
+from .analyses.field import FIELD_SCHEMA, FieldResponse
+from .analyses.gap import GAP_SCHEMA, GapAnalysis, GapTask
+from .analyses.potential import POTENTIAL_PARALLEL_BYTES, POTENTIAL_SCHEMA, PotentialAnalysis, PotentialTrajectory
 from .analysis.bandedges import BandEdgeParameters
 from .analysis.charge_fit import DEFAULT_MAX_DIPOLE
 from .analysis.charge_fit import ChargeFit as ChargeFitResult
@@ -13,11 +18,6 @@ from .analysis.dipole import DEFAULT_Q_O, DipoleTrajectory
 from .analysis.electrostatics import DEFAULT_SIGMA_A, DEFAULT_TOLERANCE_V
 from .analysis.molecules import DEFAULT_R_OH
 from .analysis.profiles import FieldResponse as FieldResponseResult
-from .analyses.charge_fit import CHARGE_FIT_SCHEMA, ChargeFit, ChargeFitTask, charge_fit_frame, dft_dipole
-from .analyses.dipole import DIPOLE_PARALLEL_BYTES, DIPOLE_SCHEMA, DipoleAnalysis
-from .analyses.field import FIELD_SCHEMA, FieldResponse
-from .analyses.gap import GAP_SCHEMA, GapAnalysis, GapTask
-from .analyses.potential import POTENTIAL_PARALLEL_BYTES, POTENTIAL_SCHEMA, PotentialAnalysis, PotentialTrajectory
 from .backends import backend_for
 
 __all__ = [

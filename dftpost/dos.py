@@ -14,9 +14,10 @@ gives pymatgen's DoS objects (optional extra ``dftpost[pymatgen]``).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -121,7 +122,7 @@ class ProjectedDos:
         return axis
 
     # ------------------------------------------------------------ selection
-    def select(self, which: Iterable[str | int]) -> "ProjectedDos":
+    def select(self, which: Iterable[str | int]) -> ProjectedDos:
         """The projections named by label or position, in the order given."""
         index = []
         for w in which:
@@ -138,7 +139,7 @@ class ProjectedDos:
             orbital_values=None if self.orbital_values is None else self.orbital_values[:, index],
         )
 
-    def summed(self, which: Iterable[str | int] | None = None, label: str = "sum") -> "ProjectedDos":
+    def summed(self, which: Iterable[str | int] | None = None, label: str = "sum") -> ProjectedDos:
         """One projection that sums the chosen ones (all by default) over their atoms."""
         part = self if which is None else self.select(which)
         indices: list[int] = []
@@ -167,7 +168,7 @@ class ProjectedDos:
         sigma_eV: float = DEFAULT_SIGMA_EV,
         energies_eV: np.ndarray | None = None,
         spacing_eV: float = DEFAULT_SPACING_EV,
-    ) -> "ProjectedDos":
+    ) -> ProjectedDos:
         """The DoS on an energy grid (eV, relative to E_F), in states/eV.
 
         A discrete DoS is broadened with normalised Gaussians of standard deviation
@@ -306,7 +307,7 @@ class ProjectedDos:
         return out
 
     @classmethod
-    def concatenate(cls, parts: Sequence["ProjectedDos"]) -> "ProjectedDos":
+    def concatenate(cls, parts: Sequence[ProjectedDos]) -> ProjectedDos:
         """Join DoS objects that share energies (or eigenvalues) and spins into one.
 
         The projections are concatenated in order; orbital channels are united (zeros where a

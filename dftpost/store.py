@@ -261,10 +261,10 @@ class ResultStore:
         try:
             for name, values in columns.items():
                 _write(table[name], start, values)
-            for name, values in arrays.items():
+            for name, row_arrays in arrays.items():
                 group = self._file[f"{schema.name}_arrays"]
-                _write_arrays(group[name], start, [a.ravel() for a in values])
-                _write_arrays(group[f"{name}.shape"], start, [np.array(a.shape, "i8") for a in values])
+                _write_arrays(group[name], start, [a.ravel() for a in row_arrays])
+                _write_arrays(group[f"{name}.shape"], start, [np.array(a.shape, "i8") for a in row_arrays])
             self.flush()  # the rows' data are in the file before the count that makes them rows
             table[_N_ROWS][()] = start + len(rows)
             self.flush()
@@ -341,7 +341,7 @@ def latest_rows(path: str | Path, table: str, runs: list[str] | None = None,
     """
     columns = {name: values.tolist() for name, values in read_table(path, table).items()}
     latest = {run: i for i, run in enumerate(columns["run"])}
-    wanted = sorted(latest, key=latest.get) if runs is None else [run for run in runs if run in latest]
+    wanted = sorted(latest, key=latest.__getitem__) if runs is None else [run for run in runs if run in latest]
     rows = {run: {name: values[latest[run]] for name, values in columns.items()} for run in wanted}
     names = list(arrays)
     if names:

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, ids, realdata_files
 
 from dftpost.errors import DftpostError, MissingInputError, ParseError
 from dftpost.io import aims
-
-from conftest import FIXTURES, ids, realdata_files
 
 sys.path.insert(0, str(FIXTURES / "aims"))
 import aims_format  # noqa: E402  (the fixture writer, checked below against real files)

@@ -18,15 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, CorpusCase
 
 from dftpost.errors import DftpostError, MissingInputError
 from dftpost.io import aims, rundir
 
-from conftest import CorpusCase, FIXTURES
-
 sys.path.insert(0, str(FIXTURES / "aims"))
 import aims_format  # noqa: E402  (the fixture writer of FHI-aims formats)
-
 
 
 def Case(log: str, version: str, kind: str, committed: bool = False) -> CorpusCase:  # noqa: N802

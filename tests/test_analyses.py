@@ -9,6 +9,8 @@ import math
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
+from dftpost.cli.main import app
 from typer.testing import CliRunner
 
 from dftpost.analyses.charge_fit import ChargeFit
@@ -17,9 +19,6 @@ from dftpost.analyses.field import FieldResponse
 from dftpost.analyses.gap import GapAnalysis
 from dftpost.analyses.potential import PotentialAnalysis
 from dftpost.backends import ProcessBackend, SerialBackend
-from dftpost.cli.main import app
-
-from conftest import FIXTURES
 
 CP2K = FIXTURES / "cp2k"
 SLAB = FIXTURES / "trajectories" / "water_slab_tip3p.extxyz"

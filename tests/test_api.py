@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import CP2K_FIXTURE, REPO
 
 import dftpost
-from conftest import CP2K_FIXTURE, REPO
 
 
 def test_every_public_name_resolves_to_what_its_module_defines():

@@ -9,14 +9,20 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from ase import Atoms
+from conftest import CP2K_FIXTURE
 
-from dftpost.analysis.bandedges import BandEdgeParameters, find_band_edges, select_water, water_atoms, water_gap, water_pdos
+from dftpost.analysis.bandedges import (
+    BandEdgeParameters,
+    find_band_edges,
+    select_water,
+    water_atoms,
+    water_gap,
+    water_pdos,
+)
 from dftpost.dos import ProjectedDos, Projection
 from dftpost.errors import DftpostError
 from dftpost.io import aims
 from dftpost.io.rundir import read_run
-
-from conftest import CP2K_FIXTURE
 
 E = np.round(np.arange(-10.0, 10.0 + 1e-9, 0.01), 2)
 
@@ -444,6 +450,7 @@ def test_local_edges_shift_apart_by_the_field_on_the_real_8_water_slab():
     """Second real pair (8 waters, 0.1 V/Å as an external potential): the two layers' local VBMs
     move apart by the field fitted in the water × the distance of the layers' centres, within σ."""
     from conftest import REALDATA
+
     from dftpost.analysis.profiles import field_response
     from dftpost.io.cube import read_cube
 

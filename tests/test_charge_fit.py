@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase import Atoms
+from conftest import CP2K_FIXTURE, REALDATA
 
 import dftpost.analyses.charge_fit
 from dftpost.analysis.charge_fit import density_dipole, fit_oxygen_charge
@@ -19,8 +20,6 @@ from dftpost.batch import dft_dipole, fit_charge
 from dftpost.errors import DftpostError
 from dftpost.io.cube import read_cube
 from dftpost.io.rundir import read_run
-
-from conftest import CP2K_FIXTURE, REALDATA
 
 
 def test_exact_data_give_the_charge_back():

@@ -12,7 +12,6 @@ import venv
 from pathlib import Path
 
 import pytest
-
 from conftest import CP2K_FIXTURE, REPO
 
 INSPECT_KEYS = {

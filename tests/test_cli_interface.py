@@ -12,11 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
-from typer.testing import CliRunner
-
-from dftpost.cli.main import app
-
 from conftest import FIXTURES
+from dftpost.cli.main import app
+from typer.testing import CliRunner
 
 # command: [parameter name, flags, value type, default]
 PARAMETERS = {
@@ -280,12 +278,13 @@ def test_option_defaults_are_the_analyses_own():
     and ASE for ``dftpost --help``): each must equal the value the analysis itself uses."""
     from dataclasses import asdict
 
+    from dftpost.cli import options
+
     from dftpost.analysis.bandedges import BandEdgeParameters
     from dftpost.analysis.charge_fit import DEFAULT_MAX_DIPOLE
     from dftpost.analysis.dipole import DEFAULT_Q_O
     from dftpost.analysis.electrostatics import DEFAULT_SIGMA_A, DEFAULT_TOLERANCE_V
     from dftpost.analysis.molecules import DEFAULT_R_OH
-    from dftpost.cli import options
     from dftpost.plot import FIGURES, FORMATS
 
     assert (options.Q_O_E, options.R_OH_A, options.MAX_DIPOLE_E_PER_A) == (DEFAULT_Q_O, DEFAULT_R_OH, DEFAULT_MAX_DIPOLE)

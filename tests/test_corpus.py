@@ -25,18 +25,17 @@ from __future__ import annotations
 import dataclasses
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 from ase import Atoms
+from conftest import CP2K_FIXTURE, FIXTURES, REALDATA, REPO, realdata_files
 
 from dftpost.errors import DftpostError
 from dftpost.io import aims, cp2k, cube, rundir, trajectory
-
-from conftest import CP2K_FIXTURE, FIXTURES, REALDATA, REPO, realdata_files
 
 # cases of the real files exist only when the folder does; those of fixtures/cp2k always
 needs_realdata = pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real output files not found at {REALDATA}")

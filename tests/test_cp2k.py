@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import CP2K_FIXTURE, FIXTURES, REALDATA, ids, realdata_files
 
 from dftpost.errors import DftpostError, ParseError
 from dftpost.io import cp2k
-from dftpost.units import FIELD_AU_V_PER_A, HARTREE_EV
-
 from dftpost.io.rundir import read_run
-
-from conftest import CP2K_FIXTURE, FIXTURES, REALDATA, ids, realdata_files
+from dftpost.units import FIELD_AU_V_PER_A, HARTREE_EV
 
 REAL_PDOS = realdata_files("cp2k/**/*.pdos") + sorted(CP2K_FIXTURE.glob("*/*.pdos"))
 
@@ -116,7 +114,7 @@ def _large_snapshot(step: int, fermi_au: float, rng) -> tuple[str, np.ndarray]:
     table = np.column_stack([np.arange(1, n + 1), np.sort(rng.uniform(-2, 1, n)), np.repeat([2.0, 0.0], n // 2),
                              rng.uniform(0, 1, (n, 3))])
     head = (f"# Projected DOS for atomic kind O at iteration step i = {step}, E(Fermi) = {fermi_au:12.6f} a.u.\n"
-            f"{'#     MO Eigenvalue [a.u.]      Occupation':42}" + "".join(f"{'':10}{l:8}" for l in "spd") + "\n")
+            f"{'#     MO Eigenvalue [a.u.]      Occupation':42}" + "".join(f"{'':10}{label:8}" for label in "spd") + "\n")
     rows = "".join(f"{int(r[0]):8d}  {r[1]:16.6f}{r[2]:16.6f}" + "".join(f"  {w:16.8f}" for w in r[3:]) + "\n" for r in table)
     return head + rows, table
 

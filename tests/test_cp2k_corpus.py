@@ -18,13 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase.io import read as ase_read
+from conftest import CorpusCase
 
 from dftpost.errors import DftpostError, MissingInputError
 from dftpost.io import cp2k, cube, rundir
 from dftpost.units import HARTREE_EV
-
-from conftest import CorpusCase
-
 
 
 def Case(log: str, version: str, kind: str, committed: bool = False) -> CorpusCase:  # noqa: N802

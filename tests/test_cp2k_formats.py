@@ -14,13 +14,12 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import CP2K_FIXTURE
 
 from dftpost.errors import DftpostError, MissingInputError, ParseError
 from dftpost.io import cp2k
 from dftpost.io.rundir import read_run
 from dftpost.units import HARTREE_EV
-
-from conftest import CP2K_FIXTURE
 
 NOFIELD = CP2K_FIXTURE / "nofield"
 #: CP2K's eV per Hartree (cp_unit_from_cp2k(1, "eV"), CODATA 2018), for the "= ... eV" parts

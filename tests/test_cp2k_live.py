@@ -9,11 +9,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import CP2K_FIXTURE, FIXTURES
 
 from dftpost.io.cube import read_cube
 from dftpost.io.rundir import read_run
-
-from conftest import CP2K_FIXTURE, FIXTURES
 
 pytestmark = [
     pytest.mark.cp2k,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.io.cube import read_cube_data
+from conftest import CP2K_FIXTURE, ids, realdata_files
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -18,8 +19,6 @@ from dftpost.grid import Grid
 from dftpost.io import cp2k
 from dftpost.io.cube import read_cube, read_cube_header, write_cube
 from dftpost.units import BOHR_A, DIPOLE_SHEET_V_A_PER_E, HARTREE_EV
-
-from conftest import CP2K_FIXTURE, ids, realdata_files
 
 REAL_CUBES = realdata_files("**/*.cube") + sorted(CP2K_FIXTURE.glob("*/*.cube"))
 FACTOR = {

@@ -7,11 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import CP2K_FIXTURE
 
 from dftpost.io.cube import read_cube, read_cube_header
 from dftpost.units import BOHR_A
-
-from conftest import CP2K_FIXTURE
 
 
 def fortran_e(x: float, width: int, decimals: int, exponent_digits: int | None) -> str:

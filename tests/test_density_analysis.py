@@ -9,12 +9,11 @@ import json
 import ase.io
 import numpy as np
 import pytest
+from conftest import FIXTURES
 
 from dftpost.analyses import DensityAnalysis
 from dftpost.backends import DaskBackend, ProcessBackend, SerialBackend, parse_scheduler
 from dftpost.errors import DftpostError
-
-from conftest import FIXTURES
 
 # MAICoS warns that the frames are correlated (τ ≈ 6 frames here): its error, like ours, treats
 # them as independent, so both understate the error of the mean alike

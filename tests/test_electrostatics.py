@@ -251,3 +251,9 @@ def test_bad_input():
         gaussian_charge_potential(positions, charges, ORTHO, 0.5, molecule_ids=[0, 1])
     with pytest.raises(DftpostError, match="sigma > 0"):
         planar_average_potential(positions, charges, ORTHO, 0.0)
+    pme = choose_parameters(ORTHO, charges, 0.5, 1e-4, "pme")
+    with pytest.raises(DftpostError, match="mesh"):
+        gaussian_charge_potential(positions, charges, ORTHO, 0.5, parameters=replace(pme, mesh=None))
+    ewald = choose_parameters(ORTHO, charges, 0.5, 1e-4, "ewald")
+    with pytest.raises(DftpostError, match="k cut-off"):
+        gaussian_charge_potential(positions, charges, ORTHO, 0.5, parameters=replace(ewald, k_cut_per_A=None))

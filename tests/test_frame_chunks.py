@@ -13,14 +13,13 @@ import pytest
 from ase.io import read, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_dipole_trajectory import slab
+from test_potential import water_box
 
 from dftpost.batch import dipole_trajectory, potential_trajectory
 from dftpost.errors import DftpostError
 from dftpost.io import trajectory
 from dftpost.io.trajectory import frame_chunks, iter_chunk, iter_frames, parse_index, xyz_frames
-
-from test_dipole_trajectory import slab
-from test_potential import water_box
 
 TIMING = {"analysed_at"}
 

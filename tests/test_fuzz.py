@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase import Atoms
+from conftest import CP2K_FIXTURE, REALDATA
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -33,8 +34,6 @@ from dftpost.grid import CubeHeader, Grid
 from dftpost.io import aims, cp2k, cube, trajectory
 from dftpost.io.rundir import read_run
 from dftpost.io.text import fixed_decimal_table
-
-from conftest import CP2K_FIXTURE, REALDATA
 
 # examples per test; DFTPOST_FUZZ_SCALE=50 runs fifty times as many (a longer hunt)
 SCALE = float(os.environ.get("DFTPOST_FUZZ_SCALE", "1"))

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from dftpost.batch import GapTask, analyse_gap, gap_batch
-from dftpost.analysis.bandedges import BandEdgeParameters
-from dftpost.store import ResultStore, read_arrays, read_table
-
 from conftest import CP2K_FIXTURE
+
+from dftpost.analysis.bandedges import BandEdgeParameters
+from dftpost.batch import GapTask, analyse_gap, gap_batch
+from dftpost.store import ResultStore, read_arrays, read_table
 
 GAP_KEYS = {"run", "status", "vbm_eV", "cbm_eV", "gap_eV", "metallized", "dipole_e_per_A", "fermi_level_eV"}
 
@@ -169,10 +168,10 @@ def test_json_gives_the_edges_per_spin_fresh_and_stored(monkeypatch, tmp_path):
     0.4 eV) prints its edges per channel in gap --json, when analysed and when read back stored."""
     from dataclasses import replace
 
+    from dftpost.cli.main import app
     from typer.testing import CliRunner
 
     import dftpost.analyses.gap as gap_module
-    from dftpost.cli.main import app
     from dftpost.dos import ProjectedDos
 
     real_read_run = gap_module.read_run

@@ -21,11 +21,12 @@ import pytest
 from ase import Atoms
 from ase.build import fcc111, molecule
 from ase.io import read, write
+from conftest import FIXTURES
+from dftpost.cli.main import app
 from typer.testing import CliRunner
 
 from dftpost.analysis.bandedges import water_atoms, water_pdos
 from dftpost.analysis.dipole import fixed_charge_dipole
-from dftpost.cli.main import app
 from dftpost.errors import DftpostError
 from dftpost.inputs import (
     AimsSettings,
@@ -43,8 +44,6 @@ from dftpost.inputs.cp2k import without_comments
 from dftpost.io.cp2k import read_input, read_input_sections
 from dftpost.io.rundir import read_run
 from dftpost.store import read_arrays, read_table
-
-from conftest import FIXTURES
 
 sys.path.insert(0, str(FIXTURES / "cp2k"))
 import make_fixtures  # noqa: E402  (the fixtures' geometry builders: seeded 4-water frames)

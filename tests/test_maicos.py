@@ -80,7 +80,7 @@ def slab_frames(n_frames: int, seed: int, h_up: bool = False) -> np.ndarray:
     return np.round(np.array(frames) * 256.0) / 256.0
 
 
-def universe(coords: np.ndarray) -> "mda.Universe":
+def universe(coords: np.ndarray) -> mda.Universe:
     """An MDAnalysis Universe of the frames: residues, bonds (molecules whole), fixed charges."""
     n_atoms = 3 * N_MOL
     u = mda.Universe.empty(n_atoms, n_residues=N_MOL, atom_resindex=np.repeat(np.arange(N_MOL), 3), trajectory=True)
@@ -95,7 +95,7 @@ def universe(coords: np.ndarray) -> "mda.Universe":
     return u
 
 
-def run_maicos(coords: np.ndarray, **kwargs) -> "maicos.DielectricPlanar":
+def run_maicos(coords: np.ndarray, **kwargs) -> maicos.DielectricPlanar:
     u = universe(coords)
     ana = maicos.DielectricPlanar(u.atoms, bin_width=DZ, **kwargs)
     ana.run()

@@ -12,14 +12,13 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk, fcc111, surface
-from ase.spacegroup import crystal
 from ase.io import write
+from ase.spacegroup import crystal
+from conftest import FIXTURES
 
 from dftpost.analysis.bandedges import BandEdgeParameters, select_water, water_gap
-from dftpost.io.rundir import read_run
-
-from conftest import FIXTURES
 from dftpost.errors import DftpostError
+from dftpost.io.rundir import read_run
 
 sys.path.insert(0, str(FIXTURES / "aims"))
 import aims_format  # noqa: E402

@@ -18,14 +18,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
-from dftpost.analysis.bandedges import BandEdgeParameters
-from dftpost.analyses.gap import GapAnalysis
-from dftpost.batch import GAP_SCHEMA, analyse_gap, gap_batch
-from dftpost.backends import SchedulerError, WorkerDied, map_unordered, parse_scheduler
-from dftpost.store import read_arrays, read_table
-
 from conftest import FIXTURES, REPO
+
+from dftpost.analyses.gap import GapAnalysis
+from dftpost.analysis.bandedges import BandEdgeParameters
+from dftpost.backends import SchedulerError, WorkerDied, map_unordered, parse_scheduler
+from dftpost.batch import GAP_SCHEMA, analyse_gap, gap_batch
+from dftpost.store import read_arrays, read_table
 
 SOURCES = [FIXTURES / "cp2k" / "water4_slab" / n for n in ("nofield", "field")] + sorted(
     (FIXTURES / "cp2k" / "water4_frames").glob("frame_*")

@@ -14,6 +14,7 @@ import pytest
 from ase import Atoms
 from ase.build import molecule
 from ase.io import write
+from conftest import CP2K_FIXTURE, FIXTURES
 
 from dftpost import batch
 from dftpost.analysis.dipole import CENSUS_SPECIES
@@ -28,6 +29,7 @@ from dftpost.batch import (
     gap_summary,
 )
 from dftpost.errors import DftpostError, MissingInputError
+from dftpost.io.rundir import read_run
 from dftpost.plot import (
     FIGURES,
     available_figures,
@@ -51,9 +53,6 @@ from dftpost.plot import (
 )
 from dftpost.store import ResultStore, TableSchema, read_arrays, read_table
 from dftpost.units import EPSILON0_E_PER_V_A
-from dftpost.io.rundir import read_run
-
-from conftest import CP2K_FIXTURE, FIXTURES
 
 POTENTIAL = getattr(batch, "potential_trajectory", None)
 HAVE_THICKNESS = "water_thickness_A" in DIPOLE_SCHEMA.columns
@@ -224,7 +223,7 @@ def test_census_and_acf_fall_back_to_frames_without_times(files):
     shown = shown_lags(row)
     np.testing.assert_array_equal(ax.lines[0].get_xdata(), np.arange(shown))
     np.testing.assert_array_equal(ax.lines[0].get_ydata(), row["acf"][:shown])
-    (marker,) = [l for l in ax.lines if l.get_label().strip().startswith("τ_int")]
+    (marker,) = [line for line in ax.lines if line.get_label().strip().startswith("τ_int")]
     np.testing.assert_allclose(marker.get_xdata(), [tau, tau])
     assert any(p.get_label().startswith("±2/√N") for p in ax.patches)
 
@@ -347,7 +346,7 @@ def test_potential_against_cell_length_pools_equal_cells(files):
 @needs_potential
 def acf_curves(ax) -> list:
     """The autocorrelation curves of an ACF figure (not its τ_int markers nor the zero line)."""
-    return [l for l in ax.lines if not l.get_label().strip().startswith("τ_int") and not l.get_label().startswith("_")]
+    return [line for line in ax.lines if not line.get_label().strip().startswith("τ_int") and not line.get_label().startswith("_")]
 
 
 def shown_lags(row: dict) -> int:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase import Atoms
+from conftest import CP2K_FIXTURE, REALDATA
 from scipy.special import erf
 
 from dftpost.analysis.profiles import field_response, macroscopic_average, planar_average
@@ -20,8 +21,6 @@ from dftpost.batch import field_profile
 from dftpost.errors import DftpostError
 from dftpost.grid import Grid
 from dftpost.units import EPSILON0_E_PER_V_A
-
-from conftest import CP2K_FIXTURE, REALDATA
 
 PAIRS = [
     (REALDATA / "cp2k/water8_slab_field/run_a_nofield", REALDATA / "cp2k/water8_slab_field/run_b_periodic_efield"),

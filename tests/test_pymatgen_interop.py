@@ -13,6 +13,7 @@ import pytest
 
 pytest.importorskip("pymatgen")
 
+from conftest import CP2K_FIXTURE  # noqa: E402
 from pymatgen.core.units import Ha_to_eV, bohr_to_angstrom  # noqa: E402
 from pymatgen.electronic_structure.core import Spin  # noqa: E402
 from pymatgen.electronic_structure.dos import Dos  # noqa: E402
@@ -22,10 +23,8 @@ from pymatgen.io.cp2k.outputs import parse_pdos  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
 import dftpost  # noqa: E402
-from dftpost.dos import Projection, ProjectedDos  # noqa: E402
+from dftpost.dos import ProjectedDos, Projection  # noqa: E402
 from dftpost.io.cube import write_cube  # noqa: E402
-
-from conftest import CP2K_FIXTURE  # noqa: E402
 
 RUN = CP2K_FIXTURE / "nofield"
 SIGMA_EV = 0.1

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase.io import iread
-
 from conftest import FIXTURES, REPO
 
 # commands that need what a fresh clone lacks: a SLURM cluster (Dask on it) or a job array

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from conftest import CP2K_FIXTURE
+
 from dftpost.io.cube import read_cube
 from dftpost.io.rundir import read_run
-
-from conftest import CP2K_FIXTURE
 
 
 def test_reprs_are_short_and_name_what_matters():

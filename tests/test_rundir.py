@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import CP2K_FIXTURE, REPO
 
 from dftpost.errors import DftpostError, MissingInputError, ParseError
 from dftpost.io import cp2k, rundir
 from dftpost.io.rundir import describe_file, detect_code, find_run_dirs, read_run, sniff_log
-
-from conftest import CP2K_FIXTURE, REPO
 
 
 def test_cp2k_fixture_run():

@@ -8,14 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator
 
 import h5py
 import numpy as np
 import pytest
-
 from conftest import REPO
+
 from dftpost import __version__
 from dftpost.errors import MissingInputError
 from dftpost.store import (

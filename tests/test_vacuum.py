@@ -7,14 +7,13 @@ import math
 
 import numpy as np
 import pytest
+from conftest import CP2K_FIXTURE, REALDATA
 from scipy import constants
 
 from dftpost.analysis.bandedges import water_gap
 from dftpost.analysis.vacuum import vacuum_levels
 from dftpost.io.cube import read_cube
 from dftpost.io.rundir import read_run
-
-from conftest import CP2K_FIXTURE, REALDATA
 
 E_OVER_EPS0_V_A = constants.e / constants.epsilon_0 * 1e10  # V·Å per e (sheet dipole step per e·Å/Å²)
 GENERATED = REALDATA / "cp2k" / "generated_cp2k2023.1"

@@ -10,6 +10,7 @@ e/Å, total dipoles in e·Å, charges in e.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from ..errors import DftpostError
 from ..grid import Grid
 from ..units import EPSILON0_E_PER_V_A
 from .geometry import area_normal_to, widest_gap
-from .profiles import plane_spacing_A, planar_average
+from .profiles import planar_average, plane_spacing_A
 
 #: Default |μ_DFT| above which a frame is left out of the fit, e/Å: a choice of dftpost (the
 #: paper's value is lost), 80 % of the 0.025 e/Å that closes a 4.5 eV gap (ΔV = μ/ε0).
@@ -120,7 +121,7 @@ class DftDipole:
 
 def choose_dft_dipole(source: str, log_e_A: float | None, potential_step_e_A: float | None, cube_e_A: float | None,
                       density_stride: tuple[int, ...] | None = None, warnings: tuple[str, ...] = (),
-                      where: object = None) -> DftDipole:
+                      where: str | Path | None = None) -> DftDipole:
     """The DFT dipole (e·Å) of a run from its candidates: ``source`` "log" (the log's, an error
     without it), "cube" (the potential step where there is one, else the density integral) or
     "auto" (the log when it prints one, else as "cube"). A strided density cube as the source

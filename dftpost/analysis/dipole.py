@@ -224,7 +224,7 @@ def _profiles(z, n_o: int, n_h: int, cells, pbc_z: bool, owner, grid: ZGrid, q_o
     h_sum = np.bincount(slot, weights=z_o.ravel()[slot] - offset, minlength=n_frames * n_o).reshape(n_frames, n_o)
     contribution = q_o * z_o - 0.5 * q_o * h_sum
     o_bin = grid.bins(z_o)
-    per_bin = np.bincount((o_bin + (np.arange(n_frames) * n_bins)[:, None]).ravel(), weights=contribution.ravel(),
+    per_bin: np.ndarray = np.bincount((o_bin + (np.arange(n_frames) * n_bins)[:, None]).ravel(), weights=contribution.ravel(),
                           minlength=n_frames * n_bins).reshape(n_frames, n_bins)
     per_bin /= area[:, None]
     h_bin = grid.bins(_wrap(z_h_raw - origin[:, None], length[:, None]))
@@ -361,8 +361,12 @@ class DipoleAccumulator:
         self._census: list[np.ndarray] = []
         self._thickness: list[np.ndarray] = []
         self._queued = 0  # frames waiting in the buffers below
-        self._rows = self._cells = self._full_cells = None  # (batch, N, 3) positions, (batch, 3, 3) cells, Å
-        self._pbc = self._atoms = self._cell = self._full_cell = self._order = None
+        # (batch, N, 3) positions, (batch, 3, 3) cells, Å; made for the atoms of the first frame
+        self._rows, self._cells, self._full_cells = np.empty((0, 0, 3)), np.empty((0, 3, 3)), np.empty((0, 3, 3))
+        self._pbc, self._order = np.ones(3, dtype=bool), np.arange(0)
+        self._atoms: tuple | None = None
+        self._cell: bytes | None = None
+        self._full_cell: np.ndarray | None = None
         self._n_o = self._n_h = 0
 
     def add(self, frame_index: int, numbers, positions_A, cell_A, pbc=(True, True, True), time_ps: float = float("nan")) -> None:
@@ -419,7 +423,7 @@ class DipoleAccumulator:
         self._census.append(p.census)
         self._thickness.append(p.water_thickness_A)
 
-    def merge(self, later: "DipoleAccumulator") -> None:
+    def merge(self, later: DipoleAccumulator) -> None:
         """Take in the frames of ``later``, an accumulator of the frames that follow these on the
         same z grid (a chunk of the trajectory analysed elsewhere): series are joined, sums added."""
         if not np.array_equal(later.z_edges_A, self.z_edges_A):
@@ -430,8 +434,10 @@ class DipoleAccumulator:
         self._sum2 += later._sum2
         self._o += later._o
         self._h += later._h
-        for mine, theirs in ((self._frames, later._frames), (self._times, later._times), (self._totals, later._totals),
-                             (self._census, later._census), (self._thickness, later._thickness)):
+        series: tuple[tuple[list, list], ...] = (
+            (self._frames, later._frames), (self._times, later._times), (self._totals, later._totals),
+            (self._census, later._census), (self._thickness, later._thickness))
+        for mine, theirs in series:
             mine.extend(theirs)
 
     def result(self) -> DipoleTrajectory:

@@ -150,7 +150,7 @@ def _mesh_error_terms(t: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarray
     return 8.0 * inside_r + 4.0 * beyond_r, (2.0 * inside_s + beyond_s) / np.pi
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mesh_error_table(order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Spacings t = h/η from coarse to fine and R_p(t), S_p(t) on them."""
     t = np.geomspace(4.0, 0.01, 300)
@@ -215,7 +215,7 @@ def choose_parameters(
     y = np.linspace(0.3, 9.0, 871)
     r_cut = np.where(etas > sigma_A, etas * y[_first_meeting(pairs * 8.0 * _tail_integral(y), target2)], 0.0)
     real_cost = np.where(r_cut > 0, COST_REAL_ATOM * n, 0.0) + COST_PAIR * n * (n / volume) * (4 * np.pi / 3) * r_cut**3 / 2
-    candidates = []
+    candidates: list[tuple[float, str, float, float, tuple[int, int, int] | None, int | None, float | None]] = []
     if method in ("auto", "pme"):
         for order in ORDERS:
             t, random, self_ = _mesh_error_table(order)
@@ -231,16 +231,16 @@ def choose_parameters(
         n_k = (4 * np.pi / 3) * k_cut**3 * volume / (2 * np.pi) ** 3 / 2
         for eta, rc, cost, kc, nk in zip(etas, r_cut, real_cost, k_cut, n_k):
             candidates.append((cost + COST_KVECTOR * n * nk, "ewald", eta, rc, None, None, kc))
-    _, chosen, eta, rc, mesh, order, kc = min(candidates, key=lambda c: c[0])
+    _, chosen, eta, rc, chosen_mesh, chosen_order, kc = min(candidates, key=lambda c: c[0])
     return EwaldParameters(
         method=chosen,
         sigma_A=float(sigma_A),
         eta_A=float(eta),
         r_cut_A=float(rc),
-        mesh=mesh,
-        order=order,
+        mesh=chosen_mesh,
+        order=chosen_order,
         k_cut_per_A=None if kc is None else float(kc),
-        estimated_error_V=_estimate(eta, rc, kc, mesh, order, cell, n, q2),
+        estimated_error_V=_estimate(eta, rc, kc, chosen_mesh, chosen_order, cell, n, q2),
         tolerance_V=float(tolerance_V),
     )
 
@@ -261,15 +261,15 @@ def _real_space(frac: np.ndarray, charges: np.ndarray, cell: np.ndarray, sigma: 
 
     n = charges.size
     reach = r_cut / cell_widths(cell)
-    points, owner = [frac], [np.arange(n)]
+    points, owners = [frac], [np.arange(n)]
     for shift in itertools.product(*(range(-int(np.ceil(x)), int(np.ceil(x)) + 1) for x in reach)):
         if any(shift):
             moved = frac + shift
             near = np.all((moved > -reach) & (moved < 1.0 + reach), axis=1)
             points.append(moved[near])
-            owner.append(np.flatnonzero(near))
+            owners.append(np.flatnonzero(near))
     xyz = np.concatenate(points) @ cell
-    owner = np.concatenate(owner)
+    owner = np.concatenate(owners)
     a, b = cKDTree(xyz).query_pairs(r_cut, output_type="ndarray").T  # a < b
     keep = a < n
     a, b = a[keep], b[keep]
@@ -391,8 +391,12 @@ def gaussian_charge_potential(
     frac = positions @ np.linalg.inv(cell)
     frac -= np.floor(frac)
     if parameters.method == "pme":
+        if parameters.mesh is None or parameters.order is None:
+            raise DftpostError(None, f"PME parameters without a mesh or a B-spline order: {parameters}")
         potential = _pme(frac, charges, cell, eta, parameters.mesh, parameters.order)
     else:
+        if parameters.k_cut_per_A is None:
+            raise DftpostError(None, f"Ewald parameters without a k cut-off: {parameters}")
         potential = _ewald_sum(positions, charges, cell, eta, parameters.k_cut_per_A)
     if parameters.r_cut_A > 0:
         potential += _real_space(frac, charges, cell, sigma_A, eta, parameters.r_cut_A)

@@ -11,6 +11,7 @@ search radius of a face.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -243,7 +244,9 @@ class BondTracker:
 
     def reset(self) -> None:
         """Forget the reference frame and the owners of the frame before (the atoms changed)."""
-        self._reference = self._last = self._owner = None
+        self._reference: dict[str, Any] | None = None  # the frame followed: its atoms, lattice and O neighbours
+        self._last: _Lattice | None = None
+        self._owner: np.ndarray | None = None  # owners (n_H) in the frame before
 
     def assign(self, columns: np.ndarray, n_o: int, cells: np.ndarray, pbc) -> np.ndarray:
         """Owners (B, n_H; index into the O, −1 for a free H) of a batch of B frames given as
@@ -281,6 +284,8 @@ class BondTracker:
     def _renew(self, x, n_o, cell, pbc) -> None:
         """A new reference: one frame of O then H positions as columns (3, n_O + n_H), whose H
         free in the frame before are followed as free."""
+        if self._owner is None:
+            raise RuntimeError("a reference frame needs the owners of the frame before")
         lattice = self._lattice(cell, pbc)
         radius = self.radius_A
         if pbc.any():
@@ -311,6 +316,8 @@ class BondTracker:
         their fractional coordinates; a vector d̃ there is d = d̃ A, A = L_ref⁻¹ L, in the frame,
         so its length is at least σ_min(A) |d̃| (``stretch``)."""
         ref = self._reference
+        if ref is None or self._owner is None:
+            raise RuntimeError("frames are followed from a reference frame")
         lattice, r_oh, n_frames = ref["lattice"], self.r_oh, len(columns)
         real = columns
         other = np.flatnonzero(np.any(cells != lattice.cell, axis=(1, 2)))

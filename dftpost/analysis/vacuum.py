@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import DftpostError
 from ..grid import Grid
 from .geometry import widest_gap
-from .profiles import plane_spacing_A, planar_average
+from .profiles import planar_average, plane_spacing_A
 
 #: Distance from every atom beyond which the vacuum counts as a plateau (Å).
 DEFAULT_MARGIN_A = 3.0
@@ -105,7 +105,7 @@ def vacuum_levels(
         j = f[int(np.argmax(steps))]
         jump = 0.5 * (r[j] + r[j + 1])
     else:  # a step within the flatness tolerance: no jump to find; split in the middle of the vacuum
-        jump = 0.5 * gaps[k]
+        jump = 0.5 * gap
     upper = far & (r < jump - jump_margin_A)
     lower = far & (r > jump + jump_margin_A)
 

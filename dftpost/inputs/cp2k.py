@@ -44,10 +44,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Sequence
 
 from ase import Atoms
 from ase.data import atomic_numbers
@@ -120,7 +120,7 @@ def cp2k_release(version: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-@lru_cache(maxsize=None)
+@cache
 def installed_cp2k_version(program: str = "cp2k.psmp") -> str | None:
     """The version ``program --version`` reports (``2023.1``), or None when it is not on PATH or
     says no version."""
@@ -140,7 +140,7 @@ def uses_dos_section(version: str) -> bool:
     return cp2k_release(version) >= DOS_SECTION_SINCE
 
 
-def layout_note(settings: "Cp2kSettings") -> str:
+def layout_note(settings: Cp2kSettings) -> str:
     """One line saying which CP2K release and PDoS layout an input is written for."""
     where = "&DFT%PRINT%DOS with &PDOS and &LDOS" if uses_dos_section(settings.cp2k_version) else "&DFT%PRINT%PDOS with &LDOS"
     since = ".".join(map(str, DOS_SECTION_SINCE))

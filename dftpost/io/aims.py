@@ -154,7 +154,7 @@ def read_dos(path: str | Path, fermi_level_eV: float | None = None, program_vers
         orbital_values.append(data[:, j])
     factor = _restricted_factor(1 if name is None or name.spin is None else 2, program_version)
     species = name.species if name else _species_from_header(header)
-    if name is not None and name.what == "atom":
+    if name is not None and name.what == "atom" and name.atom_index is not None:  # an atom always has its index
         projection = Projection(
             label=f"{species}{name.atom_index + 1:04d}", kind="atom", atom_indices=(name.atom_index,), species=species
         )
@@ -245,7 +245,7 @@ def read_dos_files(
     if None in spins and len(spins) > 1:
         raise ParseError(paths[0].parent, "mixes spin-polarised and spin-summed DoS files")
     if spins in (["up"], ["dn"]):
-        other = {"up": "spin_dn", "dn": "spin_up"}[spins[0]]
+        other = "spin_dn" if spins == ["up"] else "spin_up"
         raise MissingInputError(
             paths[0].parent,
             f"only spin_{spins[0]} DoS files ({', '.join(p.name for _, p in named[:3])}{' ...' if len(named) > 3 else ''}): "
@@ -533,8 +533,8 @@ def read_output(path: str | Path) -> AimsOutput:
     if done is not None and re.search(r"SOC|spin-orbit", post):
         after = _AIMS_MU.findall(post)
         soc = num(after[-1], "spin-orbit chemical potential") if after else None
-    n_spin = _AIMS_SPINS.search(text)
-    n_spin = int(n_spin.group(1)) if n_spin else None
+    spins_match = _AIMS_SPINS.search(text)
+    n_spin = int(spins_match.group(1)) if spins_match else None
     edges = {kind: (num(e, f"{kind.lower()} state energy"), num(o, "occupation number")) for kind, e, o in _AIMS_EDGE.findall(scf_part)}
     homo, lumo = edges.get("Highest occupied", (None, None)), edges.get("Lowest unoccupied", (None, None))
     fractional = None
@@ -551,6 +551,11 @@ def read_output(path: str | Path) -> AimsOutput:
     vac = dict(_AIMS_VACUUM.findall(post))
     work = dict(_AIMS_WORK.findall(post))
     dipoles = _AIMS_DIPOLE_Z.findall(scf_part)
+
+    def upper_lower(found: dict[str, str], what: str) -> tuple[float | None, float | None]:
+        upper, lower = (num(found[s], f"{s} {what}") if s in found else None for s in ("upper", "lower"))
+        return upper, lower
+
     field_match = _AIMS_FIELD.search(text)
     n_atoms = _AIMS_ATOMS.search(text)
     if "Dipole correction not performed" in scf_part:
@@ -572,8 +577,8 @@ def read_output(path: str | Path) -> AimsOutput:
         dipole_correction="Using dipole correction" in text or bool(gradients),
         dipole_correction_gradient_eV_per_A=num(gradients[-1], "dipole correction gradient") if gradients else None,
         dipole_correction_jump_eV=num(jumps[-1], "dipole correction potential jump") if jumps else None,
-        vacuum_levels_eV=tuple(num(vac[s], f"{s} vacuum level") if s in vac else None for s in ("upper", "lower")),
-        work_functions_eV=tuple(num(work[s], f"{s} work function") if s in work else None for s in ("upper", "lower")),
+        vacuum_levels_eV=upper_lower(vac, "vacuum level"),
+        work_functions_eV=upper_lower(work, "work function"),
         homogeneous_field_V_per_A=np.array([num(x, "homogeneous field") for x in field_match.groups()])
         if field_match
         else None,

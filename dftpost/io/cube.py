@@ -177,7 +177,7 @@ def _read_raw_header(f, path: Path) -> _RawHeader:
         title=title,
         n_atoms=n_atoms,
         origin_bohr=origin,
-        shape=tuple(shape),
+        shape=(shape[0], shape[1], shape[2]),
         voxel_bohr=voxel,
         numbers=numbers,
         positions_bohr=positions,
@@ -475,7 +475,7 @@ def _decode_fixed(buf, n_blocks: int, layout: _FixedLayout, out: np.ndarray) -> 
     if layout.decimals != 5 or w < 13:
         return False
     raw = np.frombuffer(buf, dtype=np.uint8)
-    groups = []  # (view shape, strides, byte offset in a block, first value in a block)
+    groups: list[tuple[tuple[int, ...], tuple[int, ...], int, int]] = []  # (view shape, strides, byte offset, first value)
     if layout.n_full:
         groups.append(
             ((n_blocks, layout.n_full, layout.per_line), (layout.block_bytes, layout.line_bytes, w), 0, 0)
@@ -492,7 +492,7 @@ def _decode_fixed(buf, n_blocks: int, layout: _FixedLayout, out: np.ndarray) -> 
     out_blocks = out.reshape(n_blocks, layout.per_block)
     for shape, strides, offset, first in groups:
 
-        def field(at: int, dtype) -> np.ndarray:
+        def field(at: int, dtype, shape=shape, strides=strides, offset=offset) -> np.ndarray:
             view = np.ndarray(shape, dtype=dtype, buffer=raw, offset=offset + at, strides=strides)
             return view.ravel()
 

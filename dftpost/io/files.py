@@ -10,8 +10,8 @@ Each gets its own words in a :class:`~dftpost.errors.UnreadableFileError` (or
 from __future__ import annotations
 
 import errno
-import hashlib
 import fcntl
+import hashlib
 import os
 import stat
 from pathlib import Path

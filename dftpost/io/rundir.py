@@ -8,8 +8,10 @@ import stat
 import warnings as warnings_module
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
+from ase import Atoms
 
 from ..dos import ProjectedDos
 from ..errors import DftpostError, MissingInputError, ParseError, UnreadableFileError
@@ -104,10 +106,10 @@ def detect_code(directory: Path) -> str:
     """The program that wrote a run directory, from its logs or, lacking one, its file names."""
     logs = _logs(directory)
     if logs["fhi-aims"] and logs["cp2k"]:
-        names = lambda code: ", ".join(p.name for p in logs[code])  # noqa: E731
+        log_names = lambda code: ", ".join(p.name for p in logs[code])  # noqa: E731
         raise ParseError(
             directory,
-            f"holds both an FHI-aims log ({names('fhi-aims')}) and a CP2K log ({names('cp2k')}): one run per directory",
+            f"holds both an FHI-aims log ({log_names('fhi-aims')}) and a CP2K log ({log_names('cp2k')}): one run per directory",
         )
     for code, paths in logs.items():
         if paths:
@@ -299,7 +301,7 @@ def _read_cp2k(directory: Path) -> Run:
     files: dict[str, tuple[Path, ...]] = {}
     log_path = _pick(_logs(directory)["cp2k"], "CP2K log", directory, warnings)
     log = cp2k.read_log(log_path) if log_path else None
-    if log is None:
+    if log is None or log_path is None:
         missing.append("log (CP2K output)")
     else:
         files["log"] = (log_path,)
@@ -312,7 +314,7 @@ def _read_cp2k(directory: Path) -> Run:
     else:
         input_path = _pick(sorted(directory.glob("*.inp")), "CP2K input", directory, warnings)
     inp = cp2k.read_input(input_path) if input_path else None
-    if inp is None:
+    if inp is None or input_path is None:
         missing.append("input (.inp)")
     else:
         files["input"] = (input_path,)
@@ -348,7 +350,7 @@ def _read_cp2k(directory: Path) -> Run:
         warnings.append(f"structure taken from {cubes[0].path.name}")
     if atoms is None:
         missing.append("structure")
-    elif log is not None and log.n_atoms is not None and len(atoms) != log.n_atoms:
+    elif log is not None and log_path is not None and log.n_atoms is not None and len(atoms) != log.n_atoms:
         source = input_path if inp is not None and inp.atoms is not None else (log_path if log.atoms is not None else cubes[0].path)
         raise ParseError(
             source,
@@ -405,7 +407,7 @@ def _last_trajectory_geometry(path: Path, atoms, warnings: list[str]):
     from ase.io import read as ase_read
 
     try:
-        last = ase_read(path, index=-1, format="xyz")
+        last = cast(Atoms, ase_read(path, index=-1, format="xyz"))  # one frame: index is an int
     except Exception as exc:  # noqa: BLE001  (ASE raises many kinds for a damaged file)
         warnings.append(f"{path.name} cannot be read ({' '.join(str(exc).split())[:120]}): structure from the input")
         return atoms
@@ -447,8 +449,8 @@ def _aims_dos_paths(directory: Path) -> list[Path]:
     Shifted (not ``_raw``) files are preferred, Gaussian-broadened over tetrahedron, and the
     spin–orbit set over ``.no_soc``; both spin channels are kept.
     """
-    named = [(aims.parse_dos_name(p), p) for p in _entries(directory) if p.is_file()]
-    named = [(n, p) for n, p in named if n is not None]
+    parsed = [(aims.parse_dos_name(p), p) for p in _entries(directory) if p.is_file()]
+    named = [(n, p) for n, p in parsed if n is not None]
     for what in ("atom", "species", "total"):
         for raw in (False, True):
             for tetrahedron in (False, True):
@@ -545,7 +547,7 @@ def _read_aims(directory: Path) -> Run:
     preferred = [p for p in logs if p.name == "aims.out"] or logs
     log_path = _pick(preferred, "FHI-aims log", directory, warnings)
     out = aims.read_output(log_path) if log_path else None
-    if out is None:
+    if out is None or log_path is None:
         missing.append("log (aims.out)")
     else:
         files["log"] = (log_path,)
@@ -618,7 +620,7 @@ def describe_file(path: str | Path) -> dict:
     (null where the file cannot say)."""
     path = Path(path)
     regular_file(path)
-    out = {
+    out: dict[str, Any] = {
         "path": str(path),
         "code": None,
         "program_version": None,

@@ -14,9 +14,9 @@ import io
 import itertools
 import math
 import re
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generator, Iterator
 
 import numpy as np
 from ase import Atoms
@@ -38,8 +38,9 @@ def parse_index(text: str | None) -> slice:
         values = [int(p) if p.strip() else None for p in parts] + [None] * (3 - len(parts))
     except ValueError:
         raise DftpostError(None, f"--index takes integers start:stop:step, not {text!r}") from None
-    if len(parts) == 1:  # a single frame
-        return slice(values[0], values[0] + 1 if values[0] != -1 else None)
+    if len(parts) == 1:  # a single frame (a blank one is all, above)
+        frame = int(parts[0])
+        return slice(frame, frame + 1 if frame != -1 else None)
     if values[2] == 0:
         raise DftpostError(None, "--index step cannot be 0")
     return slice(*values)
@@ -143,8 +144,8 @@ def _open_frames(path: Path, index: slice):
         forward = index.stop is not None and index.stop >= 0 and (index.start or 0) >= 0
         found = xyz_frames(path, max_frames=index.stop + 1 if forward else None)  # as far as ASE looks
         if found is not None and found.plain:
-            numbers = range(len(found.offsets) - 1)[index]
-            return iter(numbers), _fast_frames(path, numbers), None
+            selected = range(len(found.offsets) - 1)[index]
+            return iter(selected), _fast_frames(path, selected), None
     from ase.io import iread
     from ase.io.formats import filetype
 
@@ -160,11 +161,10 @@ def _open_frames(path: Path, index: slice):
         if not guarded:
             return iread(str(path), index=selection, format=fmt), None
         handle = io.TextIOWrapper(_EndOfFileGuard(path))
-        handle._CHUNK_SIZE = 1 << 16  # fewer calls into the guard's Python methods (8 kB by default)
         return iread(handle, index=selection, format=fmt), handle
 
     if (index.start or 0) >= 0 and (index.stop is None or index.stop >= 0) and (index.step or 1) > 0:
-        numbers = itertools.count(index.start or 0, index.step or 1)
+        numbers: Iterator[int] = itertools.count(index.start or 0, index.step or 1)
     else:  # counted from the end: the frames are counted first (text by its frame starts)
         found = xyz_frames(path) if guarded else None
         if found is not None:

@@ -56,7 +56,14 @@ of result files a figure is drawn from) and :mod:`~dftpost.plot.registry` (:data
 from __future__ import annotations
 
 from .bandedges import draw_band_edges
-from .dipole import draw_acf, draw_census, draw_density, draw_dipole_distribution, draw_dipole_profile, draw_sigma_vs_thickness
+from .dipole import (
+    draw_acf,
+    draw_census,
+    draw_density,
+    draw_dipole_distribution,
+    draw_dipole_profile,
+    draw_sigma_vs_thickness,
+)
 from .parity import draw_parity
 from .pdos_map import draw_pdos_map
 from .potential import draw_field_response, draw_potential_vs_cell

@@ -5,7 +5,8 @@ densities, the cumulative dipole and its distribution (paper Fig. 1), the specie
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 

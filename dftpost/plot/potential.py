@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Sequence, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 

@@ -3,13 +3,21 @@ the registered figures from result files (:func:`plot_results`, :func:`available
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import DftpostError, MissingInputError
 from .bandedges import draw_band_edges
-from .dipole import draw_acf, draw_census, draw_density, draw_dipole_distribution, draw_dipole_profile, draw_sigma_vs_thickness
+from .dipole import (
+    draw_acf,
+    draw_census,
+    draw_density,
+    draw_dipole_distribution,
+    draw_dipole_profile,
+    draw_sigma_vs_thickness,
+)
 from .parity import draw_parity
 from .pdos_map import draw_pdos_map
 from .potential import draw_field_response, draw_potential_vs_cell

@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.io import write
+from hostile import ONE_RUN, copy_runs, dftpost, one_line_error, stored_runs
 
 from dftpost.io.cube import read_cube_header
-
-from hostile import ONE_RUN, copy_runs, dftpost, one_line_error, stored_runs
 
 CUBE = ONE_RUN / "water4-ELECTRON_DENSITY-1_0.cube"
 

@@ -8,11 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
-from dftpost.cli.main import app
-
 from conftest import CP2K_FIXTURE, FIXTURES
+from dftpost.cli.main import app
+from typer.testing import CliRunner
 
 
 def invoke(*args):

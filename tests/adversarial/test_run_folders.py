@@ -15,13 +15,12 @@ import sys
 
 import h5py
 import pytest
+from hostile import FRAMES, ONE_RUN, copy_runs, dftpost, failed_lines, one_line_error, stored_runs
 
+from dftpost import backends
 from dftpost.analysis.bandedges import BandEdgeParameters
 from dftpost.batch import GapTask, analyse_gap, gap_batch
 from dftpost.io.rundir import input_hash
-from dftpost import backends
-
-from hostile import FRAMES, ONE_RUN, copy_runs, dftpost, failed_lines, one_line_error, stored_runs
 
 
 def test_results_in_the_run_folder_store_the_run_once(tmp_path):

@@ -13,7 +13,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from hostile import copy_runs, dftpost, failed_lines, one_line_error, stored_runs
 
 #: The words each kind of path is reported with (and no other kind is).

@@ -14,8 +14,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
-from hostile import CP2K_RUNS as RUNS, ONE_RUN, dftpost, one_line_error
+from hostile import CP2K_RUNS as RUNS
+from hostile import ONE_RUN, dftpost, one_line_error
 
 GOOD_RUNS = [RUNS / "water4_frames", RUNS / "water4_slab"]  # every fixture run that analyses without error
 PAIR = [RUNS / "water4_slab" / "nofield", RUNS / "water4_slab" / "field"]

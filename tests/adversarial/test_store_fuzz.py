@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from store_writer import SCHEMA, make_row
 
 from dftpost.errors import MissingInputError
 from dftpost.store import ResultStore, read_arrays, read_table
-
-from store_writer import SCHEMA, make_row
 
 WRITER = Path(__file__).with_name("store_writer.py")
 

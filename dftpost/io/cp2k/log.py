@@ -256,7 +256,10 @@ def _log_coordinates(
         )
     if not rows:
         return None, (), None
-    number = lambda r, i, what: finite_float(r[i], path, f"{what} of atom {r[0]}")
+
+    def number(r: tuple[str, ...], i: int, what: str) -> float:
+        return finite_float(r[i], path, f"{what} of atom {r[0]}")
+
     atoms = Atoms(
         symbols=[r[2] for r in rows],
         positions=[[number(r, 4, "x"), number(r, 5, "y"), number(r, 6, "z")] for r in rows],

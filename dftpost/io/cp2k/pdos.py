@@ -236,10 +236,10 @@ def _channels(names: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[slice | li
     """The l channels of orbital column names (in L_LABELS order), the columns of each (a slice
     where they stand side by side, as CP2K writes them) and the column of the Total, if any."""
     channel_l = [_orbital_to_l(name) for name in names]
-    orbitals = tuple(l for l in L_LABELS if l in channel_l)
+    orbitals = tuple(label for label in L_LABELS if label in channel_l)
     columns: list[slice | list[int]] = []
-    for l in orbitals:
-        where = [j for j, c in enumerate(channel_l) if c == l]
+    for label in orbitals:
+        where = [j for j, c in enumerate(channel_l) if c == label]
         columns.append(slice(where[0], where[-1] + 1) if where == list(range(where[0], where[-1] + 1)) else where)
     total = [i for i, name in enumerate(names) if name.lower() == "total"]
     return orbitals, tuple(columns), total[0] if total else None
@@ -438,12 +438,15 @@ def _pad_states(dos: ProjectedDos, n: int) -> ProjectedDos:
     extra = n - dos.values.shape[-1]
     if extra == 0:
         return dos
-    pad = lambda a, v: np.concatenate([a, np.full(a.shape[:-1] + (extra,), v)], axis=-1)
-    top = float(_given(dos.eigenvalues_eV).max())
+
+    def pad(a: np.ndarray, v: float) -> np.ndarray:
+        return np.concatenate([a, np.full(a.shape[:-1] + (extra,), v)], axis=-1)
+
+    eigenvalues = _given(dos.eigenvalues_eV)
     return replace(
         dos,
         values=pad(dos.values, 0.0),
-        eigenvalues_eV=pad(dos.eigenvalues_eV, top),
-        occupations=pad(dos.occupations, 0.0),
+        eigenvalues_eV=pad(eigenvalues, float(eigenvalues.max())),
+        occupations=pad(_given(dos.occupations), 0.0),
         orbital_values=None if dos.orbital_values is None else pad(dos.orbital_values, 0.0),
     )
