@@ -382,16 +382,17 @@ def water_pdos(pdos: ProjectedDos, atom_indices: np.ndarray, water_only_structur
                 None, f"no per-atom DoS for {len(missing)} of the {len(wanted)} water atoms (e.g. atom {min(missing) + 1})"
             )
         return pdos.summed([by_atom[i] for i in sorted(wanted)], label="water")
-    lists = [(k, p) for k, p in enumerate(pdos.projections) if p.kind == "list" and p.atom_indices is not None]
-    exact = [k for k, p in lists if set(p.atom_indices) == wanted]
+    lists = [(k, set(p.atom_indices)) for k, p in enumerate(pdos.projections)
+             if p.kind == "list" and p.atom_indices is not None]
+    exact = [k for k, atoms in lists if atoms == wanted]
     if exact:
         return pdos.summed([exact[0]], label="water")
-    inside = [(k, p) for k, p in lists if p.atom_indices and set(p.atom_indices) <= wanted]
+    inside = [(k, atoms) for k, atoms in lists if atoms and atoms <= wanted]
     union: set[int] = set()
     chosen = []
-    for k, p in inside:
-        if not union & set(p.atom_indices):
-            union |= set(p.atom_indices)
+    for k, atoms in inside:
+        if not union & atoms:
+            union |= atoms
             chosen.append(k)
     if union == wanted and chosen:
         return pdos.summed(chosen, label="water")
@@ -472,7 +473,7 @@ def water_levels(
     than ``tolerance`` full (CP2K prints occupations to 1e-6; a smeared insulator's tails are far
     smaller). Water alone: every state (``min_weight`` 0); beside a substrate every state has a
     Mulliken tail on the water, and :data:`WATER_STATE_WEIGHT` keeps the water's own states."""
-    if not dos.is_discrete or dos.occupations is None:
+    if dos.eigenvalues_eV is None or dos.occupations is None:  # a DoS on a grid: no states
         return None
     on_water = dos.values.sum(axis=1) > min_weight  # (spin, state)
     capacity = dos.spin_degeneracy
@@ -504,7 +505,7 @@ def _threshold(params: BandEdgeParameters, dos: np.ndarray, n_atoms: int) -> flo
 
 
 def _energy_grid(pdos: ProjectedDos, params: BandEdgeParameters) -> np.ndarray | None:
-    if not pdos.is_discrete:
+    if pdos.eigenvalues_eV is None:  # already on a grid
         return None
     lo = max(float(pdos.eigenvalues_eV.min()) - 5 * params.sigma_eV, -40.0)
     hi = min(float(pdos.eigenvalues_eV.max()) + 5 * params.sigma_eV, 30.0)
@@ -537,7 +538,7 @@ class WaterGap:
     metallized: bool
     verdict_basis: str
     levels: WaterLevels | None
-    fermi_level_eV: float
+    fermi_level_eV: float | None
     reference: str
     dipole_e_per_A: float
     dipole_source: str
@@ -627,6 +628,8 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
     selected = water_pdos(run.pdos, indices, water_only)
     grid = selected.on_grid(params.sigma_eV, _energy_grid(selected, params))
     energies, dos = grid.energies_eV, grid.values.sum(axis=0)[0]  # spins summed
+    if energies is None:  # on_grid gives the grid form
+        raise DftpostError(None, "the water PDoS has no energy grid after broadening")
     threshold = _threshold(params, dos, indices.size)
     # E_F pinned: by a metal's partly filled states; a gapped substrate (an oxide) pins nothing, its
     # E_F is the system's highest occupied state, and the occupations decide as for water alone
