@@ -112,6 +112,23 @@ SLOW_TESTS = {
     "test_cli_json_and_plot",
     "test_a_second_identical_analysis_is_not_stored_twice",
     "test_rerun_skips_stored_runs_and_force_redoes_them",
+    # command-line runs in fresh processes over copied run folders and trajectories (a second or
+    # more each on two cores; the same code paths keep in-process tests in the fast tier)
+    "test_bad_trajectories",
+    "test_results_in_the_run_folder_store_the_run_once",
+    "test_names_that_are_not_utf8_store_the_good_runs",
+    "test_a_file_that_is_not_a_run_is_one_line_and_a_log_stands_for_its_run",
+    "test_a_run_deleted_while_the_batch_runs_is_an_error_row",
+    "test_workers_far_beyond_the_cores_are_capped",
+    "test_summary_json",
+    "test_frames_read_backwards_give_the_forward_correlation_time",
+    "test_fit_over_real_runs_and_cli",
+    "test_cli_json_and_hdf5",
+    "test_formats_by_suffix_and_bad_suffix",
+    "test_special_files_among_a_runs_files_fail_that_run_only",
+    "test_gap_json_lines_exit_code_and_store",
+    "test_a_cube_cut_short_in_a_run_is_a_warning_and_the_gap_stands",
+    "test_serial_and_parallel_batches_store_the_same_numbers",
 }
 
 
