@@ -62,7 +62,8 @@ from ase import Atoms
 from ase.build import fcc100
 from scipy.spatial.transform import Rotation
 
-from dftpost.analysis.bandedges import BandEdgeParameters, water_atoms
+from dftpost.analysis.bandedges import BandEdgeParameters
+from dftpost.analysis.water_selection import water_atoms
 from dftpost.batch import GapTask, analyse_gap
 from dftpost.store import read_table
 

@@ -14,11 +14,9 @@ from conftest import CP2K_FIXTURE
 from dftpost.analysis.bandedges import (
     BandEdgeParameters,
     find_band_edges,
-    select_water,
-    water_atoms,
     water_gap,
-    water_pdos,
 )
+from dftpost.analysis.water_selection import select_water, water_atoms, water_pdos
 from dftpost.dos import ProjectedDos, Projection
 from dftpost.errors import DftpostError
 from dftpost.io import aims

@@ -22,11 +22,10 @@ from scipy import constants
 
 from dftpost.analysis.bandedges import (
     fermi_level_pinned,
-    select_water,
     water_gap,
-    water_pdos,
 )
 from dftpost.analysis.vacuum import vacuum_levels
+from dftpost.analysis.water_selection import select_water, water_pdos
 from dftpost.io.cube import read_cube
 from dftpost.io.rundir import read_run
 

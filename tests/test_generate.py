@@ -25,8 +25,8 @@ from conftest import FIXTURES
 from dftpost.cli.main import app
 from typer.testing import CliRunner
 
-from dftpost.analysis.bandedges import water_atoms, water_pdos
 from dftpost.analysis.dipole import fixed_charge_dipole
+from dftpost.analysis.water_selection import water_atoms, water_pdos
 from dftpost.errors import DftpostError
 from dftpost.inputs import (
     AimsSettings,

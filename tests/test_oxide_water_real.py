@@ -19,10 +19,9 @@ from dftpost.analysis.bandedges import (
     WATER_STATE_WEIGHT,
     BandEdgeParameters,
     fermi_level_pinned,
-    select_water,
     water_gap,
-    water_pdos,
 )
+from dftpost.analysis.water_selection import select_water, water_pdos
 from dftpost.io.rundir import read_run
 
 RUN = FIXTURES / "cp2k_oxide_water" / "mgo_water"

@@ -306,7 +306,7 @@ def _read_back(xyz: Path, slab: PreparedSlab):
 def _lists_of(written, slab: PreparedSlab, d_cut_A: float):
     """The PDoS lists, after checking that the written positions select the same water atoms
     (the written precision could move an atom across d_cut only within 1e-8 Å of it)."""
-    from ..analysis.bandedges import water_atoms
+    from ..analysis.water_selection import water_atoms
 
     water, _top = water_atoms(written.numbers, written.positions, written.cell[:], d_cut_A)
     if not np.array_equal(np.asarray(water), slab.water):

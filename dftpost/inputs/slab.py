@@ -9,7 +9,7 @@ The shift is recorded; it changes no distance, no fixed-charge dipole of whole m
 electronic property.
 
 The water atoms are chosen by the rule of ``dftpost gap``
-(:func:`~dftpost.analysis.bandedges.select_water`): the water molecules whose atoms all lie
+(:func:`~dftpost.analysis.water_selection.select_water`): the water molecules whose atoms all lie
 farther than ``d_cut`` from the nearest substrate atom (metal, oxide) along z, minimum image,
 all O and H without a substrate. Layer lists split them by height into bins of
 ``layer_width`` starting at the lowest of them, as ``dftpost gap`` bins per-atom DoS, for the
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from ase import Atoms
 
-from ..analysis.bandedges import water_atoms
 from ..analysis.dipole import slab_origin
+from ..analysis.water_selection import water_atoms
 from ..errors import DftpostError
 
 #: Default minimum width of the vacuum gap along z (Å): the field response is fitted 3 Å away
