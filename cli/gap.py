@@ -154,7 +154,8 @@ def _print_gap_table(rows: list[dict], before: list[dict], out: Path) -> None:
             f"{row['vbm_eV']:+.3f}" if ok else "—",
             f"{row['cbm_eV']:+.3f}" if ok else "—",
             f"{row['gap_eV']:.3f}" if ok else "—",
-            Text("yes", style="bold red") if ok and row.get("metallized") == 1 else ("no" if ok else "—"),
+            Text("yes" + ("†" if _on_tails(row) else ""), style="bold red") if ok and row.get("metallized") == 1
+            else ("no" if ok else "—"),
             f"{row['dipole_e_per_A']:+.4f}" if ok else "—",
             _vacuum_cell(row) if ok else "—",
         ])
@@ -171,6 +172,14 @@ def _print_gap_table(rows: list[dict], before: list[dict], out: Path) -> None:
         shown.add_row(*c)
     title = "water band edges (eV vs E_F" + ("; VBM−E_vac against the vacuum level on the side named" if vacuum and not dropped else "")
     note = "VBM−E_vac (vacuum scale) left out to fit the terminal: see --json" if dropped else None
+    if any(_on_tails(row) for row in all_rows):
+        note = "\n".join(filter(None, ["† the edge reached E_F on the substrate's tails, the water's own states lie apart "
+                                        "(verdict_basis in --json; the local edges)", note]))
     if before:
         note = "\n".join(filter(None, ["* stored before with the same inputs (--force analyses them again)", note]))
     show(f"{title}) of the runs in {parent} → {out}", shown, note)
+
+
+def _on_tails(row: dict) -> bool:
+    """A metallized verdict that the substrate's tails set (the band-edge analysis's caution)."""
+    return row.get("status") == "ok" and "substrate's tails" in (row.get("verdict_basis") or "")

@@ -132,7 +132,9 @@ def test_the_metal_pins_the_fermi_level_and_a_tail_of_its_states_sets_the_whole_
     floor (2 % of the layer's own peak) keeps such tails out, put E_F inside the gap."""
     assert fermi_level_pinned(run.pdos) is True
     row = gap.row()
-    assert row["verdict_basis"] == "band edges against the Fermi level pinned by the substrate"
+    basis = row["verdict_basis"]
+    assert basis.startswith("band edges against the Fermi level pinned by the substrate; caution: ")
+    assert "substrate's tails" in basis  # the metallized verdict is not silent about what set it
     assert row["reference_eV"] == 0.0
     water = raw_columns(RUN, "list1")
     header = next(RUN.glob("*-list1-1.pdos")).read_text().splitlines()[0]
@@ -198,3 +200,13 @@ def test_the_committed_input_is_what_the_generator_writes():
     settings = replace(script.SETTINGS, project="cu_water")
     tree = cp2k_input(prepared.atoms, settings, coord_file="cu_water.xyz", ldos_lists=prepared.pdos_lists(), metal=True)
     assert render(script.restarted(tree, "cu_water-start-RESTART.wfn")) == text
+
+
+def test_the_gap_table_marks_a_verdict_set_by_the_substrates_tails(tmp_path):
+    from typer.testing import CliRunner
+
+    from dftpost.cli.main import app
+
+    result = CliRunner().invoke(app, ["gap", str(RUN), "--out", str(tmp_path / "r.h5"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "yes†" in result.stdout and "† the edge reached E_F on the substrate's tails" in result.stdout

@@ -490,6 +490,8 @@ def _water_gap(run: Run, params: BandEdgeParameters, dipole_e_per_A: float | Non
     metallized, basis = _verdict(edges, levels, pinned)
     if levels is not None:
         basis += f"; from {levels_source}"
+    if pinned and metallized:
+        basis += _tails_caution(selected, params)
     by_spin = None
     if grid.n_spin == 2:
         by_spin = tuple(
@@ -683,6 +685,21 @@ def _verdict(edges: BandEdges, levels: WaterLevels | None, pinned: bool) -> tupl
         f"occupations: highest occupied water state {levels.highest_occupied_eV:+.3f} eV, lowest unoccupied "
         f"{levels.lowest_unoccupied_eV:+.3f} eV ({'overlap or touch: metallized' if levels.metallized else 'apart'})"
     )
+
+
+def _tails_caution(selected: ProjectedDos, params: BandEdgeParameters) -> str:
+    """A caution for a metallized verdict against a pinned E_F that no state of the water's own
+    reached: every state within 3σ of E_F has less than :data:`WATER_STATE_WEIGHT` of its weight
+    on the selected water (its PDoS there is the substrate's tails), while the water's own
+    occupied and empty states lie apart. The verdict stays the paper's rule; "" when it does
+    not apply (states of the water's own at E_F, or a DoS without occupations)."""
+    own = water_levels(selected, params.occupation_tolerance, WATER_STATE_WEIGHT)
+    window = 3 * params.sigma_eV
+    if own is None or own.highest_occupied_eV >= -window or own.lowest_unoccupied_eV <= window:
+        return ""
+    return (f"; caution: the edge reached E_F on states with less than {WATER_STATE_WEIGHT:g} of their weight on "
+            f"the water (the substrate's tails); the water's own states lie apart, highest occupied "
+            f"{own.highest_occupied_eV:+.3f} eV, lowest unoccupied {own.lowest_unoccupied_eV:+.3f} eV: see the local edges")
 
 
 def _reference(energies: np.ndarray, dos: np.ndarray, threshold: float, separation_eV: float, metal: bool) -> tuple[float, str]:
