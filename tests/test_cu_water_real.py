@@ -203,9 +203,8 @@ def test_the_committed_input_is_what_the_generator_writes():
 
 
 def test_the_gap_table_marks_a_verdict_set_by_the_substrates_tails(tmp_path):
-    from typer.testing import CliRunner
-
     from dftpost.cli.main import app
+    from typer.testing import CliRunner
 
     result = CliRunner().invoke(app, ["gap", str(RUN), "--out", str(tmp_path / "r.h5"), "--workers", "1"])
     assert result.exit_code == 0, result.output
