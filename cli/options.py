@@ -2,9 +2,9 @@
 the choices as Enums, and the checks that make a bad value a usage error (exit 2) before any work.
 
 Light on purpose: building the command line (``dftpost --help``) imports this module and typer
-only. The analyses' defaults are therefore written here as the values the analyses use (importing
-them would load numpy, ASE and the analysis stack); tests/test_cli_interface.py checks that each
-equals the analysis' own.
+only. The analyses' defaults come from :mod:`dftpost.defaults`, which the analyses read too (and
+which imports nothing); the figure names are written here (importing the registry would load
+matplotlib) and tests/test_cli_interface.py checks them against it.
 """
 
 from __future__ import annotations
@@ -16,19 +16,14 @@ from pathlib import Path
 
 import typer
 
+from dftpost import defaults
+
 # ------------------------------------------------------------- the analyses' defaults, as shown
-#: dftpost.analysis.dipole.DEFAULT_Q_O: oxygen charge of the fixed-charge dipole (e)
-Q_O_E = -0.5562
-#: dftpost.analysis.molecules.DEFAULT_R_OH: O–H bond cut-off (Å)
-R_OH_A = 1.2
-#: dftpost.analysis.charge_fit.DEFAULT_MAX_DIPOLE: frames at or above this |μ_DFT| are left out (e/Å)
-MAX_DIPOLE_E_PER_A = 0.02
-#: dftpost.analysis.electrostatics.DEFAULT_SIGMA_A (Å) and DEFAULT_TOLERANCE_V (V)
-SIGMA_A = 1.0
-TOLERANCE_V = 1e-6
-#: dftpost.analysis.bandedges.BandEdgeParameters: field → default (units in the field's name)
-BAND_EDGES = {"d_cut_A": 3.5, "threshold": 0.01, "threshold_mode": "per_atom", "start_offset_eV": 1.0,
-              "separation_eV": 0.5, "sigma_eV": 0.1}
+Q_O_E, R_OH_A, MAX_DIPOLE_E_PER_A = defaults.Q_O_E, defaults.R_OH_A, defaults.MAX_DIPOLE_E_PER_A
+SIGMA_A, TOLERANCE_V = defaults.SIGMA_A, defaults.TOLERANCE_V
+BAND_EDGES = {"d_cut_A": defaults.D_CUT_A, "threshold": defaults.THRESHOLD, "threshold_mode": defaults.THRESHOLD_MODE,
+              "start_offset_eV": defaults.START_OFFSET_EV, "separation_eV": defaults.SEPARATION_EV,
+              "sigma_eV": defaults.DOS_SIGMA_EV}
 #: the names of dftpost.plot.FIGURES, in its order, and dftpost.plot.FORMATS
 FIGURE_NAMES = ("density", "dipole-profile", "dipole-distribution", "pdos-map", "field-response", "band-edges",
                 "sigma-vs-thickness", "potential-vs-cell", "acf", "census", "parity")

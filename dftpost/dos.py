@@ -21,17 +21,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import defaults
 from .errors import DftpostError
 
 if TYPE_CHECKING:  # pymatgen is an optional extra, imported by to_pymatgen only
     from pymatgen.electronic_structure.dos import Dos
 
-#: Default Gaussian width (standard deviation) used to broaden discrete eigenvalues, in eV.
-#: A choice of dftpost (the paper says "Gaussian smearing" without a number); it is larger than
-#: the default grid spacing so that the broadened DoS is smooth on the grid.
-DEFAULT_SIGMA_EV = 0.1
-#: Default grid spacing for broadening, in eV: finer than the paper's 1001 points over 25 eV.
-DEFAULT_SPACING_EV = 0.02
+#: Default Gaussian width (eV) and grid spacing (eV) of a broadened DoS (:mod:`dftpost.defaults`).
+DEFAULT_SIGMA_EV = defaults.DOS_SIGMA_EV
+DEFAULT_SPACING_EV = defaults.DOS_SPACING_EV
 
 L_LABELS = ("s", "p", "d", "f", "g", "h")
 #: Most points of an energy grid made by :meth:`ProjectedDos.on_grid` (70 eV every 35 µeV).

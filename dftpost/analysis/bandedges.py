@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from .. import defaults
 from ..dos import DEFAULT_SIGMA_EV, DEFAULT_SPACING_EV, MAX_GRID_POINTS, ProjectedDos
 from ..errors import DftpostError
 from ..run import FrontierStates, Run
@@ -65,11 +66,11 @@ class BandEdgeParameters:
     water alone.
     """
 
-    d_cut_A: float = 3.5
-    threshold: float = 0.01
-    threshold_mode: str = "per_atom"
-    start_offset_eV: float = 1.0
-    separation_eV: float = 0.5
+    d_cut_A: float = defaults.D_CUT_A
+    threshold: float = defaults.THRESHOLD
+    threshold_mode: str = defaults.THRESHOLD_MODE
+    start_offset_eV: float = defaults.START_OFFSET_EV
+    separation_eV: float = defaults.SEPARATION_EV
     sigma_eV: float = DEFAULT_SIGMA_EV
     spacing_eV: float = DEFAULT_SPACING_EV
     q_o_e: float = DEFAULT_Q_O

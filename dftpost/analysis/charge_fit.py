@@ -14,15 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import defaults
 from ..errors import DftpostError
 from ..grid import Grid
 from ..units import EPSILON0_E_PER_V_A
 from .geometry import area_normal_to, widest_gap
 from .profiles import planar_average, plane_spacing_A
 
-#: Default |μ_DFT| above which a frame is left out of the fit, e/Å: a choice of dftpost (the
-#: paper's value is lost), 80 % of the 0.025 e/Å that closes a 4.5 eV gap (ΔV = μ/ε0).
-DEFAULT_MAX_DIPOLE = 0.02
+#: Default |μ_DFT| at or above which a frame is left out of the fit, e/Å (:mod:`dftpost.defaults`).
+DEFAULT_MAX_DIPOLE = defaults.MAX_DIPOLE_E_PER_A
 #: Fewest frames a confidence interval of q_O is given from (resampling 2 frames gives 3 values).
 MIN_FRAMES_FOR_INTERVAL = 3
 

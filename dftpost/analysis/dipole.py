@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import defaults
 from ..errors import DftpostError
 from ..units import DIPOLE_SHEET_V_A_PER_E
 from .geometry import area_normal_to, check_slab_cell, repeat_distance_z, widest_gaps  # noqa: F401 - named here too
 from .molecules import DEFAULT_R_OH, BondTracker, Molecules, as_columns, assign_hydrogens, checked_cell, water_first
 
-#: Default oxygen charge, e: the value the paper's authors use for revPBE-D3 water (ml-peg).
-DEFAULT_Q_O = -0.5562
+#: Default oxygen charge, e (:mod:`dftpost.defaults`).
+DEFAULT_Q_O = defaults.Q_O_E
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import defaults
 from ..errors import DftpostError
 from ..units import BOHR_A, HARTREE_EV
 from .dipole import DEFAULT_Q_O
@@ -75,10 +76,10 @@ from .molecules import DEFAULT_R_OH, assign_hydrogens
 
 #: Coulomb constant 1/(4πε0) in V·Å/e (≈ 14.3996).
 COULOMB_V_A_PER_E: float = HARTREE_EV * BOHR_A
-#: Default target of the largest error on the potential of an atom, V.
-DEFAULT_TOLERANCE_V = 1e-6
-#: Default width of the Gaussian charges, Å (a choice: the paper does not give its width).
-DEFAULT_SIGMA_A = 1.0
+#: Default largest error on the potential of an atom (V) and width of the Gaussian charges (Å)
+#: (:mod:`dftpost.defaults`).
+DEFAULT_TOLERANCE_V = defaults.TOLERANCE_V
+DEFAULT_SIGMA_A = defaults.SIGMA_A
 #: The estimated RMS error is kept SAFETY·√(2 ln N) times below the tolerance (module doc).
 SAFETY = 2.0
 #: B-spline orders tried by the mesh method (even: odd orders have a zero of b(m) at K/2).

@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from .. import defaults
 from ..errors import DftpostError
 from .geometry import cell_widths, check_molecule_cell
 
-#: Default O–H bond cut-off, Å (a choice: O–H bonds are ~1.0 Å, hydrogen bonds ~1.8 Å).
-DEFAULT_R_OH = 1.2
+#: Default O–H bond cut-off, Å (:mod:`dftpost.defaults`).
+DEFAULT_R_OH = defaults.R_OH_A
 
 
 @dataclass(frozen=True, eq=False)
