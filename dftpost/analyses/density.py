@@ -26,7 +26,7 @@ from ..analysis.geometry import area_normal_to, check_slab_cell, repeat_distance
 from ..errors import DftpostError, printable
 from ..store import Column, TableSchema
 from .base import now, one_panel, scalar
-from .frames import FrameAnalysis, FrameWork
+from .frames import TRAJECTORY_COLUMNS, FrameAnalysis, FrameWork
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -37,11 +37,7 @@ if TYPE_CHECKING:
 DENSITY_SCHEMA = TableSchema(
     "density",
     {
-        "run": Column("str", "", "absolute path of the trajectory"),
-        "input_hash": Column("str", "", "fingerprint of the trajectory file and the parameters"),
-        "status": Column("str", "", "ok"),
-        "index": Column("str", "", "frames analysed, start:stop:step"),
-        "n_frames": Column("i8", "", "frames analysed"),
+        **TRAJECTORY_COLUMNS,
         "element": Column("str", "", "chemical symbol of the atoms counted"),
         "dz_A": Column("f8", "Å", "bin width asked for (each frame's is L_z / n_bins)"),
         "mean_atoms": Column("f8", "", "mean number of atoms of the element per frame"),

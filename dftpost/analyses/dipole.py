@@ -19,7 +19,7 @@ from ..analysis.molecules import DEFAULT_R_OH
 from ..errors import DftpostError, printable
 from ..store import Column, TableSchema
 from .base import now, one_panel, scalar
-from .frames import FrameAnalysis, FrameWork
+from .frames import TRAJECTORY_COLUMNS, FrameAnalysis, FrameWork
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -30,11 +30,7 @@ if TYPE_CHECKING:
 DIPOLE_SCHEMA = TableSchema(
     "dipole",
     {
-        "run": Column("str", "", "absolute path of the trajectory"),
-        "input_hash": Column("str", "", "fingerprint of the trajectory file and the parameters"),
-        "status": Column("str", "", "ok"),
-        "index": Column("str", "", "frames analysed, start:stop:step"),
-        "n_frames": Column("i8", "", "frames analysed"),
+        **TRAJECTORY_COLUMNS,
         "q_o_e": Column("f8", "e", "oxygen charge (q_H = -q_O/2)"),
         "r_oh_A": Column("f8", "Å", "O-H bond cut-off of the molecule assignment"),
         "gap_eV": Column("f8", "eV", "band gap a breakdown candidate's |ΔV| exceeds"),

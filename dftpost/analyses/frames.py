@@ -26,7 +26,17 @@ from ..backends import Backend
 from ..errors import DftpostError
 from ..io.files import file_hash, regular_file
 from ..io.trajectory import FrameChunk, frame_chunks, iter_chunk, iter_frames, parse_index
+from ..store import Column
 from .base import AnalysisBase
+
+#: The columns every trajectory analysis's table starts with.
+TRAJECTORY_COLUMNS = {
+        "run": Column("str", "", "absolute path of the trajectory"),
+        "input_hash": Column("str", "", "fingerprint of the trajectory file and the parameters"),
+        "status": Column("str", "", "ok"),
+        "index": Column("str", "", "frames analysed, start:stop:step"),
+        "n_frames": Column("i8", "", "frames analysed"),
+}
 
 
 class FrameWork(ABC):

@@ -21,7 +21,7 @@ from ..errors import printable
 from ..store import Column, TableSchema
 from .base import now, one_panel, scalar
 from .dipole import correlation_time, trajectory_summary
-from .frames import FrameAnalysis, FrameWork
+from .frames import TRAJECTORY_COLUMNS, FrameAnalysis, FrameWork
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -32,11 +32,7 @@ if TYPE_CHECKING:
 POTENTIAL_SCHEMA = TableSchema(
     "potential",
     {
-        "run": Column("str", "", "absolute path of the trajectory"),
-        "input_hash": Column("str", "", "fingerprint of the trajectory file and the parameters"),
-        "status": Column("str", "", "ok"),
-        "index": Column("str", "", "frames analysed, start:stop:step"),
-        "n_frames": Column("i8", "", "frames analysed"),
+        **TRAJECTORY_COLUMNS,
         "q_o_e": Column("f8", "e", "oxygen charge (q_H = -q_O/2)"),
         "sigma_A": Column("f8", "Å", "width of the Gaussian charges"),
         "self_term": Column("i1", "", "1 if an atom's own Gaussian counts at its centre"),
