@@ -19,11 +19,12 @@ import h5py
 import numpy as np
 import pytest
 from conftest import FIXTURES, REPO
+from dying_workers import analyse_or_die, double_or_die
 
 from dftpost.analyses.gap import GapAnalysis
 from dftpost.analysis.bandedges import BandEdgeParameters
 from dftpost.backends import SchedulerError, WorkerDied, map_unordered, parse_scheduler
-from dftpost.batch import GAP_SCHEMA, analyse_gap, gap_batch
+from dftpost.batch import GAP_SCHEMA, gap_batch
 from dftpost.store import read_arrays, read_table
 
 SOURCES = [FIXTURES / "cp2k" / "water4_slab" / n for n in ("nofield", "field")] + sorted(
@@ -33,26 +34,9 @@ N_RUNS = 36  # the six real CP2K runs, six times over, and one broken run
 TIMING_COLUMNS = {"elapsed_s", "analysed_at"}
 
 
-# ----------------------------------------------------------------------------- helpers (module level:
-# worker processes import them from this module)
-def double_or_die(item):
-    """2 × item; "die" ends the worker process as a crash would, "raise" raises."""
-    if item == "die":
-        os._exit(3)
-    if item == "raise":
-        raise ValueError("bad item")
-    return 2 * item
-
-
+# ----------------------------------------------------------------------------- helpers
 def crash_result(item, exc):
     return ("crash", type(exc).__name__, str(exc))
-
-
-def analyse_or_die(task):
-    """analyse_gap, except for a run named "die": its worker dies."""
-    if task.run.name == "die":
-        os._exit(3)
-    return analyse_gap(task)
 
 
 def dftpost_command() -> list[str]:
@@ -183,7 +167,7 @@ def test_gap_batch_stores_a_run_whose_worker_died_as_an_error_and_a_rerun_retrie
     runs = [campaign / f"run_{i:03d}" for i in range(4)]
     die = shutil.copytree(runs[0], tmp_path / "die")
     out = tmp_path / "results.h5"
-    # Workers import analyse_or_die from this module; the analysis looks its work up when it runs.
+    # Workers import analyse_or_die from tests/dying_workers.py; the analysis looks its work up when it runs.
     monkeypatch.setattr(GapAnalysis, "work", staticmethod(analyse_or_die))
     rows = gap_batch([*runs, die], out, workers=2, scheduler=scheduler)
     monkeypatch.undo()
