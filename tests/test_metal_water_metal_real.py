@@ -33,6 +33,7 @@ from dftpost.io.rundir import read_run
 FOLDER = FIXTURES / "cp2k_metal_water_metal"
 RUN = FOLDER / "cu_water_cu"
 D_CUT_A = 3.5
+HARTREE_EV = 27.211386245988  # CODATA 2018
 N_CU = 8
 #: The generator's molecules, in its order: (name, side it faces: +1 the slab's top, −1 the image's bottom).
 MOLECULES = (("near_top", 1), ("top", 1), ("image", -1), ("near_image", -1))
@@ -169,7 +170,7 @@ def test_the_water_pdos_is_list1_and_holds_no_copper(run):
 def test_dftpost_gap_json_counts_the_water_on_both_faces(tmp_path):
     """status ok, finite edges, and the selected atoms split 3 above their nearest Cu (facing
     the slab's top) and 3 below (facing the image's bottom). The verdict is metallized, by the
-    edge rule against the pinned E_F: the CBM is the tail of a Cu state at E_F with 2.5 % of its
+    edge rule against the pinned E_F: the CBM is the tail of a Cu state at E_F with 2.6 % of its
     weight on the water (see the verdict test below)."""
     script = Path(sys.executable).parent / "dftpost"
     command = [str(script)] if script.exists() else [sys.executable, "-c", "from dftpost.cli.main import app; app()"]
@@ -186,9 +187,6 @@ def test_dftpost_gap_json_counts_the_water_on_both_faces(tmp_path):
     assert row["metallized"] is True and row["verdict_basis"].startswith("band edges against the Fermi level pinned")
 
 
-HARTREE_EV = 27.211386245988  # CODATA 2018
-
-
 def raw_list1() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Energies (eV vs the header's E_F), occupations and weights of list1 (the selected water)."""
     path = next(RUN.glob("*-list1-1.pdos"))
@@ -200,10 +198,10 @@ def raw_list1() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_the_verdict_is_metallized_by_the_tail_of_a_metal_state_at_the_fermi_level(gap):
     """Verdict: metallized, by the edge rule against the Fermi level the Cu pins (verdict_basis
     "band edges against the Fermi level pinned by the substrate"). Why: the whole-water CBM
-    (−0.375 eV) is the broadened tail of the partly filled state at −0.224 eV (occupation 1.41)
-    that has only 2.5 % of its weight on the selected water — a Cu state — whose Gaussian
-    (σ = 0.1 eV) peak, 0.20 states/eV, still exceeds T = 0.06; the water's own highest occupied
-    state (0.60 on the water) lies 1.66 eV below E_F and its VBM (−1.375 eV) is that state's tail."""
+    (−0.358 eV) is the broadened tail of the partly filled state at −0.213 eV (occupation 1.39)
+    that has only 2.6 % of its weight on the selected water — a Cu state — whose Gaussian
+    (σ = 0.1 eV) peak, 0.21 states/eV, still exceeds T = 0.06; the water's own highest occupied
+    state (0.61 on the water) lies 1.66 eV below E_F and its VBM (−1.378 eV) is that state's tail."""
     energy, occupation, weight = raw_list1()
     row = gap.row()
     assert row["metallized"] is True and row["reference_eV"] == 0.0
@@ -212,6 +210,9 @@ def test_the_verdict_is_metallized_by_the_tail_of_a_metal_state_at_the_fermi_lev
     culprit = (energy > row["cbm_eV"]) & (energy < row["cbm_eV"] + 4 * sigma)
     assert culprit.any() and weight[culprit].max() < 0.05 and 0.1 < occupation[culprit].max() < 1.9
     assert 2 * weight[culprit].max() / (sigma * np.sqrt(2 * np.pi)) > threshold
+    cu = np.loadtxt(next(RUN.glob("*-k1-1.pdos")))
+    assert "atomic kind Cu" in next(RUN.glob("*-k1-1.pdos")).read_text().splitlines()[0]
+    assert cu[culprit, 3:].sum(axis=1).max() > 0.8  # a Cu state
     own_occupied = energy[(weight > 0.5) & (occupation > 1.0)].max()
     assert own_occupied == pytest.approx(-1.656, abs=0.01)
     assert own_occupied < row["vbm_eV"] < own_occupied + 4 * sigma
@@ -229,7 +230,7 @@ def test_the_verdict_is_metallized_by_the_tail_of_a_metal_state_at_the_fermi_lev
 def test_the_verdict_carries_the_tails_caution_when_no_water_state_reaches_the_fermi_level(gap):
     """The caution's condition, read from the raw list1: every state within 3σ of E_F has less
     than half its weight on the selected water, and the water's own states (more than half on
-    it) lie at −1.66 eV (occupied, 1.997 of 2) and +10.3 eV (empty), both far from E_F."""
+    it) lie at −1.66 eV (occupied, 1.997 of 2) and +9.8 eV (empty), both far from E_F."""
     energy, occupation, weight = raw_list1()
     row = gap.row()
     sigma = gap.parameters.sigma_eV
