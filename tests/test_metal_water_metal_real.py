@@ -218,19 +218,11 @@ def test_the_verdict_is_metallized_by_the_tail_of_a_metal_state_at_the_fermi_lev
     assert own_occupied < row["vbm_eV"] < own_occupied + 4 * sigma
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the tails caution (dftpost.analysis.bandedges._tails_caution) counts the water's own occupied "
-        "state at -1.66 eV as also unoccupied: at 3000 K its Fermi-Dirac hole is 0.17 % of its capacity, "
-        "above occupation_tolerance 1e-3, so water_levels' lowest unoccupied is -1.66 eV and the caution "
-        "is dropped although every state within 3 sigma of E_F has < 0.5 of its weight on the water"
-    ),
-)
 def test_the_verdict_carries_the_tails_caution_when_no_water_state_reaches_the_fermi_level(gap):
     """The caution's condition, read from the raw list1: every state within 3σ of E_F has less
     than half its weight on the selected water, and the water's own states (more than half on
-    it) lie at −1.66 eV (occupied, 1.997 of 2) and +9.8 eV (empty), both far from E_F."""
+    it) lie at −1.66 eV (occupied, 1.997 of 2: a thermal hole of 0.17 % at 3000 K, which the
+    caution does not take for partial filling) and +9.8 eV (empty), both far from E_F."""
     energy, occupation, weight = raw_list1()
     row = gap.row()
     sigma = gap.parameters.sigma_eV

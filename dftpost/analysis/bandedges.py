@@ -692,9 +692,10 @@ def _tails_caution(selected: ProjectedDos, params: BandEdgeParameters) -> str:
     """A caution for a metallized verdict against a pinned E_F that no state of the water's own
     reached: every state within 3σ of E_F has less than :data:`WATER_STATE_WEIGHT` of its weight
     on the selected water (its PDoS there is the substrate's tails), while the water's own
-    occupied and empty states lie apart. The verdict stays the paper's rule; "" when it does
+    occupied (more than half full) and empty (less than half) states lie apart. The verdict stays the paper's rule; "" when it does
     not apply (states of the water's own at E_F, or a DoS without occupations)."""
-    own = water_levels(selected, params.occupation_tolerance, WATER_STATE_WEIGHT)
+    # occupied: more than half full (a smeared run's thermal holes and tails are not partial filling here)
+    own = water_levels(selected, 0.5, WATER_STATE_WEIGHT)
     window = 3 * params.sigma_eV
     if own is None or own.highest_occupied_eV >= -window or own.lowest_unoccupied_eV <= window:
         return ""
