@@ -60,7 +60,7 @@ def open_regular(path: str | Path, mode: str = "rb", errors: str = "strict") -> 
         os.set_blocking(fd, True)
         if "b" in mode:
             return open(fd, "rb")
-        return open(fd, "r", encoding="utf-8", errors=errors)
+        return open(fd, encoding="utf-8", errors=errors)
     except BaseException:
         os.close(fd)
         raise
