@@ -41,8 +41,9 @@ of ``dftpost.batch.analyse_gap`` on one run, in process. Results go to benchmark
 
 ``--cold N``: the first N runs copied (real copies, no links: 43.5 MB each) into distinct run
 folders under ``--cold-dir`` (deleted at the end), the page cache dropped (``sync``, then 3 into
-/proc/sys/vm/drop_caches: root only) before each timed batch, with 1 and 2 workers; then the 2
-workers once more with those files in the page cache. During each batch a thread samples, every
+/proc/sys/vm/drop_caches: root only) before each timed batch, with 1 and 2 workers; then 2 and 1
+workers once more with those files in the page cache, and last the files alone read once, cold,
+in one process (what the disk delivers). During each batch a thread samples, every
 second, /proc/diskstats (bytes read, the time the disk was busy), /proc/stat (cores in iowait) and
 the CPU time of the CLI process and all its descendants (/proc/PID/stat), so the wall time can be
 set against the CPU time. Results go to benchmarks/results/gap_cold.json.
@@ -499,7 +500,7 @@ class Sampler(threading.Thread):
     def __init__(self, root: int, device: str = "", interval: float = 1.0):
         super().__init__(daemon=True)
         self.root, self.device, self.interval = root, device or disk_device(RUNS.parent), interval
-        self.cpu: dict[int, float] = {}
+        self.cpu: dict[int, tuple[float, float]] = {}  # pid: (user, system) CPU seconds
         self.series: list[dict] = []
         self.done = threading.Event()
         self.series.append(self.counters())
@@ -525,7 +526,7 @@ class Sampler(threading.Thread):
                 continue
             fields = text.rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid ...
             parents[int(entry.name)] = int(fields[1])
-            times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+            times[int(entry.name)] = (int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS)  # utime, stime
         mine = {self.root}
         grown = True
         while grown:
@@ -533,7 +534,7 @@ class Sampler(threading.Thread):
             grown = bool(new)
             mine |= new
         for pid in mine & times.keys():
-            self.cpu[pid] = max(self.cpu.get(pid, 0.0), times[pid])
+            self.cpu[pid] = max(self.cpu.get(pid, (0.0, 0.0)), times[pid])
 
     def run(self) -> None:
         while not self.done.wait(self.interval):
@@ -552,10 +553,14 @@ class Sampler(threading.Thread):
                        "disk_busy": (b["busy_ms"] - a["busy_ms"]) / 1e3 / (b["t"] - a["t"]),
                        "iowait_cores": (b["iowait_s"] - a["iowait_s"]) / (b["t"] - a["t"])}
                       for a, b in zip(self.series, self.series[1:])]
-        tree_cpu = sum(self.cpu.values())
+        user = sum(u for u, _ in self.cpu.values())
+        system = sum(k for _, k in self.cpu.values())
+        tree_cpu = user + system
         return {
             "device": self.device,
             "tree_cpu_s": tree_cpu,
+            "tree_user_s": user,
+            "tree_system_s": system,
             "tree_cores": tree_cpu / wall_s,
             "n_processes": len(self.cpu),
             "read_GB": (last["read_bytes"] - first["read_bytes"]) / 1e9,
@@ -602,7 +607,7 @@ def cold_main(args) -> int:
         probe = next((parent / run_dir(N_POOL % n).name).glob("atom_proj_dos_*.dat"))
         print(f"copied in {copy_s:.0f} s; a DoS file has {probe.stat().st_nlink} link(s)", flush=True)
         timings = []
-        for workers, cold in ((1, True), (2, True), (2, False)):
+        for workers, cold in ((1, True), (2, True), (2, False), (1, False)):
             busy, waited = wait_for_quiet(args.quiet_cores, args.max_wait)
             if cold:
                 drop_page_cache()
@@ -620,12 +625,19 @@ def cold_main(args) -> int:
                       "other_processes_cores_before": busy, "runs_per_hour": n / result["seconds"] * 3600, **result}
             timings.append(timing)
             print(f"  {n} runs in {result['seconds']:.1f} s -> {timing['runs_per_hour']:,.0f} runs/hour; exit {result['returncode']}, "
-                  f"{timing['n_ok']}/{n} ok; CPU of the process tree {sampled['tree_cpu_s']:.0f} s "
+                  f"{timing['n_ok']}/{n} ok; CPU of the process tree {sampled['tree_cpu_s']:.0f} s (system {sampled['tree_system_s']:.0f} s) "
                   f"({sampled['tree_cores']:.2f} cores, {sampled['n_processes']} processes); disk: {sampled['read_GB']:.2f} GB read, "
                   f"{sampled['read_MB_per_s']:.0f} MB/s, busy {100 * sampled['disk_busy_fraction']:.0f} % of the time; "
                   f"iowait {sampled['iowait_cores']:.2f} cores, idle {sampled['idle_cores']:.2f} cores; load {result['load_after']}", flush=True)
             if result["returncode"] != 0 or timing["n_ok"] != n:
                 print(result["stderr"])
+        drop_page_cache()  # what the disk alone delivers: every file read once, cold, in one process
+        t0 = time.perf_counter()
+        read_bytes = sum(len(path.read_bytes()) for path in parent.rglob("*") if path.is_file())
+        read_s = time.perf_counter() - t0
+        disk = {"bytes": read_bytes, "seconds": read_s, "MB_per_s": read_bytes / 1e6 / read_s, "runs_per_hour": n / read_s * 3600}
+        print(f"\nthe files alone, cold, read once in one process: {read_bytes / 1e9:.2f} GB in {read_s:.1f} s "
+              f"({disk['MB_per_s']:.0f} MB/s, {disk['runs_per_hour']:,.0f} runs/hour)")
     finally:
         shutil.rmtree(args.cold_dir, ignore_errors=True)
         print(f"removed {args.cold_dir}")
@@ -636,6 +648,7 @@ def cold_main(args) -> int:
         "bytes_per_run": gen["bytes_per_run"],
         "copy_s": copy_s,
         "timings": timings,
+        "cold_read_of_the_files": disk,
     }
     print(f"\nwrote {write_json('gap_cold.json', payload)}")
     return 0
