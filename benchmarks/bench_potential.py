@@ -1,6 +1,7 @@
 """Cost and accuracy of the Gaussian-charge potential (``dftpost.analysis.electrostatics``).
 
     python benchmarks/bench_potential.py      # ~5 min, plus up to --max-wait (300 s) per timing on a busy machine
+    python benchmarks/bench_potential.py --tuned   # ~2 min: only each contender tuned to the same largest error
 
 Goals (project brief, METHODS §2):
 
@@ -31,6 +32,12 @@ periodic scipy cKDTree (timed apart too). Before each timing the script waits (a
 one thread, so the best CPU time of the process (of another 5 calls) is recorded beside the wall
 time: other processes sharing the cores lengthen wall times unevenly, CPU times much less, and the
 exponent (goal c) is fitted to the CPU times.
+
+With ``--tuned``, only this: at 315 and 2,760 atoms, one reference (pymatgen's ``EwaldSummation``,
+acc_factor 12, potentials not rescaled), and each contender at the cheapest of its own settings
+whose largest error against it is ≤ 1e-4 V: dftpost's ``choose_parameters`` at several
+tolerances, torch-pme's own ``torchpme.tuning.tune_pme`` at several cut-offs and accuracies,
+pymatgen at several acc_factors; then the three timed in turns (results/potential_tuned.json).
 
 Then ΔV = max − min over atoms under the four conventions (self term off/on × all atoms /
 intermolecular) for σ = 1 and 0.5 Å, on three boxes (seeds) per size. Results go to
