@@ -3,6 +3,7 @@
     python benchmarks/bench_gap.py                # ~7 min, plus ~1.5 min to write the inputs the first time
     python benchmarks/bench_gap.py --w1-runs 1000 # time all 1,000 runs with one worker too (+~7 min)
     python benchmarks/bench_gap.py --dask         # and 1,000 runs on a Dask LocalCluster of 2 workers (+~4 min)
+    python benchmarks/bench_gap.py --cold 200 --cold-dir /work/bench_cold   # cold page cache (root; ~8.7 GB of copies)
 
 Goal (project issue): a batch of 1,000 FHI-aims runs (500 atoms, per-atom DoS files) processes at
 >= 10,000 runs per hour on 2 cores. What is timed is the real command line, as a subprocess::
@@ -37,6 +38,15 @@ Inputs, generated once into benchmarks/data/gap_runs/ (git-ignored) and reused:
 Before timing: ``dftpost inspect`` of a pool run and a linked run (code fhi-aims, finished,
 500 projections), and ``dftpost gap`` on 3 runs (status ok, finite gap). After timing: a cProfile
 of ``dftpost.batch.analyse_gap`` on one run, in process. Results go to benchmarks/results/gap.json.
+
+``--cold N``: the first N runs copied (real copies, no links: 43.5 MB each) into distinct run
+folders under ``--cold-dir`` (deleted at the end), the page cache dropped (``sync``, then 3 into
+/proc/sys/vm/drop_caches: root only) before each timed batch, with 1 and 2 workers; then 2 and 1
+workers once more with those files in the page cache, and last the files alone read once, cold,
+in one process (what the disk delivers). During each batch a thread samples, every
+second, /proc/diskstats (bytes read, the time the disk was busy), /proc/stat (cores in iowait) and
+the CPU time of the CLI process and all its descendants (/proc/PID/stat), so the wall time can be
+set against the CPU time. Results go to benchmarks/results/gap_cold.json.
 """
 
 from __future__ import annotations
@@ -51,6 +61,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid as uuidlib
 import warnings
@@ -356,12 +367,13 @@ def check_inspect(run: Path) -> dict:
     return {"run": run.name, "ok": ok, "warnings": s["warnings"], "stderr": proc.stderr.strip()}
 
 
-def run_gap(paths: list[Path], out: Path, workers: int, scheduler: str | None = None) -> dict:
+def run_gap(paths: list[Path], out: Path, workers: int, scheduler: str | None = None, sample: bool = False) -> dict:
     """``dftpost gap PATHS --out OUT --workers N --json`` into a fresh file: wall time, the rows,
     the CPU time of the CLI process and the cores the whole machine kept busy meanwhile.
 
     The CPU time (getrusage of waited-for children) covers the CLI process; its workers start
-    from a forkserver, are not its children and so are not counted in it."""
+    from a forkserver, are not its children and so are not counted in it. With ``sample``, a
+    :class:`Sampler` follows the process tree and the disk meanwhile (``"sampled"``)."""
     for p in (out, out.with_name(out.name + ".lock"), out.with_name(out.name + ".tmp")):
         p.unlink(missing_ok=True)
     cmd = [*dftpost_cmd(), "gap", *map(str, paths), "--out", str(out), "--workers", str(workers), "--json"]
@@ -371,16 +383,23 @@ def run_gap(paths: list[Path], out: Path, workers: int, scheduler: str | None = 
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy0 = cpu_busy_seconds()
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = Sampler(proc.pid) if sample else None
+    if sampler is not None:
+        sampler.start()
+    stdout, stderr = proc.communicate()
     seconds = time.perf_counter() - t0
+    if sampler is not None:
+        sampler.stop()
     busy1 = cpu_busy_seconds()
     cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    rows = [json.loads(line) for line in stdout.splitlines() if line.strip()]
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     return {
+        **({"sampled": sampler.summary(seconds)} if sampler is not None else {}),
         "command": " ".join(["dftpost", *cmd[1:]]) if len(paths) == 1 else f"dftpost gap <{len(paths)} paths> --out {out.name} --workers {workers} --json",
         "returncode": proc.returncode,
-        "stderr": proc.stderr.strip()[-2000:],
+        "stderr": stderr.strip()[-2000:],
         "seconds": seconds,
         "cpu_seconds_cli_process": cpu,
         "machine_busy_cores": (busy1 - busy0) / seconds,
@@ -462,6 +481,179 @@ def profile_one(run: Path, top: int = 8) -> dict:
     }
 
 
+# ----------------------------------------------------------------------------- cold page cache
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def disk_device(path: Path) -> str:
+    """The /proc/diskstats name of the block device holding ``path`` (a partition's disk too)."""
+    dev = os.stat(path).st_dev
+    name = Path(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}").resolve().name
+    return name
+
+
+class Sampler(threading.Thread):
+    """Every ``interval`` s while a command runs: the CPU seconds of its process and all their
+    descendants (/proc/PID/stat; a process's last figure is kept after it ends, so at most one
+    interval of each is missed), and the disk's and the machine's counters."""
+
+    def __init__(self, root: int, device: str = "", interval: float = 1.0):
+        super().__init__(daemon=True)
+        self.root, self.device, self.interval = root, device or disk_device(RUNS.parent), interval
+        self.cpu: dict[int, tuple[float, float]] = {}  # pid: (user, system) CPU seconds
+        self.series: list[dict] = []
+        self.done = threading.Event()
+        self.series.append(self.counters())
+
+    def counters(self) -> dict:
+        stat = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        for line in Path("/proc/diskstats").read_text().splitlines():
+            f = line.split()
+            if f[2] == self.device:
+                # sectors of 512 bytes read; ms spent reading; ms the device was busy (io_ticks)
+                return {"t": time.perf_counter(), "read_bytes": int(f[5]) * 512, "read_ms": int(f[6]), "busy_ms": int(f[12]),
+                        "iowait_s": int(stat[4]) / CLOCK_TICKS, "idle_s": int(stat[3]) / CLOCK_TICKS}
+        raise RuntimeError(f"no device {self.device} in /proc/diskstats")
+
+    def tree(self) -> None:
+        parents, times = {}, {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                text = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            fields = text.rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid ...
+            parents[int(entry.name)] = int(fields[1])
+            times[int(entry.name)] = (int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS)  # utime, stime
+        mine = {self.root}
+        grown = True
+        while grown:
+            new = {pid for pid, parent in parents.items() if parent in mine} - mine
+            grown = bool(new)
+            mine |= new
+        for pid in mine & times.keys():
+            self.cpu[pid] = max(self.cpu.get(pid, (0.0, 0.0)), times[pid])
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            self.tree()
+            self.series.append(self.counters())
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+        self.series.append(self.counters())
+
+    def summary(self, wall_s: float) -> dict:
+        first, last = self.series[0], self.series[-1]
+        per_second = [{"t_s": round(b["t"] - first["t"], 2),
+                       "read_MB_per_s": (b["read_bytes"] - a["read_bytes"]) / 1e6 / (b["t"] - a["t"]),
+                       "disk_busy": (b["busy_ms"] - a["busy_ms"]) / 1e3 / (b["t"] - a["t"]),
+                       "iowait_cores": (b["iowait_s"] - a["iowait_s"]) / (b["t"] - a["t"])}
+                      for a, b in zip(self.series, self.series[1:])]
+        user = sum(u for u, _ in self.cpu.values())
+        system = sum(k for _, k in self.cpu.values())
+        tree_cpu = user + system
+        return {
+            "device": self.device,
+            "tree_cpu_s": tree_cpu,
+            "tree_user_s": user,
+            "tree_system_s": system,
+            "tree_cores": tree_cpu / wall_s,
+            "n_processes": len(self.cpu),
+            "read_GB": (last["read_bytes"] - first["read_bytes"]) / 1e9,
+            "read_MB_per_s": (last["read_bytes"] - first["read_bytes"]) / 1e6 / wall_s,
+            "disk_busy_fraction": (last["busy_ms"] - first["busy_ms"]) / 1e3 / wall_s,
+            "iowait_cores": (last["iowait_s"] - first["iowait_s"]) / wall_s,
+            "idle_cores": (last["idle_s"] - first["idle_s"]) / wall_s,
+            "per_second": per_second,
+        }
+
+
+def drop_page_cache() -> None:
+    """Write back dirty pages, then drop the page cache, dentries and inodes (root only)."""
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+
+def copy_runs(n: int, parent: Path) -> float:
+    """Real copies of runs 0 .. n - 1 (their hard-linked DoS files become files of their own)
+    into ``parent``; the seconds it took."""
+    shutil.rmtree(parent, ignore_errors=True)
+    parent.mkdir(parents=True)
+    t0 = time.perf_counter()
+    for i in range(n):
+        shutil.copytree(run_dir(i), parent / run_dir(i).name)
+    os.sync()
+    return time.perf_counter() - t0
+
+
+def cold_main(args) -> int:
+    """``--cold N``: N distinct runs, page cache dropped before each timed batch (module doc)."""
+    n = args.cold
+    gen = generate()
+    parent = args.cold_dir / "runs"
+    need = n * gen["bytes_per_run"]
+    free = shutil.disk_usage(args.cold_dir.parent if not args.cold_dir.exists() else args.cold_dir).free
+    if need > free - 10e9:
+        print(f"{n} copies need {need / 1e9:.1f} GB; {free / 1e9:.0f} GB free: not copying")
+        return 1
+    try:
+        print(f"copying {n} runs ({need / 1e9:.1f} GB) into {parent} ...", flush=True)
+        copy_s = copy_runs(n, parent)
+        probe = next((parent / run_dir(N_POOL % n).name).glob("atom_proj_dos_*.dat"))
+        print(f"copied in {copy_s:.0f} s; a DoS file has {probe.stat().st_nlink} link(s)", flush=True)
+        timings = []
+        for workers, cold in ((1, True), (2, True), (2, False), (1, False)):
+            busy, waited = wait_for_quiet(args.quiet_cores, args.max_wait)
+            if cold:
+                drop_page_cache()
+            else:  # the same files, read once into the page cache
+                for path in parent.rglob("*"):
+                    if path.is_file():
+                        path.read_bytes()
+            print(f"\n{'cold (page cache dropped)' if cold else 'warm (files read beforehand)'}, {workers} worker(s); "
+                  f"other processes {busy:.2f} cores before (waited {waited:.0f} s); load {os.getloadavg()}", flush=True)
+            name = f"cold_w{workers}.h5" if cold else f"warm_w{workers}.h5"
+            result = run_gap([parent], args.cold_dir / name, workers, sample=True)
+            rows = result.pop("rows")
+            sampled = result["sampled"]
+            timing = {"workers": workers, "page_cache": "dropped" if cold else "warm", "n_runs": n, "n_ok": sum(map(row_ok, rows)),
+                      "other_processes_cores_before": busy, "runs_per_hour": n / result["seconds"] * 3600, **result}
+            timings.append(timing)
+            print(f"  {n} runs in {result['seconds']:.1f} s -> {timing['runs_per_hour']:,.0f} runs/hour; exit {result['returncode']}, "
+                  f"{timing['n_ok']}/{n} ok; CPU of the process tree {sampled['tree_cpu_s']:.0f} s (system {sampled['tree_system_s']:.0f} s) "
+                  f"({sampled['tree_cores']:.2f} cores, {sampled['n_processes']} processes); disk: {sampled['read_GB']:.2f} GB read, "
+                  f"{sampled['read_MB_per_s']:.0f} MB/s, busy {100 * sampled['disk_busy_fraction']:.0f} % of the time; "
+                  f"iowait {sampled['iowait_cores']:.2f} cores, idle {sampled['idle_cores']:.2f} cores; load {result['load_after']}", flush=True)
+            if result["returncode"] != 0 or timing["n_ok"] != n:
+                print(result["stderr"])
+        drop_page_cache()  # what the disk alone delivers: every file read once, cold, in one process
+        t0 = time.perf_counter()
+        read_bytes = sum(len(path.read_bytes()) for path in parent.rglob("*") if path.is_file())
+        read_s = time.perf_counter() - t0
+        disk = {"bytes": read_bytes, "seconds": read_s, "MB_per_s": read_bytes / 1e6 / read_s, "runs_per_hour": n / read_s * 3600}
+        print(f"\nthe files alone, cold, read once in one process: {read_bytes / 1e9:.2f} GB in {read_s:.1f} s "
+              f"({disk['MB_per_s']:.0f} MB/s, {disk['runs_per_hour']:,.0f} runs/hour)")
+    finally:
+        shutil.rmtree(args.cold_dir, ignore_errors=True)
+        print(f"removed {args.cold_dir}")
+    payload = {
+        "benchmark": f"dftpost gap CLI on {n} distinct FHI-aims-style runs (real copies), page cache dropped before each batch",
+        "machine": machine(["dftpost", "numpy", "scipy", "h5py", "ase"]),
+        "dftpost_git": git_state(),
+        "bytes_per_run": gen["bytes_per_run"],
+        "copy_s": copy_s,
+        "timings": timings,
+        "cold_read_of_the_files": disk,
+    }
+    print(f"\nwrote {write_json('gap_cold.json', payload)}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -472,7 +664,12 @@ def main() -> int:
     parser.add_argument("--max-wait", type=float, default=600.0, help="... but at most this many seconds")
     parser.add_argument("--dask", action="store_true",
                         help="also time all runs on a Dask LocalCluster of 2 workers (--scheduler local)")
+    parser.add_argument("--cold", type=int, metavar="N",
+                        help="only: N distinct runs (real copies), page cache dropped before each batch (root)")
+    parser.add_argument("--cold-dir", type=Path, default=DATA / "gap_cold", help="where the copies go (deleted at the end)")
     args = parser.parse_args()
+    if args.cold:
+        return cold_main(args)
 
     usage = shutil.disk_usage(DATA.parent if not DATA.exists() else DATA)
     print(f"disk: {usage.free / 1e9:.0f} GB free; load average {os.getloadavg()}")

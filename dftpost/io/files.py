@@ -10,7 +10,6 @@ Each gets its own words in a :class:`~dftpost.errors.UnreadableFileError` (or
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import os
 import stat
@@ -22,19 +21,20 @@ from ..errors import MissingInputError, UnreadableFileError
 #: The first bytes of an HDF5 file (at offset 0, as h5py writes it without a user block).
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
 
 def regular_file(path: str | Path) -> os.stat_result:
     """The ``os.stat`` of ``path`` (links followed) when it is a regular file; else the error
     that says what it is: no such file, a dangling symbolic link, a symbolic-link loop,
     permission denied (to look into a directory on the way), a directory, a device, a FIFO
     or a socket."""
-    path = Path(path)
     try:
         info = os.stat(path)
     except OSError as error:
         raise _stat_error(path, error) from None
     if not stat.S_ISREG(info.st_mode):
-        raise UnreadableFileError(path, f"{_kind(info.st_mode)}, not a regular file: dftpost reads regular files only")
+        raise _not_regular(path, info.st_mode)
     return info
 
 
@@ -43,21 +43,24 @@ def open_regular(path: str | Path, mode: str = "rb", errors: str = "strict") -> 
     that it is a regular file (:func:`regular_file`). The file is opened without blocking and
     checked again on its descriptor, so a path swapped for a FIFO in between cannot hang the
     reader. A file that cannot be opened (permission denied) raises
-    :class:`~dftpost.errors.UnreadableFileError`."""
-    path = Path(path)
+    :class:`~dftpost.errors.UnreadableFileError`.
+
+    Small files are opened by the thousand (a run's per-atom DoS files): on the way to an open
+    file no ``Path`` is made (only an error message makes one), and O_NONBLOCK is cleared in
+    one system call."""
     regular_file(path)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, _OPEN_FLAGS)
     except OSError as error:
         raise _stat_error(path, error) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise UnreadableFileError(path, f"{_kind(info.st_mode)}, not a regular file: dftpost reads regular files only")
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+            raise _not_regular(path, info.st_mode)
+        os.set_blocking(fd, True)
         if "b" in mode:
-            return os.fdopen(fd, "rb")
-        return os.fdopen(fd, "r", encoding="utf-8", errors=errors)
+            return open(fd, "rb")
+        return open(fd, encoding="utf-8", errors=errors)
     except BaseException:
         os.close(fd)
         raise
@@ -76,6 +79,11 @@ def read_text(path: str | Path, errors: str = "strict") -> str:
         return f.read()
 
 
+def _not_regular(path: str | Path, mode: int) -> UnreadableFileError:
+    """The error for a path that is there but not a regular file (``mode``: its ``st_mode``)."""
+    return UnreadableFileError(Path(path), f"{_kind(mode)}, not a regular file: dftpost reads regular files only")
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a directory"
@@ -88,8 +96,9 @@ def _kind(mode: int) -> str:
     return "a special file"
 
 
-def _stat_error(path: Path, error: OSError):
+def _stat_error(path: str | Path, error: OSError):
     """The error for a path that ``os.stat`` or ``os.open`` refused."""
+    path = Path(path)
     if error.errno == errno.ELOOP:
         return UnreadableFileError(path, "a symbolic link loop (the links point at each other)")
     if error.errno == errno.ENOENT:
