@@ -652,6 +652,20 @@ def _register_plugin(client) -> None:
     register(IgnoreSigint(), name="dftpost-ignore-sigint")
 
 
+def _check_workers_import(client, func) -> None:
+    """Refuse (SchedulerError) when the Dask workers there now cannot import the module of
+    ``func``: a worker that cannot unpickle a task fails it in its connection handler, and the
+    task would wait for ever. Functions of ``__main__`` travel by value and are not checked."""
+    module = getattr(func, "__module__", None)
+    if not module or module == "__main__":
+        return
+    try:
+        client.run(importlib.import_module, module)
+    except Exception as exc:  # noqa: BLE001 - ImportError on a worker, or its connection lost
+        raise SchedulerError(None, f"the Dask workers cannot import {module} ({type(exc).__name__}: {exc}); "
+                                   "install dftpost in the Python the workers run") from None
+
+
 def _map_dask(func, items, spec: DaskScheduler, workers: int, on_crash):
     with _map_running():
         yield from _dask(func, items, spec, workers, on_crash)
@@ -663,6 +677,7 @@ def _dask(func, items, spec: DaskScheduler, workers: int, on_crash):
     client, cluster = _start_dask(spec, workers)
     pending: dict = {}  # future key -> (future, item)
     try:
+        _check_workers_import(client, func)
         remaining = iter(items)
         completed: queue.SimpleQueue = queue.SimpleQueue()  # futures as they finish (their callbacks put them)
         threads: dict[str, float] = {"n": 0, "at": -1.0}

@@ -330,3 +330,4 @@ def test_readme_merge_script_stores_each_run_of_the_parts_once(campaign, tmp_pat
         np.testing.assert_array_equal(table[column][i], part[column][j], err_msg=column)
     for name, array in read_arrays(tmp_path / "parts" / "gap_1.h5", "gap", j).items():
         np.testing.assert_array_equal(read_arrays(tmp_path / "results.h5", "gap", i)[name], array)
+
