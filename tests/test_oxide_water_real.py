@@ -142,7 +142,9 @@ def test_tails_at_the_oxide_valence_top_do_not_make_the_water_metallized():
     assert tailed["metallized"] is False and tailed["verdict_basis"].startswith("occupations:")
     pinned = water_gap(with_tails_at_fermi_level(real, 0.05, top_occupation=1.0)).row()
     assert pinned["metallized"] is True
-    assert pinned["verdict_basis"] == "band edges against the Fermi level pinned by the substrate"
+    basis = pinned["verdict_basis"]  # the 5 % tail, not a water state, reached E_F: said so
+    assert basis.startswith("band edges against the Fermi level pinned by the substrate; caution: ")
+    assert "substrate's tails" in basis
 
 
 def test_both_vacuum_levels_despite_a_dipole_too_small_for_its_jump_to_show(run):
