@@ -6,6 +6,8 @@ floor: every reader needs numpy). Goal: both commands under 0.25 s (median).
 
 ``--compare DIR`` adds the same commands run from another source tree (e.g. an older commit:
 ``git archive COMMIT dftpost cli | tar -x -C DIR && ln -s ../cli DIR/dftpost/cli``).
+``--python PYTHON`` adds them run by another interpreter (e.g. a virtual environment with
+another typer), labelled with that environment's typer version.
 """
 
 from __future__ import annotations
@@ -23,18 +25,24 @@ CLI = "import sys; from dftpost.cli.main import app; sys.argv[0] = 'dftpost'; ap
 GOAL_S = 0.25
 
 
-def command(args: list[str], pythonpath: str | None = None):
+def command(args: list[str], pythonpath: str | None = None, python: str = sys.executable):
     env = dict(os.environ)
     if pythonpath is not None:
         env["PYTHONPATH"] = pythonpath
     # cwd outside the source tree: Python puts the working directory first on sys.path.
-    return lambda: subprocess.run([sys.executable, *args], env=env, cwd="/", check=True, stdout=subprocess.DEVNULL)
+    return lambda: subprocess.run([python, *args], env=env, cwd="/", check=True, stdout=subprocess.DEVNULL)
+
+
+def typer_version(python: str) -> str:
+    return subprocess.run([python, "-c", "import typer; print(typer.__version__)"], capture_output=True, text=True,
+                          check=True, cwd="/").stdout.strip()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--compare", type=Path, help="another source tree of dftpost, timed in the same turns")
+    parser.add_argument("--python", help="another interpreter (with dftpost installed), timed in the same turns")
     args = parser.parse_args()
     contenders = {
         "python -c pass": command(["-c", "pass"]),
@@ -46,6 +54,10 @@ def main() -> None:
         tree = str(args.compare.resolve())
         contenders["dftpost --help (compared tree)"] = command(["-c", CLI, "--help"], tree)
         contenders["dftpost inspect FILE.pdos (compared tree)"] = command(["-c", CLI, "inspect", str(PDOS)], tree)
+    if args.python is not None:
+        label = f"typer {typer_version(args.python)}"
+        contenders[f"dftpost --help ({label})"] = command(["-c", CLI, "--help"], python=args.python)
+        contenders[f"dftpost inspect FILE.pdos ({label})"] = command(["-c", CLI, "inspect", str(PDOS)], python=args.python)
     result = interleaved(contenders, args.repeats, reference="python -c 'import numpy'")
     print_table("start-up, one process per call (ratios to `import numpy`)", result)
     for name in ("dftpost --help", "dftpost inspect FILE.pdos"):
@@ -53,6 +65,8 @@ def main() -> None:
         print(f"  {name}: median {median:.3f} s, goal < {GOAL_S} s: {'met' if median < GOAL_S else 'NOT met'}")
     result["goal_s"] = GOAL_S
     result["machine"] = machine(["numpy", "ase", "typer", "rich"])
+    if args.python is not None:
+        result["compared_python"] = {"python": args.python, "typer": typer_version(args.python)}
     print("written", write_json("startup.json", result))
 
 

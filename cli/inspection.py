@@ -24,10 +24,15 @@ def inspect(
     Units: energies eV (the Fermi level on the program's own zero, DoS energies relative to it),
     dipoles e·Å, fields V/Å.
     """
-    from dftpost.io.rundir import describe_file, read_run
-
     try:
-        summary = read_run(path).summary() if path.is_dir() else describe_file(path)
+        if path.is_dir():
+            from dftpost.io.rundir import read_run
+
+            summary = read_run(path).summary()
+        else:
+            from dftpost.io.describe import describe_file
+
+            summary = describe_file(path)
     except DftpostError as exc:
         fail(exc)
     except OSError as exc:

@@ -245,7 +245,7 @@ def test_dipole_correction_from_the_dipole_method(tmp_path, realdata):
 def test_inspect_every_dos_name_variant(tmp_path, realdata):
     """`dftpost inspect` on one DoS file of each name FHI-aims writes (atom_projected_dos_ is the
     Löwdin/newer spelling, output_lowdin.f90), a _raw one taking μ from the aims.out beside it."""
-    from dftpost.io import rundir
+    from dftpost.io import describe
 
     src = realdata / "fhiaims/aimstools/Si_closed_shell_soc"
     out = aims.read_output(src / "aims.out")
@@ -261,7 +261,7 @@ def test_inspect_every_dos_name_variant(tmp_path, realdata):
     }
     for name, original in names.items():
         (folder / name).write_text((src / original).read_text())
-        described = rundir.describe_file(folder / name)
+        described = describe.describe_file(folder / name)
         assert described["format"] == "fhi-aims-dos", name
         header = re.search(r"mu =\s*(\S+)", (src / original).read_text())
         # a shifted file: the μ of its header (the spin-orbit tetrahedron files have their own,

@@ -21,7 +21,7 @@ import pytest
 from conftest import FIXTURES, CorpusCase
 
 from dftpost.errors import DftpostError, MissingInputError
-from dftpost.io import aims, rundir
+from dftpost.io import aims, describe, rundir
 
 sys.path.insert(0, str(FIXTURES / "aims"))
 import aims_format  # noqa: E402  (the fixture writer of FHI-aims formats)
@@ -275,7 +275,7 @@ def test_atom_projected_dos_names_are_inspected(tmp_path):
     path = _present(_case("MgS_pDOS/"))
     out = aims.read_output(path)
     for name in ("atom_projected_dos_S0002.dat", "atom_projected_dos_Mg0001.dat.no_soc", "atom_proj_dos_S0002_raw.dat"):
-        described = rundir.describe_file(path.parent / name)
+        described = describe.describe_file(path.parent / name)
         assert described["format"] == "fhi-aims-dos" and described["code"] == "fhi-aims"
         assert described["fermi_level_eV"] == pytest.approx(out.dos_fermi_levels_eV[name], abs=1e-6)
     run = rundir.read_run(path.parent)

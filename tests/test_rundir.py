@@ -8,7 +8,8 @@ from conftest import CP2K_FIXTURE, REPO
 
 from dftpost.errors import DftpostError, MissingInputError, ParseError
 from dftpost.io import cp2k, rundir
-from dftpost.io.rundir import describe_file, detect_code, find_run_dirs, read_run, sniff_log
+from dftpost.io.describe import describe_file
+from dftpost.io.rundir import detect_code, find_run_dirs, read_run, sniff_log
 
 
 def test_cp2k_fixture_run():

@@ -1,24 +1,27 @@
-"""A DFT run directory → which program, which files → one :class:`~dftpost.run.Run`."""
+"""A DFT run directory → which program, which files → one :class:`~dftpost.run.Run`.
+
+Which program wrote a directory (:func:`detect_code`), which directories below a path are runs
+(:func:`find_run_dirs`), the fingerprint of a run's inputs (:func:`input_hash`) and
+:func:`read_run`, which hands the directory to the reader of its program
+(:mod:`dftpost.io.cp2k.run`, :mod:`dftpost.io.aims_run`).
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import stat
-import warnings as warnings_module
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING
 
-import numpy as np
-from ase import Atoms
-
-from ..dos import ProjectedDos
 from ..errors import DftpostError, MissingInputError, ParseError, UnreadableFileError
-from ..run import DipoleCorrection, FrontierStates, Run
-from . import aims, cp2k
-from .cube import read_cube_header
+from .aims import parse_dos_name
+from .cp2k.pdos import parse_pdos_name
 from .files import HDF5_SIGNATURE, new_digest, open_regular, regular_file, update_digest
+
+if TYPE_CHECKING:
+    from ..grid import CubeHeader
+    from ..run import Run
 
 _LOG_SUFFIXES = {".out", ".log", ".stdout", ".txt"}
 #: Read size of :func:`sniff_log`, and the text the programs' logs are recognised by (their
@@ -49,7 +52,7 @@ def sniff_log(path: Path) -> str | None:
     return None
 
 
-def _entries(directory: Path) -> list[Path]:
+def entries(directory: Path) -> list[Path]:
     """The entries of a run directory, sorted; a directory that is gone or cannot be listed is
     an error naming it."""
     try:
@@ -66,7 +69,7 @@ def _is_input_name(path: Path) -> bool:
     """True if dftpost would read a file of this name in a run directory."""
     name = path.name
     return (path.suffix in _LOG_SUFFIXES or path.suffix in (".cube", ".inp") or name in _AIMS_INPUTS
-            or cp2k.parse_pdos_name(path) is not None or aims.parse_dos_name(path) is not None)
+            or parse_pdos_name(path) is not None or parse_dos_name(path) is not None)
 
 
 _AIMS_INPUTS = ("aims.out", "control.in", "geometry.in")
@@ -76,7 +79,7 @@ def _check_inputs(directory: Path) -> None:
     """Raise the error of the first entry with the name of an input dftpost reads that is not
     a regular file (a FIFO, a device, a symbolic-link loop, a dangling link, a directory): the
     run is not read around it."""
-    for p in _entries(directory):
+    for p in entries(directory):
         if _is_input_name(p) and not p.is_dir():
             try:
                 regular_file(p)
@@ -92,9 +95,10 @@ def _may_be_log(path: Path) -> bool:
             or re.fullmatch(r"\.o\d+", path.suffix) is not None)
 
 
-def _logs(directory: Path) -> dict[str, list[Path]]:
+def logs_by_code(directory: Path) -> dict[str, list[Path]]:
+    """The logs in a run directory by the program that wrote them (:func:`sniff_log`)."""
     found: dict[str, list[Path]] = {"fhi-aims": [], "cp2k": []}
-    for p in _entries(directory):
+    for p in entries(directory):
         if _may_be_log(p) and p.is_file():
             code = sniff_log(p)
             if code:
@@ -104,7 +108,7 @@ def _logs(directory: Path) -> dict[str, list[Path]]:
 
 def detect_code(directory: Path) -> str:
     """The program that wrote a run directory, from its logs or, lacking one, its file names."""
-    logs = _logs(directory)
+    logs = logs_by_code(directory)
     if logs["fhi-aims"] and logs["cp2k"]:
         log_names = lambda code: ", ".join(p.name for p in logs[code])  # noqa: E731
         raise ParseError(
@@ -114,10 +118,10 @@ def detect_code(directory: Path) -> str:
     for code, paths in logs.items():
         if paths:
             return code
-    names = [p.name for p in _entries(directory)]
-    if any(cp2k.parse_pdos_name(n) for n in names) or any(n.endswith(".inp") for n in names):
+    names = [p.name for p in entries(directory)]
+    if any(parse_pdos_name(n) for n in names) or any(n.endswith(".inp") for n in names):
         return "cp2k"
-    if any(aims.parse_dos_name(n) for n in names) or "control.in" in names:
+    if any(parse_dos_name(n) for n in names) or "control.in" in names:
         return "fhi-aims"
     raise MissingInputError(
         directory,
@@ -143,8 +147,8 @@ def is_run_file(path: Path) -> bool:
     (by its banner), a CP2K .pdos or .inp, an FHI-aims DoS file, control.in or geometry.in, or
     a cube."""
     path = Path(path)
-    return (path.suffix in (".cube", ".inp") or path.name in _AIMS_INPUTS or cp2k.parse_pdos_name(path) is not None
-            or aims.parse_dos_name(path) is not None or sniff_log(path) is not None)
+    return (path.suffix in (".cube", ".inp") or path.name in _AIMS_INPUTS or parse_pdos_name(path) is not None
+            or parse_dos_name(path) is not None or sniff_log(path) is not None)
 
 
 def _run_directory(path: Path) -> Path:
@@ -198,7 +202,7 @@ def input_hash(directory: Path) -> str:
     disappeared."""
     directory = Path(directory)
     digest = new_digest()
-    for p in _entries(directory):
+    for p in entries(directory):
         if p.suffix == ".cube" or not _regular(p):
             continue
         try:
@@ -241,10 +245,17 @@ def read_run(path: str | Path) -> Run:
     directory = _run_directory(Path(path))
     _check_inputs(directory)
     code = detect_code(directory)
-    return _read_cp2k(directory) if code == "cp2k" else _read_aims(directory)
+    if code == "cp2k":
+        from .cp2k.run import read_cp2k_run
+
+        return read_cp2k_run(directory)
+    from .aims_run import read_aims_run
+
+    return read_aims_run(directory)
 
 
-def _pick(paths: list[Path], what: str, directory: Path, warnings: list[str]) -> Path | None:
+def newest(paths: list[Path], what: str, warnings: list[str]) -> Path | None:
+    """The one path of ``paths``, or the newest of several (said in ``warnings``), or None."""
     if not paths:
         return None
     if len(paths) > 1:
@@ -254,7 +265,10 @@ def _pick(paths: list[Path], what: str, directory: Path, warnings: list[str]) ->
     return paths[0]
 
 
-def _cube_headers(directory: Path, warnings: list[str]) -> tuple:
+def cube_headers(directory: Path, warnings: list[str]) -> tuple[CubeHeader, ...]:
+    """The headers of the cubes in a run directory; a cube that cannot be read is a warning."""
+    from .cube import read_cube_header
+
     headers = []
     for p in sorted(directory.glob("*.cube")):
         try:
@@ -262,438 +276,3 @@ def _cube_headers(directory: Path, warnings: list[str]) -> tuple:
         except DftpostError as exc:
             warnings.append(str(exc))
     return tuple(headers)
-
-
-def _cp2k_dipole(log, axis: int = 2) -> DipoleCorrection | None:
-    if log is None or log.slab_dipole_e_A is None:
-        return None
-    return DipoleCorrection(
-        axis=axis,
-        dipole_e_A=log.slab_dipole_e_A,
-        source="CP2K 'Total dipole moment perpendicular to the slab' with the sign flipped "
-        "(CP2K counts electrons as positive)",
-    )
-
-
-def _aims_dipole(out) -> DipoleCorrection | None:
-    if out is None or (out.dipole_correction_gradient_eV_per_A is None and not out.dipole_correction):
-        return None
-    return DipoleCorrection(
-        axis=2,
-        dipole_e_A=out.dipole_z_e_A,
-        gradient_eV_per_A=out.dipole_correction_gradient_eV_per_A,
-        potential_jump_eV=out.dipole_correction_jump_eV,
-        vacuum_levels_eV=out.vacuum_levels_eV,
-        work_functions_eV=out.work_functions_eV,
-        source="aims.out 'Dipole correction gradient / potential jump' (FHI-aims applies it along z)"
-        + ("; 'Total dipole moment in z-direction'" if out.dipole_z_e_A is not None else ""),
-    )
-
-
-def _vector(v: np.ndarray | None) -> list[float] | None:
-    return None if v is None else [float(x) for x in v]
-
-
-# ----------------------------------------------------------------------------- CP2K
-def _read_cp2k(directory: Path) -> Run:
-    warnings: list[str] = []
-    missing: list[str] = []
-    files: dict[str, tuple[Path, ...]] = {}
-    log_path = _pick(_logs(directory)["cp2k"], "CP2K log", directory, warnings)
-    log = cp2k.read_log(log_path) if log_path else None
-    if log is None or log_path is None:
-        missing.append("log (CP2K output)")
-    else:
-        files["log"] = (log_path,)
-        warnings.extend(log.warnings)
-        if not log.finished:
-            warnings.append(f"{log_path}: CP2K did not end normally (no 'PROGRAM ENDED AT'): truncated or still running")
-    input_path = None
-    if log is not None and log.input_file and (directory / Path(log.input_file).name).exists():
-        input_path = directory / Path(log.input_file).name
-    else:
-        input_path = _pick(sorted(directory.glob("*.inp")), "CP2K input", directory, warnings)
-    inp = cp2k.read_input(input_path) if input_path else None
-    if inp is None or input_path is None:
-        missing.append("input (.inp)")
-    else:
-        files["input"] = (input_path,)
-        warnings.extend(inp.warnings)
-    project = (log.project if log else None) or (inp.project if inp else None)
-    named = [(p, n) for p in sorted(directory.glob("*.pdos*")) if (n := cp2k.parse_pdos_name(p)) is not None]
-    # the project's own files, else those of a PDOS print key with a FILENAME (<project>-<name>-k1-1.pdos)
-    pdos_paths = [p for p, n in named if project is None or n.project == project]
-    if not pdos_paths and project is not None:
-        prefixed = [(p, n) for p, n in named if n.project.startswith(project + "-")]
-        if len({n.project for _, n in prefixed}) > 1:
-            raise ParseError(directory, f"the .pdos files of project {project} come under several names: "
-                                        + ", ".join(sorted({n.project for _, n in prefixed})))
-        pdos_paths = [p for p, _ in prefixed]
-    pdos = None
-    if pdos_paths:
-        pdos = cp2k.read_pdos_files(pdos_paths)
-        pdos = _cp2k_atom_indices(pdos, log, inp, warnings)
-        files["pdos"] = pdos.sources
-    else:
-        missing.append("pdos (.pdos files)")
-    cubes = _cube_headers(directory, warnings)
-    if cubes:
-        files["cube"] = tuple(c.path for c in cubes)
-
-    atoms = inp.atoms if inp and inp.atoms is not None else (log.atoms if log else None)
-    if atoms is not None and project is not None:
-        atoms = _last_trajectory_geometry(directory / f"{project}-pos-1.xyz", atoms, warnings)
-    if atoms is None and cubes:
-        from .cube import read_cube  # the atoms of a cube need its header only, but read_cube is simplest
-
-        atoms = read_cube(cubes[0].path).atoms
-        warnings.append(f"structure taken from {cubes[0].path.name}")
-    if atoms is None:
-        missing.append("structure")
-    elif log is not None and log_path is not None and log.n_atoms is not None and len(atoms) != log.n_atoms:
-        source = input_path if inp is not None and inp.atoms is not None else (log_path if log.atoms is not None else cubes[0].path)
-        raise ParseError(
-            source,
-            f"gives {len(atoms)} atoms, the log {log_path.name} counts {log.n_atoms} ('- Atoms:'): "
-            "not the structure of this run",
-        )
-
-    fermi, source = None, None
-    if pdos is not None:
-        fermi, source = pdos.fermi_level_eV, "E(Fermi) of the .pdos header"
-        if log and log.fermi_level_eV is not None and not log.uses_ot:
-            if abs(log.fermi_level_eV - fermi) > 1e-3:
-                warnings.append(
-                    f"log E(Fermi) {log.fermi_level_eV:.4f} eV differs from the .pdos header {fermi:.4f} eV"
-                )
-    elif log and log.fermi_level_eV is not None:
-        fermi, source = log.fermi_level_eV, "log"
-
-    axis = inp.surface_dipole_axis if inp and inp.surface_dipole_axis is not None else 2
-    dipole = _cp2k_dipole(log, axis)
-    if dipole is None and inp and inp.surface_dipole_correction:
-        warnings.append("SURFACE_DIPOLE_CORRECTION is on but the log prints no slab dipole")
-    field = None
-    if log and log.periodic_efield_V_per_A is not None:
-        field = log.periodic_efield_V_per_A
-    elif inp and inp.applied_field_V_per_A is not None:
-        field = inp.applied_field_V_per_A
-    return Run(
-        path=directory,
-        code="cp2k",
-        program_version=log.program_version if log else None,
-        atoms=atoms,
-        fermi_level_eV=fermi,
-        fermi_level_source=source,
-        pdos=pdos,
-        cubes=cubes,
-        dipole_correction=dipole,
-        applied_field_V_per_A=field,
-        finished=bool(log and log.finished),
-        files=files,
-        missing=tuple(missing),
-        warnings=tuple(warnings),
-        core_charges_e=log.core_charges_e if log else None,
-        density_cube_stride=inp.density_cube_stride if inp else None,
-    )
-
-
-def _last_trajectory_geometry(path: Path, atoms, warnings: list[str]):
-    """The structure at the last frame of a CP2K MD or GEO_OPT trajectory (``<project>-pos-1.xyz``,
-    positions in Å) with the input's cell, when that file is there: the geometry the last PDoS
-    and cubes were written for, where the input holds the first. Said in ``warnings``."""
-    if not path.is_file():
-        return atoms
-    from ase.io import read as ase_read
-
-    try:
-        last = cast(Atoms, ase_read(path, index=-1, format="xyz"))  # one frame: index is an int
-    except Exception as exc:  # noqa: BLE001  (ASE raises many kinds for a damaged file)
-        warnings.append(f"{path.name} cannot be read ({' '.join(str(exc).split())[:120]}): structure from the input")
-        return atoms
-    if len(last) != len(atoms) or list(last.numbers) != list(atoms.numbers):
-        warnings.append(f"{path.name} holds other atoms than the input: structure from the input")
-        return atoms
-    moved = atoms.copy()
-    moved.positions = last.positions
-    warnings.append(f"structure: the last geometry of {path.name} (MD or GEO_OPT), not the input's first")
-    return moved
-
-
-def _cp2k_atom_indices(pdos: ProjectedDos, log, inp, warnings: list[str]) -> ProjectedDos:
-    """Fill in which atoms each kind and LDOS list covers, from the log and the input."""
-    projections = []
-    for p in pdos.projections:
-        indices = None
-        if p.kind == "species" and log is not None and log.atom_kinds:
-            kind_index = next((k for k, name in log.kind_names.items() if name == p.label), None)
-            if kind_index is not None:
-                indices = tuple(i for i, k in enumerate(log.atom_kinds) if k == kind_index)
-        elif p.kind == "list" and inp is not None:
-            number = int(p.label[len("list") :])
-            if number <= len(inp.ldos_lists):
-                indices = inp.ldos_lists[number - 1]
-                if p.n_atoms is not None and len(indices) != p.n_atoms:
-                    warnings.append(
-                        f"{p.label}: the input lists {len(indices)} atoms, the .pdos header {p.n_atoms}"
-                    )
-                    indices = None
-        projections.append(replace(p, atom_indices=indices, n_atoms=len(indices) if indices else p.n_atoms))
-    return replace(pdos, projections=tuple(projections))
-
-
-# ----------------------------------------------------------------------------- FHI-aims
-def _aims_dos_paths(directory: Path) -> list[Path]:
-    """The DoS files dftpost uses: per atom if written, else per species, else the total.
-
-    Shifted (not ``_raw``) files are preferred, Gaussian-broadened over tetrahedron, and the
-    spin–orbit set over ``.no_soc``; both spin channels are kept.
-    """
-    parsed = [(aims.parse_dos_name(p), p) for p in _entries(directory) if p.is_file()]
-    named = [(n, p) for n, p in parsed if n is not None]
-    for what in ("atom", "species", "total"):
-        for raw in (False, True):
-            for tetrahedron in (False, True):
-                for no_soc in (False, True):
-                    chosen = [
-                        p
-                        for n, p in named
-                        if n.what == what and n.raw == raw and n.tetrahedron == tetrahedron and n.no_soc == no_soc
-                    ]
-                    if chosen:
-                        return chosen
-    return []
-
-
-def _aims_dos_mu(out, path: Path) -> float | None:
-    """The chemical potential (eV) aims.out printed for a DoS file: the one it names the file
-    with, else that of the spin–orbit run (SOC set) or of the scalar one (``.no_soc`` or no SOC)."""
-    if out is None:
-        return None
-    if path.name in out.dos_fermi_levels_eV:
-        return out.dos_fermi_levels_eV[path.name]
-    name = aims.parse_dos_name(path)
-    if out.fermi_level_soc_eV is not None and name is not None and not name.no_soc:
-        return out.fermi_level_soc_eV
-    return out.fermi_level_eV
-
-
-def _ase_read(path: Path, format: str):
-    """ase.io.read (the last image) without the FutureWarning ASE ≥ 3.24 prints for its built-in
-    FHI-aims IO."""
-    from ase.io import read
-
-    with warnings_module.catch_warnings():
-        warnings_module.simplefilter("ignore", FutureWarning)
-        return read(path, format=format)
-
-
-def _aims_structure(directory: Path, log_path: Path | None, out, warnings: list[str]):
-    """The structure of an FHI-aims run (Å) and the file it came from, or (None, None).
-
-    A relaxation or molecular dynamics (several SCF cycles) ends on another geometry than its
-    ``geometry.in``: the structure is the last one aims.out prints
-    (:func:`dftpost.io.aims.read_output_structure`). Otherwise ``geometry.in``, read
-    by ASE or, where ASE refuses it (Cartesian and fractional atoms mixed), by
-    :func:`dftpost.io.aims.read_geometry`. A ``geometry.in`` that cannot be used or that disagrees
-    with the atom count of aims.out gives way to aims.out's structure. Each choice other than a
-    plain ``geometry.in`` is a warning naming the source.
-    """
-    geometry = directory / "geometry.in"
-    n_expected = out.n_atoms if out is not None else None
-
-    def from_log(reason: str):
-        if log_path is None:
-            warnings.append(f"{reason}; no aims.out to take the structure from")
-            return None, None
-        try:
-            atoms = aims.read_output_structure(log_path)
-            where = "the last structure it prints"
-            if atoms is None:  # a single point prints its input geometry only: ASE reads that
-                atoms, where = _ase_read(log_path, format="aims-output"), "its geometry echo"
-        except Exception as exc:  # dftpost's ParseError, or any of the many kinds ASE raises
-            warnings.append(f"{reason}; no structure could be read from {log_path.name} either ({' '.join(str(exc).split())[:120]})")
-            return None, None
-        if n_expected is not None and len(atoms) != n_expected:
-            warnings.append(f"{reason}; {log_path.name} gives {len(atoms)} atoms where it says {n_expected}: no structure")
-            return None, None
-        warnings.append(f"{reason}: structure taken from {log_path.name} ({where})")
-        return atoms, log_path
-
-    if out is not None and out.n_scf_cycles > 1:
-        return from_log(f"{out.n_scf_cycles} geometries (relaxation or molecular dynamics), geometry.in holds the first")
-    if not geometry.exists():
-        return from_log("no geometry.in")
-    try:
-        atoms = _ase_read(geometry, format="aims")
-    except Exception as exc:  # ase raises many kinds for files it refuses
-        try:
-            atoms = aims.read_geometry(geometry)
-        except DftpostError as own:
-            return from_log(f"{geometry}: cannot read the structure ({own.problem})")
-        warnings.append(f"{geometry}: ASE refuses it ({' '.join(str(exc).split())[:120]}); read by dftpost's own geometry.in reader")
-    if not (np.isfinite(atoms.positions).all() and np.isfinite(atoms.cell[:]).all()):
-        return from_log(f"{geometry}: positions or lattice vectors that are not finite numbers (NaN or Inf)")
-    if n_expected is not None and len(atoms) != n_expected:
-        return from_log(f"{geometry}: {len(atoms)} atoms, but aims.out says {n_expected}")
-    return atoms, geometry
-
-
-def _read_aims(directory: Path) -> Run:
-    warnings: list[str] = []
-    missing: list[str] = []
-    files: dict[str, tuple[Path, ...]] = {}
-    logs = _logs(directory)["fhi-aims"]
-    preferred = [p for p in logs if p.name == "aims.out"] or logs
-    log_path = _pick(preferred, "FHI-aims log", directory, warnings)
-    out = aims.read_output(log_path) if log_path else None
-    if out is None or log_path is None:
-        missing.append("log (aims.out)")
-    else:
-        files["log"] = (log_path,)
-        warnings.extend(out.warnings)
-        if not out.finished:
-            warnings.append(f"{log_path}: FHI-aims did not end normally (no 'Have a nice day.'): truncated or still running")
-    if out is not None and not out.scf_converged:
-        warnings.append(f"{log_path}: no SCF cycle converged: the values are those of the last, unconverged one")
-    atoms, structure_file = _aims_structure(directory, log_path, out, warnings)
-    if atoms is None:
-        missing.append("structure (geometry.in)")
-    else:
-        files["geometry"] = (structure_file,)
-
-    dos_paths = _aims_dos_paths(directory)
-    pdos = None
-    if dos_paths:
-        mu = _aims_dos_mu(out, dos_paths[0])
-        pdos = aims.read_dos_files(dos_paths, fermi_level_eV=mu, program_version=out.program_version if out else None)
-        files["pdos"] = pdos.sources
-        if mu is not None and abs(pdos.fermi_level_eV - mu) > 1e-3:
-            warnings.append(
-                f"{dos_paths[0].name}: its header's mu {pdos.fermi_level_eV:.6f} eV is not the chemical potential aims.out "
-                f"printed for it ({mu:.6f} eV); the header's is used (FHI-aims' tetrahedron DoS of a spin-orbit run has its own)"
-            )
-    else:
-        missing.append("pdos (atom_proj_dos*.dat)")
-    cubes = _cube_headers(directory, warnings)
-    if cubes:
-        files["cube"] = tuple(c.path for c in cubes)
-
-    fermi, source = None, None
-    if pdos is not None:
-        fermi, source = pdos.fermi_level_eV, "mu of the DoS file header"
-    elif out is not None and out.fermi_level_eV is not None:
-        fermi, source = out.fermi_level_eV, "aims.out chemical potential"
-    dipole = _aims_dipole(out)
-    field = out.homogeneous_field_V_per_A if out is not None else None
-    return Run(
-        path=directory,
-        code="fhi-aims",
-        program_version=out.program_version if out else None,
-        atoms=atoms,
-        fermi_level_eV=fermi,
-        fermi_level_source=source,
-        pdos=pdos,
-        cubes=cubes,
-        dipole_correction=dipole,
-        applied_field_V_per_A=field,
-        finished=bool(out and out.finished),
-        files=files,
-        missing=tuple(missing),
-        warnings=tuple(warnings),
-        core_charges_e=None if atoms is None else atoms.numbers.astype(float),
-        frontier_states=_aims_frontier(out),
-    )
-
-
-def _aims_frontier(out) -> FrontierStates | None:
-    """aims.out's highest occupied and lowest unoccupied state of the last converged SCF cycle."""
-    if out is None or None in (out.homo_eV, out.lumo_eV, out.homo_occupation, out.lumo_occupation):
-        return None
-    return FrontierStates(out.homo_eV, out.lumo_eV, out.homo_occupation, out.lumo_occupation,
-                          1.0 if out.n_spin == 2 else 2.0,
-                          "aims.out 'Highest occupied state' / 'Lowest unoccupied state' of the last SCF cycle")
-
-
-def describe_file(path: str | Path) -> dict:
-    """What one file is and holds, as a JSON-ready dict with the keys of :meth:`Run.summary`
-    (null where the file cannot say)."""
-    path = Path(path)
-    regular_file(path)
-    out: dict[str, Any] = {
-        "path": str(path),
-        "code": None,
-        "program_version": None,
-        "finished": None,
-        "fermi_level_eV": None,
-        "n_atoms": None,
-        "pdos": None,
-        "dipole_correction": None,
-        "applied_field_V_per_A": None,
-        "cubes": [],
-        "format": None,
-    }
-    if path.name.endswith(".cube"):
-        header = read_cube_header(path)
-        out.update(format="cube", code=header.program, n_atoms=header.n_atoms, cubes=[header.summary()])
-        return out
-    if cp2k.parse_pdos_name(path) or path.suffix in (".pdos", ".pdos_raw"):
-        dos = cp2k.read_pdos(path)
-        out.update(format="cp2k-pdos", code="cp2k", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
-        return out
-    if aims.parse_dos_name(path) is not None:
-        # the aims.out beside it gives μ of a _raw file and the version (for the DoS normalisation)
-        mu, version = None, None
-        logs = [p for p in sorted(path.parent.iterdir()) if p.is_file() and sniff_log(p) == "fhi-aims"]
-        if logs:
-            o = aims.read_output(logs[0])
-            mu, version = _aims_dos_mu(o, path), o.program_version
-        dos = aims.read_dos(path, fermi_level_eV=mu, program_version=version)
-        out.update(format="fhi-aims-dos", code="fhi-aims", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
-        return out
-    code = sniff_log(path)
-    if code == "cp2k":
-        log = cp2k.read_log(path)
-        out.update(
-            format="cp2k-log",
-            code="cp2k",
-            program_version=log.program_version,
-            finished=log.finished,
-            fermi_level_eV=log.fermi_level_eV,
-            n_atoms=log.n_atoms,
-            dipole_correction=None if (d := _cp2k_dipole(log)) is None else d.summary(),
-            applied_field_V_per_A=_vector(log.periodic_efield_V_per_A),
-            warnings=list(log.warnings),
-        )
-        return out
-    if code == "fhi-aims":
-        o = aims.read_output(path)
-        out.update(
-            format="fhi-aims-log",
-            code="fhi-aims",
-            program_version=o.program_version,
-            finished=o.finished,
-            fermi_level_eV=o.fermi_level_eV,
-            n_atoms=o.n_atoms,
-            applied_field_V_per_A=_vector(o.homogeneous_field_V_per_A),
-            dipole_correction=None if (d := _aims_dipole(o)) is None else d.summary(),
-            scf_fermi_levels_eV=list(o.scf_fermi_levels_eV),
-            fermi_levels_spin_eV=None if o.fermi_levels_spin_eV is None else list(o.fermi_levels_spin_eV),
-            homo_eV=o.homo_eV,
-            lumo_eV=o.lumo_eV,
-            homo_lumo_gap_eV=o.homo_lumo_gap_eV,
-            fractional_occupations=o.fractional_occupations,
-            warnings=list(o.warnings),
-        )
-        return out
-    if path.suffix == ".inp":
-        inp = cp2k.read_input(path)
-        out.update(
-            format="cp2k-input",
-            code="cp2k",
-            n_atoms=None if inp.atoms is None else len(inp.atoms),
-            applied_field_V_per_A=_vector(inp.applied_field_V_per_A),
-        )
-        return out
-    raise ParseError(path, "not a file dftpost knows (cube, .pdos, FHI-aims DoS .dat, CP2K or FHI-aims log, .inp)")
-
