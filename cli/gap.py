@@ -53,9 +53,9 @@ def gap(
     """Water band edges and false metallization of FHI-aims and CP2K runs, stored in HDF5.
 
     Energies are eV relative to the Fermi level the program printed; the dipole is e/Å. Exit
-    status 0 when every run succeeded, 1 when some failed (the others are stored), 2 on usage
-    errors, 130 after Ctrl-C and 143 after SIGTERM (the runs finished are stored; run the same
-    command again for the rest).
+    status 0 when every run succeeded, 1 when some failed (the others are stored; a failure
+    stored before with the same inputs counts too), 2 on usage errors, 130 after Ctrl-C and 143
+    after SIGTERM (the runs finished are stored; run the same command again for the rest).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -113,6 +113,7 @@ def gap(
             print_json({**GapAnalysis.run_json(row), "stored": True})
     elif rows or before:
         _print_gap_table(rows, before, out)
+    failed += sum(row["status"] != "ok" for row in before)  # stored failures are not silent on a re-run
     raise typer.Exit(code=1 if failed else 0)
 
 

@@ -82,6 +82,22 @@ def test_rerun_skips_stored_runs_and_force_redoes_them(campaign, tmp_path):
     assert len(read_table(out, "gap")["run"]) == 3
 
 
+def test_rerun_over_a_stored_failure_still_exits_1(campaign, tmp_path):
+    """A run that failed is stored with its error; the same command again does not analyse it
+    again but prints it (stored) and exits 1, as the first pass did."""
+    out = tmp_path / "results.h5"
+    first = dftpost("gap", str(campaign), "--out", str(out), "--json")
+    again = dftpost("gap", str(campaign), "--out", str(out), "--json")
+    assert first.returncode == again.returncode == 1, again.stderr
+    lines = [json.loads(line) for line in again.stdout.splitlines()]
+    assert len(lines) == 3 and all(line["stored"] for line in lines)
+    assert [Path(line["run"]).name for line in lines if line["status"] != "ok"] == ["frame_002"]
+    table = dftpost("gap", str(campaign), "--out", str(out))
+    assert table.returncode == 1 and "frame_002" in table.stdout + table.stderr
+    ok_only = dftpost("gap", str(campaign / "frame_000"), "--out", str(out), "--json")
+    assert ok_only.returncode == 0
+
+
 def test_serial_and_parallel_batches_store_the_same_numbers(campaign, tmp_path):
     params = BandEdgeParameters()
     serial = gap_batch([campaign], tmp_path / "serial.h5", params, workers=1)
