@@ -48,11 +48,10 @@ def fit_charge_command(
     from dftpost.backends import backend_for, stop_on_signals
     from dftpost.store import ResultStore
 
-    source = source.value
     try:
         backend = backend_for(workers_or_all(workers), scheduler)  # a wrong scheduler fails before any work
         with stop_on_signals():
-            analysis = ChargeFit(paths, source, max_dipole, intercept, include_substrate=include_substrate).run(backend)
+            analysis = ChargeFit(paths, source.value, max_dipole, intercept, include_substrate=include_substrate).run(backend)
         with ResultStore(out) as store:
             store.append(analysis.schema, analysis.to_rows())
         if plot is not None:

@@ -97,7 +97,8 @@ def gap(
             print_json({**GapAnalysis.run_json(row), "stored": False})
         elif row["status"] != "ok":
             say("failed:", row["error"], "red")
-        progress.advance(task)
+        if task is not None:
+            progress.advance(task)
 
     try:
         backend = backend_for(workers_or_all(workers), scheduler)  # a wrong scheduler fails before any work

@@ -70,7 +70,7 @@ def generate(
     from dftpost.inputs import cp2k as cp2k_inputs
     from dftpost.inputs.jobs import shell_word_list
 
-    code = code.value
+    program = code.value
     input_file(trajectory, "a trajectory file")
     try:
         selection = parse_selection(select)
@@ -83,16 +83,17 @@ def generate(
         if not element.strip() or len(parts) != 2 or not all(parts):
             usage(f"--kind takes EL=BASIS,POTENTIAL, not {item}")
         kinds.append((element.strip(), parts[0], parts[1]))
-    grid = None
+    grid: tuple[int, int, int] | None = None
     if k_grid is not None:
         try:
-            grid = tuple(int(k) for k in k_grid.split(","))
+            numbers = tuple(int(k) for k in k_grid.split(","))
         except ValueError:
-            grid = ()
-        if len(grid) != 3 or min(grid) < 1:
+            numbers = ()
+        if len(numbers) != 3 or min(numbers) < 1:
             usage(f"--k-grid takes three positive integers N1,N2,N3, not {k_grid}")
+        grid = (numbers[0], numbers[1], numbers[2])
     try:
-        if code == "cp2k" and cp2k_version is None:
+        if program == "cp2k" and cp2k_version is None:
             cp2k_version = cp2k_inputs.installed_cp2k_version() or cp2k_inputs.NEWEST_CP2K_VERSION
         cp2k_settings = Cp2kSettings(project=project, xc=xc, kinds=tuple(kinds), cutoff_Ry=cutoff, rel_cutoff_Ry=rel_cutoff,
                                      eps_scf=eps_scf, mixing=mixing, cube_stride=cube_stride,
@@ -106,7 +107,7 @@ def generate(
         campaign = generate_campaign(
             trajectory,
             outdir,
-            code,
+            program,
             selection,
             index,
             field,
@@ -130,14 +131,14 @@ def generate(
     if as_json:
         data = {
             "outdir": str(campaign.directory),
-            "code": code,
+            "code": program,
             "existing": campaign.existing,
             "n_frames": len(frames),
             "n_runs": sum(len(f["runs"]) for f in frames),
             "frames": [{"index": f["index"], "dipole_e_per_A": f["dipole_e_per_A"], "reason": f["reason"],
                         "runs": [r["dir"] for r in f["runs"]]} for f in frames],
         }
-        if code == "cp2k":
+        if program == "cp2k":
             data["cp2k_version"] = cp2k_settings.cp2k_version
         print_json(data)
         return
@@ -149,6 +150,6 @@ def generate(
         frames_table.add_row(" ".join(r["dir"] for r in f["runs"]), str(f["index"]), f"{f['dipole_e_per_A']:+.5f}", f["reason"])
     frames_table.columns[3].justify = "left"
     show(f"{len(frames)} frame(s) → {campaign.directory}", frames_table)
-    if code == "cp2k":
+    if program == "cp2k":
         stdout.print(cp2k_inputs.layout_note(cp2k_settings), soft_wrap=True)
     stdout.print(f"run: bash {campaign.directory / 'run_all.sh'}  or  sbatch {campaign.directory / 'submit.slurm'}", soft_wrap=True)

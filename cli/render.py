@@ -12,6 +12,7 @@ import math
 import os
 import signal
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich import box
@@ -31,19 +32,19 @@ def say(label: str, text: str, style: str = "") -> None:
     err.print(Text.assemble((label, style), " ", text) if label else Text(text))
 
 
-def fail(error: Exception) -> None:
+def fail(error: Exception) -> NoReturn:
     """Bad or missing input: the error in one line, exit 1."""
     say("error:", str(error), "bold red")
     raise typer.Exit(code=1)
 
 
-def usage(message: str) -> None:
+def usage(message: str) -> NoReturn:
     """A usage error found after parsing (values that only make sense together): exit 2."""
     say("usage error:", message, "bold red")
     raise typer.Exit(code=2)
 
 
-def interrupted(exc: KeyboardInterrupt, what: str) -> None:
+def interrupted(exc: KeyboardInterrupt, what: str) -> NoReturn:
     """One line on stderr, exit 130 after Ctrl-C (SIGINT), 143 after SIGTERM (a batch system
     ending the job, ``kill``), as shells report those signals."""
     terminated = getattr(exc, "signum", signal.SIGINT) == signal.SIGTERM
