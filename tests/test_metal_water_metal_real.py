@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES
 
-from dftpost.analysis.bandedges import water_gap
+from dftpost.analysis.water_gap import water_gap
 from dftpost.analysis.water_selection import select_water, water_pdos
 from dftpost.inputs.cp2k import cp2k_input, render
 from dftpost.io.rundir import read_run

@@ -13,10 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..analysis.bandedges import BandEdgeParameters, gap_by_dipole, water_gap
+from ..analysis.bandedges import BandEdgeParameters
+from ..analysis.vacuum import potential_cube
+from ..analysis.water_gap import gap_by_dipole, water_gap
 from ..backends import Backend
 from ..errors import DftpostError, printable
+from ..grid import Grid
+from ..io.cube import read_cube
 from ..io.rundir import find_run_dirs, input_hash, read_run
+from ..run import Run
 from ..store import Column, ResultStore, TableSchema, read_table
 from .base import AnalysisBase, now, several_panels
 
@@ -171,7 +176,7 @@ class GapAnalysis(AnalysisBase):
             row.update(code=run.code, program_version=run.program_version or "")
             if run.fermi_level_eV is not None:
                 row["fermi_level_eV"] = run.fermi_level_eV
-            result = water_gap(run, task.parameters, task.dipole_e_per_A)
+            result = water_gap(run, task.parameters, task.dipole_e_per_A, read_potential(run, task.parameters.axis))
             values = result.row()
             values.pop("parameters")
             values["notes"] = json.dumps(values["notes"])
@@ -254,7 +259,7 @@ class GapAnalysis(AnalysisBase):
 
         Each run counts once, with its latest row. ``metallized_fraction`` is over the runs that
         succeeded; ``gap_by_dipole`` bins those by dipole (see
-        :func:`dftpost.analysis.bandedges.gap_by_dipole`).
+        :func:`dftpost.analysis.water_gap.gap_by_dipole`).
         """
         table = read_table(path, GAP_SCHEMA.name)
         runs = table["run"]
@@ -281,6 +286,15 @@ class GapAnalysis(AnalysisBase):
         if ok.size:
             out["mean_gap_eV"] = float(np.mean(table["gap_eV"][ok]))
         return out
+
+
+def read_potential(run: Run, axis: int = 2) -> Grid | None:
+    """The electrostatic potential (V) the vacuum levels of ``run`` are measured on, read from the
+    cube :func:`~dftpost.analysis.vacuum.potential_cube` names; None when they need none (printed
+    levels, no vacuum or no level to find, no such cube). A bad cube raises
+    :class:`~dftpost.errors.DftpostError` naming it."""
+    cube = potential_cube(run, axis)
+    return None if cube is None else read_cube(cube.path)
 
 
 def _is_stored(run: Path, stored: set) -> bool:
