@@ -9,12 +9,13 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import CP2K_FIXTURE, REALDATA
+from ase import Atoms
+from conftest import CP2K_FIXTURE, FIXTURES, REALDATA
 from scipy import constants
 
 from dftpost.analyses.gap import GapAnalysis, GapTask, read_potential
 from dftpost.analysis.bandedges import BandEdgeParameters
-from dftpost.analysis.vacuum import potential_cube, vacuum_levels
+from dftpost.analysis.vacuum import potential_cube, vacuum_gap_A, vacuum_levels
 from dftpost.analysis.water_gap import water_gap
 from dftpost.io.cube import read_cube
 from dftpost.io.rundir import read_run
@@ -144,3 +145,23 @@ def test_a_bad_potential_cube_fails_its_run_naming_the_cube(tmp_path):
     assert row["status"] == "error"
     assert row["error"].startswith(f"{cube}: ") and "not a number" in row["error"]
 
+
+@pytest.mark.parametrize("folder, gap_A", [
+    (FIXTURES / "cp2k_cu_water" / "cu_water", 13.0),  # VACUUM of make_cu_water.py
+    (FIXTURES / "cp2k_oxide_water" / "mgo_water", 14.0),  # VACUUM of make_oxide_water.py
+    (FIXTURES / "cp2k_metal_water_metal" / "cu_water_cu", 2.63),  # an H of near_image to the Cu image (its README)
+], ids=["cu_water", "mgo_water", "cu_water_cu"])
+def test_vacuum_gap_of_the_fixtures_is_the_one_they_were_built_with(folder, gap_A):
+    assert vacuum_gap_A(read_run(folder).atoms) == pytest.approx(gap_A, abs=0.01)
+
+
+def test_vacuum_gap_through_the_boundary_of_a_tilted_cell_and_without_a_period():
+    """Heights 1, 3 and 9 Å on a 12 Å period: gaps 2, 6 and 4 (9 → 13, through the boundary); a
+    c vector tilted in x leaves the heights and the period; no period along z: no limit."""
+    atoms = Atoms("O3", positions=[[0, 0, 9.0], [0, 0, 1.0], [1, 1, 3.0]], cell=[[5, 0, 0], [0, 5, 0], [2, 0, 12]],
+                  pbc=True)
+    assert vacuum_gap_A(atoms) == pytest.approx(6.0)
+    atoms.positions[0, 2] = 6.0  # gaps 2, 3 and 7
+    assert vacuum_gap_A(atoms) == pytest.approx(7.0)
+    atoms.pbc = [True, True, False]
+    assert vacuum_gap_A(atoms) == math.inf

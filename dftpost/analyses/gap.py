@@ -64,7 +64,8 @@ GAP_SCHEMA = TableSchema(
         "vacuum_level_eV": Column("f8", "eV", "vacuum level on the side vacuum_side, relative to the Fermi level (NaN: none)"),
         "vacuum_level_upper_eV": Column("f8", "eV", "vacuum level above the slab, relative to the Fermi level (NaN: none)"),
         "vacuum_level_lower_eV": Column("f8", "eV", "vacuum level below the slab, relative to the Fermi level (NaN: none)"),
-        "vacuum_side": Column("str", "", "upper or lower: the side vacuum_level_eV and the edges vs vacuum are taken on"),
+        "vacuum_side": Column("str", "", "upper or lower: the side vacuum_level_eV and the edges vs vacuum are taken on "
+                                         "(empty: the cell has no vacuum)"),
         "vacuum_spread_eV": Column("f8", "eV", "max - min of the potential over that vacuum plateau (NaN: printed level or none)"),
         "vacuum_note": Column("str", "", "where the vacuum levels come from, or why there are none"),
         "work_function_eV": Column("f8", "eV", "vacuum_level_eV with a substrate: Φ = E_vac - E_F (NaN without)"),
@@ -230,11 +231,12 @@ class GapAnalysis(AnalysisBase):
     def run_json(row: dict) -> dict:
         """The object ``dftpost gap --json`` prints for one run (before it adds ``stored``), from a
         fresh row or a stored one alike: the store's -1 of the substrate counts ("no substrate")
-        is null, as a fresh row of a run without substrate has it."""
+        and its empty ``vacuum_side`` (no vacuum) are null, as in a fresh row."""
         out = {k: row.get(k) for k in GAP_JSON_KEYS}
         for key in ("n_water_atoms_above_substrate", "n_water_atoms_below_substrate"):
             if out[key] == -1:  # the store's "no substrate": null, as in a fresh row
                 out[key] = None
+        out["vacuum_side"] = out["vacuum_side"] or None
         for key in SPIN_EDGES:  # null for a closed shell
             value = row.get(key)
             out[key] = None if value is None or len(value) == 0 else [float(v) for v in value]

@@ -23,7 +23,7 @@ vacuum level on the eigenvalues' zero. An applied field's potential is not in CP
 
 The vacuum scale of a run (:func:`vacuum_scale`) puts those levels, or the ones FHI-aims printed,
 on the band edges' energy scale (eV relative to E_F) and says which side the edges are read
-against.
+against; a cell without vacuum (water between two slabs) has none.
 """
 
 from __future__ import annotations
@@ -31,11 +31,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from ase import Atoms
 
 from ..errors import DftpostError
 from ..grid import CubeHeader, Grid
 from ..run import Run
-from .geometry import widest_gap
+from .geometry import cell_widths, full_rank_cell, widest_gap
 from .profiles import planar_average, plane_spacing_A
 from .water_selection import WaterSelection
 
@@ -47,6 +48,11 @@ DEFAULT_JUMP_MARGIN_A = 1.0
 #: dipole correction has a sloped vacuum (2.3 eV across it on a real CP2K water slab), a
 #: corrected one is flat to 3e-4 eV.
 DEFAULT_MAX_SPREAD_EV = 0.05
+#: Narrowest gap between atoms along the normal (Å) that counts as a vacuum: twice the margin a
+#: plateau keeps from the atoms, the least in which :func:`vacuum_levels` can find a level. Slabs
+#: and water hold no such gap: 2.6 Å at most in the metal/water/metal fixture, against 13–15 Å of
+#: vacuum in the slab fixtures.
+MIN_VACUUM_GAP_A = 2 * DEFAULT_MARGIN_A
 
 
 @dataclass(frozen=True)
@@ -130,13 +136,14 @@ def vacuum_levels(
 class VacuumScale:
     """The vacuum levels of a run in eV relative to E_F (the energy scale of the band edges):
     ``upper_eV`` above the slab, ``lower_eV`` below it (NaN where a side has no flat vacuum),
-    ``side`` the one the main value is taken from (``"upper"`` or ``"lower"``), ``spread_eV`` the
-    flatness of that plateau (max − min, eV; NaN when the program printed the level), ``source``
-    where the levels come from, ``note`` why there are none (then both NaN)."""
+    ``side`` the one the main value is taken from (``"upper"`` or ``"lower"``; None when the cell
+    has no vacuum), ``spread_eV`` the flatness of that plateau (max − min, eV; NaN when the
+    program printed the level), ``source`` where the levels come from, ``note`` why there are
+    none (then both NaN)."""
 
     upper_eV: float
     lower_eV: float
-    side: str
+    side: str | None
     spread_eV: float
     source: str
     note: str = ""
@@ -144,11 +151,30 @@ class VacuumScale:
     @property
     def level_eV(self) -> float:
         """The vacuum level on ``side`` (eV vs E_F; NaN without one)."""
-        return self.upper_eV if self.side == "upper" else self.lower_eV
+        return {"upper": self.upper_eV, "lower": self.lower_eV}.get(self.side or "", float("nan"))
+
+
+def vacuum_gap_A(atoms: Atoms, axis: int = 2) -> float:
+    """Width (Å) of the widest gap between the atoms' heights along the normal to the two cell
+    vectors other than ``axis``, through the periodic boundary; infinite when the structure is
+    not periodic along ``axis``."""
+    if not atoms.pbc[axis] or not atoms.cell[axis].any():
+        return float("inf")
+    cell = full_rank_cell(atoms.cell[:])
+    normal = np.cross(*[cell[i] for i in range(3) if i != axis])
+    normal /= np.linalg.norm(normal)
+    return widest_gap(atoms.positions @ normal, float(cell_widths(cell)[axis]))[1]
+
+
+def _no_vacuum(run: Run, axis: int) -> str:
+    """Why the run's cell has no vacuum ("" when it has, or without a structure to tell)."""
+    if run.atoms is not None and (gap := vacuum_gap_A(run.atoms, axis)) < MIN_VACUUM_GAP_A:
+        return f"the cell has no vacuum (widest gap between atoms along the normal {gap:.2f} Å, under {MIN_VACUUM_GAP_A:g} Å)"
+    return ""
 
 
 def _no_level(run: Run) -> str:
-    """Why a run has no vacuum level ("" when it can have one)."""
+    """Why a run with vacuum has no vacuum level ("" when it can have one)."""
     if run.fermi_level_eV is None:
         return "no Fermi level"
     if run.dipole_correction is None:
@@ -162,9 +188,9 @@ def _no_level(run: Run) -> str:
 def potential_cube(run: Run, axis: int = 2) -> CubeHeader | None:
     """The electrostatic-potential cube whose grid :func:`vacuum_scale` needs for the run's vacuum
     levels (the first by name): None when it needs none, because the program printed the levels
-    (FHI-aims) or the run can have none (no E_F, no dipole correction, an applied field) or
-    lists no such cube."""
-    if run.code == "fhi-aims" or _no_level(run):
+    (FHI-aims) or the run can have none (no vacuum, no E_F, no dipole correction, an applied
+    field) or lists no such cube."""
+    if run.code == "fhi-aims" or _no_vacuum(run, axis) or _no_level(run):
         return None
     return min((c for c in run.cubes if c.quantity == "electrostatic_potential"), key=lambda c: c.path.name, default=None)
 
@@ -177,18 +203,21 @@ def vacuum_scale(run: Run, selection: WaterSelection, dipole_e_per_A: float, pot
     water's outer surface meets the vacuum): upper when most selected water atoms lie above their
     nearest substrate atom. Water alone: the side of the layer whose states lie highest, which
     holds the VBM: below for a dipole μ ≥ 0 (e/Å) along the normal (the electron's potential
-    energy is highest at the lower end), above for μ < 0.
+    energy is highest at the lower end), above for μ < 0. None when the cell has no vacuum (its
+    widest gap between atoms along the normal is under :data:`MIN_VACUUM_GAP_A`).
 
     Sources: FHI-aims' printed vacuum levels of the dipole correction (internal zero, as its
     chemical potential); otherwise ``potential``, the electrostatic potential (V) of the cube
     :func:`potential_cube` names (CP2K's V_HARTREE cube, read by the caller:
     :func:`vacuum_levels`; its zero is the eigenvalues' zero). No level (NaN, with the note)
-    without a Fermi level or a dipole correction, with an applied field (CP2K's cube
+    without vacuum, a Fermi level or a dipole correction, with an applied field (CP2K's cube
     lacks its potential), or without the potential. Raises
     :class:`~dftpost.errors.DftpostError` naming the cube when its grid has no vacuum plateau to
     measure (:func:`vacuum_levels`).
     """
     nan = float("nan")
+    if why := _no_vacuum(run, axis):
+        return VacuumScale(nan, nan, None, nan, "", why)
     if selection.top_substrate_A is not None:
         side = "upper" if (selection.side > 0).sum() >= (selection.side < 0).sum() else "lower"
     else:

@@ -253,7 +253,7 @@ def _vacuum_row(vacuum: VacuumScale | None, edges: BandEdges, substrate: bool) -
         "vacuum_level_eV": level,
         "vacuum_level_upper_eV": None if vacuum is None else num(vacuum.upper_eV),
         "vacuum_level_lower_eV": None if vacuum is None else num(vacuum.lower_eV),
-        "vacuum_side": "" if vacuum is None else vacuum.side,
+        "vacuum_side": None if vacuum is None else vacuum.side,
         "vacuum_spread_eV": None if vacuum is None else num(vacuum.spread_eV),
         "vacuum_note": "" if vacuum is None else (vacuum.note or vacuum.source),
         "work_function_eV": level if substrate else None,
