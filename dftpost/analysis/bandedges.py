@@ -50,9 +50,9 @@ class BandEdgeParameters:
     z-resolved PDoS and ``local_threshold_fraction`` f the floor of a bin's own threshold (a bin's
     local edges use max(T of the bin's atoms, f × the bin's own PDoS maximum), so that the tail
     a neighbouring layer's states leave in the bin's projection cannot set its edges; see
-    :func:`dftpost.analysis.water_gap.water_gap`); ``occupation_tolerance`` the fraction of a state's capacity below which it
-    counts as empty (and short of which as full) when the occupations decide the verdict of
-    water alone.
+    :mod:`dftpost.analysis.water_gap`); ``occupation_tolerance`` the fraction of a state's
+    capacity below which it counts as empty (and short of which as full) when the occupations
+    decide the verdict of water alone.
     """
 
     d_cut_A: float = defaults.D_CUT_A

@@ -45,6 +45,8 @@ from .water_selection import WaterSelection, select_water, substrate_pdos, water
 
 
 def _energy_grid(pdos: ProjectedDos, params: BandEdgeParameters) -> np.ndarray | None:
+    """The grid (eV vs E_F, ``spacing_eV`` apart) a DoS of eigenvalues is broadened on: 5σ beyond
+    the lowest and highest, within −40 to 30 eV; None for a DoS already on a grid."""
     if pdos.eigenvalues_eV is None:  # already on a grid
         return None
     lo = max(float(pdos.eigenvalues_eV.min()) - 5 * params.sigma_eV, -40.0)
