@@ -11,11 +11,8 @@ import pytest
 from ase import Atoms
 from conftest import CP2K_FIXTURE
 
-from dftpost.analysis.bandedges import (
-    BandEdgeParameters,
-    find_band_edges,
-    water_gap,
-)
+from dftpost.analysis.bandedges import BandEdgeParameters, find_band_edges
+from dftpost.analysis.water_gap import water_gap
 from dftpost.analysis.water_selection import select_water, water_atoms, water_pdos
 from dftpost.dos import ProjectedDos, Projection
 from dftpost.errors import DftpostError
@@ -133,7 +130,7 @@ def test_fhi_aims_per_atom_dos_through_the_same_code_path(realdata, folder, file
     """Real FHI-aims per-atom DoS, selected by atom index as water atoms are and searched from
     the reference a structure without metal gets: the gap lies within the broadening of the
     HOMO–LUMO gap aims.out estimates, whichever band edge FHI-aims put μ on."""
-    from dftpost.analysis.bandedges import _reference
+    from dftpost.analysis.bandedges import reference_level
 
     path = realdata / "fhiaims/aimstools" / folder
     pdos = aims.read_dos_files([path / f for f in files])
@@ -142,7 +139,7 @@ def test_fhi_aims_per_atom_dos_through_the_same_code_path(realdata, folder, file
     summed = water_pdos(pdos, np.arange(len(files)), water_only_structure=False)
     energies, dos = summed.energies_eV, summed.values[0, 0]
     threshold = 0.01 * len(files)
-    reference, _ = _reference(energies, dos, threshold, 0.2, metal=False)
+    reference, _ = reference_level(energies, dos, threshold, 0.2, metal=False)
     for dipole in (-0.01, +0.01):
         edges = find_band_edges(energies, dos, dipole, threshold, 0.3, 0.2, reference)
         assert homo_lumo - 2 * slack - 0.05 <= edges.gap_eV <= homo_lumo + 0.1

@@ -217,7 +217,7 @@ def test_v2026_2_hoco_line_is_the_highest_occupied_state(tmp_path):
 
 
 def test_v2026_2_run_gives_the_band_edges_of_the_2023_1_run(tmp_path):
-    from dftpost.analysis.bandedges import water_gap
+    from dftpost.analysis.water_gap import water_gap
 
     folder = rewrite_run(tmp_path, write_v2026_2)
     assert "E(HOCO)" in (folder / "water4-list1-1.pdos").read_text()

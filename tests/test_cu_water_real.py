@@ -20,11 +20,10 @@ import pytest
 from conftest import FIXTURES
 from scipy import constants
 
-from dftpost.analysis.bandedges import (
-    fermi_level_pinned,
-    water_gap,
-)
+from dftpost.analyses.gap import read_potential
+from dftpost.analysis.metallization import fermi_level_pinned
 from dftpost.analysis.vacuum import vacuum_levels
+from dftpost.analysis.water_gap import water_gap
 from dftpost.analysis.water_selection import select_water, water_pdos
 from dftpost.io.cube import read_cube
 from dftpost.io.rundir import read_run
@@ -85,7 +84,7 @@ def run():
 
 @pytest.fixture(scope="module")
 def gap(run):
-    return water_gap(run)
+    return water_gap(run, potential=read_potential(run))
 
 
 def test_both_waters_are_selected_and_face_the_top_interface(run):

@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from dftpost.analysis.bandedges import BandEdgeParameters, BandEdges, find_band_edges, water_gap
+from dftpost.analysis.bandedges import BandEdgeParameters, BandEdges, find_band_edges
+from dftpost.analysis.water_gap import water_gap
 from dftpost.dos import ProjectedDos
 from dftpost.errors import DftpostError
 from dftpost.grid import CubeHeader, Grid

@@ -16,7 +16,8 @@ from ase.io import write
 from ase.spacegroup import crystal
 from conftest import FIXTURES
 
-from dftpost.analysis.bandedges import BandEdgeParameters, water_gap
+from dftpost.analysis.bandedges import BandEdgeParameters
+from dftpost.analysis.water_gap import water_gap
 from dftpost.analysis.water_selection import select_water
 from dftpost.errors import DftpostError
 from dftpost.io.rundir import read_run

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from conftest import FIXTURES
 
-from dftpost.analysis.bandedges import water_gap
+from dftpost.analysis.water_gap import water_gap
 from dftpost.analysis.water_selection import select_water, water_pdos
 from dftpost.inputs.cp2k import cp2k_input, render
 from dftpost.io.rundir import read_run
@@ -175,10 +175,15 @@ def test_dftpost_gap_json_counts_the_water_on_both_faces(tmp_path):
     script = Path(sys.executable).parent / "dftpost"
     command = [str(script)] if script.exists() else [sys.executable, "-c", "from dftpost.cli.main import app; app()"]
     done = subprocess.run(
-        [*command, "gap", str(RUN), "--json"], capture_output=True, text=True, cwd=tmp_path, check=False
+        [*command, "gap", str(RUN), "--json", "--out", "r.h5"], capture_output=True, text=True, cwd=tmp_path, check=False
     )
     assert done.returncode == 0, done.stderr
     row = json.loads(done.stdout.splitlines()[0])
+    assert row["vacuum_side"] is None and row["vacuum_level_eV"] is None  # no vacuum in the cell: no side
+    stored = subprocess.run([*command, "gap", str(RUN), "--json", "--out", "r.h5"], capture_output=True, text=True,
+                            cwd=tmp_path, check=False)
+    again = json.loads(stored.stdout.splitlines()[0])
+    assert again["stored"] is True and again["vacuum_side"] is None
     assert row["status"] == "ok", row["error"]
     assert np.isfinite(row["vbm_eV"]) and np.isfinite(row["cbm_eV"])
     assert row["n_water_atoms"] == 6 and row["n_substrate_atoms"] == N_CU
@@ -193,6 +198,12 @@ def raw_list1() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     fermi = float(re.search(r"E\(Fermi\) =\s*(\S+)", path.read_text().splitlines()[0]).group(1))
     columns = np.loadtxt(path)
     return (columns[:, 1] - fermi) * HARTREE_EV, columns[:, 2], columns[:, 3:].sum(axis=1)
+
+
+def test_the_cell_has_no_vacuum_so_no_vacuum_side_or_level(gap):
+    row = gap.row()
+    assert row["vacuum_side"] is None and row["vacuum_level_eV"] is None and row["work_function_eV"] is None
+    assert row["vacuum_note"].startswith("the cell has no vacuum (widest gap between atoms along the normal 2.63 Å")
 
 
 def test_the_verdict_is_metallized_by_the_tail_of_a_metal_state_at_the_fermi_level(gap):

@@ -15,12 +15,10 @@ import pytest
 from conftest import FIXTURES
 from scipy import constants
 
-from dftpost.analysis.bandedges import (
-    WATER_STATE_WEIGHT,
-    BandEdgeParameters,
-    fermi_level_pinned,
-    water_gap,
-)
+from dftpost.analyses.gap import read_potential
+from dftpost.analysis.bandedges import BandEdgeParameters
+from dftpost.analysis.metallization import WATER_STATE_WEIGHT, fermi_level_pinned
+from dftpost.analysis.water_gap import water_gap
 from dftpost.analysis.water_selection import select_water, water_pdos
 from dftpost.io.rundir import read_run
 
@@ -160,7 +158,7 @@ def test_both_vacuum_levels_despite_a_dipole_too_small_for_its_jump_to_show(run)
     printed_step = run.dipole_correction.dipole_e_A / area * constants.e / constants.epsilon_0 * 1e10
     assert levels.upper_spread_eV < 0.01 and levels.lower_spread_eV < 0.01
     assert levels.step_eV == pytest.approx(printed_step, abs=0.002)
-    row = water_gap(run).row()
+    row = water_gap(run, potential=read_potential(run)).row()
     assert row["vacuum_side"] == "upper" and row["vacuum_level_eV"] == row["vacuum_level_upper_eV"]
     assert row["vbm_vs_vacuum_eV"] == pytest.approx(row["vbm_eV"] - row["vacuum_level_eV"])
 

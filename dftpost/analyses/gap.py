@@ -13,10 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..analysis.bandedges import BandEdgeParameters, gap_by_dipole, water_gap
+from ..analysis.bandedges import BandEdgeParameters
+from ..analysis.vacuum import potential_cube
+from ..analysis.water_gap import gap_by_dipole, water_gap
 from ..backends import Backend
 from ..errors import DftpostError, printable
+from ..grid import Grid
+from ..io.cube import read_cube
 from ..io.rundir import find_run_dirs, input_hash, read_run
+from ..run import Run
 from ..store import Column, ResultStore, TableSchema, read_table
 from .base import AnalysisBase, now, several_panels
 
@@ -59,7 +64,8 @@ GAP_SCHEMA = TableSchema(
         "vacuum_level_eV": Column("f8", "eV", "vacuum level on the side vacuum_side, relative to the Fermi level (NaN: none)"),
         "vacuum_level_upper_eV": Column("f8", "eV", "vacuum level above the slab, relative to the Fermi level (NaN: none)"),
         "vacuum_level_lower_eV": Column("f8", "eV", "vacuum level below the slab, relative to the Fermi level (NaN: none)"),
-        "vacuum_side": Column("str", "", "upper or lower: the side vacuum_level_eV and the edges vs vacuum are taken on"),
+        "vacuum_side": Column("str", "", "upper or lower: the side vacuum_level_eV and the edges vs vacuum are taken on "
+                                         "(empty: the cell has no vacuum)"),
         "vacuum_spread_eV": Column("f8", "eV", "max - min of the potential over that vacuum plateau (NaN: printed level or none)"),
         "vacuum_note": Column("str", "", "where the vacuum levels come from, or why there are none"),
         "work_function_eV": Column("f8", "eV", "vacuum_level_eV with a substrate: Φ = E_vac - E_F (NaN without)"),
@@ -171,7 +177,7 @@ class GapAnalysis(AnalysisBase):
             row.update(code=run.code, program_version=run.program_version or "")
             if run.fermi_level_eV is not None:
                 row["fermi_level_eV"] = run.fermi_level_eV
-            result = water_gap(run, task.parameters, task.dipole_e_per_A)
+            result = water_gap(run, task.parameters, task.dipole_e_per_A, read_potential(run, task.parameters.axis))
             values = result.row()
             values.pop("parameters")
             values["notes"] = json.dumps(values["notes"])
@@ -225,11 +231,12 @@ class GapAnalysis(AnalysisBase):
     def run_json(row: dict) -> dict:
         """The object ``dftpost gap --json`` prints for one run (before it adds ``stored``), from a
         fresh row or a stored one alike: the store's -1 of the substrate counts ("no substrate")
-        is null, as a fresh row of a run without substrate has it."""
+        and its empty ``vacuum_side`` (no vacuum) are null, as in a fresh row."""
         out = {k: row.get(k) for k in GAP_JSON_KEYS}
         for key in ("n_water_atoms_above_substrate", "n_water_atoms_below_substrate"):
             if out[key] == -1:  # the store's "no substrate": null, as in a fresh row
                 out[key] = None
+        out["vacuum_side"] = out["vacuum_side"] or None
         for key in SPIN_EDGES:  # null for a closed shell
             value = row.get(key)
             out[key] = None if value is None or len(value) == 0 else [float(v) for v in value]
@@ -254,7 +261,7 @@ class GapAnalysis(AnalysisBase):
 
         Each run counts once, with its latest row. ``metallized_fraction`` is over the runs that
         succeeded; ``gap_by_dipole`` bins those by dipole (see
-        :func:`dftpost.analysis.bandedges.gap_by_dipole`).
+        :func:`dftpost.analysis.water_gap.gap_by_dipole`).
         """
         table = read_table(path, GAP_SCHEMA.name)
         runs = table["run"]
@@ -281,6 +288,15 @@ class GapAnalysis(AnalysisBase):
         if ok.size:
             out["mean_gap_eV"] = float(np.mean(table["gap_eV"][ok]))
         return out
+
+
+def read_potential(run: Run, axis: int = 2) -> Grid | None:
+    """The electrostatic potential (V) the vacuum levels of ``run`` are measured on, read from the
+    cube :func:`~dftpost.analysis.vacuum.potential_cube` names; None when they need none (printed
+    levels, no vacuum or no level to find, no such cube). A bad cube raises
+    :class:`~dftpost.errors.DftpostError` naming it."""
+    cube = potential_cube(run, axis)
+    return None if cube is None else read_cube(cube.path)
 
 
 def _is_stored(run: Path, stored: set) -> bool:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..analysis.bandedges import gap_by_dipole
+from ..analysis.water_gap import gap_by_dipole
 from ..errors import MissingInputError
 from .style import COLOURS, STYLE, _integer_ticks, _panels, _root, _styled, _value
 
