@@ -42,7 +42,7 @@ _EXPORTS = {
     "backend_for": ("dftpost.backends", "backend_for"),
     # the functions the analyses are made of
     "BandEdgeParameters": ("dftpost.analysis.bandedges", "BandEdgeParameters"),
-    "water_gap": ("dftpost.analysis.water_gap", "water_gap"),
+    "water_gap": ("dftpost.analyses.gap", "water_gap"),
     "find_band_edges": ("dftpost.analysis.bandedges", "find_band_edges"),
     "fixed_charge_dipole": ("dftpost.analysis.dipole", "fixed_charge_dipole"),
     "fit_oxygen_charge": ("dftpost.analysis.charge_fit", "fit_oxygen_charge"),

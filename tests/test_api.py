@@ -51,6 +51,9 @@ def test_a_notebook_session_reads_a_run_and_its_band_edges():
     assert np.array_equal(pdos.values, run.pdos.values)
     gap = dftpost.water_gap(run, dftpost.BandEdgeParameters())
     assert gap.edges.vbm_eV < gap.edges.cbm_eV
+    # the vacuum levels come with it: the potential cube of the run is read for them
+    assert np.isfinite(gap.vacuum.upper_eV) and np.isfinite(gap.vacuum.lower_eV)
+    assert "water4-v_hartree-1_0.cube" in gap.vacuum.source
     frames = list(dftpost.read_trajectory(CP2K_FIXTURE / "nofield" / "water4.xyz"))
     assert len(frames) == 1 and len(frames[0][1]) == 12
 

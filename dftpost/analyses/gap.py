@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..analysis import water_gap as one_run
 from ..analysis.bandedges import BandEdgeParameters
 from ..analysis.vacuum import potential_cube
-from ..analysis.water_gap import gap_by_dipole, water_gap
+from ..analysis.water_gap import WaterGap, gap_by_dipole
 from ..backends import Backend
 from ..errors import DftpostError, printable
 from ..grid import Grid
@@ -177,7 +178,7 @@ class GapAnalysis(AnalysisBase):
             row.update(code=run.code, program_version=run.program_version or "")
             if run.fermi_level_eV is not None:
                 row["fermi_level_eV"] = run.fermi_level_eV
-            result = water_gap(run, task.parameters, task.dipole_e_per_A, read_potential(run, task.parameters.axis))
+            result = water_gap(run, task.parameters, task.dipole_e_per_A)
             values = result.row()
             values.pop("parameters")
             values["notes"] = json.dumps(values["notes"])
@@ -288,6 +289,14 @@ class GapAnalysis(AnalysisBase):
         if ok.size:
             out["mean_gap_eV"] = float(np.mean(table["gap_eV"][ok]))
         return out
+
+
+def water_gap(run: Run, params: BandEdgeParameters = BandEdgeParameters(), dipole_e_per_A: float | None = None) -> WaterGap:
+    """Band edges of the water of one run as ``dftpost gap`` finds them (eV vs E_F), with the
+    vacuum levels from the potential cube the run holds (:func:`read_potential`): the pure
+    :func:`dftpost.analysis.water_gap.water_gap` with its input read. ``dipole_e_per_A``
+    overrides the fixed-charge dipole (e/Å)."""
+    return one_run.water_gap(run, params, dipole_e_per_A, read_potential(run, params.axis))
 
 
 def read_potential(run: Run, axis: int = 2) -> Grid | None:

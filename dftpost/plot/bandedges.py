@@ -26,7 +26,7 @@ def draw_band_edges(rows: Sequence[dict], bin_width_e_per_A: float = 0.005, *,
                     fig: Figure | SubFigure | None = None) -> Figure:
     """Water VBM and CBM (eV vs E_F) of every run against its total dipole μ_z (e/Å), metallized
     runs ringed, the μ_z histogram behind (runs, right axis); below, the gap per run and its mean
-    ± std in μ_z bins of ``bin_width_e_per_A`` (by :func:`~dftpost.analysis.bandedges.gap_by_dipole`,
+    ± std in μ_z bins of ``bin_width_e_per_A`` (by :func:`~dftpost.analysis.water_gap.gap_by_dipole`,
     as ``dftpost summary``) (paper Fig. 2c).
 
     ``rows``: ``gap`` rows with ``dipole_e_per_A``, ``vbm_eV``, ``cbm_eV``, ``gap_eV`` and
