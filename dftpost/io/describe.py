@@ -46,20 +46,25 @@ def describe_file(path: str | Path) -> dict:
         dos = read_pdos(path)
         out.update(format="cp2k-pdos", code="cp2k", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
         return out
-    from . import aims
-    from .aims_run import aims_dipole, aims_dos_mu
-    from .rundir import sniff_log
+    from .aims.dos import parse_dos_name
 
-    if aims.parse_dos_name(path) is not None:
+    if parse_dos_name(path) is not None:
+        from .aims.dos import read_dos
+        from .aims.output import read_output
+        from .aims.run import aims_dos_mu
+        from .rundir import sniff_log
+
         # the aims.out beside it gives μ of a _raw file and the version (for the DoS normalisation)
         mu, version = None, None
         logs = [p for p in sorted(path.parent.iterdir()) if p.is_file() and sniff_log(p) == "fhi-aims"]
         if logs:
-            o = aims.read_output(logs[0])
+            o = read_output(logs[0])
             mu, version = aims_dos_mu(o, path), o.program_version
-        dos = aims.read_dos(path, fermi_level_eV=mu, program_version=version)
+        dos = read_dos(path, fermi_level_eV=mu, program_version=version)
         out.update(format="fhi-aims-dos", code="fhi-aims", fermi_level_eV=dos.fermi_level_eV, pdos=dos.summary())
         return out
+    from .rundir import sniff_log
+
     code = sniff_log(path)
     if code == "cp2k":
         from .cp2k.log import read_log
@@ -79,7 +84,10 @@ def describe_file(path: str | Path) -> dict:
         )
         return out
     if code == "fhi-aims":
-        o = aims.read_output(path)
+        from .aims.output import read_output
+        from .aims.run import aims_dipole
+
+        o = read_output(path)
         out.update(
             format="fhi-aims-log",
             code="fhi-aims",

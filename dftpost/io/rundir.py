@@ -3,7 +3,7 @@
 Which program wrote a directory (:func:`detect_code`), which directories below a path are runs
 (:func:`find_run_dirs`), the fingerprint of a run's inputs (:func:`input_hash`) and
 :func:`read_run`, which hands the directory to the reader of its program
-(:mod:`dftpost.io.cp2k.run`, :mod:`dftpost.io.aims_run`).
+(:mod:`dftpost.io.cp2k.run`, :mod:`dftpost.io.aims.run`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import DftpostError, MissingInputError, ParseError, UnreadableFileError
-from .aims import parse_dos_name
+from .aims.dos import parse_dos_name
 from .cp2k.pdos import parse_pdos_name
 from .files import HDF5_SIGNATURE, new_digest, open_regular, regular_file, update_digest
 
@@ -249,7 +249,7 @@ def read_run(path: str | Path) -> Run:
         from .cp2k.run import read_cp2k_run
 
         return read_cp2k_run(directory)
-    from .aims_run import read_aims_run
+    from .aims.run import read_aims_run
 
     return read_aims_run(directory)
 

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DftpostError
-from ..run import DipoleCorrection, FrontierStates, Run
-from . import aims
-from .rundir import cube_headers, entries, logs_by_code, newest
+from ...errors import DftpostError
+from ...run import DipoleCorrection, FrontierStates, Run
+from ..rundir import cube_headers, entries, logs_by_code, newest
+from .dos import parse_dos_name, read_dos_files
+from .geometry import read_geometry, read_output_structure
+from .output import read_output
 
 
 def _aims_dos_paths(directory: Path) -> list[Path]:
@@ -23,7 +25,7 @@ def _aims_dos_paths(directory: Path) -> list[Path]:
     Shifted (not ``_raw``) files are preferred, Gaussian-broadened over tetrahedron, and the
     spin–orbit set over ``.no_soc``; both spin channels are kept.
     """
-    parsed = [(aims.parse_dos_name(p), p) for p in entries(directory) if p.is_file()]
+    parsed = [(parse_dos_name(p), p) for p in entries(directory) if p.is_file()]
     named = [(n, p) for n, p in parsed if n is not None]
     for what in ("atom", "species", "total"):
         for raw in (False, True):
@@ -46,7 +48,7 @@ def aims_dos_mu(out, path: Path) -> float | None:
         return None
     if path.name in out.dos_fermi_levels_eV:
         return out.dos_fermi_levels_eV[path.name]
-    name = aims.parse_dos_name(path)
+    name = parse_dos_name(path)
     if out.fermi_level_soc_eV is not None and name is not None and not name.no_soc:
         return out.fermi_level_soc_eV
     return out.fermi_level_eV
@@ -67,9 +69,9 @@ def _aims_structure(directory: Path, log_path: Path | None, out, warnings: list[
 
     A relaxation or molecular dynamics (several SCF cycles) ends on another geometry than its
     ``geometry.in``: the structure is the last one aims.out prints
-    (:func:`dftpost.io.aims.read_output_structure`). Otherwise ``geometry.in``, read
+    (:func:`dftpost.io.aims.geometry.read_output_structure`). Otherwise ``geometry.in``, read
     by ASE or, where ASE refuses it (Cartesian and fractional atoms mixed), by
-    :func:`dftpost.io.aims.read_geometry`. A ``geometry.in`` that cannot be used or that disagrees
+    :func:`dftpost.io.aims.geometry.read_geometry`. A ``geometry.in`` that cannot be used or that disagrees
     with the atom count of aims.out gives way to aims.out's structure. Each choice other than a
     plain ``geometry.in`` is a warning naming the source.
     """
@@ -81,7 +83,7 @@ def _aims_structure(directory: Path, log_path: Path | None, out, warnings: list[
             warnings.append(f"{reason}; no aims.out to take the structure from")
             return None, None
         try:
-            atoms = aims.read_output_structure(log_path)
+            atoms = read_output_structure(log_path)
             where = "the last structure it prints"
             if atoms is None:  # a single point prints its input geometry only: ASE reads that
                 atoms, where = _ase_read(log_path, format="aims-output"), "its geometry echo"
@@ -102,7 +104,7 @@ def _aims_structure(directory: Path, log_path: Path | None, out, warnings: list[
         atoms = _ase_read(geometry, format="aims")
     except Exception as exc:  # ase raises many kinds for files it refuses
         try:
-            atoms = aims.read_geometry(geometry)
+            atoms = read_geometry(geometry)
         except DftpostError as own:
             return from_log(f"{geometry}: cannot read the structure ({own.problem})")
         warnings.append(f"{geometry}: ASE refuses it ({' '.join(str(exc).split())[:120]}); read by dftpost's own geometry.in reader")
@@ -121,7 +123,7 @@ def read_aims_run(directory: Path) -> Run:
     logs = logs_by_code(directory)["fhi-aims"]
     preferred = [p for p in logs if p.name == "aims.out"] or logs
     log_path = newest(preferred, "FHI-aims log", warnings)
-    out = aims.read_output(log_path) if log_path else None
+    out = read_output(log_path) if log_path else None
     if out is None or log_path is None:
         missing.append("log (aims.out)")
     else:
@@ -141,7 +143,7 @@ def read_aims_run(directory: Path) -> Run:
     pdos = None
     if dos_paths:
         mu = aims_dos_mu(out, dos_paths[0])
-        pdos = aims.read_dos_files(dos_paths, fermi_level_eV=mu, program_version=out.program_version if out else None)
+        pdos = read_dos_files(dos_paths, fermi_level_eV=mu, program_version=out.program_version if out else None)
         files["pdos"] = pdos.sources
         if mu is not None and abs(pdos.fermi_level_eV - mu) > 1e-3:
             warnings.append(
