@@ -1,8 +1,10 @@
 """``dftpost``: the command line. Parses arguments, calls the API, prints; no science here.
 
 One module per command (``dftpost.cli.gap``, ...; ``inspect`` lives in ``inspection``, a name the
-standard library does not use); the options they share, the Enums of their choices and the
-analyses' defaults in :mod:`.options`; everything printed in :mod:`.render`.
+standard library does not use), except the trajectory commands (``dipole``, ``potential``,
+``density``): each is made from its analysis's declaration by :func:`.trajectory.trajectory_command`
+and registered with one line. The options they share, the Enums of their choices and the
+analyses' defaults are in :mod:`.options`; everything printed in :mod:`.render`.
 Building the command line imports typer, rich and these modules only: each command imports the
 analysis stack (numpy, SciPy, ASE, h5py, matplotlib) when it runs.
 
@@ -16,16 +18,14 @@ import typer
 
 from dftpost import __version__
 
-from .density import density
-from .dipole import dipole
 from .field_profile import field_profile_command
 from .fit_charge import fit_charge_command
 from .gap import gap
 from .generate import generate
 from .inspection import inspect
 from .plot import plot_command
-from .potential import potential
 from .summary import summary
+from .trajectory import trajectory_command
 
 app = typer.Typer(
     name="dftpost",
@@ -53,9 +53,9 @@ for name, command in {
     "inspect": inspect,
     "gap": gap,
     "summary": summary,
-    "dipole": dipole,
-    "potential": potential,
-    "density": density,
+    "dipole": trajectory_command("dftpost.analyses.dipole", "DipoleAnalysis"),
+    "potential": trajectory_command("dftpost.analyses.potential", "PotentialAnalysis"),
+    "density": trajectory_command("dftpost.analyses.density", "DensityAnalysis"),
     "field-profile": field_profile_command,
     "fit-charge": fit_charge_command,
     "generate": generate,

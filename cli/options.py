@@ -125,6 +125,11 @@ def plot_option(what: str):
     return typer.Option(None, "--plot", metavar="FILE.png|.pdf|.svg", callback=_check_figure_file, help=f"Draw {what} to this file.")
 
 
+def trajectory_argument(help: str | None = None):
+    """FILE: the trajectory a trajectory command reads (``help``: which, when not any)."""
+    return typer.Argument(..., metavar="FILE", help=help or "An MLIP trajectory any ASE reader reads (extxyz, ...).")
+
+
 OUT = typer.Option(Path("results.h5"), "--out", "-o", metavar="FILE", help="HDF5 results file (created, or appended to).")
 JSON = typer.Option(False, "--json", help="Print JSON (strict: a missing number is null) instead of a table.")
 FRAMES = typer.Option(None, "--index", metavar="START:STOP:STEP", callback=_check_index,
@@ -142,6 +147,14 @@ Q_O = number(Q_O_E, "--q-o", unit="e", lo=-2, hi=0, hi_open=True, help="Oxygen c
 GAP = number(4.45, "--gap", unit="eV", lo=0, hi=20, lo_open=True, help="Band gap the potential step of a frame is compared with.")
 D_CUT = number(BAND_EDGES["d_cut_A"], "--d-cut", unit="Å", lo=0, hi=50,
                help="Water atoms are those more than this above the top metal atom (all of them without metal).")
+#: The options trajectory analyses share (see :class:`dftpost.analyses.frames.TrajectoryCommand`), by the
+#: keyword argument of the analysis they set: the command's parameter, its type, the option.
+TRAJECTORY_OPTIONS = {
+    "index": ("index", str, FRAMES),
+    "q_o": ("q_o", float, Q_O),
+    "gap_eV": ("gap_ev", float, GAP),
+    "timestep_ps": ("timestep_ps", float, TIMESTEP),
+}
 WAIT = number(0.0, "--wait", unit="s", lo=0, hi=86400, help="How long to wait for another writer of --out to finish (jobs ending together).")
 
 

@@ -159,6 +159,18 @@ class AnalysisBase(ABC):
         raise DftpostError(None, f"{type(self).__name__} has no figure")
 
 
+class ParameterError(DftpostError):
+    """A value of the keyword argument ``keyword`` that an analysis refuses (on the command line,
+    a usage error naming the option)."""
+
+    def __init__(self, keyword: str, problem: str):
+        super().__init__(None, problem)
+        self.keyword = keyword
+
+    def __reduce__(self):  # pickled with its own two arguments
+        return self.__class__, (self.keyword, self.problem)
+
+
 def now() -> str:
     """The ISO time a row is made (``analysed_at``)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")

@@ -14,10 +14,10 @@ bin centres ``z`` are those of the first frame (Å above z = 0 of the cell).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from ase.data import atomic_numbers
@@ -25,8 +25,8 @@ from ase.data import atomic_numbers
 from ..analysis.geometry import area_normal_to, check_slab_cell, repeat_distance_z
 from ..errors import DftpostError, printable
 from ..store import Column, TableSchema
-from .base import now, one_panel, scalar
-from .frames import TRAJECTORY_COLUMNS, FrameAnalysis, FrameWork
+from .base import ParameterError, now, one_panel, scalar
+from .frames import TRAJECTORY_COLUMNS, FrameAnalysis, FrameWork, TrajectoryCommand
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -95,15 +95,35 @@ class DensityAnalysis(FrameAnalysis):
 
     schema = DENSITY_SCHEMA
     parallel_bytes_default = DENSITY_PARALLEL_BYTES
+    command: ClassVar[TrajectoryCommand] = {
+        "help": """Number density of one element in z bins, averaged over the frames, with its standard error.
+
+            Atoms per Å³ in bins of the frame's cell along z (MAICoS' DensityPlanar, number density),
+            stored in --out; the error treats frames as independent.""",
+        "options": (
+            {"keyword": "element", "flag": "--element", "default": "O", "metavar": "SYMBOL",
+             "help": "Chemical symbol of the atoms counted."},
+            {"keyword": "dz_A", "flag": "--dz", "default": 0.1, "unit": "Å", "lo": 0.01, "hi": 5.0,
+             "help": "Bin width along z (each frame's is L_z / ⌈L_z/dz⌉)."},
+            "index",
+        ),
+        "plot": "the density profile",
+    }
 
     def __init__(self, path: str | Path, index: str | None = None, element: str = "O", dz_A: float = 0.1,
                  on_frames: Callable[[int], None] | None = None, parallel_bytes: int | None = None):
-        if element not in atomic_numbers:
-            raise DftpostError(None, f"no element {element!r} (a chemical symbol such as O or H)")
-        if not dz_A > 0:
-            raise DftpostError(None, f"the bin width must be positive, not {dz_A} Å")
+        self.check_parameters({"element": element, "dz_A": dz_A})
         super().__init__(path, index, {"element": element, "dz_A": dz_A, "index": index or ":"}, on_frames, parallel_bytes)
         self.element, self.dz_A = element, dz_A
+
+    @classmethod
+    def check_parameters(cls, parameters: Mapping[str, Any]) -> None:
+        """A chemical symbol and a positive bin width (Å)."""
+        element, dz_A = parameters["element"], parameters["dz_A"]
+        if element not in atomic_numbers:
+            raise ParameterError("element", f"no element {element!r} (a chemical symbol such as O or H)")
+        if not dz_A > 0:
+            raise ParameterError("dz_A", f"the bin width must be positive, not {dz_A} Å")
 
     def _work(self, first: Atoms) -> DensityWork:
         try:

@@ -8,10 +8,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from .. import defaults
 from ..analysis.correlation import frame_spacing_ps, series_statistics
 from ..analysis.dipole import CENSUS_SPECIES, DEFAULT_Q_O, DipoleAccumulator, DipoleTrajectory
 from ..analysis.geometry import repeat_distance_z
@@ -19,7 +20,7 @@ from ..analysis.molecules import DEFAULT_R_OH
 from ..errors import DftpostError, printable
 from ..store import Column, TableSchema
 from .base import now, one_panel, scalar
-from .frames import TRAJECTORY_COLUMNS, FrameAnalysis, FrameWork
+from .frames import TRAJECTORY_COLUMNS, FrameAnalysis, FrameWork, TrajectoryCommand
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -104,6 +105,27 @@ class DipoleAnalysis(FrameAnalysis):
 
     schema = DIPOLE_SCHEMA
     parallel_bytes_default = DIPOLE_PARALLEL_BYTES
+    command: ClassVar[TrajectoryCommand] = {
+        "help": """Fixed-charge dipoles of water along an MLIP trajectory (METHODS §1).
+
+            The cumulative profile μ_z(z), the total-dipole distribution and autocorrelation, the O and H
+            densities and the species census, stored in --out.
+
+            Dipoles are e/Å (per area), potential steps V; correlation times in ps when the frames have
+            times (--timestep-ps, or time_ps/time_fs in each frame's info), else in frames.""",
+        "options": (
+            "q_o",
+            {"keyword": "r_oh", "flag": "--r-oh", "default": defaults.R_OH_A, "unit": "Å", "lo": 0.8, "hi": 2.0,
+             "help": "O–H bond cut-off: an H belongs to the nearest O within it."},
+            "gap_eV",
+            "index",
+            {"keyword": "dz_A", "flag": "--dz", "default": 0.1, "unit": "Å", "lo": 0.01, "hi": 5.0,
+             "help": "Bin width of the z profiles."},
+            {"keyword": "origin_A", "flag": "--origin", "default": None, "unit": "Å", "lo": -1000, "hi": 1000,
+             "help": "z origin of the profiles (default: the top metal atom, else the middle of the vacuum gap)."},
+            "timestep_ps",
+        ),
+    }
 
     def __init__(self, path: str | Path, index: str | None = None, q_o: float = DEFAULT_Q_O, r_oh: float = DEFAULT_R_OH,
                  gap_eV: float = 4.45, dz_A: float = 0.1, origin_A: float | None = None, timestep_ps: float | None = None,

@@ -5,6 +5,10 @@ and the selection of a plain xyz/extxyz file is large enough, cut into chunks of
 frames (:func:`~dftpost.io.trajectory.frame_chunks`, four per worker) that the backend's workers
 analyse; their parts are merged in frame order, so the result is that of one process, to
 rounding. A subclass says what one frame adds (:class:`FrameWork`) and how the parts make a row.
+
+A subclass also declares its command, ``dftpost <name> FILE``, as data (:class:`TrajectoryCommand`):
+the command line builds the command from it (:func:`dftpost.cli.trajectory.trajectory_command`),
+so that a new observable is one file here and one line registering its command.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ from __future__ import annotations
 import itertools
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 from ase import Atoms
 
@@ -37,6 +41,47 @@ TRAJECTORY_COLUMNS = {
         "index": Column("str", "", "frames analysed, start:stop:step"),
         "n_frames": Column("i8", "", "frames analysed"),
 }
+
+
+class CommandOption(TypedDict, total=False):
+    """One option of a trajectory analysis's command, as plain data. ``keyword``: the keyword
+    argument of the analysis it sets; ``flag``: ``"--dz"``, or ``"--on/--off"`` for a switch (the
+    command's parameter is named after the first flag: ``dz``); ``default``; ``help``: one
+    sentence. The default says what the option takes: a bool makes a switch, a str a word (named
+    ``metavar`` in the help), an int or a float (or None: not given) a number, checked to be
+    finite and within ``lo``..``hi`` (``lo_open``/``hi_open``: the bound itself excluded) in
+    ``unit``, named ``metavar`` or else its unit in the help. ``keyword``, ``flag``, ``default``
+    and ``help`` are required."""
+
+    keyword: str
+    flag: str
+    default: bool | str | float | None
+    help: str
+    unit: str
+    lo: float
+    hi: float
+    lo_open: bool
+    hi_open: bool
+    metavar: str
+
+
+class TrajectoryCommand(TypedDict, total=False):
+    """The command of a trajectory analysis, ``dftpost <name> FILE``, as plain data. ``help``: the
+    command's help (a first line, then paragraphs); ``options``: the analysis's own options in the
+    order of the help, each a :class:`CommandOption` or the keyword of an option the trajectory
+    commands share (``"index"``, ``"q_o"``, ``"gap_eV"``, ``"timestep_ps"``); ``plot`` (optional):
+    what ``--plot`` draws (the analysis's :meth:`~dftpost.analyses.base.AnalysisBase.plot`; no
+    ``--plot`` without it); ``file_help`` (optional): the help of FILE. Every command also takes
+    ``--out``, ``--json``, ``--workers`` and ``--scheduler``.
+
+    The command line reads the declaration from the analysis's source file, without importing it
+    (``dftpost --help`` loads no analysis): it is written as literals, whose numbers may name
+    :mod:`dftpost.defaults` (``defaults.R_OH_A``)."""
+
+    help: str
+    options: tuple[CommandOption | str, ...]
+    plot: str
+    file_help: str
 
 
 class FrameWork(ABC):
@@ -93,6 +138,8 @@ class FrameAnalysis(AnalysisBase):
 
     #: default of ``parallel_bytes``
     parallel_bytes_default: ClassVar[int]
+    #: the analysis's command, ``dftpost <name> FILE``
+    command: ClassVar[TrajectoryCommand]
 
     def __init__(self, path: str | Path, index: str | None, parameters: dict,
                  on_frames: Callable[[int], None] | None = None, parallel_bytes: int | None = None):
@@ -104,6 +151,13 @@ class FrameAnalysis(AnalysisBase):
         self.parameters = parameters
         self.on_frames = on_frames
         self.parallel_bytes = self.parallel_bytes_default if parallel_bytes is None else parallel_bytes
+
+    @classmethod
+    def check_parameters(cls, parameters: Mapping[str, Any]) -> None:
+        """Raise :class:`~dftpost.analyses.base.ParameterError` for a value of the keyword
+        arguments ``parameters`` that the analysis refuses, before any file is read (the command
+        line calls it with its options' values: a usage error, exit 2). The default refuses
+        nothing."""
 
     @abstractmethod
     def _work(self, first: Atoms) -> FrameWork:

@@ -8,10 +8,11 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from .. import defaults
 from ..analysis.correlation import frame_spacing_ps, series_statistics
 from ..analysis.dipole import DEFAULT_Q_O
 from ..analysis.electrostatics import DEFAULT_SIGMA_A, DEFAULT_TOLERANCE_V, choose_parameters, potential_spread
@@ -21,7 +22,7 @@ from ..errors import printable
 from ..store import Column, TableSchema
 from .base import now, one_panel, scalar
 from .dipole import correlation_time, trajectory_summary
-from .frames import TRAJECTORY_COLUMNS, FrameAnalysis, FrameWork
+from .frames import TRAJECTORY_COLUMNS, FrameAnalysis, FrameWork, TrajectoryCommand
 
 if TYPE_CHECKING:
     from ase import Atoms
@@ -125,6 +126,28 @@ class PotentialAnalysis(FrameAnalysis):
 
     schema = POTENTIAL_SCHEMA
     parallel_bytes_default = POTENTIAL_PARALLEL_BYTES
+    command: ClassVar[TrajectoryCommand] = {
+        "help": """Potential-difference proxy of periodic water boxes (METHODS §2).
+
+            Gaussian charges on O and H, the periodic (tin-foil Ewald, PME) potential at every atom,
+            ΔV = max − min per frame, its distribution and autocorrelation. Potentials V, lengths Å;
+            correlation times in ps when the frames have times, else in frames.""",
+        "options": (
+            "q_o",
+            {"keyword": "sigma_A", "flag": "--sigma", "default": defaults.SIGMA_A, "unit": "Å", "lo": 0, "hi": 3,
+             "help": "Width of the Gaussian charges (0: point charges, with --no-self-term)."},
+            {"keyword": "tolerance_V", "flag": "--tolerance", "default": defaults.TOLERANCE_V, "unit": "V", "lo": 1e-8,
+             "hi": 0.1, "help": "Largest error wanted on the potential of any atom."},
+            {"keyword": "self_term", "flag": "--self-term/--no-self-term", "default": True,
+             "help": "Count an atom's own Gaussian at its centre (the potential of the whole smooth charge)."},
+            {"keyword": "intermolecular", "flag": "--intermolecular", "default": False,
+             "help": "Leave out the atoms of the atom's own molecule."},
+            "gap_eV",
+            "index",
+            "timestep_ps",
+        ),
+        "file_help": "A trajectory of periodic water boxes any ASE reader reads (extxyz, ...).",
+    }
 
     def __init__(self, path: str | Path, index: str | None = None, q_o: float = DEFAULT_Q_O, sigma_A: float = DEFAULT_SIGMA_A,
                  tolerance_V: float = DEFAULT_TOLERANCE_V, self_term: bool = True, intermolecular: bool = False,
