@@ -60,7 +60,10 @@ class Code(str, Enum):
     aims = "aims"
 
 
-FigureFormat = Enum("FigureFormat", {f: f for f in FIGURE_FORMATS}, type=str)
+class FigureFormat(str, Enum):
+    png = "png"
+    pdf = "pdf"
+    svg = "svg"
 
 
 # ----------------------------------------------------------------------------- checked options

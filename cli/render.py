@@ -171,23 +171,22 @@ QUANTITIES = {
     "induced_dipole_e_A": ("induced dipole", "e·Å"),
     "potential_step_V": ("step of ΔV across the slab", "V"),
     "dipole_step_V": ("  from the induced dipole", "V"),
-    "element": ("element", ""),
-    "dz_A": ("bin width asked for", "Å"),
-    "mean_atoms": ("atoms of the element per frame", ""),
     "plot": ("figure", ""),
 }
 
 
-def print_quantities(title: str, data: dict) -> None:
-    """The keys of ``data`` listed in :data:`QUANTITIES` as a table of labelled values with units."""
+def print_quantities(title: str, data: dict, quantities: dict[str, tuple[str, str]] | None = None) -> None:
+    """The keys of ``data`` listed in :data:`QUANTITIES` or ``quantities`` (key → (label, unit),
+    a command's own) as a table of labelled values with units."""
+    labels = {**QUANTITIES, **(quantities or {})}
     rows = table("quantity", "value")
     label_column, value_column = rows.columns
-    label_column.no_wrap, label_column.min_width = True, max(len(QUANTITIES[k][0]) for k in data if k in QUANTITIES)
+    label_column.no_wrap, label_column.min_width = True, max((len(labels[k][0]) for k in data if k in labels), default=0)
     value_column.justify, value_column.no_wrap = "left", False  # long values wrap, labels never
     for key, value in data.items():
-        if key not in QUANTITIES:
+        if key not in labels:
             continue
-        label, unit = QUANTITIES[key]
+        label, unit = labels[key]
         percent = key.endswith("_fraction")
         if isinstance(value, dict):
             text = ", ".join(f"{k} {number_text(v)}" for k, v in value.items())

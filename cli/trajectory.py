@@ -82,7 +82,7 @@ def trajectory_command(module: str, name: str) -> Callable[..., None]:
         summary = analysis.to_json(out=out)
         if "plot" in declaration and not as_json:
             summary["plot"] = None if plot is None else str(plot)
-        print_trajectory_summary(summary, out, as_json)
+        print_trajectory_summary(summary, out, as_json, declaration.get("quantities"))
 
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]  # what typer reads
     command.__doc__ = declaration["help"]
@@ -187,9 +187,10 @@ def store_once(out: Path, schema, row: dict) -> None:
             say("", f"already stored in {out} (same inputs and parameters): not stored again")
 
 
-def print_trajectory_summary(summary: dict, out: Path, as_json: bool) -> None:
-    """The analysis's ``--json`` object ``summary``, or a table of its quantities (see
-    :data:`render.QUANTITIES`)."""
+def print_trajectory_summary(summary: dict, out: Path, as_json: bool,
+                             quantities: dict[str, tuple[str, str]] | None = None) -> None:
+    """The analysis's ``--json`` object ``summary``, or a table of its quantities (those of
+    :data:`render.QUANTITIES` and the command's own ``quantities``, key → (label, unit))."""
     if as_json:
         print_json(summary)
         return
@@ -199,4 +200,4 @@ def print_trajectory_summary(summary: dict, out: Path, as_json: bool) -> None:
         data["acf_integrated_time"] = f"{number_text(data['acf_integrated_time'])} {units}" + (
             f" ({number_text(data['acf_integrated_time_frames'])} frames)"
             if units != "frames" and "acf_integrated_time_frames" in data else "")
-    print_quantities(f"{summary['trajectory']} → {out}", data)
+    print_quantities(f"{summary['trajectory']} → {out}", data, quantities)

@@ -304,3 +304,4 @@ def test_option_defaults_are_the_analyses_own():
     assert (options.SIGMA_A, options.TOLERANCE_V) == (DEFAULT_SIGMA_A, DEFAULT_TOLERANCE_V)
     assert options.BAND_EDGES == {k: v for k, v in asdict(BandEdgeParameters()).items() if k in options.BAND_EDGES}
     assert list(options.FIGURE_NAMES) == list(FIGURES) and tuple(options.FIGURE_FORMATS) == tuple(FORMATS)
+    assert [f.value for f in options.FigureFormat] == list(FORMATS)

@@ -1,5 +1,5 @@
 """Lint and types, as CI runs them (the versions pinned in the test extra): ruff with the rules of
-pyproject.toml over the whole tree, mypy over the package."""
+pyproject.toml over the whole tree, mypy over the package and its command line (cli/)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,6 @@ def test_ruff_is_clean():
 
 def test_mypy_is_clean():
     pytest.importorskip("mypy", reason="mypy is not installed (pip install '.[test]')")
-    done = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "dftpost"], capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "dftpost", "cli"], capture_output=True,
                           text=True, cwd=REPO)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

@@ -56,6 +56,9 @@ def test_the_registered_analysis_gets_json_storing_and_a_figure(tmp_path):
     again = invoke(*args)  # the same analysis: a table, and not stored twice
     assert again.exit_code == 0, again.output
     assert "already stored" in again.stderr and "frames read (--index)" in again.stdout
+    # its own quantity in the table, with the label its declaration gives
+    (line,) = [line for line in again.stdout.splitlines() if "atoms in the layer per frame" in line]
+    assert f"{expected.mean():.4g}" in line
     assert len(read_table(out, "layer_count")["run"]) == 1
 
     oxygen = invoke(SLAB, "--index", "1:3", "--element", "O", "--out", out, "--json", "--workers", "1")

@@ -82,6 +82,7 @@ class LayerCount(FrameAnalysis):
             "index",
         ),
         "plot": "the count per frame",
+        "quantities": {"mean_count": ("atoms in the layer per frame", "")},
     }
 
     def __init__(self, path: str | Path, index: str | None = None, element: str = "H", z_min_A: float = 0.0,

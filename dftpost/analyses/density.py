@@ -108,6 +108,8 @@ class DensityAnalysis(FrameAnalysis):
             "index",
         ),
         "plot": "the density profile",
+        "quantities": {"element": ("element", ""), "dz_A": ("bin width asked for", "Å"),
+                       "mean_atoms": ("atoms of the element per frame", "")},
     }
 
     def __init__(self, path: str | Path, index: str | None = None, element: str = "O", dz_A: float = 0.1,

@@ -71,8 +71,10 @@ class TrajectoryCommand(TypedDict, total=False):
     order of the help, each a :class:`CommandOption` or the keyword of an option the trajectory
     commands share (``"index"``, ``"q_o"``, ``"gap_eV"``, ``"timestep_ps"``); ``plot`` (optional):
     what ``--plot`` draws (the analysis's :meth:`~dftpost.analyses.base.AnalysisBase.plot`; no
-    ``--plot`` without it); ``file_help`` (optional): the help of FILE. Every command also takes
-    ``--out``, ``--json``, ``--workers`` and ``--scheduler``.
+    ``--plot`` without it); ``file_help`` (optional): the help of FILE; ``quantities`` (optional):
+    the rows of the command's table (without ``--json``), ``--json`` key → (label, unit), beside
+    the quantities the trajectory commands share. Every command also takes ``--out``, ``--json``,
+    ``--workers`` and ``--scheduler``.
 
     The command line reads the declaration from the analysis's source file, without importing it
     (``dftpost --help`` loads no analysis): it is written as literals, whose numbers may name
@@ -82,6 +84,7 @@ class TrajectoryCommand(TypedDict, total=False):
     options: tuple[CommandOption | str, ...]
     plot: str
     file_help: str
+    quantities: dict[str, tuple[str, str]]
 
 
 class FrameWork(ABC):
