@@ -44,10 +44,14 @@ def hold_writer_lock(path: Path, wait_s: float = 0.0) -> BaseFileLock:
     writer to finish (checking every :data:`POLL_S` s); release it with ``.release()``.
 
     Raises :class:`StoreLockedError` naming the holder when it is still held then, or when the
-    file system has no ``flock``; :class:`DftpostError` when the lock file cannot be created.
+    file system has no ``flock``; :class:`DftpostError` when the lock file cannot be created (a
+    directory that does not exist is not made).
     """
     from filelock import FileLock, Timeout
 
+    if not path.parent.is_dir():  # filelock would make the missing directories
+        problem = errno.ENOTDIR if path.parent.exists() else errno.ENOENT
+        raise DftpostError(path, f"cannot create {lock_path(path).name} ({os.strerror(problem)})")
     lock = FileLock(lock_path(path), timeout=wait_s, poll_interval=POLL_S, thread_local=False,
                     fallback_to_soft=False, preserve_lock_file=True, on_acquired=_write_holder)
     try:

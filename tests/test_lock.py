@@ -70,5 +70,12 @@ def test_a_lock_file_that_cannot_be_made_is_named(tmp_path):
     parent = tmp_path / "a_file"
     parent.write_text("not a directory")
     store = parent / "results.h5"
-    with pytest.raises(DftpostError, match=f"^{store}: cannot create results.h5.lock"):
+    with pytest.raises(DftpostError, match=f"^{store}: cannot create results.h5.lock \\(Not a directory\\)"):
         hold_writer_lock(store)
+
+
+def test_a_missing_directory_is_refused_not_made(tmp_path):
+    store = tmp_path / "no_such_dir" / "results.h5"
+    with pytest.raises(DftpostError, match=f"^{store}: cannot create results.h5.lock \\(No such file or directory\\)"):
+        hold_writer_lock(store)
+    assert not store.parent.exists()
