@@ -54,6 +54,7 @@ def stop_on_signals(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)):
 
 
 def check_stop() -> None:
+    """Raise :class:`Interrupted` if a signal asked the running map to stop."""
     if _signals_received:
         raise Interrupted(_signals_received[-1])
 
