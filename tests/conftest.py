@@ -84,7 +84,7 @@ def dask_address():
     time of 3 more deaths; map_unordered then runs each of them again alone)."""
     dask = pytest.importorskip("dask")
     distributed = pytest.importorskip("distributed")
-    from dftpost.backends import _NO_FIXED_PORT
+    from dftpost.dask_cluster import _NO_FIXED_PORT
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,

@@ -17,7 +17,7 @@ import h5py
 import pytest
 from hostile import FRAMES, ONE_RUN, copy_runs, dftpost, failed_lines, one_line_error, stored_runs
 
-from dftpost import backends
+from dftpost import process_pool as backends
 from dftpost.analysis.bandedges import BandEdgeParameters
 from dftpost.batch import GapTask, analyse_gap, gap_batch
 from dftpost.io.rundir import input_hash
