@@ -111,8 +111,12 @@ def declared_option(option: dict) -> tuple[str, type, Any]:
 def read_declaration(module: str, name: str) -> dict:
     """The ``command`` declared by the class ``name`` of ``module``, read from the module's source
     file without importing it: literals, whose numbers may name :mod:`dftpost.defaults`
-    (``defaults.R_OH_A``)."""
-    path = module_file(module)
+    (``defaults.R_OH_A``). An installation without the source (compiled files only) imports the
+    module instead: slower to start, the same declaration."""
+    try:
+        path = module_file(module)
+    except ModuleNotFoundError:
+        return dict(getattr(importlib.import_module(module), name).command)
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and node.name == name:

@@ -107,6 +107,19 @@ def test_the_declaration_read_from_the_source_is_the_classes_own(module, name):
     assert read_declaration(module, name) == getattr(importlib.import_module(module), name).command
 
 
+def test_without_its_source_the_module_is_imported_for_its_declaration(tmp_path, monkeypatch):
+    """Compiled files only (no .py): the module is imported and gives the same declaration."""
+    import py_compile
+
+    (tmp_path / "compiled_only.py").write_text("class Count:\n    command = {'help': 'x'.upper(), 'options': ('index',)}\n")
+    py_compile.compile(str(tmp_path / "compiled_only.py"), cfile=str(tmp_path / "compiled_only.pyc"))
+    (tmp_path / "compiled_only.py").unlink()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert read_declaration("compiled_only", "Count") == {"help": "X", "options": ("index",)}
+    with pytest.raises(ModuleNotFoundError):
+        read_declaration("no_such_module_here", "Count")
+
+
 def test_a_declaration_that_is_not_data_is_refused(tmp_path, monkeypatch):
     (tmp_path / "computed_command.py").write_text(
         "class Computed:\n    command = {'help': 'x'.upper(), 'options': ()}\n\n\nclass Silent:\n    pass\n")
