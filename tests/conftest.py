@@ -129,6 +129,7 @@ SLOW_TESTS = {
     "test_gap_json_lines_exit_code_and_store",
     "test_a_cube_cut_short_in_a_run_is_a_warning_and_the_gap_stands",
     "test_serial_and_parallel_batches_store_the_same_numbers",
+    "test_rerun_over_a_stored_failure_still_exits_1",
 }
 
 
