@@ -130,6 +130,16 @@ SLOW_TESTS = {
     "test_a_cube_cut_short_in_a_run_is_a_warning_and_the_gap_stands",
     "test_serial_and_parallel_batches_store_the_same_numbers",
     "test_rerun_over_a_stored_failure_still_exits_1",
+    "test_gap_table_tells_the_runs_apart",
+    "test_dftpost_gap_json_on_the_real_run",
+    "test_dftpost_gap_json_counts_the_water_on_both_faces",
+    "test_inspect_json_on_fhi_aims_and_single_files",
+    "test_inspect_json_on_the_cp2k_fixture",
+    "test_inspect_table",
+    "test_unfinished_run_warns_on_stderr",
+    "test_fit_charge_says_which_frames_were_left_out_and_why",
+    "test_summaries_have_units_and_four_digits",
+    "test_a_path_that_is_not_a_regular_file_is_one_line_in_its_own_words",
 }
 
 
