@@ -8,8 +8,9 @@ imported on first use: reading one DoS file loads the DoS reader only.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ...lazy import lazy_names
 
 if TYPE_CHECKING:
     from .dos import BOTH_SPINS_SINCE, AimsDosName, parse_dos_name, read_dos, read_dos_files, version_date
@@ -17,20 +18,20 @@ if TYPE_CHECKING:
     from .output import FRACTIONAL_OCCUPATION, AimsOutput, read_output
     from .run import read_aims_run
 
-#: public name -> submodule
+#: public name -> (submodule, attribute)
 _EXPORTS = {
-    "BOTH_SPINS_SINCE": "dos",
-    "AimsDosName": "dos",
-    "parse_dos_name": "dos",
-    "read_dos": "dos",
-    "read_dos_files": "dos",
-    "version_date": "dos",
-    "read_geometry": "geometry",
-    "read_output_structure": "geometry",
-    "FRACTIONAL_OCCUPATION": "output",
-    "AimsOutput": "output",
-    "read_output": "output",
-    "read_aims_run": "run",
+    "BOTH_SPINS_SINCE": (".dos", "BOTH_SPINS_SINCE"),
+    "AimsDosName": (".dos", "AimsDosName"),
+    "parse_dos_name": (".dos", "parse_dos_name"),
+    "read_dos": (".dos", "read_dos"),
+    "read_dos_files": (".dos", "read_dos_files"),
+    "version_date": (".dos", "version_date"),
+    "read_geometry": (".geometry", "read_geometry"),
+    "read_output_structure": (".geometry", "read_output_structure"),
+    "FRACTIONAL_OCCUPATION": (".output", "FRACTIONAL_OCCUPATION"),
+    "AimsOutput": (".output", "AimsOutput"),
+    "read_output": (".output", "read_output"),
+    "read_aims_run": (".run", "read_aims_run"),
 }
 
 __all__ = [
@@ -49,15 +50,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    try:
-        submodule = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f".{submodule}", __name__), name)
-    globals()[name] = value  # imported once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS, globals())

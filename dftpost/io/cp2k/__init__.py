@@ -11,27 +11,28 @@ reader only.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from ...lazy import lazy_names
 
 if TYPE_CHECKING:
     from .input import Cp2kInput, Cp2kSection, read_input, read_input_sections
     from .log import Cp2kLog, read_log
     from .pdos import PDOS_NAME, PdosName, parse_pdos_name, read_pdos, read_pdos_files
 
-#: public name -> submodule
+#: public name -> (submodule, attribute)
 _EXPORTS = {
-    "Cp2kInput": "input",
-    "Cp2kSection": "input",
-    "read_input": "input",
-    "read_input_sections": "input",
-    "Cp2kLog": "log",
-    "read_log": "log",
-    "PDOS_NAME": "pdos",
-    "PdosName": "pdos",
-    "parse_pdos_name": "pdos",
-    "read_pdos": "pdos",
-    "read_pdos_files": "pdos",
+    "Cp2kInput": (".input", "Cp2kInput"),
+    "Cp2kSection": (".input", "Cp2kSection"),
+    "read_input": (".input", "read_input"),
+    "read_input_sections": (".input", "read_input_sections"),
+    "Cp2kLog": (".log", "Cp2kLog"),
+    "read_log": (".log", "read_log"),
+    "PDOS_NAME": (".pdos", "PDOS_NAME"),
+    "PdosName": (".pdos", "PdosName"),
+    "parse_pdos_name": (".pdos", "parse_pdos_name"),
+    "read_pdos": (".pdos", "read_pdos"),
+    "read_pdos_files": (".pdos", "read_pdos_files"),
 }
 
 __all__ = [
@@ -49,15 +50,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    try:
-        submodule = _EXPORTS[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f".{submodule}", __name__), name)
-    globals()[name] = value  # imported once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(__name__, _EXPORTS, globals())
