@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
@@ -36,6 +37,15 @@ class CorpusCase:
         return (REAL_FILES if self.committed else CORPUS) / self.code / self.log
 
 
+def examples(n: int) -> settings:
+    """Hypothesis settings for ``n`` examples, times ``DFTPOST_FUZZ_SCALE``: 50 runs fifty times as
+    many (a longer hunt). The fast tier (``-m "not slow"``) runs a quarter of them unless the
+    variable is set; the full run (CI) runs all."""
+    scale = float(os.environ.get("DFTPOST_FUZZ_SCALE", "1"))
+    return settings(max_examples=max(1, int(n * scale)), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
 def pytest_configure(config):
     """The tests run against the installed dftpost (pytest, in importlib mode, puts no folder of
     the checkout before it). ``python -m pytest`` does: Python puts the current folder first, and
@@ -44,6 +54,8 @@ def pytest_configure(config):
         raise pytest.UsageError(f"dftpost.cli is not importable: {REPO / 'dftpost'} stands in for the installed dftpost "
                                 "(python -m puts the current folder first on sys.path); run pytest, or (Python 3.11+) "
                                 "python -P -m pytest")
+    if "not slow" in (config.option.markexpr or ""):
+        os.environ.setdefault("DFTPOST_FUZZ_SCALE", "0.25")
 
 
 @pytest.fixture(scope="session")
@@ -140,6 +152,12 @@ SLOW_TESTS = {
     "test_fit_charge_says_which_frames_were_left_out_and_why",
     "test_summaries_have_units_and_four_digits",
     "test_a_path_that_is_not_a_regular_file_is_one_line_in_its_own_words",
+    "test_the_python_examples_run",
+    # worker pools and killed writers (a process or more each)
+    "test_a_frame_analysis_on_processes_is_the_serial_one",
+    "test_a_bad_frame_in_a_later_chunk_gives_the_error_of_one_process",
+    "test_processes_give_the_serial_profile_bit_for_bit",
+    "test_writer_killed_while_appending_loses_no_flushed_row",
 }
 
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from ase import Atoms
 from ase.io.cube import read_cube_data
-from conftest import CP2K_FIXTURE, ids, realdata_files
-from hypothesis import given, settings
+from conftest import CP2K_FIXTURE, examples, ids, realdata_files
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -135,7 +135,7 @@ def _python_parse(path) -> np.ndarray:
     return np.array([float(re.sub(r"(\d)([-+]\d{3})$", r"\1E\2", t)) for t in tokens])
 
 
-@settings(max_examples=60, deadline=None)
+@examples(60)
 @given(
     arrays(
         np.float64,

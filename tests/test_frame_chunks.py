@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 from ase.io import read, write
-from hypothesis import HealthCheck, given, settings
+from conftest import examples
+from hypothesis import given
 from hypothesis import strategies as st
 from test_dipole_trajectory import slab
 from test_potential import water_box
@@ -203,7 +204,7 @@ def assert_same_frames(ours, theirs):
         assert a.info == b.info
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@examples(150)
 @given(edits=EDITS)
 def test_damaged_text_read_in_chunks_gives_the_frames_or_the_error_of_one_pass(edits, tmp_path_factory):
     path = damaged(edits, tmp_path_factory)
@@ -233,7 +234,7 @@ def assert_same_frames_or_error(ours, theirs):
     assert_same_frames(ours, theirs)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@examples(150)
 @given(edits=EDITS, index=st.sampled_from([":", "::2", "1:4", "-3:", "2"]))
 def test_damaged_text_read_frame_by_frame_gives_the_frames_or_the_error_of_ase(edits, index, tmp_path_factory):
     """Plain extxyz is read by scanning for the frames and parsing them with the C parser (ASE
@@ -264,7 +265,7 @@ OTHER_TOKENS = [
 ]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@examples(200)
 @given(lattice=st.sampled_from(LATTICES), properties=st.sampled_from(PROPERTIES),
        others=st.lists(st.sampled_from(OTHER_TOKENS), max_size=3), order=st.randoms(use_true_random=False),
        extra_column=st.booleans(), species=st.sampled_from([b"O", b"O", b"Xx", b"o"]))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -22,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase import Atoms
-from conftest import CP2K_FIXTURE, REALDATA
-from hypothesis import HealthCheck, assume, example, given, settings
+from conftest import CP2K_FIXTURE, REALDATA, examples
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -35,18 +34,6 @@ from dftpost.grid import CubeHeader, Grid
 from dftpost.io import aims, cp2k, cube, trajectory
 from dftpost.io.rundir import read_run
 from dftpost.io.text import fixed_decimal_table
-
-# examples per test; DFTPOST_FUZZ_SCALE=50 runs fifty times as many (a longer hunt)
-SCALE = float(os.environ.get("DFTPOST_FUZZ_SCALE", "1"))
-
-
-def examples(n: int) -> settings:
-    return settings(
-        max_examples=max(1, int(n * SCALE)),
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    )
-
 
 FUZZ = examples(30)
 

@@ -122,10 +122,18 @@ def test_second_writer_gets_a_lock_error(campaign, tmp_path):
 
 
 def test_usage_errors_exit_2(campaign, tmp_path):
-    assert dftpost("gap", str(campaign), "--threshold-mode", "percent", "--out", str(tmp_path / "r.h5")).returncode == 2
-    assert dftpost("gap", "--no-such-option").returncode == 2
-    missing = dftpost("gap", str(tmp_path / "nowhere"), "--out", str(tmp_path / "r.h5"))
-    assert missing.returncode == 1 and "no such file" in missing.stderr
+    from typer.testing import CliRunner
+
+    from dftpost.cli.main import app
+
+    def gap(*args):  # in this process: exit codes and messages are the command's own
+        return CliRunner().invoke(app, ["gap", *args])
+
+    assert gap(str(campaign), "--threshold-mode", "percent", "--out", str(tmp_path / "r.h5")).exit_code == 2
+    assert gap("--no-such-option").exit_code == 2
+    missing = gap(str(tmp_path / "nowhere"), "--out", str(tmp_path / "r.h5"))
+    assert missing.exit_code == 1 and "no such file" in missing.stderr
+    assert not (tmp_path / "r.h5").exists()
 
 
 def test_user_dipole_is_used_and_recorded(tmp_path):

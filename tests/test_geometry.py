@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from ase.cell import Cell
-from hypothesis import given, settings
+from conftest import examples
+from hypothesis import given
 from hypothesis import strategies as st
 
 from dftpost.analysis.geometry import (
@@ -46,7 +47,7 @@ def test_cell_checks_say_what_is_wrong():
         check_periodic_cell(np.diag([10.0, 10.0, 0.0]), "the sum needs them")
 
 
-@settings(max_examples=50, deadline=None)
+@examples(50)
 @given(st.lists(st.tuples(*[st.floats(-40, 40)] * 3), min_size=1, max_size=8))
 def test_minimum_image_is_the_nearest_of_all_images(deltas):
     """Against brute force over images −3…3 along each vector, for vectors that fit in half the
@@ -59,7 +60,7 @@ def test_minimum_image_is_the_nearest_of_all_images(deltas):
     np.testing.assert_allclose(minimum_image_distance(delta, TILTED), brute, rtol=1e-12, atol=1e-12)
 
 
-@settings(max_examples=100, deadline=None)
+@examples(100)
 @given(st.lists(st.floats(-100, 100), min_size=1, max_size=20), st.floats(5, 50))
 def test_widest_gap_is_the_largest_empty_arc(heights, length):
     """The gap found is empty, as wide as said, and no point of a dense scan of the circle lies

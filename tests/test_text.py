@@ -6,7 +6,8 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from conftest import examples
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -16,7 +17,7 @@ from dftpost.io.text import fixed_decimal_table, numeric_table
 values = st.floats(-9999999.0, 99999999.0, allow_nan=False, allow_infinity=False)  # a blank before each field
 
 
-@settings(max_examples=200, deadline=None)
+@examples(200)
 @given(arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(1, 7)), elements=values))
 def test_decoder_equals_loadtxt(table):
     text = "".join("".join(f"{x:18.8f}" for x in row) + "\n" for row in table).encode()
@@ -58,7 +59,7 @@ def _cp2k_text(table: np.ndarray) -> bytes:
     ).encode()
 
 
-@settings(max_examples=200, deadline=None)
+@examples(200)
 @given(arrays(np.float64, st.tuples(st.integers(1, 40), st.integers(3, 9)), elements=cp2k_values))
 def test_decoder_reads_cp2k_mixed_fields_as_loadtxt_does(table):
     text = _cp2k_text(table)
