@@ -43,7 +43,9 @@ ROOT = DATA / "dipole"
 N_SMALL, N_BIG = 1000, 60
 FILES = {f"576 atoms x {N_SMALL} frames": ROOT / f"water_slab_{N_SMALL}x576_plain.extxyz",
          f"16,200 atoms x {N_BIG} frames": ROOT / f"water_slab_{N_BIG}x16200.extxyz"}
-CLI = "import sys; from dftpost.cli.main import app; sys.argv[0] = 'dftpost'; app()"
+# what the dftpost script runs (``run``; ``app`` in a tree from before it)
+CLI = ("import sys; from dftpost.cli import main; sys.argv[0] = 'dftpost'; "
+       "(main.run if hasattr(main, 'run') else main.app)()")
 BARE = "import sys, ase.io\nfor atoms in ase.io.iread(sys.argv[1]): pass"
 
 

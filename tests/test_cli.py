@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from conftest import CP2K_FIXTURE, REPO
+from dftpost.cli.main import COMMANDS, make_app
+from typer.testing import CliRunner
 
 INSPECT_KEYS = {
     "code",
@@ -136,6 +138,41 @@ def test_help_loads_neither_the_analyses_nor_their_libraries(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "gap" in done.stdout and "fit-charge" in done.stdout  # the help was printed
     assert done.stdout.splitlines()[-1] == ""
+
+
+def test_the_script_builds_only_the_command_it_runs(tmp_path):
+    """``dftpost inspect FILE`` (the script, :func:`run`) builds the inspect command alone: no
+    other command's module, no analysis declaration read; the output is the command's."""
+    pdos = CP2K_FIXTURE / "field" / "water4-k1-1.pdos"
+    probe = ("import sys, json; from dftpost.cli.main import run\n"
+             f"sys.argv = ['dftpost', 'inspect', {str(pdos)!r}, '--json']\n"
+             "try:\n    run()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+             "print(' '.join(sorted(m for m in sys.modules if m.startswith('dftpost.cli.'))), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["code"] == "cp2k"
+    loaded = set(done.stderr.split())
+    assert "dftpost.cli.inspection" in loaded
+    assert not loaded & {"dftpost.cli.trajectory", "dftpost.cli.gap", "dftpost.cli.plot", "dftpost.cli.generate"}
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_a_command_built_alone_is_the_command_of_the_whole_command_line(name, monkeypatch):
+    """What :func:`run` does for ``dftpost NAME ...``: the command built alone has the same help,
+    usage errors and exit codes as in the whole command line."""
+    monkeypatch.setenv("COLUMNS", "100")
+    whole, alone = make_app(), make_app([name])
+    assert [c.name for c in alone.registered_commands] == [name]
+    for args in ([name, "--help"], [name, "--no-such-option"], [name]):
+        a, b = CliRunner().invoke(whole, args), CliRunner().invoke(alone, args)
+        assert (a.exit_code, a.stdout, a.stderr) == (b.exit_code, b.stdout, b.stderr), args
+    assert CliRunner().invoke(alone, [name, "--help"]).exit_code == 0
+
+
+def test_the_whole_command_line_has_every_command():
+    from dftpost.cli.main import app
+
+    assert [c.name for c in app.registered_commands] == list(COMMANDS)
 
 
 def test_a_second_identical_analysis_is_not_stored_twice(tmp_path):

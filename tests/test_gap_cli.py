@@ -122,9 +122,8 @@ def test_second_writer_gets_a_lock_error(campaign, tmp_path):
 
 
 def test_usage_errors_exit_2(campaign, tmp_path):
-    from typer.testing import CliRunner
-
     from dftpost.cli.main import app
+    from typer.testing import CliRunner
 
     def gap(*args):  # in this process: exit codes and messages are the command's own
         return CliRunner().invoke(app, ["gap", *args])

@@ -423,9 +423,8 @@ def dftpost(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def dftpost_here(*args: str, cwd: Path, monkeypatch) -> subprocess.CompletedProcess:
     """The command line run in this process (typer's runner), from ``cwd``: the same code as
     :func:`dftpost` for the checks of messages and exit codes, without a fresh interpreter."""
-    from typer.testing import CliRunner
-
     from dftpost.cli.main import app
+    from typer.testing import CliRunner
 
     monkeypatch.chdir(cwd)
     result = CliRunner().invoke(app, list(args))
