@@ -10,7 +10,6 @@ Each gets its own words in a :class:`~dftpost.errors.UnreadableFileError` (or
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 from pathlib import Path
@@ -116,6 +115,8 @@ def _stat_error(path: str | Path, error: OSError):
 
 def new_digest():
     """The hash every dftpost fingerprint is made with: BLAKE2b of 16 bytes (32 hex characters)."""
+    import hashlib  # ~3 ms (OpenSSL): only runs that are fingerprinted need it
+
     return hashlib.blake2b(digest_size=16)
 
 
